@@ -1,0 +1,281 @@
+//! Counter keys shared by the kernel maps and the metrics exporter.
+//!
+//! Each counter map is a per-CPU array indexed by a small integer computed
+//! here, so both sides agree on the layout without a shared hash key.
+
+/// Which hook saw the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Direction {
+    /// XDP, frames arriving on the interface.
+    Ingress = 0,
+    /// TC egress, frames the host sends out of the interface.
+    Egress = 1,
+}
+
+impl Direction {
+    pub const COUNT: usize = 2;
+    pub const ALL: [Direction; Self::COUNT] = [Direction::Ingress, Direction::Egress];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+/// Traffic class of one frame. Every frame is counted in exactly one class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Class {
+    /// Not IPv4 (ARP, IPv6, LLDP, ...), or an Ethernet header too short to tell.
+    NonIpv4 = 0,
+    /// IPv4 but not UDP, a non-first fragment, or a UDP header too short to read.
+    OtherIpv4 = 1,
+    /// UDP to none of the PXE ports.
+    OtherUdp = 2,
+    /// UDP to port 67: DHCP client (or relay) to server.
+    DhcpServer = 3,
+    /// UDP to port 68: DHCP server to client.
+    DhcpClient = 4,
+    /// UDP from or to port 4011: proxyDHCP / PXE boot-server discovery.
+    ProxyDhcp = 5,
+    /// UDP to port 69: TFTP read or write request.
+    TftpRequest = 6,
+}
+
+impl Class {
+    pub const COUNT: usize = 7;
+    pub const ALL: [Class; Self::COUNT] = [
+        Class::NonIpv4,
+        Class::OtherIpv4,
+        Class::OtherUdp,
+        Class::DhcpServer,
+        Class::DhcpClient,
+        Class::ProxyDhcp,
+        Class::TftpRequest,
+    ];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            Class::NonIpv4 => "non_ipv4",
+            Class::OtherIpv4 => "other_ipv4",
+            Class::OtherUdp => "other_udp",
+            Class::DhcpServer => "dhcp_to_server",
+            Class::DhcpClient => "dhcp_to_client",
+            Class::ProxyDhcp => "proxy_dhcp",
+            Class::TftpRequest => "tftp_request",
+        }
+    }
+
+    /// Whether frames of this class carry a BOOTP/DHCP message.
+    pub const fn is_dhcp(self) -> bool {
+        matches!(
+            self,
+            Class::DhcpServer | Class::DhcpClient | Class::ProxyDhcp
+        )
+    }
+}
+
+/// DHCP message type (option 53), as a counter slot.
+///
+/// Slot 0 is a BOOTP message without option 53, slots 1..=18 are the types
+/// registered with IANA, the last slot is any other value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DhcpType(u8);
+
+impl DhcpType {
+    /// Number of counter slots.
+    pub const COUNT: usize = 20;
+    pub const BOOTP: DhcpType = DhcpType(0);
+    pub const DISCOVER: DhcpType = DhcpType(1);
+    pub const OFFER: DhcpType = DhcpType(2);
+    pub const REQUEST: DhcpType = DhcpType(3);
+    pub const DECLINE: DhcpType = DhcpType(4);
+    pub const ACK: DhcpType = DhcpType(5);
+    pub const NAK: DhcpType = DhcpType(6);
+    pub const RELEASE: DhcpType = DhcpType(7);
+    pub const INFORM: DhcpType = DhcpType(8);
+    const UNKNOWN: u8 = (Self::COUNT - 1) as u8;
+
+    /// The slot for the value of option 53.
+    pub const fn from_option(value: u8) -> DhcpType {
+        if value >= 1 && value < Self::UNKNOWN {
+            DhcpType(value)
+        } else {
+            DhcpType(Self::UNKNOWN)
+        }
+    }
+
+    /// The slot with this index (`index < COUNT`).
+    pub const fn from_index(index: usize) -> Option<DhcpType> {
+        if index < Self::COUNT {
+            Some(DhcpType(index as u8))
+        } else {
+            None
+        }
+    }
+
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub const fn label(self) -> &'static str {
+        match self.0 {
+            0 => "bootp",
+            1 => "discover",
+            2 => "offer",
+            3 => "request",
+            4 => "decline",
+            5 => "ack",
+            6 => "nak",
+            7 => "release",
+            8 => "inform",
+            9 => "forcerenew",
+            10 => "leasequery",
+            11 => "leaseunassigned",
+            12 => "leaseunknown",
+            13 => "leaseactive",
+            14 => "bulkleasequery",
+            15 => "leasequerydone",
+            16 => "activeleasequery",
+            17 => "leasequerystatus",
+            18 => "tls",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Why a frame could not be fully parsed. The frame is still counted in a
+/// class and passed on; this only says where parsing stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ParseError {
+    /// Fewer than 14 bytes.
+    TruncatedEthernet = 0,
+    /// An 802.1Q/802.1ad tag cut short.
+    TruncatedVlan = 1,
+    /// IPv4 header (including its options) cut short.
+    TruncatedIpv4 = 2,
+    /// IPv4 version field not 4, header length under 20 bytes, or total
+    /// length shorter than the header.
+    BadIpv4Header = 3,
+    /// UDP header cut short.
+    TruncatedUdp = 4,
+    /// UDP length field under 8.
+    BadUdpLength = 5,
+    /// BOOTP fixed header (236 bytes) cut short on a DHCP port.
+    TruncatedBootp = 6,
+    /// DHCP option 53 empty or running past the end of the frame.
+    BadDhcpOption = 7,
+}
+
+impl ParseError {
+    pub const COUNT: usize = 8;
+    pub const ALL: [ParseError; Self::COUNT] = [
+        ParseError::TruncatedEthernet,
+        ParseError::TruncatedVlan,
+        ParseError::TruncatedIpv4,
+        ParseError::BadIpv4Header,
+        ParseError::TruncatedUdp,
+        ParseError::BadUdpLength,
+        ParseError::TruncatedBootp,
+        ParseError::BadDhcpOption,
+    ];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            ParseError::TruncatedEthernet => "truncated_ethernet",
+            ParseError::TruncatedVlan => "truncated_vlan",
+            ParseError::TruncatedIpv4 => "truncated_ipv4",
+            ParseError::BadIpv4Header => "bad_ipv4_header",
+            ParseError::TruncatedUdp => "truncated_udp",
+            ParseError::BadUdpLength => "bad_udp_length",
+            ParseError::TruncatedBootp => "truncated_bootp",
+            ParseError::BadDhcpOption => "bad_dhcp_option",
+        }
+    }
+}
+
+/// Packets and bytes, the value type of the traffic map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Traffic {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<Traffic>() == 16);
+
+#[cfg(feature = "user")]
+// SAFETY: `Traffic` is `repr(C)`, has no padding (asserted above: two u64) and
+// every bit pattern is a valid value.
+unsafe impl aya::Pod for Traffic {}
+
+/// Map names and sizes, shared so the loader can check what it expects.
+pub mod maps {
+    use super::{Class, DhcpType, Direction, ParseError};
+
+    /// `PerCpuArray<Traffic>` indexed by [`traffic_index`].
+    pub const TRAFFIC: &str = "TRAFFIC";
+    pub const TRAFFIC_LEN: u32 = (Direction::COUNT * Class::COUNT) as u32;
+    /// `PerCpuArray<u64>` indexed by [`dhcp_index`].
+    pub const DHCP_TYPES: &str = "DHCP_TYPES";
+    pub const DHCP_TYPES_LEN: u32 = (Direction::COUNT * DhcpType::COUNT) as u32;
+    /// `PerCpuArray<u64>` indexed by [`parse_error_index`].
+    pub const PARSE_ERRORS: &str = "PARSE_ERRORS";
+    pub const PARSE_ERRORS_LEN: u32 = (Direction::COUNT * ParseError::COUNT) as u32;
+
+    #[inline(always)]
+    pub const fn traffic_index(dir: Direction, class: Class) -> u32 {
+        dir as u32 * Class::COUNT as u32 + class as u32
+    }
+
+    #[inline(always)]
+    pub const fn parse_error_index(dir: Direction, e: ParseError) -> u32 {
+        dir as u32 * ParseError::COUNT as u32 + e as u32
+    }
+
+    #[inline(always)]
+    pub const fn dhcp_index(dir: Direction, ty: super::DhcpType) -> u32 {
+        dir as u32 * DhcpType::COUNT as u32 + ty.index() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_fit_their_maps() {
+        for d in Direction::ALL {
+            for c in Class::ALL {
+                assert!(maps::traffic_index(d, c) < maps::TRAFFIC_LEN);
+            }
+            for i in 0..DhcpType::COUNT {
+                let t = DhcpType::from_index(i).unwrap();
+                assert!(maps::dhcp_index(d, t) < maps::DHCP_TYPES_LEN);
+            }
+            for e in ParseError::ALL {
+                assert!(maps::parse_error_index(d, e) < maps::PARSE_ERRORS_LEN);
+            }
+        }
+        assert_eq!(
+            maps::traffic_index(Direction::Egress, Class::TftpRequest),
+            13
+        );
+    }
+
+    #[test]
+    fn dhcp_type_slots() {
+        assert_eq!(DhcpType::from_option(1).label(), "discover");
+        assert_eq!(DhcpType::from_option(5).label(), "ack");
+        assert_eq!(DhcpType::from_option(18).label(), "tls");
+        assert_eq!(DhcpType::from_option(0).label(), "unknown");
+        assert_eq!(DhcpType::from_option(19).label(), "unknown");
+        assert_eq!(DhcpType::from_option(106).label(), "unknown");
+        assert_eq!(DhcpType::BOOTP.label(), "bootp");
+        assert!(DhcpType::from_index(DhcpType::COUNT).is_none());
+    }
+}

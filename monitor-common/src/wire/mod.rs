@@ -1,0 +1,16 @@
+//! Zero-copy views of the headers the monitor reads.
+//!
+//! Each view wraps a reference to the header's fixed bytes inside the frame,
+//! obtained through [`crate::Frame::array`]; `new_checked` is the only way to
+//! build one, and no accessor can fail or panic afterwards. Offsets are named
+//! in each module's `field` module.
+
+pub mod dhcp;
+pub mod ethernet;
+pub mod ipv4;
+pub mod udp;
+
+#[inline(always)]
+pub(crate) const fn be16(b: [u8; 2]) -> u16 {
+    u16::from_be_bytes(b)
+}

@@ -1,0 +1,55 @@
+//! Command line (clap derive).
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pxe-monitor",
+    version,
+    about = "Watches PXE network-boot traffic (DHCP, proxyDHCP, TFTP) with eBPF and exports Prometheus metrics"
+)]
+pub struct Cli {
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `pxe_monitor=debug`.
+    #[arg(long, global = true, default_value = "info", env = "PXE_MONITOR_LOG")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Attach to interfaces and serve /metrics until SIGINT or SIGTERM.
+    Run(RunArgs),
+    /// Load and verify every program, print verifier statistics, exit.
+    Check,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Interface to watch (repeat for several). Must exist in the network
+    /// namespace pxe-monitor runs in.
+    #[arg(short, long = "interface", value_name = "IF", required = true)]
+    pub interfaces: Vec<String>,
+    /// Address for the HTTP server (/metrics, /healthz).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9567")]
+    pub listen: SocketAddr,
+    /// How to attach the XDP program.
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
+    pub xdp_mode: XdpModeArg,
+    /// Do not attach the TC egress program (then a monitor on the DHCP/PXE
+    /// server itself does not see its own replies).
+    #[arg(long)]
+    pub no_egress: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpModeArg {
+    /// Native (driver) mode, falling back to generic (skb) mode with a warning.
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// Generic (skb) mode: works on every interface, slower.
+    Skb,
+}

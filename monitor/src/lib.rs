@@ -1,0 +1,10 @@
+//! pxe-monitor's agent: loading the kernel programs, reading their
+//! counters, capture files, and the HTTP/Prometheus side.
+
+pub mod capture;
+pub mod cli;
+pub mod counters;
+pub mod http;
+pub mod metrics;
+pub mod probe;
+pub mod testing;

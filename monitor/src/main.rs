@@ -1,0 +1,140 @@
+//! pxe-monitor: watches PXE network-boot traffic with eBPF and exports it to
+//! Prometheus.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use aya::programs::{SchedClassifier, Xdp};
+use clap::Parser as _;
+use monitor::{
+    cli::{Cli, Command, RunArgs},
+    http, metrics,
+    probe::{self, Probe, TC_PROGRAM, XDP_PROGRAM},
+};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check => check(),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pxe-monitor: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let mut probes = Vec::new();
+    for iface in &args.interfaces {
+        // On error, probes attached so far are dropped (detached) here.
+        probes.push(Probe::attach(iface, args.xdp_mode, !args.no_egress)?);
+    }
+    let registry = metrics::agent_registry(&probes).context("building the metrics registry")?;
+    let kernel = Arc::new(metrics::KernelCollector::new(probes));
+    registry
+        .register(Box::new(ArcCollector(kernel.clone())))
+        .context("registering kernel counters")?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let listener = http::bind(args.listen).await?;
+        info!(listen = %listener.local_addr()?, "serving /metrics and /healthz");
+        let app = http::router(http::AppState {
+            registry: Arc::new(registry),
+        });
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("HTTP server")
+    })?;
+    kernel.detach_all();
+    info!("detached; exiting");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops pxe-monitor");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+        _ = term.recv() => info!("SIGTERM received"),
+    }
+}
+
+/// Lets the registry own a shared handle to the kernel collector.
+struct ArcCollector(Arc<metrics::KernelCollector>);
+
+impl prometheus::core::Collector for ArcCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
+    }
+}
+
+/// Loads and verifies every program and prints what the verifier measured.
+fn check() -> Result<()> {
+    let ebpf = probe::load()?;
+    println!(
+        "{:<16} {:<14} {:>22}",
+        "program", "type", "verified instructions"
+    );
+    for (name, kind) in [(XDP_PROGRAM, "xdp"), (TC_PROGRAM, "tc classifier")] {
+        let prog = ebpf
+            .program(name)
+            .context("program missing from the object")?;
+        let info = match kind {
+            "xdp" => <&Xdp>::try_from(prog)?.info()?,
+            _ => <&SchedClassifier>::try_from(prog)?.info()?,
+        };
+        let count = info
+            .verified_instruction_count()
+            .map_or_else(|| "n/a".to_owned(), |n| n.to_string());
+        println!("{name:<16} {kind:<14} {count:>22}");
+    }
+    println!();
+    println!("{:<16} {:<14} {:>22}", "map", "type", "entries");
+    for (name, map) in ebpf.maps() {
+        let entries = match map {
+            aya::maps::Map::PerCpuArray(d) | aya::maps::Map::Array(d) => d
+                .info()
+                .map(|i| i.max_entries().to_string())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        println!("{name:<16} {:<14} {entries:>22}", map_kind(map));
+    }
+    Ok(())
+}
+
+fn map_kind(map: &aya::maps::Map) -> &'static str {
+    match map {
+        aya::maps::Map::PerCpuArray(_) => "percpu_array",
+        aya::maps::Map::Array(_) => "array",
+        _ => "other",
+    }
+}

@@ -1,0 +1,271 @@
+//! Prometheus exposition: kernel counters read at scrape time
+//! (node_exporter-style collector) plus the agent's own gauges.
+
+use std::sync::Mutex;
+
+use monitor_common::{
+    Class, DhcpType, Direction, ParseError,
+    counters::maps::{dhcp_index, parse_error_index, traffic_index},
+};
+use prometheus::{
+    IntGaugeVec, Opts, Registry,
+    core::{Collector, Desc},
+    proto::{Counter, LabelPair, Metric, MetricFamily, MetricType},
+};
+
+use crate::{counters::Counters, probe::Probe};
+
+/// Reads every probe's maps when Prometheus scrapes. Every known label
+/// combination is exported, zeros included, so `rate()` and alerts work from
+/// the first scrape.
+pub struct KernelCollector {
+    probes: Mutex<Vec<Probe>>,
+    descs: Vec<Desc>,
+}
+
+const PACKETS: (&str, &str) = (
+    "pxe_packets_total",
+    "Frames seen by the kernel programs, by interface, direction and traffic class.",
+);
+const BYTES: (&str, &str) = (
+    "pxe_bytes_total",
+    "Bytes of the frames counted in pxe_packets_total.",
+);
+const DHCP: (&str, &str) = (
+    "pxe_dhcp_messages_total",
+    "BOOTP/DHCP messages on ports 67, 68 and 4011, by DHCP message type (option 53; bootp: none).",
+);
+const PARSE: (&str, &str) = (
+    "pxe_parse_errors_total",
+    "Frames whose headers could not be fully parsed, by reason. They are still counted in a class and passed.",
+);
+const SCRAPE_ERRORS: (&str, &str) = (
+    "pxe_kernel_read_errors_total",
+    "Failures reading the kernel counter maps during this scrape.",
+);
+
+impl KernelCollector {
+    pub fn new(probes: Vec<Probe>) -> Self {
+        let desc = |(name, help): (&str, &str), labels: &[&str]| {
+            Desc::new(
+                name.to_owned(),
+                help.to_owned(),
+                labels.iter().map(|s| (*s).to_owned()).collect(),
+                Default::default(),
+            )
+            .expect("static metric description is valid")
+        };
+        let descs = vec![
+            desc(PACKETS, &["interface", "direction", "class"]),
+            desc(BYTES, &["interface", "direction", "class"]),
+            desc(DHCP, &["interface", "direction", "type"]),
+            desc(PARSE, &["interface", "direction", "reason"]),
+            desc(SCRAPE_ERRORS, &[]),
+        ];
+        KernelCollector {
+            probes: Mutex::new(probes),
+            descs,
+        }
+    }
+
+    /// Detaches every program (drops the probes).
+    pub fn detach_all(&self) {
+        self.probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+impl Collector for KernelCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut read_errors = 0u64;
+        let mut samples = Vec::new();
+        for probe in probes.iter() {
+            match probe.read() {
+                Ok(c) => samples.push((probe.interface.clone(), c)),
+                Err(e) => {
+                    read_errors += 1;
+                    tracing::warn!(interface = probe.interface, error = %e, "reading kernel counters");
+                }
+            }
+        }
+        let mut f = families(&samples);
+        f.push(family(SCRAPE_ERRORS, vec![counter(&[], read_errors)]));
+        f
+    }
+}
+
+/// Turns counter values into metric families; every label combination is
+/// present, zeros included.
+pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
+    let (mut packets, mut bytes, mut dhcp, mut parse) = (vec![], vec![], vec![], vec![]);
+    for (iface, c) in samples {
+        for dir in Direction::ALL {
+            for class in Class::ALL {
+                let t = c
+                    .traffic
+                    .get(traffic_index(dir, class) as usize)
+                    .copied()
+                    .unwrap_or_default();
+                let labels = [
+                    ("interface", iface.as_str()),
+                    ("direction", dir.label()),
+                    ("class", class.label()),
+                ];
+                packets.push(counter(&labels, t.packets));
+                bytes.push(counter(&labels, t.bytes));
+            }
+            for i in 0..DhcpType::COUNT {
+                let Some(ty) = DhcpType::from_index(i) else {
+                    continue;
+                };
+                let v = c
+                    .dhcp_types
+                    .get(dhcp_index(dir, ty) as usize)
+                    .copied()
+                    .unwrap_or(0);
+                dhcp.push(counter(
+                    &[
+                        ("interface", iface.as_str()),
+                        ("direction", dir.label()),
+                        ("type", ty.label()),
+                    ],
+                    v,
+                ));
+            }
+            for reason in ParseError::ALL {
+                let v = c
+                    .parse_errors
+                    .get(parse_error_index(dir, reason) as usize)
+                    .copied()
+                    .unwrap_or(0);
+                parse.push(counter(
+                    &[
+                        ("interface", iface.as_str()),
+                        ("direction", dir.label()),
+                        ("reason", reason.label()),
+                    ],
+                    v,
+                ));
+            }
+        }
+    }
+    vec![
+        family(PACKETS, packets),
+        family(BYTES, bytes),
+        family(DHCP, dhcp),
+        family(PARSE, parse),
+    ]
+}
+
+fn counter(labels: &[(&str, &str)], value: u64) -> Metric {
+    let mut m = Metric::default();
+    m.set_label(
+        labels
+            .iter()
+            .map(|(k, v)| {
+                let mut l = LabelPair::default();
+                l.set_name((*k).to_owned());
+                l.set_value((*v).to_owned());
+                l
+            })
+            .collect(),
+    );
+    let mut c = Counter::default();
+    c.set_value(value as f64);
+    m.set_counter(c);
+    m
+}
+
+fn family((name, help): (&str, &str), metrics: Vec<Metric>) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(name.to_owned());
+    f.set_help(help.to_owned());
+    f.set_field_type(MetricType::COUNTER);
+    f.set_metric(metrics);
+    f
+}
+
+/// The agent's own metrics: build info and what is attached where.
+pub fn agent_registry(probes: &[Probe]) -> prometheus::Result<Registry> {
+    let registry = Registry::new();
+    let build = IntGaugeVec::new(
+        Opts::new(
+            "pxe_monitor_build_info",
+            "pxe-monitor build; the value is always 1.",
+        ),
+        &["version"],
+    )?;
+    build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+    registry.register(Box::new(build))?;
+    let attached = IntGaugeVec::new(
+        Opts::new(
+            "pxe_program_attached",
+            "1 for each kernel program attached, by interface, hook and mode.",
+        ),
+        &["interface", "hook", "mode"],
+    )?;
+    for p in probes {
+        for a in &p.attachments {
+            attached
+                .with_label_values(&[p.interface.as_str(), a.hook, a.mode])
+                .set(1);
+        }
+    }
+    registry.register(Box::new(attached))?;
+    Ok(registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_common::Traffic;
+    use prometheus::{Encoder, TextEncoder};
+
+    use super::*;
+
+    fn text(f: &[MetricFamily]) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(f, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_label_set_is_exported_with_its_value() {
+        let mut c = Counters::default();
+        c.traffic[traffic_index(Direction::Ingress, Class::DhcpServer) as usize] = Traffic {
+            packets: 3,
+            bytes: 1000,
+        };
+        c.dhcp_types[dhcp_index(Direction::Egress, DhcpType::OFFER) as usize] = 2;
+        c.parse_errors[parse_error_index(Direction::Ingress, ParseError::TruncatedUdp) as usize] =
+            1;
+        let out = text(&families(&[("eth9".into(), c)]));
+        assert!(out.contains(r#"pxe_packets_total{interface="eth9",direction="ingress",class="dhcp_to_server"} 3"#), "{out}");
+        assert!(out.contains(
+            r#"pxe_bytes_total{interface="eth9",direction="ingress",class="dhcp_to_server"} 1000"#
+        ));
+        assert!(out.contains(
+            r#"pxe_dhcp_messages_total{interface="eth9",direction="egress",type="offer"} 2"#
+        ));
+        assert!(out.contains(
+            r#"pxe_dhcp_messages_total{interface="eth9",direction="ingress",type="offer"} 0"#
+        ));
+        assert!(out.contains(r#"pxe_parse_errors_total{interface="eth9",direction="ingress",reason="truncated_udp"} 1"#));
+        let packets = out
+            .lines()
+            .filter(|l| l.starts_with("pxe_packets_total{"))
+            .count();
+        assert_eq!(packets, Direction::COUNT * Class::COUNT);
+        let dhcp = out
+            .lines()
+            .filter(|l| l.starts_with("pxe_dhcp_messages_total{"))
+            .count();
+        assert_eq!(dhcp, Direction::COUNT * DhcpType::COUNT);
+    }
+}

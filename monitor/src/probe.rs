@@ -1,0 +1,310 @@
+//! The live source: load the eBPF object, attach it to an interface, and
+//! read its counter maps.
+//!
+//! One object is loaded per interface, so every interface has its own maps
+//! and the metrics can carry an `interface` label without a map key for it.
+
+use std::{ffi::CString, io};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, PerCpuArray},
+    programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode, tc},
+};
+use monitor_common::{
+    Traffic,
+    counters::maps::{DHCP_TYPES, PARSE_ERRORS, TRAFFIC},
+};
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::{cli::XdpModeArg, counters::Counters};
+
+/// The eBPF object built by `build.rs` (aya-build) from `monitor-ebpf`.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
+
+pub const XDP_PROGRAM: &str = "pxe_xdp";
+pub const TC_PROGRAM: &str = "pxe_tc_egress";
+/// Verifier log lines shown when a program is rejected.
+const VERIFIER_TAIL: usize = 20;
+
+#[derive(Debug, Error)]
+pub enum ProbeError {
+    #[error(
+        "interface {name:?} not found in this network namespace (list them with `ip link`; \
+         inside a namespace, run pxe-monitor with `ip netns exec NS`)"
+    )]
+    InterfaceNotFound { name: String },
+    #[error(
+        "this pxe-monitor was built without its eBPF programs (AYA_BUILD_SKIP); \
+         rebuild after `cargo xtask setup`"
+    )]
+    NoObject,
+    #[error(
+        "permission denied while {action}: loading and attaching eBPF programs needs root, \
+         or the capabilities CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON \
+         (e.g. `sudo setcap cap_bpf,cap_net_admin,cap_perfmon+ep $(which pxe-monitor)`)"
+    )]
+    MissingPrivileges {
+        action: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("the kernel verifier rejected program {program}: {io_error}\n{verifier_tail}")]
+    Verifier {
+        program: &'static str,
+        io_error: io::Error,
+        verifier_tail: String,
+    },
+    #[error("{action} failed")]
+    Other {
+        action: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// A boxed error, so `ProbeError` can wrap aya's several error types.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl ProbeError {
+    /// Sorts an aya failure: a permission problem anywhere in its chain, a
+    /// verifier rejection, or anything else.
+    fn from_aya<E>(action: impl Into<String>, program: &'static str, err: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let action = action.into();
+        if let Some(ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        }) = (&err as &dyn std::error::Error).downcast_ref::<ProgramError>()
+        {
+            if is_permission(io_error) {
+                return ProbeError::MissingPrivileges {
+                    action,
+                    source: Box::new(err),
+                };
+            }
+            let log = verifier_log.to_string();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(VERIFIER_TAIL)..].join("\n");
+            return ProbeError::Verifier {
+                program,
+                io_error: io::Error::from(io_error.kind()),
+                verifier_tail: tail,
+            };
+        }
+        if chain_has_permission_error(&err) {
+            ProbeError::MissingPrivileges {
+                action,
+                source: Box::new(err),
+            }
+        } else {
+            ProbeError::Other {
+                action,
+                source: Box::new(err),
+            }
+        }
+    }
+}
+
+fn is_permission(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
+}
+
+fn chain_has_permission_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if is_permission(io) {
+                return true;
+            }
+        }
+        if let Some(aya::sys::SyscallError { io_error, .. }) = e.downcast_ref() {
+            if is_permission(io_error) {
+                return true;
+            }
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Loads the object and both programs into the kernel (verifying them),
+/// without attaching anything.
+pub fn load() -> Result<Ebpf, ProbeError> {
+    if EBPF_OBJECT.is_empty() {
+        return Err(ProbeError::NoObject);
+    }
+    raise_memlock_limit();
+    let mut ebpf = EbpfLoader::new()
+        .load(EBPF_OBJECT)
+        .map_err(|e| ProbeError::from_aya("loading the eBPF object", "(maps)", e))?;
+    let xdp: &mut Xdp = program(&mut ebpf, XDP_PROGRAM)?;
+    xdp.load()
+        .map_err(|e| ProbeError::from_aya(format!("loading {XDP_PROGRAM}"), XDP_PROGRAM, e))?;
+    let tc: &mut SchedClassifier = program(&mut ebpf, TC_PROGRAM)?;
+    tc.load()
+        .map_err(|e| ProbeError::from_aya(format!("loading {TC_PROGRAM}"), TC_PROGRAM, e))?;
+    Ok(ebpf)
+}
+
+fn program<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P, ProbeError>
+where
+    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    let p = ebpf.program_mut(name).ok_or_else(|| ProbeError::Other {
+        action: format!("finding program {name} in the eBPF object"),
+        source: "not present".into(),
+    })?;
+    p.try_into()
+        .map_err(|e| ProbeError::from_aya(format!("opening program {name}"), name, e))
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+fn raise_memlock_limit() {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads the struct we pass and nothing else.
+    let ret = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
+    if ret != 0 {
+        tracing::debug!(
+            "could not raise RLIMIT_MEMLOCK: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+/// How a hook ended up attached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub hook: &'static str,
+    pub mode: &'static str,
+}
+
+/// One interface being watched: its own loaded object (maps) and links.
+/// Dropping it detaches the programs.
+pub struct Probe {
+    pub interface: String,
+    pub attachments: Vec<Attachment>,
+    ebpf: Ebpf,
+}
+
+impl Probe {
+    /// Loads a fresh copy of the programs and attaches them to `interface`.
+    pub fn attach(interface: &str, mode: XdpModeArg, egress: bool) -> Result<Probe, ProbeError> {
+        if_index(interface)?;
+        let mut ebpf = load()?;
+        let mut attachments = Vec::new();
+
+        let xdp: &mut Xdp = program(&mut ebpf, XDP_PROGRAM)?;
+        let attach = |xdp: &mut Xdp, m: XdpMode| {
+            xdp.attach(interface, m).map_err(|e| {
+                ProbeError::from_aya(format!("attaching XDP to {interface}"), XDP_PROGRAM, e)
+            })
+        };
+        let used = match mode {
+            XdpModeArg::Native => attach(xdp, XdpMode::Driver).map(|_| "native")?,
+            XdpModeArg::Skb => attach(xdp, XdpMode::Skb).map(|_| "skb")?,
+            XdpModeArg::Auto => match attach(xdp, XdpMode::Driver) {
+                Ok(_) => "native",
+                Err(e @ ProbeError::MissingPrivileges { .. }) => return Err(e),
+                Err(e) => {
+                    warn!(interface, error = %e, "native XDP failed; using generic (skb) mode, which is slower");
+                    attach(xdp, XdpMode::Skb).map(|_| "skb")?
+                }
+            },
+        };
+        attachments.push(Attachment {
+            hook: "xdp",
+            mode: used,
+        });
+
+        if egress {
+            let tc: &mut SchedClassifier = program(&mut ebpf, TC_PROGRAM)?;
+            let action = || format!("attaching TC egress to {interface}");
+            let first = tc.attach(interface, TcAttachType::Egress);
+            if first.is_err() {
+                // Kernels before 6.6 (no TCX) need a clsact qdisc first.
+                if let Err(e) = tc::qdisc_add_clsact(interface) {
+                    tracing::debug!(interface, error = %e, "adding clsact qdisc");
+                }
+                tc.attach(interface, TcAttachType::Egress)
+                    .map_err(|e| ProbeError::from_aya(action(), TC_PROGRAM, e))?;
+            }
+            attachments.push(Attachment {
+                hook: "tc_egress",
+                mode: "tc",
+            });
+        }
+        info!(interface, ?attachments, "attached");
+        Ok(Probe {
+            interface: interface.to_owned(),
+            attachments,
+            ebpf,
+        })
+    }
+
+    /// Reads the counter maps, summed over all possible CPUs.
+    pub fn read(&self) -> Result<Counters, aya::maps::MapError> {
+        let traffic: PerCpuArray<&MapData, Traffic> = map(&self.ebpf, TRAFFIC)?;
+        let dhcp: PerCpuArray<&MapData, u64> = map(&self.ebpf, DHCP_TYPES)?;
+        let errors: PerCpuArray<&MapData, u64> = map(&self.ebpf, PARSE_ERRORS)?;
+        read_counters(&traffic, &dhcp, &errors)
+    }
+}
+
+/// Reads all counters of one loaded object; also used by tests that run the
+/// programs with `BPF_PROG_TEST_RUN`.
+pub fn read_counters(
+    traffic: &PerCpuArray<&MapData, Traffic>,
+    dhcp: &PerCpuArray<&MapData, u64>,
+    errors: &PerCpuArray<&MapData, u64>,
+) -> Result<Counters, aya::maps::MapError> {
+    let mut c = Counters::default();
+    for (i, slot) in (0..).zip(c.traffic.iter_mut()) {
+        *slot = traffic
+            .get(&i, 0)?
+            .iter()
+            .fold(Traffic::default(), |a, v| Traffic {
+                packets: a.packets + v.packets,
+                bytes: a.bytes + v.bytes,
+            });
+    }
+    for (i, slot) in (0..).zip(c.dhcp_types.iter_mut()) {
+        *slot = dhcp.get(&i, 0)?.iter().sum();
+    }
+    for (i, slot) in (0..).zip(c.parse_errors.iter_mut()) {
+        *slot = errors.get(&i, 0)?.iter().sum();
+    }
+    Ok(c)
+}
+
+pub fn map<'a, T: aya::Pod>(
+    ebpf: &'a Ebpf,
+    name: &str,
+) -> Result<PerCpuArray<&'a MapData, T>, aya::maps::MapError> {
+    let m = ebpf
+        .map(name)
+        .ok_or_else(|| aya::maps::MapError::InvalidName {
+            name: name.to_owned(),
+        })?;
+    PerCpuArray::try_from(m)
+}
+
+fn if_index(name: &str) -> Result<u32, ProbeError> {
+    let not_found = || ProbeError::InterfaceNotFound {
+        name: name.to_owned(),
+    };
+    let c = CString::new(name).map_err(|_| not_found())?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 {
+        Err(not_found())
+    } else {
+        Ok(index)
+    }
+}

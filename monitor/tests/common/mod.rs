@@ -1,0 +1,237 @@
+//! Expected counts for fixture captures, shared by the host and kernel tests.
+//!
+//! Every number here was read off the capture with tshark 4.0 (not from the
+//! program), with `-o ip.defragment:FALSE` and `U = udp && !icmp &&
+//! ip.frag_offset == 0` (ICMP errors quote a UDP header that tshark would
+//! otherwise match):
+//!
+//! | field        | display filter                                         |
+//! |--------------|--------------------------------------------------------|
+//! | non_ipv4     | `!ip`                                                  |
+//! | other_ipv4   | `ip && !(U)`                                           |
+//! | proxy_dhcp   | `U && udp.port == 4011`                                |
+//! | to_server    | `U && udp.dstport == 67 && udp.srcport != 4011`        |
+//! | to_client    | `U && udp.dstport == 68 && udp.srcport != 4011`        |
+//! | tftp_request | `U && udp.dstport == 69 && udp.srcport != 4011`        |
+//! | other_udp    | `U && !(udp.port == 4011 \|\| udp.dstport in {67,68,69})` |
+//! | dhcp         | `-T fields -e dhcp.option.dhcp` on the DHCP classes     |
+//!
+//! In p-pxelinux-chain (snaplen 96) tshark shows no message type for the six
+//! DHCP frames: their BOOTP header is cut, which the monitor counts as
+//! `truncated_bootp`.
+#![allow(dead_code, reason = "each test binary uses part of this module")]
+
+use std::path::{Path, PathBuf};
+
+use monitor::{capture, counters::Counters};
+use monitor_common::{Class, DhcpType, Direction, ParseError};
+
+pub struct Expected {
+    pub file: &'static str,
+    pub frames: u64,
+    pub non_ipv4: u64,
+    pub other_ipv4: u64,
+    pub other_udp: u64,
+    pub to_server: u64,
+    pub to_client: u64,
+    pub proxy_dhcp: u64,
+    pub tftp_request: u64,
+    pub dhcp: &'static [(DhcpType, u64)],
+    pub errors: &'static [(ParseError, u64)],
+}
+
+pub const EXPECTED: &[Expected] = &[
+    Expected {
+        file: "lab-pcaps/a-healthy-dnsmasq.pcap",
+        frames: 17,
+        non_ipv4: 6,
+        other_ipv4: 0,
+        other_udp: 4,
+        to_server: 3,
+        to_client: 3,
+        proxy_dhcp: 0,
+        tftp_request: 1,
+        dhcp: &[
+            (DhcpType::DISCOVER, 2),
+            (DhcpType::OFFER, 2),
+            (DhcpType::REQUEST, 1),
+            (DhcpType::ACK, 1),
+        ],
+        errors: &[],
+    },
+    Expected {
+        file: "lab-pcaps/b-kb259670-option60-no-proxy.pcap",
+        frames: 23,
+        non_ipv4: 9,
+        other_ipv4: 6,
+        other_udp: 0,
+        to_server: 2,
+        to_client: 2,
+        proxy_dhcp: 4,
+        tftp_request: 0,
+        dhcp: &[
+            (DhcpType::DISCOVER, 1),
+            (DhcpType::OFFER, 1),
+            (DhcpType::REQUEST, 5),
+            (DhcpType::ACK, 1),
+        ],
+        errors: &[],
+    },
+    Expected {
+        file: "lab-pcaps/f-healthy-proxydhcp.pcap",
+        frames: 20,
+        non_ipv4: 6,
+        other_ipv4: 2,
+        other_udp: 4,
+        to_server: 2,
+        to_client: 3,
+        proxy_dhcp: 2,
+        tftp_request: 1,
+        dhcp: &[
+            (DhcpType::DISCOVER, 1),
+            (DhcpType::OFFER, 2),
+            (DhcpType::REQUEST, 2),
+            (DhcpType::ACK, 2),
+        ],
+        errors: &[],
+    },
+    Expected {
+        file: "lab-pcaps/l2-tftp-clients.pcap",
+        frames: 83,
+        non_ipv4: 0,
+        other_ipv4: 4,
+        other_udp: 64,
+        to_server: 0,
+        to_client: 0,
+        proxy_dhcp: 0,
+        tftp_request: 15,
+        dhcp: &[],
+        errors: &[],
+    },
+    Expected {
+        file: "lab-pcaps/p-pxelinux-chain.pcap",
+        frames: 273,
+        non_ipv4: 8,
+        other_ipv4: 0,
+        other_udp: 247,
+        to_server: 3,
+        to_client: 3,
+        proxy_dhcp: 0,
+        tftp_request: 12,
+        dhcp: &[],
+        errors: &[(ParseError::TruncatedBootp, 6)],
+    },
+    Expected {
+        file: "peer-pcaps/netboot/pcap/nsec.pcap",
+        frames: 9,
+        non_ipv4: 0,
+        other_ipv4: 0,
+        other_udp: 0,
+        to_server: 2,
+        to_client: 3,
+        proxy_dhcp: 2,
+        tftp_request: 2,
+        dhcp: &[
+            (DhcpType::DISCOVER, 1),
+            (DhcpType::OFFER, 2),
+            (DhcpType::REQUEST, 2),
+            (DhcpType::ACK, 2),
+        ],
+        errors: &[],
+    },
+    Expected {
+        file: "peer-pcaps/netboot/dhcp4/dhcp.pcap",
+        frames: 4,
+        non_ipv4: 0,
+        other_ipv4: 0,
+        other_udp: 0,
+        to_server: 2,
+        to_client: 2,
+        proxy_dhcp: 0,
+        tftp_request: 0,
+        dhcp: &[
+            (DhcpType::DISCOVER, 1),
+            (DhcpType::OFFER, 2),
+            (DhcpType::REQUEST, 1),
+        ],
+        errors: &[],
+    },
+];
+
+/// Ethernet frames of a capture.
+pub fn frames(path: &Path) -> Vec<Vec<u8>> {
+    capture::read_file(path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .filter(|p| p.is_ethernet())
+        .map(|p| p.data)
+        .collect()
+}
+
+/// Asserts that counters for one direction match a table row; `what` names
+/// the side (host / kernel) in failure messages.
+pub fn assert_matches(what: &str, dir: Direction, got: &Counters, e: &Expected) {
+    let ctx = format!("{what}, {}, {}", e.file, dir.label());
+    let classes = [
+        (Class::NonIpv4, e.non_ipv4),
+        (Class::OtherIpv4, e.other_ipv4),
+        (Class::OtherUdp, e.other_udp),
+        (Class::DhcpServer, e.to_server),
+        (Class::DhcpClient, e.to_client),
+        (Class::ProxyDhcp, e.proxy_dhcp),
+        (Class::TftpRequest, e.tftp_request),
+    ];
+    for (class, want) in classes {
+        assert_eq!(
+            got.packets(dir, class),
+            want,
+            "{ctx}: packets of class {}",
+            class.label()
+        );
+    }
+    let total: u64 = Class::ALL.iter().map(|c| got.packets(dir, *c)).sum();
+    assert_eq!(total, e.frames, "{ctx}: every frame counted once");
+    for i in 0..DhcpType::COUNT {
+        let ty = DhcpType::from_index(i).unwrap();
+        let want = e.dhcp.iter().find(|(t, _)| *t == ty).map_or(0, |(_, n)| *n);
+        assert_eq!(got.dhcp(dir, ty), want, "{ctx}: DHCP {}", ty.label());
+    }
+    for reason in ParseError::ALL {
+        let want = e
+            .errors
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| *n);
+        assert_eq!(
+            got.parse_error(dir, reason),
+            want,
+            "{ctx}: parse error {}",
+            reason.label()
+        );
+    }
+}
+
+pub fn fixture(dir: &Path, file: &str) -> PathBuf {
+    dir.join(file)
+}
+
+/// Every capture file under `dir`, recursively, sorted.
+pub fn all_captures(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng" | "cap")
+            ) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
