@@ -110,3 +110,315 @@ pub const fn port_class(src: u16, dst: u16) -> Class {
         Class::OtherUdp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds frames layer by layer: Ethernet, VLAN tags, IPv4 (with
+    /// options), UDP, BOOTP with DHCP options. Lengths are filled in.
+    struct Builder {
+        tags: &'static [u16],
+        ip_options: &'static [u8],
+        protocol: u8,
+        frag: u16,
+        ports: (u16, u16),
+        /// DHCP options after the magic cookie; `None` for no BOOTP at all.
+        dhcp: Option<&'static [u8]>,
+    }
+
+    const UDP: u8 = 17;
+
+    impl Builder {
+        fn dhcp(options: &'static [u8]) -> Self {
+            Builder {
+                tags: &[],
+                ip_options: &[],
+                protocol: UDP,
+                frag: 0,
+                ports: (68, 67),
+                dhcp: Some(options),
+            }
+        }
+
+        fn build(&self) -> [u8; 1024] {
+            let mut f = [0u8; 1024];
+            f[0..6].copy_from_slice(&[0xff; 6]);
+            f[6..12].copy_from_slice(&[0x52, 0x54, 0, 0x77, 0, 0x10]);
+            let mut at = 12;
+            for (i, vid) in self.tags.iter().enumerate() {
+                let tpid: u16 = if i == 0 && self.tags.len() == 2 {
+                    0x88a8
+                } else {
+                    0x8100
+                };
+                f[at..at + 2].copy_from_slice(&tpid.to_be_bytes());
+                f[at + 2..at + 4].copy_from_slice(&vid.to_be_bytes());
+                at += 4;
+            }
+            f[at..at + 2].copy_from_slice(&0x0800u16.to_be_bytes());
+            let ip = at + 2;
+            let ihl = 20 + self.ip_options.len();
+            let mut udp_payload = 0;
+            if let Some(opts) = self.dhcp {
+                udp_payload = 240 + opts.len();
+            }
+            let total = ihl + 8 + udp_payload;
+            f[ip] = 0x40 | (ihl / 4) as u8;
+            f[ip + 2..ip + 4].copy_from_slice(&(total as u16).to_be_bytes());
+            f[ip + 6..ip + 8].copy_from_slice(&self.frag.to_be_bytes());
+            f[ip + 8] = 64;
+            f[ip + 9] = self.protocol;
+            f[ip + 16..ip + 20].copy_from_slice(&[255; 4]);
+            f[ip + 20..ip + ihl].copy_from_slice(self.ip_options);
+            let udp = ip + ihl;
+            f[udp..udp + 2].copy_from_slice(&self.ports.0.to_be_bytes());
+            f[udp + 2..udp + 4].copy_from_slice(&self.ports.1.to_be_bytes());
+            f[udp + 4..udp + 6].copy_from_slice(&((8 + udp_payload) as u16).to_be_bytes());
+            if let Some(opts) = self.dhcp {
+                let b = udp + 8;
+                f[b] = 1;
+                f[b + 1] = 1;
+                f[b + 2] = 6;
+                f[b + 4..b + 8].copy_from_slice(&0xdead_beefu32.to_be_bytes());
+                f[b + 28..b + 34].copy_from_slice(&[0x52, 0x54, 0, 0x77, 0, 0x10]);
+                f[b + 236..b + 240].copy_from_slice(&dhcp::MAGIC_COOKIE);
+                f[b + 240..b + 240 + opts.len()].copy_from_slice(opts);
+            }
+            f
+        }
+
+        /// The frame cut to its real length.
+        fn frame(&self) -> ([u8; 1024], usize) {
+            let f = self.build();
+            let mut len = 14 + 4 * self.tags.len() + 20 + self.ip_options.len() + 8;
+            if let Some(o) = self.dhcp {
+                len += 240 + o.len();
+            }
+            (f, len)
+        }
+    }
+
+    fn classify_built(b: &Builder) -> Classification {
+        let (f, len) = b.frame();
+        classify(&f[..len])
+    }
+
+    const DISCOVER: &[u8] = &[53, 1, 1, 255];
+
+    #[test]
+    fn dhcp_discover_untagged() {
+        let c = classify_built(&Builder::dhcp(DISCOVER));
+        assert_eq!(
+            c,
+            Classification {
+                class: Class::DhcpServer,
+                dhcp_type: Some(DhcpType::DISCOVER),
+                error: None
+            }
+        );
+    }
+
+    #[test]
+    fn dhcp_behind_one_and_two_vlan_tags() {
+        for tags in [&[100u16][..], &[200, 100]] {
+            let b = Builder {
+                tags,
+                ..Builder::dhcp(&[53, 1, 2, 255])
+            };
+            let c = classify_built(&Builder {
+                ports: (67, 68),
+                ..b
+            });
+            assert_eq!(c.class, Class::DhcpClient, "tags {tags:?}");
+            assert_eq!(c.dhcp_type, Some(DhcpType::OFFER), "tags {tags:?}");
+        }
+    }
+
+    #[test]
+    fn three_vlan_tags_are_not_read_as_ipv4() {
+        let (mut f, len) = Builder {
+            tags: &[1, 2],
+            ..Builder::dhcp(DISCOVER)
+        }
+        .frame();
+        // Turn the ethertype after the second tag into a third tag.
+        f[20..22].copy_from_slice(&0x8100u16.to_be_bytes());
+        assert_eq!(classify(&f[..len]).class, Class::NonIpv4);
+    }
+
+    #[test]
+    fn ipv4_options_move_the_udp_header() {
+        // Router alert (4 bytes) and 4 NOPs: header length 28.
+        let b = Builder {
+            ip_options: &[148, 4, 0, 0, 1, 1, 1, 1],
+            ..Builder::dhcp(DISCOVER)
+        };
+        assert_eq!(classify_built(&b).dhcp_type, Some(DhcpType::DISCOVER));
+    }
+
+    #[test]
+    fn ports_decide_the_class() {
+        let plain = |ports| {
+            classify_built(&Builder {
+                ports,
+                dhcp: None,
+                ..Builder::dhcp(&[])
+            })
+            .class
+        };
+        assert_eq!(plain((49152, 69)), Class::TftpRequest);
+        assert_eq!(plain((49152, 53)), Class::OtherUdp);
+        assert_eq!(
+            plain((69, 49152)),
+            Class::OtherUdp,
+            "TFTP replies come from an ephemeral port"
+        );
+        // proxyDHCP both ways, iPXE (68 -> 4011) and EDK2 (4011 -> 4011).
+        for ports in [(68, 4011), (4011, 68), (4011, 4011)] {
+            let b = Builder {
+                ports,
+                ..Builder::dhcp(&[53, 1, 3, 255])
+            };
+            let c = classify_built(&b);
+            assert_eq!(
+                (c.class, c.dhcp_type),
+                (Class::ProxyDhcp, Some(DhcpType::REQUEST)),
+                "{ports:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_udp_and_later_fragments_are_other_ipv4() {
+        let tcp = Builder {
+            protocol: 6,
+            dhcp: None,
+            ..Builder::dhcp(&[])
+        };
+        assert_eq!(classify_built(&tcp), Classification::new(Class::OtherIpv4));
+        // Offset 185 * 8 bytes: the UDP header is in the first fragment only.
+        let frag = Builder {
+            frag: 185,
+            ..Builder::dhcp(DISCOVER)
+        };
+        assert_eq!(classify_built(&frag), Classification::new(Class::OtherIpv4));
+        // The first fragment (more-fragments flag, offset 0) is read.
+        let first = Builder {
+            frag: 0x2000,
+            ..Builder::dhcp(DISCOVER)
+        };
+        assert_eq!(classify_built(&first).dhcp_type, Some(DhcpType::DISCOVER));
+    }
+
+    #[test]
+    fn option_53_after_pads_and_other_options() {
+        // PAD, PAD, 60 "PXEClient", 93 arch 0, then 53 = REQUEST.
+        const OPTS: &[u8] = &[
+            0, 0, 60, 9, b'P', b'X', b'E', b'C', b'l', b'i', b'e', b'n', b't', 93, 2, 0, 0, 53, 1,
+            3, 255,
+        ];
+        assert_eq!(
+            classify_built(&Builder::dhcp(OPTS)).dhcp_type,
+            Some(DhcpType::REQUEST)
+        );
+    }
+
+    #[test]
+    fn missing_option_53_is_bootp_and_bad_53_is_an_error() {
+        assert_eq!(
+            classify_built(&Builder::dhcp(&[255])).dhcp_type,
+            Some(DhcpType::BOOTP)
+        );
+        let empty = classify_built(&Builder::dhcp(&[53, 0, 255]));
+        assert_eq!(
+            (empty.class, empty.error),
+            (Class::DhcpServer, Some(ParseError::BadDhcpOption))
+        );
+        // Option 53 announced as the frame's last two bytes, value cut off.
+        let (f, len) = Builder::dhcp(&[53, 1]).frame();
+        assert_eq!(classify(&f[..len]).error, Some(ParseError::BadDhcpOption));
+        // No magic cookie: plain BOOTP.
+        let (mut f, len) = Builder::dhcp(DISCOVER).frame();
+        f[14 + 20 + 8 + 236] = 0;
+        assert_eq!(classify(&f[..len]).dhcp_type, Some(DhcpType::BOOTP));
+    }
+
+    #[test]
+    fn option_walk_is_bounded() {
+        // 255 options of 1 byte, 53 never reached within the caps.
+        static MANY: [u8; 600] = {
+            let mut o = [0u8; 600];
+            let mut i = 0;
+            while i < 597 {
+                o[i] = 12;
+                o[i + 1] = 1;
+                o[i + 2] = b'x';
+                i += 3;
+            }
+            o
+        };
+        let b = Builder::dhcp(&[]);
+        let (mut f, len) = b.frame();
+        let at = len;
+        f[at..at + 300].copy_from_slice(&MANY[..300]);
+        f[at + 300..at + 303].copy_from_slice(&[53, 1, 1]);
+        assert_eq!(classify(&f[..at + 303]).dhcp_type, Some(DhcpType::BOOTP));
+    }
+
+    #[test]
+    fn every_truncation_is_classified_with_a_reason() {
+        let tagged = Builder {
+            tags: &[7],
+            ip_options: &[1, 1, 1, 1],
+            ..Builder::dhcp(DISCOVER)
+        };
+        let (f, len) = tagged.frame();
+        let reason_at = |cut: usize| classify(&f[..cut]);
+        assert_eq!(reason_at(len).error, None);
+        assert_eq!(
+            reason_at(13),
+            Classification::failed(Class::NonIpv4, ParseError::TruncatedEthernet)
+        );
+        assert_eq!(
+            reason_at(17),
+            Classification::failed(Class::NonIpv4, ParseError::TruncatedVlan)
+        );
+        assert_eq!(
+            reason_at(18 + 19),
+            Classification::failed(Class::OtherIpv4, ParseError::TruncatedIpv4)
+        );
+        assert_eq!(
+            reason_at(18 + 23),
+            Classification::failed(Class::OtherIpv4, ParseError::TruncatedIpv4),
+            "options cut"
+        );
+        assert_eq!(
+            reason_at(18 + 24 + 7),
+            Classification::failed(Class::OtherIpv4, ParseError::TruncatedUdp)
+        );
+        assert_eq!(
+            reason_at(18 + 24 + 8 + 235),
+            Classification::failed(Class::DhcpServer, ParseError::TruncatedBootp)
+        );
+        for cut in 0..len {
+            let c = reason_at(cut);
+            assert!(
+                c.error.is_some() || c.dhcp_type.is_some(),
+                "cut at {cut}: {c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_header_fields() {
+        let (mut f, len) = Builder::dhcp(DISCOVER).frame();
+        f[14] = 0x44; // IHL 4 words: shorter than the fixed header
+        assert_eq!(classify(&f[..len]).error, Some(ParseError::BadIpv4Header));
+        f[14] = 0x65; // version 6 behind ethertype IPv4
+        assert_eq!(classify(&f[..len]).error, Some(ParseError::BadIpv4Header));
+        let (mut f, len) = Builder::dhcp(DISCOVER).frame();
+        f[14 + 20 + 4..14 + 20 + 6].copy_from_slice(&[0, 3]); // UDP length 3
+        assert_eq!(classify(&f[..len]).error, Some(ParseError::BadUdpLength));
+    }
+}

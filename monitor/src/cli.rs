@@ -38,6 +38,11 @@ pub struct RunArgs {
     /// How to attach the XDP program.
     #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
     pub xdp_mode: XdpModeArg,
+    /// Attach to interfaces inside this named network namespace
+    /// (/run/netns/NAME, as made by `ip netns add`); the HTTP server stays
+    /// in the namespace pxe-monitor was started in.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
     /// Do not attach the TC egress program (then a monitor on the DHCP/PXE
     /// server itself does not see its own replies).
     #[arg(long)]

@@ -6,5 +6,6 @@ pub mod cli;
 pub mod counters;
 pub mod http;
 pub mod metrics;
+pub mod netns;
 pub mod probe;
 pub mod testing;

@@ -1,14 +1,14 @@
 //! pxe-monitor: watches PXE network-boot traffic with eBPF and exports it to
 //! Prometheus.
 
-use std::sync::Arc;
+use std::{io::IsTerminal as _, sync::Arc};
 
 use anyhow::{Context as _, Result};
 use aya::programs::{SchedClassifier, Xdp};
 use clap::Parser as _;
 use monitor::{
     cli::{Cli, Command, RunArgs},
-    http, metrics,
+    http, metrics, netns,
     probe::{self, Probe, TC_PROGRAM, XDP_PROGRAM},
 };
 use tokio::signal::unix::{SignalKind, signal};
@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
         Command::Run(args) => run(args),
@@ -40,7 +41,12 @@ fn run(args: RunArgs) -> Result<()> {
     let mut probes = Vec::new();
     for iface in &args.interfaces {
         // On error, probes attached so far are dropped (detached) here.
-        probes.push(Probe::attach(iface, args.xdp_mode, !args.no_egress)?);
+        let attach = || Probe::attach(iface, args.xdp_mode, !args.no_egress);
+        let probe = match &args.netns {
+            Some(ns) => netns::in_netns(ns, attach)??,
+            None => attach()?,
+        };
+        probes.push(probe);
     }
     let registry = metrics::agent_registry(&probes).context("building the metrics registry")?;
     let kernel = Arc::new(metrics::KernelCollector::new(probes));

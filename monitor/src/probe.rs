@@ -32,7 +32,7 @@ const VERIFIER_TAIL: usize = 20;
 pub enum ProbeError {
     #[error(
         "interface {name:?} not found in this network namespace (list them with `ip link`; \
-         inside a namespace, run pxe-monitor with `ip netns exec NS`)"
+         for an interface inside a named namespace add `--netns NAME`)"
     )]
     InterfaceNotFound { name: String },
     #[error(
