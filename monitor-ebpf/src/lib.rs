@@ -21,7 +21,7 @@ impl PacketFrame {
     }
 
     #[inline(always)]
-    pub fn len(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.end - self.start
     }
 }

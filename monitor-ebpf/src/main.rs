@@ -31,7 +31,7 @@ static PARSE_ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::PAR
 #[xdp]
 pub fn pxe_xdp(ctx: XdpContext) -> u32 {
     let frame = PacketFrame::new(ctx.data(), ctx.data_end());
-    let len = frame.len() as u64;
+    let len = frame.size() as u64;
     observe(&frame, len, Direction::Ingress);
     xdp_action::XDP_PASS
 }

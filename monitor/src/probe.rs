@@ -116,15 +116,15 @@ fn is_permission(e: &io::Error) -> bool {
 fn chain_has_permission_error(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(err);
     while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            if is_permission(io) {
-                return true;
-            }
+        if let Some(io) = e.downcast_ref::<io::Error>()
+            && is_permission(io)
+        {
+            return true;
         }
-        if let Some(aya::sys::SyscallError { io_error, .. }) = e.downcast_ref() {
-            if is_permission(io_error) {
-                return true;
-            }
+        if let Some(aya::sys::SyscallError { io_error, .. }) = e.downcast_ref()
+            && is_permission(io_error)
+        {
+            return true;
         }
         cur = e.source();
     }

@@ -1,0 +1,121 @@
+//! Running pxe-monitor as a child process for the demo and the end-to-end
+//! test: started inside the lab, stopped by SIGTERM (and killed on drop).
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::scrape;
+
+pub struct Agent {
+    child: Option<Child>,
+    pub listen: SocketAddr,
+}
+
+impl Agent {
+    /// Starts `bin run --netns NS --interface IF --listen ADDR` and waits for
+    /// /healthz.
+    pub fn start(bin: &Path, netns: &str, interface: &str, listen: SocketAddr) -> Result<Agent> {
+        let child = Command::new(bin)
+            .args([
+                "run",
+                "--netns",
+                netns,
+                "--interface",
+                interface,
+                "--listen",
+            ])
+            .arg(listen.to_string())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut agent = Agent {
+            child: Some(child),
+            listen,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if scrape::get(listen, "/healthz").is_ok() {
+                return Ok(agent);
+            }
+            if let Some(status) = agent
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                agent.child = None;
+                bail!("pxe-monitor exited during start-up: {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("pxe-monitor did not answer /healthz on {listen} within 20 s");
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn metrics(&self) -> Result<Vec<scrape::Sample>> {
+        Ok(scrape::parse(&scrape::get(self.listen, "/metrics")?))
+    }
+
+    /// SIGTERM, then wait up to 10 s; the exit status.
+    pub fn stop(&mut self) -> Result<ExitStatus> {
+        let Some(mut child) = self.child.take() else {
+            bail!("pxe-monitor already stopped")
+        };
+        // SAFETY: kill(2) on the PID of our own child, which we have not reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("pxe-monitor did not exit within 10 s of SIGTERM")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A loopback port that is free right now.
+pub fn free_port() -> Result<SocketAddr> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?)
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_owned()
+}
+
+/// Builds pxe-monitor (debug) and returns the binary's path.
+pub fn build_monitor() -> Result<PathBuf> {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--package", "monitor", "--bin", "pxe-monitor"])
+        .current_dir(workspace_root())
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build -p monitor failed: {status}");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    Ok(target.join("debug/pxe-monitor"))
+}

@@ -1,0 +1,1426 @@
+//! The network-namespace PXE lab: `cargo xtask lab up | down`.
+//!
+//! Everything lives in three network namespaces; nothing is configured or
+//! bound in the root namespace, and every address is a 10.77.x.x address
+//! inside the namespaces:
+//!
+//! ```text
+//!  pxe-cli (client segment)                 pxe-srv (DHCP + TFTP)
+//!  ┌──────────────────────────────┐         ┌──────────────────────────┐
+//!  │ tap0 ─┐  (qemu iPXE client)  │         │ srv0 10.77.10.1/24       │
+//!  │       br0 (no address, STP   ├─br-srv══╡ dnsmasq (DHCP, TFTP)     │
+//!  │       │  off, fwd delay 0)   │         └──────────────────────────┘
+//!  │       └──────────────────────┼─br-rtr══╗ pxe-rtr (router)
+//!  └──────────────────────────────┘         ║ rtr0 10.77.10.254/24
+//!                                           ╚ radvd, fd77:10::/64
+//! ```
+//!
+//! Every process the lab starts (radvd, dnsmasq, the capture, qemu) is a
+//! direct child (`ip netns exec NS PROG` execs PROG, so the child's PID is the
+//! daemon's PID) and is reaped with `wait`. The PIDs (with their start times,
+//! so a recycled PID is never signalled) are persisted in `lab.state` in the
+//! state directory, so that a later, separate `cargo xtask lab down` can stop
+//! them.
+//!
+//! `cargo xtask lab up` must return while the lab keeps running, yet its
+//! daemons must still be reaped (PID 1 on this machine does not reap orphans
+//! promptly). So `lab up` forks a small *keeper* process, which detaches
+//! (`setsid`), builds the lab (the daemons are its children), reports success
+//! back through a pipe, and then only waits for its children; it exits when
+//! `lab down` has killed them all.
+//!
+//! radvd always forks a privsep helper that exits just after radvd itself.
+//! So that it is reaped too, [`Lab::up`] makes the calling process a child
+//! subreaper (`PR_SET_CHILD_SUBREAPER`) and teardown waits for such helpers.
+//!
+//! Captures use dumpcap directly (a single process; tshark would run dumpcap
+//! as a grandchild).
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+/// Client segment: bridge br0, tap0 for qemu, bridge-side ends of the veths.
+pub const CLIENT_NS: &str = "pxe-cli";
+/// DHCP + TFTP server (dnsmasq) on [`SERVER_IF`].
+pub const SERVER_NS: &str = "pxe-srv";
+/// Router: radvd on [`ROUTER_IF`] (iPXE waits ~13 s without an RA).
+pub const ROUTER_NS: &str = "pxe-rtr";
+pub const SERVER_IF: &str = "srv0";
+pub const SERVER_IP: &str = "10.77.10.1";
+pub const CLIENT_MAC: &str = "52:54:00:77:00:10";
+pub const BOOT_FILE: &str = "boot.ipxe";
+pub const BOOT_OK_MARKER: &str = "LAB-BOOT-OK";
+
+/// Router interface (in [`ROUTER_NS`]) and its address.
+pub const ROUTER_IF: &str = "rtr0";
+pub const ROUTER_IP: &str = "10.77.10.254";
+/// Client-segment bridge and the qemu tap device (in [`CLIENT_NS`]).
+pub const BRIDGE: &str = "br0";
+pub const CLIENT_TAP: &str = "tap0";
+/// IPv6 prefix radvd advertises.
+pub const RA_PREFIX: &str = "fd77:10::/64";
+/// Addresses dnsmasq hands out.
+pub const DHCP_RANGE_START: &str = "10.77.10.100";
+pub const DHCP_RANGE_END: &str = "10.77.10.199";
+/// Capture filter used by [`Lab::start_capture`].
+pub const CAPTURE_FILTER: &str = "udp or icmp";
+
+/// How long [`Lab::stop_capture`] lets dumpcap catch up before stopping it.
+const CAPTURE_SETTLE: Duration = Duration::from_millis(750);
+const ALL_NS: [&str; 3] = [CLIENT_NS, SERVER_NS, ROUTER_NS];
+/// Bridge-side veth ends in [`CLIENT_NS`].
+const BR_SRV_PORT: &str = "br-srv";
+const BR_RTR_PORT: &str = "br-rtr";
+const STATE_FILE: &str = "lab.state";
+const KEEPER_ROLE: &str = "keeper";
+
+/// Serial-console lines after which iPXE/SeaBIOS will not boot any more.
+const CLIENT_FAILURE_LINES: &[&str] = &[
+    "Nothing to boot",
+    "No configuration methods succeeded",
+    "Connection timed out",
+    "No such file or directory",
+    "No more network devices",
+    "No bootable device",
+];
+
+#[derive(clap::Subcommand)]
+pub enum LabAction {
+    /// Build the namespaces, start radvd and dnsmasq, leave them running.
+    Up,
+    /// Stop everything a previous `lab up` started and delete the namespaces.
+    Down,
+}
+
+pub fn run(action: LabAction) -> Result<()> {
+    match action {
+        LabAction::Up => up_detached(&default_state_dir()),
+        LabAction::Down => {
+            let done = down_all_report()?;
+            if done.is_empty() {
+                println!("nothing to tear down: no pxe-* namespace, no lab process");
+            } else {
+                for line in done {
+                    println!("{line}");
+                }
+                println!("lab is down");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `/run/pxe-monitor-lab`: `/run` is a tmpfs, like `/run/netns` where the
+/// namespaces live, so persisted PIDs can never outlive a reboot; the lab
+/// needs root anyway.
+pub fn default_state_dir() -> PathBuf {
+    PathBuf::from("/run/pxe-monitor-lab")
+}
+
+/// `Command` that runs `prog` inside network namespace `ns`
+/// (`ip netns exec NS PROG`, which execs PROG: the child PID is PROG's PID).
+pub fn netns_command(ns: &str, prog: &str) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, prog]);
+    cmd
+}
+
+/// One process the lab started (a direct child).
+struct Proc {
+    role: &'static str,
+    child: Child,
+    start_time: u64,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// A running lab. Dropping it tears it down (errors are only printed).
+pub struct Lab {
+    dir: PathBuf,
+    /// Namespaces this value created (only these are deleted).
+    created_ns: Vec<&'static str>,
+    /// radvd, dnsmasq (in start order).
+    daemons: Vec<Proc>,
+    capture: Option<Proc>,
+    client: Option<Proc>,
+    /// PID of the `lab up` keeper process, if this lab runs under one.
+    keeper_pid: Option<u32>,
+    torn_down: bool,
+}
+
+impl Lab {
+    /// Creates the namespaces, links and addresses, starts radvd and dnsmasq.
+    /// Any failure part-way tears down what was made. Refuses if a lab
+    /// already exists. Configs, logs, the TFTP root, the lease file and
+    /// `lab.state` go into `state_dir` (created if needed). Makes the calling
+    /// process a child subreaper (see the module docs).
+    pub fn up(state_dir: &Path) -> Result<Lab> {
+        require_root()?;
+        let dir = std::path::absolute(state_dir)
+            .with_context(|| format!("state dir {}", state_dir.display()))?;
+        find_program("ip", "iproute2")?;
+        let dnsmasq = find_program("dnsmasq", "dnsmasq")?;
+        let radvd = find_program("radvd", "radvd")?;
+
+        let existing: Vec<&str> = ALL_NS.iter().copied().filter(|ns| ns_exists(ns)).collect();
+        if !existing.is_empty() {
+            bail!(
+                "network namespace(s) {} already exist: a lab is already up (or was left \
+                 behind); run `cargo xtask lab down` first",
+                existing.join(", ")
+            );
+        }
+        for state_dir in [dir.clone(), default_state_dir()] {
+            for e in read_state(&state_dir).unwrap_or_default() {
+                if e.role != KEEPER_ROLE && is_alive(e.pid, Some(e.start_time)) {
+                    bail!(
+                        "{} (pid {}) from an earlier lab is still running (see {}); \
+                         run `cargo xtask lab down` first",
+                        e.role,
+                        e.pid,
+                        state_dir.join(STATE_FILE).display()
+                    );
+                }
+            }
+        }
+
+        write_files(&dir)?;
+        become_subreaper();
+        let mut lab = Lab {
+            dir,
+            created_ns: Vec::new(),
+            daemons: Vec::new(),
+            capture: None,
+            client: None,
+            keeper_pid: None,
+            torn_down: false,
+        };
+        if let Err(e) = lab.build(&dnsmasq, &radvd) {
+            if let Err(e2) = lab.teardown() {
+                eprintln!("lab: cleanup after the failed `up` also failed: {e2:#}");
+            }
+            return Err(e.context("building the PXE lab failed; what was built has been removed"));
+        }
+        Ok(lab)
+    }
+
+    fn build(&mut self, dnsmasq: &str, radvd: &str) -> Result<()> {
+        for ns in ALL_NS {
+            ip(None, &["netns", "add", ns])?;
+            self.created_ns.push(ns);
+            ip(Some(ns), &["link", "set", "lo", "up"])?;
+        }
+
+        // Client segment: a pure L2 bridge. No IPv6 either, so the only
+        // frames on the segment are the client's and the servers'.
+        sysctl(CLIENT_NS, "net.ipv6.conf.all.disable_ipv6", "1")?;
+        sysctl(CLIENT_NS, "net.ipv6.conf.default.disable_ipv6", "1")?;
+        ip(
+            Some(CLIENT_NS),
+            &[
+                "link",
+                "add",
+                BRIDGE,
+                "type",
+                "bridge",
+                "stp_state",
+                "0",
+                "forward_delay",
+                "0",
+                "mcast_snooping",
+                "0",
+            ],
+        )?;
+        ip(Some(CLIENT_NS), &["link", "set", BRIDGE, "up"])?;
+        ip(
+            Some(CLIENT_NS),
+            &["tuntap", "add", "dev", CLIENT_TAP, "mode", "tap"],
+        )?;
+        ip(
+            Some(CLIENT_NS),
+            &["link", "set", CLIENT_TAP, "master", BRIDGE, "up"],
+        )?;
+
+        // Server.
+        ip(
+            Some(CLIENT_NS),
+            &[
+                "link",
+                "add",
+                BR_SRV_PORT,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                SERVER_IF,
+                "netns",
+                SERVER_NS,
+            ],
+        )?;
+        ip(
+            Some(CLIENT_NS),
+            &["link", "set", BR_SRV_PORT, "master", BRIDGE, "up"],
+        )?;
+        ip(
+            Some(SERVER_NS),
+            &["addr", "add", &format!("{SERVER_IP}/24"), "dev", SERVER_IF],
+        )?;
+        ip(Some(SERVER_NS), &["link", "set", SERVER_IF, "up"])?;
+
+        // Router: radvd wants forwarding on and a usable link-local address
+        // (no DAD, so it is usable at once).
+        sysctl(ROUTER_NS, "net.ipv6.conf.all.forwarding", "1")?;
+        sysctl(ROUTER_NS, "net.ipv6.conf.default.accept_dad", "0")?;
+        ip(
+            Some(CLIENT_NS),
+            &[
+                "link",
+                "add",
+                BR_RTR_PORT,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                ROUTER_IF,
+                "netns",
+                ROUTER_NS,
+            ],
+        )?;
+        ip(
+            Some(CLIENT_NS),
+            &["link", "set", BR_RTR_PORT, "master", BRIDGE, "up"],
+        )?;
+        ip(
+            Some(ROUTER_NS),
+            &["addr", "add", &format!("{ROUTER_IP}/24"), "dev", ROUTER_IF],
+        )?;
+        ip(Some(ROUTER_NS), &["link", "set", ROUTER_IF, "up"])?;
+        wait_for(
+            Duration::from_secs(5),
+            "a link-local IPv6 address on rtr0",
+            || {
+                let out = ip(
+                    Some(ROUTER_NS),
+                    &["-6", "addr", "show", "dev", ROUTER_IF, "scope", "link"],
+                )?;
+                Ok(out.contains("inet6 fe80") && !out.contains("tentative"))
+            },
+        )?;
+
+        // radvd.
+        let mut cmd = netns_command(ROUTER_NS, radvd);
+        cmd.arg("--nodaemon")
+            .arg("--config")
+            .arg(self.dir.join("radvd.conf"))
+            .arg("--pidfile")
+            .arg(self.dir.join("radvd.pid"))
+            .args(["--logmethod", "stderr"]);
+        let log = self.dir.join("radvd.log");
+        let p = spawn("radvd", cmd, &log)?;
+        self.daemons.push(p);
+        self.write_state()?;
+        let pid = self.daemons.last().map(Proc::pid).unwrap_or(0);
+        wait_ready(pid, &log, "radvd", Duration::from_secs(5), |l| {
+            l.contains("started")
+        })?;
+
+        // dnsmasq.
+        let mut cmd = netns_command(SERVER_NS, dnsmasq);
+        cmd.arg("--no-daemon")
+            .arg(format!(
+                "--conf-file={}",
+                self.dir.join("dnsmasq.conf").display()
+            ))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.join("dnsmasq.pid").display()
+            ))
+            .arg("--log-facility=-");
+        let log = self.dir.join("dnsmasq.log");
+        let p = spawn("dnsmasq", cmd, &log)?;
+        self.daemons.push(p);
+        self.write_state()?;
+        let pid = self.daemons.last().map(Proc::pid).unwrap_or(0);
+        wait_ready(pid, &log, "dnsmasq", Duration::from_secs(5), |l| {
+            l.contains("TFTP root is")
+        })?;
+        Ok(())
+    }
+
+    /// Starts dumpcap capturing on [`SERVER_IF`] inside [`SERVER_NS`] into
+    /// `pcap` (classic pcap, filter [`CAPTURE_FILTER`]) and returns once it is
+    /// really capturing. Stop it with [`Lab::stop_capture`] (or teardown).
+    pub fn start_capture(&mut self, pcap: &Path) -> Result<()> {
+        if let Some(c) = &self.capture {
+            bail!("a capture is already running (pid {})", c.pid());
+        }
+        let dumpcap = find_program("dumpcap", "tshark")?;
+        let pcap = std::path::absolute(pcap)?;
+        if let Some(parent) = pcap.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        match fs::remove_file(&pcap) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing old {}", pcap.display()));
+            }
+            _ => {}
+        }
+        let mut cmd = netns_command(SERVER_NS, &dumpcap);
+        cmd.args(["-q", "-P", "-i", SERVER_IF, "-f", CAPTURE_FILTER, "-w"])
+            .arg(&pcap);
+        let log = self.dir.join("capture.log");
+        let mut p = spawn("capture", cmd, &log)?;
+        let ready = wait_ready(p.pid(), &log, "dumpcap", Duration::from_secs(10), |l| {
+            l.contains("Capturing on")
+                && fs::metadata(&pcap).map(|m| m.len() >= 24).unwrap_or(false)
+        });
+        if let Err(e) = ready {
+            let _ = terminate(&mut p, libc::SIGINT, Duration::from_secs(2));
+            return Err(e);
+        }
+        self.capture = Some(p);
+        self.write_state()
+    }
+
+    /// Stops the capture: lets dumpcap catch up ([`CAPTURE_SETTLE`]), sends
+    /// SIGINT and waits for it to exit, so the file is complete.
+    /// Does nothing if no capture is running.
+    pub fn stop_capture(&mut self) -> Result<()> {
+        let Some(mut p) = self.capture.take() else {
+            return Ok(());
+        };
+        if is_alive(p.pid(), Some(p.start_time)) {
+            // dumpcap (libpcap, TPACKET_V3) gets packets in blocks that the
+            // kernel hands over after a 250 ms timer; on SIGINT it does not
+            // drain the ring, so packets younger than ~300 ms would be lost.
+            sleep(CAPTURE_SETTLE);
+        }
+        let res = terminate(&mut p, libc::SIGINT, Duration::from_secs(5));
+        self.write_state()?;
+        res.map(|_| ())
+    }
+
+    /// Starts the qemu iPXE client (TCG, -nographic, serial console to
+    /// [`Lab::serial_log`], e1000 with [`CLIENT_MAC`] on tap0 in [`CLIENT_NS`]).
+    pub fn boot_client(&mut self) -> Result<()> {
+        if let Some(c) = &self.client {
+            bail!("the client is already running (pid {})", c.pid());
+        }
+        let qemu = find_program("qemu-system-x86_64", "qemu-system-x86 ipxe-qemu")?;
+        let serial = self.serial_log();
+        match fs::remove_file(&serial) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing old {}", serial.display()));
+            }
+            _ => {}
+        }
+        let mut cmd = netns_command(CLIENT_NS, &qemu);
+        cmd.args(qemu_args(&serial));
+        let log = self.dir.join("qemu.log");
+        let mut p = spawn("client", cmd, &log)?;
+        // qemu creates the serial file once its chardevs (and the tap) are open.
+        let ready = wait_ready(p.pid(), &log, "qemu", Duration::from_secs(10), |_| {
+            serial.exists()
+        });
+        if let Err(e) = ready {
+            let _ = terminate(&mut p, libc::SIGTERM, Duration::from_secs(2));
+            return Err(e);
+        }
+        self.client = Some(p);
+        self.write_state()
+    }
+
+    /// Polls the serial log until [`BOOT_OK_MARKER`] appears (`Ok(true)`), or
+    /// a known failure line appears, qemu exits, or `timeout` passes
+    /// (`Ok(false)`). The client keeps running; see [`Lab::stop_client`].
+    pub fn wait_client(&self, timeout: Duration) -> Result<bool> {
+        let Some(client) = &self.client else {
+            bail!("no client was booted (call boot_client first)");
+        };
+        let serial = self.serial_log();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let bytes = fs::read(&serial).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            if text.contains(BOOT_OK_MARKER) {
+                return Ok(true);
+            }
+            if CLIENT_FAILURE_LINES.iter().any(|l| text.contains(l)) {
+                return Ok(false);
+            }
+            if !is_alive(client.pid(), Some(client.start_time)) || Instant::now() >= deadline {
+                return Ok(false);
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the qemu client (if running) and reaps it.
+    pub fn stop_client(&mut self) -> Result<()> {
+        let Some(mut p) = self.client.take() else {
+            return Ok(());
+        };
+        let res = terminate(&mut p, libc::SIGTERM, Duration::from_secs(3));
+        self.write_state()?;
+        res.map(|_| ())
+    }
+
+    /// The client's serial console log.
+    pub fn serial_log(&self) -> PathBuf {
+        self.dir.join("client-serial.log")
+    }
+
+    /// The state directory (configs, logs, TFTP root, `lab.state`).
+    pub fn state_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// PIDs of the running lab processes, by role (radvd, dnsmasq, capture,
+    /// client).
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.procs().map(|p| (p.role, p.pid())).collect()
+    }
+
+    /// Kills every process it started (SIGTERM, SIGKILL after a grace
+    /// period, reaping each) and deletes the namespaces. Idempotent.
+    pub fn down(mut self) -> Result<()> {
+        self.teardown()
+    }
+
+    fn procs(&self) -> impl Iterator<Item = &Proc> {
+        self.client
+            .iter()
+            .chain(self.capture.iter())
+            .chain(self.daemons.iter().rev())
+    }
+
+    fn teardown(&mut self) -> Result<()> {
+        if self.torn_down {
+            return Ok(());
+        }
+        self.torn_down = true;
+        let mut errors = Vec::new();
+        if let Err(e) = self.stop_client() {
+            errors.push(format!("client: {e:#}"));
+        }
+        if let Err(e) = self.stop_capture() {
+            errors.push(format!("capture: {e:#}"));
+        }
+        while let Some(mut p) = self.daemons.pop() {
+            if let Err(e) = terminate(&mut p, libc::SIGTERM, Duration::from_secs(3)) {
+                errors.push(format!("{}: {e:#}", p.role));
+            }
+        }
+        while let Some(ns) = self.created_ns.pop() {
+            if ns_exists(ns)
+                && let Err(e) = ip(None, &["netns", "del", ns])
+            {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        remove_state(&self.dir);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            bail!("lab teardown: {}", errors.join("; "))
+        }
+    }
+
+    fn write_state(&self) -> Result<()> {
+        let mut entries: Vec<StateEntry> = self
+            .procs()
+            .map(|p| StateEntry {
+                role: p.role.to_string(),
+                pid: p.pid(),
+                start_time: p.start_time,
+            })
+            .collect();
+        if let Some(pid) = self.keeper_pid
+            && let Some((_, start_time)) = proc_stat(pid)
+        {
+            entries.push(StateEntry {
+                role: KEEPER_ROLE.to_string(),
+                pid,
+                start_time,
+            });
+        }
+        write_state(&self.dir, &entries)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            eprintln!("lab: {e:#}");
+        }
+    }
+}
+
+/// Removes everything a previous `lab up` left: kills the processes listed in
+/// the default state dir (verifying each PID's start time), then any process
+/// still inside a pxe-* namespace of this lab, then deletes the namespaces.
+/// Safe to call when nothing exists.
+pub fn down_all() -> Result<()> {
+    down_all_report().map(|_| ())
+}
+
+fn down_all_report() -> Result<Vec<String>> {
+    require_root()?;
+    let dir = default_state_dir();
+    let mut done = Vec::new();
+    let mut errors = Vec::new();
+    let entries = read_state(&dir).unwrap_or_default();
+
+    // Client and capture first, the daemons after; the keeper last.
+    let rank = |role: &str| match role {
+        "client" => 0,
+        "capture" => 1,
+        "dnsmasq" => 2,
+        "radvd" => 3,
+        KEEPER_ROLE => 5,
+        _ => 4,
+    };
+    let mut procs: Vec<&StateEntry> = entries.iter().filter(|e| e.role != KEEPER_ROLE).collect();
+    procs.sort_by_key(|e| rank(&e.role));
+    for e in procs {
+        if !is_alive(e.pid, Some(e.start_time)) {
+            continue;
+        }
+        let sig = if e.role == "capture" {
+            libc::SIGINT
+        } else {
+            libc::SIGTERM
+        };
+        match kill_foreign(e.pid, Some(e.start_time), sig) {
+            Ok(()) => done.push(format!("stopped {} (pid {})", e.role, e.pid)),
+            Err(err) => errors.push(format!("{} (pid {}): {err:#}", e.role, e.pid)),
+        }
+    }
+
+    // Anything else still inside the lab's namespaces (e.g. a qemu started
+    // by hand, or the children of a test that was killed).
+    for ns in ALL_NS {
+        if !ns_exists(ns) {
+            continue;
+        }
+        let pids = ip(None, &["netns", "pids", ns]).unwrap_or_default();
+        for pid in pids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+        {
+            let Some((_, start)) = proc_stat(pid) else {
+                continue;
+            };
+            let name = proc_comm(pid);
+            match kill_foreign(pid, Some(start), libc::SIGTERM) {
+                Ok(()) => done.push(format!("stopped {name} (pid {pid}) found in netns {ns}")),
+                Err(err) => errors.push(format!("{name} (pid {pid}) in {ns}: {err:#}")),
+            }
+        }
+    }
+    for ns in ALL_NS {
+        if ns_exists(ns) {
+            match ip(None, &["netns", "del", ns]) {
+                Ok(_) => done.push(format!("deleted netns {ns}")),
+                Err(err) => errors.push(format!("{err:#}")),
+            }
+        }
+    }
+
+    // The keeper exits by itself once its children are gone.
+    for e in entries.iter().filter(|e| e.role == KEEPER_ROLE) {
+        let gone = wait_until(Duration::from_secs(3), || {
+            !is_alive(e.pid, Some(e.start_time))
+        });
+        if !gone {
+            match kill_foreign(e.pid, Some(e.start_time), libc::SIGTERM) {
+                Ok(()) => done.push(format!("stopped keeper (pid {})", e.pid)),
+                Err(err) => errors.push(format!("keeper (pid {}): {err:#}", e.pid)),
+            }
+        }
+    }
+    if errors.is_empty() {
+        remove_state(&dir);
+        Ok(done)
+    } else {
+        for line in &done {
+            eprintln!("{line}");
+        }
+        bail!("lab down: {}", errors.join("; "))
+    }
+}
+
+/// `cargo xtask lab up`: builds the lab under a detached keeper process (so
+/// the daemons stay reaped after this command exits), then prints a summary.
+fn up_detached(dir: &Path) -> Result<()> {
+    require_root()?;
+    // Lab::up checks this too; checking here as well starts no keeper at all.
+    let existing: Vec<&str> = ALL_NS.iter().copied().filter(|ns| ns_exists(ns)).collect();
+    if !existing.is_empty() {
+        bail!(
+            "network namespace(s) {} already exist: a lab is already up (or was left \
+             behind); run `cargo xtask lab down` first",
+            existing.join(", ")
+        );
+    }
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = fs::canonicalize(dir)?;
+
+    let threads = fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1);
+    if threads > 1 {
+        // fork() is only sound while single-threaded: run in-process and
+        // leave the daemons behind (orphaned, but recorded for `lab down`).
+        let lab = Lab::up(&dir)?;
+        lab.write_state()?;
+        print_summary(&dir, None)?;
+        std::mem::forget(lab);
+        return Ok(());
+    }
+
+    let mut fds = [0; 2];
+    // SAFETY: plain syscalls; the fds are owned below.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("pipe2");
+    }
+    let (rd, wr) = (fds[0], fds[1]);
+    // SAFETY: the process is single-threaded (checked above).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error()).context("fork");
+    }
+    if pid == 0 {
+        // The keeper. Never returns.
+        // SAFETY: `rd` is ours; `wr` is owned by the File.
+        unsafe { libc::close(rd) };
+        let report = unsafe { fs::File::from_raw_fd(wr) };
+        keeper(&dir, report);
+    }
+    // SAFETY: `wr` belongs to the keeper now; `rd` is owned by the File.
+    unsafe { libc::close(wr) };
+    let mut report = unsafe { fs::File::from_raw_fd(rd) };
+    let mut msg = String::new();
+    report
+        .read_to_string(&mut msg)
+        .context("reading the keeper's report")?;
+    match msg.split_once('\n') {
+        Some(("OK", _)) => print_summary(&dir, Some(pid as u32)),
+        Some(("ERR", err)) => bail!("{}", err.trim_end()),
+        _ => {
+            // The keeper died before reporting: remove whatever it left.
+            let cleanup = down_all();
+            bail!(
+                "the lab keeper (pid {pid}) died while building the lab (see {}); cleanup: {}",
+                dir.join("keeper.log").display(),
+                match cleanup {
+                    Ok(()) => "done".to_string(),
+                    Err(e) => format!("{e:#}"),
+                }
+            )
+        }
+    }
+}
+
+fn keeper(dir: &Path, mut report: fs::File) -> ! {
+    // SAFETY: single-threaded child of fork; plain syscalls.
+    unsafe {
+        libc::setsid();
+        let _ = libc::chdir(c"/".as_ptr());
+    }
+    let log = dir.join("keeper.log");
+    let redirect = (|| -> std::io::Result<()> {
+        let null = fs::File::open("/dev/null")?;
+        let log = fs::File::create(&log)?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: valid fds; dup2 onto the standard descriptors.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), 0);
+            libc::dup2(log.as_raw_fd(), 1);
+            libc::dup2(log.as_raw_fd(), 2);
+        }
+        Ok(())
+    })();
+    if let Err(e) = redirect {
+        let _ = write!(report, "ERR\nkeeper: redirecting stdio: {e}\n");
+        // SAFETY: terminate the forked child without running destructors.
+        unsafe { libc::_exit(1) };
+    }
+    let mut lab = match Lab::up(dir) {
+        Ok(lab) => lab,
+        Err(e) => {
+            eprintln!("keeper: {e:#}");
+            let _ = write!(report, "ERR\n{e:#}\n");
+            // SAFETY: see above.
+            unsafe { libc::_exit(1) };
+        }
+    };
+    lab.keeper_pid = Some(std::process::id());
+    if let Err(e) = lab.write_state() {
+        eprintln!("keeper: {e:#}");
+        drop(lab);
+        let _ = write!(report, "ERR\nwriting the lab state: {e:#}\n");
+        // SAFETY: see above.
+        unsafe { libc::_exit(1) };
+    }
+    eprintln!("keeper {}: lab up: {:?}", std::process::id(), lab.pids());
+    // From now on the daemons outlive this Lab value; `lab down` stops them.
+    std::mem::forget(lab);
+    let _ = report.write_all(b"OK\n");
+    drop(report);
+    loop {
+        let mut status = 0;
+        // SAFETY: plain syscall.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid > 0 {
+            eprintln!("keeper: reaped pid {pid} (wait status {status:#x})");
+            continue;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        eprintln!("keeper: no children left ({err}); exiting");
+        // SAFETY: see above.
+        unsafe { libc::_exit(0) };
+    }
+}
+
+fn print_summary(dir: &Path, keeper: Option<u32>) -> Result<()> {
+    let entries = read_state(dir)?;
+    let pid_of = |role: &str| {
+        entries
+            .iter()
+            .find(|e| e.role == role)
+            .map(|e| e.pid.to_string())
+            .unwrap_or("?".into())
+    };
+    let serial = dir.join("client-serial.log");
+    let qemu = qemu_args(&serial)
+        .iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!(
+        "PXE lab is up (state, configs and logs in {})",
+        dir.display()
+    );
+    match keeper {
+        Some(pid) => println!("  keeper pid {pid} (reaps the daemons; exits on `lab down`)"),
+        None => println!("  (no keeper: the daemons are orphans of this command)"),
+    }
+    println!(
+        "  netns {CLIENT_NS}: bridge {BRIDGE} (no address, STP off, forward delay 0) \
+         with ports {CLIENT_TAP} (for qemu, NO-CARRIER until it runs), {BR_SRV_PORT}, {BR_RTR_PORT}"
+    );
+    println!(
+        "  netns {SERVER_NS}: {SERVER_IF} {SERVER_IP}/24; dnsmasq pid {}: DHCP \
+         {DHCP_RANGE_START}-{DHCP_RANGE_END}, boot file {BOOT_FILE} via TFTP from {}",
+        pid_of("dnsmasq"),
+        dir.join("tftp").display()
+    );
+    println!(
+        "  netns {ROUTER_NS}: {ROUTER_IF} {ROUTER_IP}/24; radvd pid {} advertising {RA_PREFIX}",
+        pid_of("radvd")
+    );
+    println!();
+    println!(
+        "Boot the iPXE client (serial console in {}):",
+        serial.display()
+    );
+    println!("  ip netns exec {CLIENT_NS} qemu-system-x86_64 {qemu} </dev/null >/dev/null 2>&1 &");
+    println!(
+        "  tail -f {}    # '{BOOT_OK_MARKER}' = booted; then: kill $!",
+        serial.display()
+    );
+    println!("Watch the wire:");
+    println!("  ip netns exec {SERVER_NS} tshark -n -i {SERVER_IF} -f '{CAPTURE_FILTER}'");
+    println!("Tear down:");
+    println!("  cargo xtask lab down");
+    Ok(())
+}
+
+fn qemu_args(serial: &Path) -> Vec<String> {
+    [
+        "-name",
+        "pxe-lab-client",
+        "-accel",
+        "tcg",
+        "-m",
+        "256",
+        "-nographic",
+        "-monitor",
+        "none",
+        "-nodefaults",
+        "-serial",
+        &format!("file:{}", serial.display()),
+        "-no-reboot",
+        "-boot",
+        "n",
+        "-netdev",
+        &format!("tap,id=n0,ifname={CLIENT_TAP},script=no,downscript=no"),
+        "-device",
+        &format!("e1000,netdev=n0,mac={CLIENT_MAC}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Writes the dnsmasq and radvd configs and the TFTP root.
+fn write_files(dir: &Path) -> Result<()> {
+    let tftp = dir.join("tftp");
+    fs::create_dir_all(&tftp).with_context(|| format!("creating {}", tftp.display()))?;
+    for d in [dir, &tftp] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755))?;
+    }
+    let write = |name: PathBuf, text: String| {
+        fs::write(&name, text).with_context(|| format!("writing {}", name.display()))
+    };
+    write(
+        tftp.join(BOOT_FILE),
+        format!("#!ipxe\necho {BOOT_OK_MARKER}\n"),
+    )?;
+    let _ = fs::remove_file(dir.join("dnsmasq.leases"));
+    write(
+        dir.join("dnsmasq.conf"),
+        format!(
+            "# generated by `cargo xtask lab`\n\
+             port=0\n\
+             no-resolv\n\
+             no-hosts\n\
+             interface={SERVER_IF}\n\
+             bind-interfaces\n\
+             dhcp-range={DHCP_RANGE_START},{DHCP_RANGE_END},255.255.255.0,1h\n\
+             dhcp-boot={BOOT_FILE},,{SERVER_IP}\n\
+             dhcp-leasefile={}\n\
+             no-ping\n\
+             log-dhcp\n\
+             enable-tftp\n\
+             tftp-root={}\n",
+            dir.join("dnsmasq.leases").display(),
+            tftp.display()
+        ),
+    )?;
+    write(
+        dir.join("radvd.conf"),
+        format!(
+            "# generated by `cargo xtask lab`\n\
+             interface {ROUTER_IF} {{\n\
+             \tAdvSendAdvert on;\n\
+             \tMinRtrAdvInterval 3;\n\
+             \tMaxRtrAdvInterval 10;\n\
+             \tprefix {RA_PREFIX} {{\n\
+             \t\tAdvOnLink on;\n\
+             \t\tAdvAutonomous on;\n\
+             \t}};\n\
+             }};\n"
+        ),
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- processes
+
+/// Spawns `cmd` as a direct child in its own process group, stdin from
+/// /dev/null, stdout and stderr into `log` (truncated).
+fn spawn(role: &'static str, mut cmd: Command, log: &Path) -> Result<Proc> {
+    let out = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let err = out.try_clone()?;
+    // Own process group: a Ctrl-C meant for the caller (the demo) does not
+    // kill the lab's processes behind its back; teardown stops them.
+    let child = cmd
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("starting {role}: {cmd:?}"))?;
+    let pid = child.id();
+    let start_time = proc_stat(pid).map(|(_, s)| s).unwrap_or(0);
+    Ok(Proc {
+        role,
+        child,
+        start_time,
+    })
+}
+
+/// Waits until `ready(log text)` holds while `pid` stays alive.
+fn wait_ready(
+    pid: u32,
+    log: &Path,
+    what: &str,
+    timeout: Duration,
+    ready: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        if ready(&text) {
+            return Ok(());
+        }
+        if !is_alive(pid, None) {
+            bail!(
+                "{what} (pid {pid}) exited during startup; {}:\n{}",
+                log.display(),
+                tail(&text)
+            );
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{what} (pid {pid}) not ready after {timeout:?}; {}:\n{}",
+                log.display(),
+                tail(&text)
+            );
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// Sends `sig` to our child, waits up to `grace`, then SIGKILLs it; always
+/// reaps it.
+fn terminate(p: &mut Proc, sig: libc::c_int, grace: Duration) -> Result<ExitStatus> {
+    // radvd forks a privsep helper that exits only after radvd itself; as a
+    // child subreaper we inherit and reap it (see `become_subreaper`).
+    let helpers = descendants(p.pid());
+    let status = signal_and_reap(p, sig, grace);
+    reap_helpers(&helpers);
+    status
+}
+
+fn signal_and_reap(p: &mut Proc, sig: libc::c_int, grace: Duration) -> Result<ExitStatus> {
+    if let Some(st) = p.child.try_wait()? {
+        return Ok(st);
+    }
+    // SAFETY: plain syscall on our own, not yet reaped child.
+    unsafe { libc::kill(p.pid() as libc::pid_t, sig) };
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Some(st) = p.child.try_wait()? {
+            return Ok(st);
+        }
+        sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "lab: {} (pid {}) ignored signal {sig}; killing it",
+        p.role,
+        p.pid()
+    );
+    p.child.kill()?;
+    Ok(p.child.wait()?)
+}
+
+/// Stops a process that is not our child (from persisted state): `sig`,
+/// then SIGKILL. Verifies the start time before each signal.
+fn kill_foreign(pid: u32, start_time: Option<u64>, sig: libc::c_int) -> Result<()> {
+    let helpers = descendants(pid);
+    kill_one_foreign(pid, start_time, sig)?;
+    // Helpers (radvd's privsep process) exit once their parent is gone.
+    for (hpid, hstart) in helpers {
+        kill_one_foreign(hpid, Some(hstart), libc::SIGTERM)?;
+    }
+    Ok(())
+}
+
+fn kill_one_foreign(pid: u32, start_time: Option<u64>, sig: libc::c_int) -> Result<()> {
+    for (sig, grace) in [
+        (sig, Duration::from_secs(3)),
+        (libc::SIGKILL, Duration::from_secs(3)),
+    ] {
+        if !is_alive(pid, start_time) {
+            return Ok(());
+        }
+        // SAFETY: plain syscall; the PID was checked against its start time.
+        unsafe { libc::kill(pid as libc::pid_t, sig) };
+        if wait_until(grace, || !is_alive(pid, start_time)) {
+            return Ok(());
+        }
+    }
+    bail!("still alive after SIGKILL")
+}
+
+/// Waits (up to 3 s, then SIGKILL) for the helper processes of a stopped
+/// child, reaping those that were re-parented to us.
+fn reap_helpers(helpers: &[(u32, u64)]) {
+    let mut left: Vec<(u32, u64)> = helpers.to_vec();
+    for (sig, grace) in [
+        (0, Duration::from_secs(3)),
+        (libc::SIGKILL, Duration::from_secs(2)),
+    ] {
+        if left.is_empty() {
+            return;
+        }
+        for &(pid, start) in &left {
+            if sig != 0 && is_alive(pid, Some(start)) {
+                // SAFETY: plain syscall; PID checked against its start time.
+                unsafe { libc::kill(pid as libc::pid_t, sig) };
+            }
+        }
+        wait_until(grace, || {
+            left.retain(|&(pid, start)| {
+                let mut status = 0;
+                // SAFETY: plain syscall; only reaps `pid` if it is our child.
+                let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+                // Reaped by us, or dead and not our child to reap.
+                !(r > 0 || (r < 0 && !is_alive(pid, Some(start))))
+            });
+            left.is_empty()
+        });
+    }
+    for (pid, _) in left {
+        eprintln!("lab: helper process {pid} did not exit");
+    }
+}
+
+/// All live descendants of `root` (pid, start time), from /proc.
+fn descendants(root: u32) -> Vec<(u32, u64)> {
+    let mut procs = Vec::new();
+    if let Ok(dir) = fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            if let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())
+                && let Some(ppid) = proc_ppid(pid)
+                && let Some((_, start)) = proc_stat(pid)
+            {
+                procs.push((pid, ppid, start));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid, start) in &procs {
+            if ppid == parent && !found.iter().any(|&(p, _)| p == pid) {
+                found.push((pid, start));
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// Makes this process the reaper of its orphaned descendants (radvd's
+/// privsep helper outlives radvd by a moment; PID 1 here reaps lazily).
+fn become_subreaper() {
+    // SAFETY: plain prctl on this process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+fn proc_ppid(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// (state, start time in clock ticks) from /proc/PID/stat.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields after the comm: [0] = state (field 3), [19] = starttime (field 22).
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+fn proc_comm(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "process".into())
+}
+
+/// Alive = exists, not a zombie, and (if given) has this start time.
+fn is_alive(pid: u32, start_time: Option<u64>) -> bool {
+    match proc_stat(pid) {
+        Some((state, start)) => {
+            state != 'Z' && state != 'X' && start_time.is_none_or(|s| s == start)
+        }
+        None => false,
+    }
+}
+
+fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond()? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------- commands
+
+/// Runs `ip [-n NS] ARGS`, returning stdout or an error with stderr.
+fn ip(ns: Option<&str>, args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new("ip");
+    if let Some(ns) = ns {
+        cmd.args(["-n", ns]);
+    }
+    cmd.args(args);
+    run_cmd(&mut cmd)
+}
+
+fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
+    run_cmd(
+        netns_command(ns, "sysctl")
+            .arg("-qw")
+            .arg(format!("{key}={value}")),
+    )
+    .map(|_| ())
+}
+
+fn run_cmd(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {}", show(cmd)))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed ({}): {}",
+            show(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn show(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(OsStr::to_string_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn ns_exists(ns: &str) -> bool {
+    Path::new("/run/netns").join(ns).exists()
+}
+
+fn require_root() -> Result<()> {
+    // SAFETY: plain syscall.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("the PXE lab needs root (network namespaces, tap devices)");
+    }
+    Ok(())
+}
+
+/// Full path of `prog` (PATH plus the sbin directories).
+fn find_program(prog: &str, package: &str) -> Result<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from));
+    for d in dirs {
+        let p = d.join(prog);
+        if p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+        {
+            return Ok(p.to_string_lossy().into_owned());
+        }
+    }
+    Err(anyhow!(
+        "`{prog}` not found; install it: apt-get install {package}"
+    ))
+}
+
+// ---------------------------------------------------------------- state file
+
+#[derive(Debug, Clone, PartialEq)]
+struct StateEntry {
+    role: String,
+    pid: u32,
+    start_time: u64,
+}
+
+fn write_state(dir: &Path, entries: &[StateEntry]) -> Result<()> {
+    let mut text = String::from("# pxe-monitor lab: role pid starttime (clock ticks)\n");
+    for e in entries {
+        text.push_str(&format!("{} {} {}\n", e.role, e.pid, e.start_time));
+    }
+    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, dir.join(STATE_FILE))
+        .with_context(|| format!("writing {}", dir.join(STATE_FILE).display()))
+}
+
+fn parse_state(text: &str) -> Vec<StateEntry> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some(StateEntry {
+                role: f.next()?.to_string(),
+                pid: f.next()?.parse().ok()?,
+                start_time: f.next()?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn read_state(dir: &Path) -> Result<Vec<StateEntry>> {
+    let path = dir.join(STATE_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(parse_state(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn remove_state(dir: &Path) {
+    let _ = fs::remove_file(dir.join(STATE_FILE));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_file_round_trip() {
+        let dir = std::env::temp_dir().join(format!("pxe-lab-state-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let entries = vec![
+            StateEntry {
+                role: "radvd".into(),
+                pid: 10,
+                start_time: 123,
+            },
+            StateEntry {
+                role: KEEPER_ROLE.into(),
+                pid: 9,
+                start_time: 100,
+            },
+        ];
+        write_state(&dir, &entries).unwrap();
+        assert_eq!(read_state(&dir).unwrap(), entries);
+        remove_state(&dir);
+        assert!(read_state(&dir).unwrap().is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn own_process_is_alive_with_its_start_time() {
+        let pid = std::process::id();
+        let (state, start) = proc_stat(pid).unwrap();
+        assert_ne!(state, 'Z');
+        assert!(is_alive(pid, Some(start)));
+        assert!(!is_alive(pid, Some(start + 1)));
+    }
+
+    /// UDP destination ports of the IPv4 frames in a classic little-endian
+    /// Ethernet pcap.
+    fn udp_dst_ports(pcap: &[u8]) -> Vec<u16> {
+        assert_eq!(&pcap[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "not a LE pcap");
+        let mut ports = Vec::new();
+        let mut off = 24;
+        while off + 16 <= pcap.len() {
+            let incl = u32::from_le_bytes(pcap[off + 8..off + 12].try_into().unwrap()) as usize;
+            let frame = &pcap[off + 16..(off + 16 + incl).min(pcap.len())];
+            off += 16 + incl;
+            if frame.len() < 34 || frame[12..14] != [0x08, 0x00] || frame[23] != 17 {
+                continue;
+            }
+            let udp = 14 + usize::from(frame[14] & 0x0f) * 4;
+            if frame.len() >= udp + 4 {
+                ports.push(u16::from_be_bytes([frame[udp + 2], frame[udp + 3]]));
+            }
+        }
+        ports
+    }
+
+    /// Needs root and the Debian packages (dnsmasq, radvd, qemu-system-x86,
+    /// ipxe-qemu, tshark): `cargo test -p xtask -- --ignored lab_boots`.
+    #[test]
+    #[ignore]
+    fn lab_boots_ipxe_client() {
+        let dir = std::env::temp_dir().join("pxe-monitor-lab-test");
+        let _ = fs::remove_dir_all(&dir);
+        let t0 = Instant::now();
+        let mut lab = Lab::up(&dir).expect("lab up");
+        eprintln!("up: {:?}", t0.elapsed());
+        let pcap = dir.join("boot.pcap");
+        lab.start_capture(&pcap).expect("start capture");
+        let t1 = Instant::now();
+        lab.boot_client().expect("boot client");
+        let ok = lab
+            .wait_client(Duration::from_secs(60))
+            .expect("wait client");
+        eprintln!("boot: {:?} -> {ok}", t1.elapsed());
+        let serial = fs::read_to_string(lab.serial_log()).unwrap_or_default();
+        assert!(ok, "client did not boot; serial console:\n{serial}");
+        lab.stop_client().expect("stop client");
+        lab.stop_capture().expect("stop capture");
+        let len = fs::metadata(&pcap).expect("pcap").len();
+        assert!(len > 24, "empty capture ({len} bytes)");
+        let ports = udp_dst_ports(&fs::read(&pcap).unwrap());
+        let count = |p: u16| ports.iter().filter(|&&x| x == p).count();
+        // DISCOVER x2 + REQUEST to 67, OFFER x2 + ACK to 68, one RRQ to 69.
+        assert!(count(67) >= 2 && count(68) >= 2, "DHCP missing: {ports:?}");
+        assert_eq!(count(69), 1, "TFTP RRQ missing: {ports:?}");
+        let pids: Vec<u32> = lab.pids().iter().map(|(_, p)| *p).collect();
+        let t2 = Instant::now();
+        lab.down().expect("lab down");
+        eprintln!("down: {:?}", t2.elapsed());
+        for ns in ALL_NS {
+            assert!(!ns_exists(ns), "{ns} still exists");
+        }
+        for pid in pids {
+            assert!(proc_stat(pid).is_none(), "pid {pid} still exists");
+        }
+        // Nothing left, not even a zombie (radvd's privsep helper included).
+        let leftovers: Vec<String> = fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .map(|pid| (pid, proc_comm(pid)))
+            .filter(|(_, c)| {
+                ["dnsmasq", "radvd", "dumpcap", "tshark"].contains(&c.as_str())
+                    || c.starts_with("qemu-system")
+            })
+            .map(|(pid, c)| format!("{c} ({pid})"))
+            .collect();
+        assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+        eprintln!("capture: {} ({len} bytes)", pcap.display());
+    }
+}

@@ -1,0 +1,10 @@
+//! Project tasks (`cargo xtask ...`): set-up, the network-namespace lab,
+//! the demo and the test runner. A library too, so that the end-to-end test
+//! in `tests/` drives the same lab.
+
+pub mod agent;
+pub mod demo;
+pub mod lab;
+pub mod scrape;
+pub mod setup;
+pub mod test;

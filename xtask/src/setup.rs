@@ -1,0 +1,262 @@
+//! `cargo xtask setup`: installs what building and testing need. Idempotent:
+//! each step checks first and says what it found or did.
+
+use std::{
+    fs,
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+/// Debian packages: LLVM 22 for bpf-linker, the lab's servers and clients,
+/// capture tools and Prometheus.
+pub const PACKAGES: &[&str] = &[
+    // bpf-linker against LLVM 22
+    "llvm-22-dev",
+    "libpolly-22-dev",
+    "zlib1g-dev",
+    "libzstd-dev",
+    // the lab
+    "iproute2",
+    "dnsmasq",
+    "isc-dhcp-server",
+    "isc-dhcp-relay",
+    "kea-dhcp4-server",
+    "tftpd-hpa",
+    "qemu-system-x86",
+    "ipxe-qemu",
+    "ovmf",
+    "radvd",
+    "busybox",
+    "isc-dhcp-client",
+    "atftp",
+    "tftp-hpa",
+    "tshark",
+    "curl",
+    // metrics
+    "prometheus",
+];
+
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+const BPF_LINKER_VERSION: &str = "0.13";
+/// The nightly the eBPF crate is built with (its LLVM must be readable by
+/// bpf-linker's LLVM 22).
+pub const NIGHTLY: &str = "nightly";
+const NIGHTLY_DATE: &str = "2026-05-19";
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+fn step(name: &str) {
+    println!("setup: {name}");
+}
+
+pub fn run() -> Result<()> {
+    apt_packages().context("setup step 'Debian packages' failed")?;
+    nightly().context("setup step 'nightly toolchain + rust-src' failed")?;
+    bpf_linker().context("setup step 'bpf-linker' failed")?;
+    println!("setup: done");
+    Ok(())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+fn apt_packages() -> Result<()> {
+    step("Debian packages");
+    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        println!("  all {} packages already installed", PACKAGES.len());
+        return Ok(());
+    }
+    println!("  missing: {}", missing.join(" "));
+    if !is_root() {
+        bail!(
+            "installing packages needs root: run `sudo cargo xtask setup`, or install them yourself: \
+             apt-get install -y --no-install-recommends {}",
+            missing.join(" ")
+        );
+    }
+    // Never let a package start its daemon (dnsmasq, dhcpd, kea, tftpd,
+    // radvd) on this machine's real interfaces: the lab starts its own
+    // copies inside network namespaces. policy-rc.d exit 101 forbids
+    // service starts during installation.
+    let guard = PolicyGuard::install()?;
+    run_cmd(
+        Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .context("apt-get update (is a Debian package mirror reachable?)")?;
+    run_cmd(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .context("apt-get install")?;
+    drop(guard);
+    // Belt and braces: stop any of the lab daemons a package started anyway.
+    for unit in [
+        "dnsmasq",
+        "isc-dhcp-server",
+        "kea-dhcp4-server",
+        "tftpd-hpa",
+        "radvd",
+        "prometheus",
+    ] {
+        let _ = Command::new("systemctl")
+            .args(["stop", unit])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    Ok(())
+}
+
+/// Puts a deny-all policy-rc.d in place unless one exists, and removes it
+/// again on drop.
+struct PolicyGuard {
+    created: bool,
+}
+
+impl PolicyGuard {
+    fn install() -> Result<Self> {
+        if Path::new(POLICY_RC_D).exists() {
+            return Ok(PolicyGuard { created: false });
+        }
+        fs::write(
+            POLICY_RC_D,
+            "#!/bin/sh\n# pxe-monitor setup: no daemon starts during install\nexit 101\n",
+        )
+        .with_context(|| format!("writing {POLICY_RC_D}"))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(POLICY_RC_D, fs::Permissions::from_mode(0o755))?;
+        println!(
+            "  {POLICY_RC_D} added for the install (daemons must not start on real interfaces)"
+        );
+        Ok(PolicyGuard { created: true })
+    }
+}
+
+impl Drop for PolicyGuard {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = fs::remove_file(POLICY_RC_D);
+        }
+    }
+}
+
+fn nightly() -> Result<()> {
+    step("nightly toolchain and rust-src");
+    let version = Command::new("rustc")
+        .args([&format!("+{NIGHTLY}"), "--version"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match version {
+        Some(v) => {
+            println!("  {v}");
+            if !v.contains(NIGHTLY_DATE) {
+                println!(
+                    "  warning: the eBPF build is tested with nightly {NIGHTLY_DATE}; a newer nightly may \
+                     emit LLVM bitcode bpf-linker's LLVM 22 cannot read"
+                );
+            }
+        }
+        None => bail!(
+            "no `{NIGHTLY}` toolchain: the eBPF crate needs it (-Z build-std=core). \
+             Install it with `rustup toolchain install nightly --profile minimal` \
+             (tested: nightly-{NIGHTLY_DATE})"
+        ),
+    }
+    let components = Command::new("rustup")
+        .args(["component", "list", "--installed", "--toolchain", NIGHTLY])
+        .output()
+        .context("running rustup")?;
+    if String::from_utf8_lossy(&components.stdout)
+        .lines()
+        .any(|l| l.starts_with("rust-src"))
+    {
+        println!("  rust-src already installed");
+        return Ok(());
+    }
+    println!("  adding rust-src (needed for -Z build-std=core)");
+    run_cmd(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", NIGHTLY]))
+        .context("rustup component add rust-src (is the rustup mirror reachable?)")
+}
+
+fn bpf_linker_ok() -> Option<String> {
+    let out = Command::new("bpf-linker").arg("--version").output().ok()?;
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() || !v.contains(&format!(" {BPF_LINKER_VERSION}.")) {
+        return None;
+    }
+    // Built against LLVM 22? It links libLLVM dynamically.
+    let path = which("bpf-linker")?;
+    let ldd = Command::new("ldd").arg(&path).output().ok()?;
+    String::from_utf8_lossy(&ldd.stdout)
+        .contains("libLLVM.so.22")
+        .then_some(v)
+}
+
+fn which(prog: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+fn bpf_linker() -> Result<()> {
+    step("bpf-linker");
+    if let Some(v) = bpf_linker_ok() {
+        println!("  {v}, linked against LLVM 22");
+        return Ok(());
+    }
+    if !Path::new(LLVM_PREFIX).join("bin/llvm-config").exists() {
+        bail!("{LLVM_PREFIX} has no llvm-config: the Debian package llvm-22-dev is missing");
+    }
+    println!("  building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about a minute)");
+    run_cmd(
+        Command::new("cargo")
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                &format!("^{BPF_LINKER_VERSION}"),
+                "--locked",
+                "--force",
+                "--no-default-features",
+                "--features",
+                "llvm-22",
+            ])
+            .env("LLVM_PREFIX", LLVM_PREFIX),
+    )
+    .context("cargo install bpf-linker (is crates.io reachable?)")?;
+    bpf_linker_ok()
+        .context("bpf-linker installed but not runnable from PATH (is ~/.cargo/bin on PATH?)")?;
+    Ok(())
+}
+
+fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// True when every step would be a no-op (for `demo`, which runs setup only
+/// if needed).
+pub fn is_complete() -> bool {
+    PACKAGES.iter().all(|p| installed(p)) && bpf_linker_ok().is_some()
+}

@@ -1,0 +1,127 @@
+//! `cargo xtask test`: every check, set-up included, with the time each
+//! phase took.
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{agent, setup};
+
+struct Phase {
+    name: &'static str,
+    took: Duration,
+    ok: bool,
+}
+
+pub fn run() -> Result<()> {
+    let mut phases = Vec::new();
+    let result = run_phases(&mut phases);
+    println!();
+    println!("xtask test: phase times");
+    for p in &phases {
+        println!(
+            "  {:<34} {:>8.1} s  {}",
+            p.name,
+            p.took.as_secs_f64(),
+            if p.ok { "ok" } else { "FAILED" }
+        );
+    }
+    let total: Duration = phases.iter().map(|p| p.took).sum();
+    println!("  {:<34} {:>8.1} s", "total", total.as_secs_f64());
+    result
+}
+
+fn phase(
+    phases: &mut Vec<Phase>,
+    name: &'static str,
+    f: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    println!("\n=== xtask test: {name}");
+    let start = Instant::now();
+    let r = f();
+    phases.push(Phase {
+        name,
+        took: start.elapsed(),
+        ok: r.is_ok(),
+    });
+    r.with_context(|| format!("phase '{name}' failed"))
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO"));
+    c.args(args).current_dir(agent::workspace_root());
+    c
+}
+
+fn check(mut cmd: Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?}: {status}");
+    }
+    Ok(())
+}
+
+fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
+    phase(phases, "setup", setup::run)?;
+    phase(phases, "rustfmt --check", || {
+        check(cargo(&["fmt", "--all", "--check"]))
+    })?;
+    let bin = std::cell::OnceCell::new();
+    phase(phases, "build", || {
+        check(cargo(&["build", "--workspace", "--all-targets"]))?;
+        bin.set(agent::build_monitor()?).ok();
+        Ok(())
+    })?;
+    phase(phases, "clippy (host crates)", || {
+        check(cargo(&[
+            "clippy",
+            "--workspace",
+            "--exclude",
+            "monitor-ebpf",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    phase(phases, "clippy (eBPF crate)", || {
+        let mut c = Command::new("rustup");
+        c.args([
+            "run",
+            setup::NIGHTLY,
+            "cargo",
+            "clippy",
+            "--package",
+            "monitor-ebpf",
+        ])
+        .args([
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .current_dir(agent::workspace_root())
+        .env_remove("RUSTC")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env(
+            "CARGO_TARGET_DIR",
+            agent::workspace_root().join("target/ebpf-clippy"),
+        );
+        check(c)
+    })?;
+    phase(phases, "tests (unit, capture, kernel, end-to-end)", || {
+        let mut c = cargo(&["test", "--workspace", "--no-fail-fast"]);
+        c.env(
+            "PXE_MONITOR_BIN",
+            bin.get().context("pxe-monitor was not built")?,
+        );
+        check(c)
+    })?;
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! End to end: the lab with dnsmasq, pxe-monitor attached to the server's
+//! interface (XDP ingress + TC egress), a real iPXE client (qemu) booting
+//! (scenario "healthy dnsmasq"), and /metrics compared with a capture of the
+//! same run taken on the same interface.
+//!
+//! Needs root and the binary in PXE_MONITOR_BIN (`cargo xtask test` builds it
+//! and sets it). Without them the test says it is skipped; with CI=true it
+//! fails instead.
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use xtask::{
+    agent::{self, Agent},
+    lab::{self, Lab},
+    scrape,
+};
+
+fn skip_or_fail(why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}, and CI=true: the end-to-end test must run in CI");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
+/// Frames of `pcap` matching a tshark display filter.
+fn tshark_count(pcap: &std::path::Path, filter: &str) -> u64 {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args(["-Y", filter, "-T", "fields", "-e", "frame.number"])
+        .output()
+        .expect("running tshark");
+    assert!(
+        out.status.success(),
+        "tshark -Y {filter:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count() as u64
+}
+
+/// The MAC address of the server's interface, as tshark prints it.
+fn server_mac() -> String {
+    let out = lab::netns_command(lab::SERVER_NS, "cat")
+        .arg(format!("/sys/class/net/{}/address", lab::SERVER_IF))
+        .output()
+        .expect("reading the server's MAC");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn ipxe_client_boot_is_counted_like_the_capture_shows() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return skip_or_fail("the lab needs root (network namespaces, XDP)");
+    }
+    let Some(bin) = std::env::var_os("PXE_MONITOR_BIN").map(PathBuf::from) else {
+        return skip_or_fail("PXE_MONITOR_BIN is not set (run through `cargo xtask test`)");
+    };
+    let state = std::env::temp_dir().join(format!("pxe-monitor-e2e-{}", std::process::id()));
+    // Dropping `lab` (also on panic) kills its processes and deletes the
+    // namespaces.
+    let mut lab = Lab::up(&state).expect("lab up");
+    let pcap = state.join("e2e.pcap");
+    lab.start_capture(&pcap).expect("capture");
+    let listen = agent::free_port().unwrap();
+    let mut agent =
+        Agent::start(&bin, lab::SERVER_NS, lab::SERVER_IF, listen).expect("pxe-monitor");
+
+    lab.boot_client().expect("boot client");
+    let booted = lab
+        .wait_client(Duration::from_secs(90))
+        .expect("serial log");
+    assert!(
+        booted,
+        "the iPXE client did not print {} (see {})",
+        lab::BOOT_OK_MARKER,
+        lab.serial_log().display()
+    );
+    // Let the last TFTP ACKs arrive, then stop the client so nothing more
+    // is sent while the capture and the counters are compared.
+    std::thread::sleep(Duration::from_secs(1));
+    lab.stop_client().expect("stop client");
+    std::thread::sleep(Duration::from_millis(500));
+    let m = agent.metrics().expect("scrape /metrics");
+    lab.stop_capture().expect("stop capture");
+
+    let mac = server_mac();
+    let from_server = format!("eth.src == {mac}");
+    let to_server = format!("eth.src != {mac}");
+    let dhcp = |dir: &str, ty: &str| {
+        scrape::sum(
+            &m,
+            "pxe_dhcp_messages_total",
+            &[
+                ("interface", lab::SERVER_IF),
+                ("direction", dir),
+                ("type", ty),
+            ],
+        )
+    };
+    // (direction, message type, option 53 value, which frames)
+    let cases = [
+        ("ingress", "discover", 1, &to_server),
+        ("ingress", "request", 3, &to_server),
+        ("egress", "offer", 2, &from_server),
+        ("egress", "ack", 5, &from_server),
+    ];
+    for (dir, ty, code, side) in cases {
+        let want = tshark_count(
+            &pcap,
+            &format!("{side} && !icmp && dhcp.option.dhcp == {code}"),
+        );
+        assert!(want >= 1, "the capture should hold at least one {ty}");
+        assert_eq!(dhcp(dir, ty), want, "{dir} DHCP {ty}: /metrics vs capture");
+    }
+    let rrq_want = tshark_count(&pcap, &format!("{to_server} && !icmp && udp.dstport == 69"));
+    assert!(
+        rrq_want >= 1,
+        "the capture should hold the TFTP read request"
+    );
+    let rrq = scrape::sum(
+        &m,
+        "pxe_packets_total",
+        &[
+            ("interface", lab::SERVER_IF),
+            ("direction", "ingress"),
+            ("class", "tftp_request"),
+        ],
+    );
+    assert_eq!(rrq, rrq_want, "TFTP requests: /metrics vs capture");
+    // The transfer itself (OACK/DATA from the server's ephemeral port).
+    let data_want = tshark_count(&pcap, &format!("{from_server} && tftp.opcode == 3"));
+    assert!(data_want >= 1, "the capture should hold TFTP DATA");
+    let attached = scrape::sum(&m, "pxe_program_attached", &[("interface", lab::SERVER_IF)]);
+    assert_eq!(attached, 2, "XDP and TC egress attached");
+
+    let status = agent.stop().expect("stop pxe-monitor");
+    assert!(
+        status.success(),
+        "pxe-monitor must exit 0 on SIGTERM, got {status}"
+    );
+    lab.down().expect("lab down");
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(!left.contains("pxe-"), "namespaces left behind: {left}");
+    let _ = std::fs::remove_dir_all(&state);
+}
