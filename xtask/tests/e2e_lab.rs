@@ -142,7 +142,19 @@ fn ipxe_client_boot_is_counted_like_the_capture_shows() {
         status.success(),
         "pxe-monitor must exit 0 on SIGTERM, got {status}"
     );
+    let pids: Vec<(&str, u32)> = lab.pids();
+    assert!(
+        pids.iter().any(|(role, _)| *role == "dnsmasq"),
+        "lab processes: {pids:?}"
+    );
     lab.down().expect("lab down");
+    for (role, pid) in pids {
+        // Gone, not even a zombie: the lab reaps what it starts.
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{role} (pid {pid}) left behind"
+        );
+    }
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let left = String::from_utf8_lossy(&left.stdout);
     assert!(!left.contains("pxe-"), "namespaces left behind: {left}");
