@@ -106,8 +106,8 @@ impl prometheus::core::Collector for ArcCollector {
 fn check() -> Result<()> {
     let ebpf = probe::load()?;
     println!(
-        "{:<16} {:<14} {:>22}",
-        "program", "type", "verified instructions"
+        "{:<16} {:<14} {:>12} {:>20}",
+        "program", "type", "instructions", "verifier processed"
     );
     for (name, kind) in [(XDP_PROGRAM, "xdp"), (TC_PROGRAM, "tc classifier")] {
         let prog = ebpf
@@ -117,13 +117,14 @@ fn check() -> Result<()> {
             "xdp" => <&Xdp>::try_from(prog)?.info()?,
             _ => <&SchedClassifier>::try_from(prog)?.info()?,
         };
-        let count = info
-            .verified_instruction_count()
-            .map_or_else(|| "n/a".to_owned(), |n| n.to_string());
-        println!("{name:<16} {kind:<14} {count:>22}");
+        let show = |n: Option<u32>| n.map_or_else(|| "n/a".to_owned(), |n| n.to_string());
+        // Translated size in bytes; a BPF instruction is 8 bytes.
+        let insns = show(info.size_translated().map(|b| b / 8));
+        let processed = show(info.verified_instruction_count());
+        println!("{name:<16} {kind:<14} {insns:>12} {processed:>20}");
     }
     println!();
-    println!("{:<16} {:<14} {:>22}", "map", "type", "entries");
+    println!("{:<16} {:<14} {:>12}", "map", "type", "entries");
     for (name, map) in ebpf.maps() {
         let entries = match map {
             aya::maps::Map::PerCpuArray(d) | aya::maps::Map::Array(d) => d
@@ -132,7 +133,7 @@ fn check() -> Result<()> {
                 .unwrap_or_default(),
             _ => String::new(),
         };
-        println!("{name:<16} {:<14} {entries:>22}", map_kind(map));
+        println!("{name:<16} {:<14} {entries:>12}", map_kind(map));
     }
     Ok(())
 }
