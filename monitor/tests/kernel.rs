@@ -22,6 +22,15 @@ use monitor_common::{
 const XDP_PASS: u32 = 2;
 const TC_ACT_OK: u32 = 0;
 
+/// The fixtures directory, when the test can run: root and ../shared
+/// (otherwise skipped with a message, or failed when CI=true).
+fn prerequisites() -> Option<std::path::PathBuf> {
+    if !testing::can_load_ebpf() {
+        return None;
+    }
+    testing::fixtures_dir()
+}
+
 /// A freshly loaded object (zeroed maps).
 fn load() -> Ebpf {
     probe::load().unwrap_or_else(|e| panic!("{e}"))
@@ -93,10 +102,7 @@ const TEST_RUN_LEN: std::ops::RangeInclusive<usize> = 14..=3000;
 
 #[test]
 fn kernel_counts_match_tshark_for_netboot_and_lab_captures() {
-    if !testing::can_load_ebpf() {
-        return;
-    }
-    let Some(dir) = testing::fixtures_dir() else {
+    let Some(dir) = prerequisites() else {
         return;
     };
     for e in common::EXPECTED {
@@ -114,10 +120,7 @@ fn kernel_counts_match_tshark_for_netboot_and_lab_captures() {
 
 #[test]
 fn kernel_and_host_agree_on_every_fixture_frame() {
-    if !testing::can_load_ebpf() {
-        return;
-    }
-    let Some(dir) = testing::fixtures_dir() else {
+    let Some(dir) = prerequisites() else {
         return;
     };
     for path in common::all_captures(&dir) {
@@ -150,10 +153,7 @@ impl XorShift {
 
 #[test]
 fn truncated_malformed_and_non_ip_frames_always_pass() {
-    if !testing::can_load_ebpf() {
-        return;
-    }
-    let Some(dir) = testing::fixtures_dir() else {
+    let Some(dir) = prerequisites() else {
         return;
     };
     // Seeds: every frame of a healthy PXE boot and of a proxyDHCP exchange

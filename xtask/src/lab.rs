@@ -256,59 +256,13 @@ impl Lab {
         )?;
 
         // Server.
-        ip(
-            Some(CLIENT_NS),
-            &[
-                "link",
-                "add",
-                BR_SRV_PORT,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                SERVER_IF,
-                "netns",
-                SERVER_NS,
-            ],
-        )?;
-        ip(
-            Some(CLIENT_NS),
-            &["link", "set", BR_SRV_PORT, "master", BRIDGE, "up"],
-        )?;
-        ip(
-            Some(SERVER_NS),
-            &["addr", "add", &format!("{SERVER_IP}/24"), "dev", SERVER_IF],
-        )?;
-        ip(Some(SERVER_NS), &["link", "set", SERVER_IF, "up"])?;
+        plug_into_segment(SERVER_NS, BR_SRV_PORT, SERVER_IF, SERVER_IP)?;
 
         // Router: radvd wants forwarding on and a usable link-local address
         // (no DAD, so it is usable at once).
         sysctl(ROUTER_NS, "net.ipv6.conf.all.forwarding", "1")?;
         sysctl(ROUTER_NS, "net.ipv6.conf.default.accept_dad", "0")?;
-        ip(
-            Some(CLIENT_NS),
-            &[
-                "link",
-                "add",
-                BR_RTR_PORT,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                ROUTER_IF,
-                "netns",
-                ROUTER_NS,
-            ],
-        )?;
-        ip(
-            Some(CLIENT_NS),
-            &["link", "set", BR_RTR_PORT, "master", BRIDGE, "up"],
-        )?;
-        ip(
-            Some(ROUTER_NS),
-            &["addr", "add", &format!("{ROUTER_IP}/24"), "dev", ROUTER_IF],
-        )?;
-        ip(Some(ROUTER_NS), &["link", "set", ROUTER_IF, "up"])?;
+        plug_into_segment(ROUTER_NS, BR_RTR_PORT, ROUTER_IF, ROUTER_IP)?;
         wait_for(
             Duration::from_secs(5),
             "a link-local IPv6 address on rtr0",
@@ -1192,6 +1146,28 @@ fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> Result<bool
 // ---------------------------------------------------------------- commands
 
 /// Runs `ip [-n NS] ARGS`, returning stdout or an error with stderr.
+/// Connects namespace `ns` to the client segment: a veth whose bridge end
+/// `port` joins the bridge in the client namespace and whose other end `ifname`
+/// gets `addr`/24 in `ns`.
+fn plug_into_segment(ns: &str, port: &str, ifname: &str, addr: &str) -> Result<()> {
+    ip(
+        Some(CLIENT_NS),
+        &[
+            "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns,
+        ],
+    )?;
+    ip(
+        Some(CLIENT_NS),
+        &["link", "set", port, "master", BRIDGE, "up"],
+    )?;
+    ip(
+        Some(ns),
+        &["addr", "add", &format!("{addr}/24"), "dev", ifname],
+    )?;
+    ip(Some(ns), &["link", "set", ifname, "up"])?;
+    Ok(())
+}
+
 fn ip(ns: Option<&str>, args: &[&str]) -> Result<String> {
     let mut cmd = Command::new("ip");
     if let Some(ns) = ns {
