@@ -2,8 +2,9 @@
 
 use crate::{
     Class, DhcpType, Frame, ParseError,
+    event::DhcpLocation,
     wire::{
-        dhcp,
+        dhcp::{self, OptionSlots, VendorClass},
         ethernet::{self, EtherType},
         ipv4::{self, Protocol},
         udp,
@@ -16,6 +17,8 @@ pub struct Classification {
     pub class: Class,
     /// Set for frames of a DHCP class whose BOOTP header could be read.
     pub dhcp_type: Option<DhcpType>,
+    /// Where the DHCP message is, for building its event.
+    pub dhcp: Option<DhcpLocation>,
     /// Where parsing stopped early, if it did.
     pub error: Option<ParseError>,
 }
@@ -26,6 +29,7 @@ impl Classification {
         Classification {
             class,
             dhcp_type: None,
+            dhcp: None,
             error: None,
         }
     }
@@ -35,62 +39,103 @@ impl Classification {
         Classification {
             class,
             dhcp_type: None,
+            dhcp: None,
             error: Some(error),
         }
     }
 }
 
-/// Classifies one Ethernet frame. Never fails: malformed frames get the
-/// class of the last layer that could be read, plus the reason.
+/// Where a DHCP message starts: the offsets of its IPv4, UDP and BOOTP
+/// headers in the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DhcpAt {
+    pub ip_at: u16,
+    pub udp_at: u16,
+    pub bootp_at: u16,
+}
+
+/// Stage one: Ethernet, VLAN, IPv4 and UDP. For a DHCP class the result
+/// says where the message is; [`classify_dhcp`] reads it. (Two stages so
+/// that the kernel can run them in separate BPF functions: see
+/// docs/ebpf-notes.md.)
 #[inline(always)]
-pub fn classify<F: Frame + ?Sized>(frame: &F) -> Classification {
+pub fn classify_headers<F: Frame + ?Sized>(frame: &F) -> (Classification, Option<DhcpAt>) {
     let l3 = match ethernet::l3(frame) {
         Ok(l3) => l3,
-        Err(e) => return Classification::failed(Class::NonIpv4, e),
+        Err(e) => return (Classification::failed(Class::NonIpv4, e), None),
     };
     if l3.ethertype != EtherType::Ipv4 {
-        return Classification::new(Class::NonIpv4);
+        return (Classification::new(Class::NonIpv4), None);
     }
     let ip = match ipv4::Header::new_checked(frame, l3.offset) {
         Ok(ip) => ip,
-        Err(e) => return Classification::failed(Class::OtherIpv4, e),
+        Err(e) => return (Classification::failed(Class::OtherIpv4, e), None),
     };
     if ip.protocol() != Protocol::Udp || ip.fragment_offset() != 0 {
-        return Classification::new(Class::OtherIpv4);
+        return (Classification::new(Class::OtherIpv4), None);
     }
     let udp_at = l3.offset + ip.header_len();
     let udp = match udp::Header::new_checked(frame, udp_at) {
         Ok(udp) => udp,
-        Err(e) => return Classification::failed(Class::OtherIpv4, e),
+        Err(e) => return (Classification::failed(Class::OtherIpv4, e), None),
     };
     let class = port_class(udp.source_port(), udp.destination_port());
     if !class.is_dhcp() {
-        return Classification::new(class);
+        return (Classification::new(class), None);
     }
-    let bootp_at = udp_at + udp::HEADER_LEN;
+    let at = DhcpAt {
+        ip_at: l3.offset as u16,
+        udp_at: udp_at as u16,
+        bootp_at: (udp_at + udp::HEADER_LEN) as u16,
+    };
+    (Classification::new(class), Some(at))
+}
+
+/// Stage two: the BOOTP header and DHCP options of a message found by
+/// [`classify_headers`].
+#[inline(always)]
+pub fn classify_dhcp<F: Frame + ?Sized>(frame: &F, class: Class, at: DhcpAt) -> Classification {
+    let bootp_at = at.bootp_at as usize;
     let bootp = match dhcp::Header::new_checked(frame, bootp_at) {
         Ok(h) => h,
         Err(e) => return Classification::failed(class, e),
     };
-    if !bootp.has_options() {
-        return Classification {
+    let slots = if bootp.has_options() {
+        OptionSlots::scan(frame, bootp_at + dhcp::field::OPTIONS)
+    } else {
+        OptionSlots::default()
+    };
+    let loc = DhcpLocation {
+        ip_at: at.ip_at,
+        udp_at: at.udp_at,
+        bootp_at: at.bootp_at,
+        slots,
+        vendor: VendorClass::read(frame, &slots),
+        op: bootp.op_code(),
+        xid: bootp.xid(),
+    };
+    match dhcp::message_type(frame, &slots) {
+        Ok(t) => Classification {
             class,
-            dhcp_type: Some(DhcpType::BOOTP),
+            dhcp_type: Some(t.map_or(DhcpType::BOOTP, DhcpType::from_option)),
+            dhcp: Some(loc),
             error: None,
-        };
+        },
+        Err(e) => Classification {
+            dhcp: Some(loc),
+            ..Classification::failed(class, e)
+        },
     }
-    match dhcp::message_type(frame, bootp_at + dhcp::field::OPTIONS) {
-        Ok(Some(t)) => Classification {
-            class,
-            dhcp_type: Some(DhcpType::from_option(t)),
-            error: None,
-        },
-        Ok(None) => Classification {
-            class,
-            dhcp_type: Some(DhcpType::BOOTP),
-            error: None,
-        },
-        Err(e) => Classification::failed(class, e),
+}
+
+/// Classifies one Ethernet frame (both stages). Never fails: malformed
+/// frames get the class of the last layer that could be read, plus the
+/// reason.
+#[inline(always)]
+pub fn classify<F: Frame + ?Sized>(frame: &F) -> Classification {
+    match classify_headers(frame) {
+        (c, Some(at)) => classify_dhcp(frame, c.class, at),
+        (c, None) => c,
     }
 }
 
@@ -210,13 +255,108 @@ mod tests {
     fn dhcp_discover_untagged() {
         let c = classify_built(&Builder::dhcp(DISCOVER));
         assert_eq!(
-            c,
-            Classification {
-                class: Class::DhcpServer,
-                dhcp_type: Some(DhcpType::DISCOVER),
-                error: None
-            }
+            (c.class, c.dhcp_type, c.error),
+            (Class::DhcpServer, Some(DhcpType::DISCOVER), None)
         );
+        let loc = c.dhcp.unwrap();
+        assert_eq!(
+            (loc.op, loc.xid, loc.vendor),
+            (1, 0xdead_beef, VendorClass::None)
+        );
+    }
+
+    /// A PXE client's DISCOVER (options as iPXE sends them) and a server's
+    /// OFFER with boot information, read into events.
+    #[test]
+    fn pxe_fields_reach_the_event() {
+        use crate::event::{DhcpEvent, dhcp_flags as f, fill_dhcp_event};
+        const PXE_DISCOVER: &[u8] = &[
+            53, 1, 1, 60, 32, b'P', b'X', b'E', b'C', b'l', b'i', b'e', b'n', b't', b':', b'A',
+            b'r', b'c', b'h', b':', b'0', b'0', b'0', b'0', b'0', b':', b'U', b'N', b'D', b'I',
+            b':', b'0', b'0', b'2', b'0', b'0', b'1', 93, 2, 0, 7, 77, 4, b'i', b'P', b'X', b'E',
+            255,
+        ];
+        let c = classify_built(&Builder::dhcp(PXE_DISCOVER));
+        let loc = c.dhcp.unwrap();
+        assert_eq!(loc.vendor, VendorClass::PxeClient);
+        assert!(loc.starts_pxe_transaction());
+        let (frame, len) = Builder::dhcp(PXE_DISCOVER).frame();
+        let mut ev = DhcpEvent::zeroed();
+        assert!(fill_dhcp_event(&frame[..len], &loc, c.class, true, &mut ev));
+        assert_eq!(ev.message_type, 1);
+        assert_eq!(ev.client_arch, [0, 7]);
+        assert_eq!(ev.xid, [0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(ev.chaddr, [0x52, 0x54, 0, 0x77, 0, 0x10]);
+        let want =
+            f::VENDOR_PXE_CLIENT | f::VENDOR_CLASS | f::CLIENT_ARCH | f::USER_CLASS_IPXE | f::PXE;
+        assert_eq!(ev.flags, want, "{:#x}", ev.flags);
+
+        const OFFER: &[u8] = &[
+            53, 1, 2, 54, 4, 10, 77, 10, 1, 66, 10, b'1', b'0', b'.', b'7', b'7', b'.', b'1', b'0',
+            b'.', b'1', 67, 9, b'b', b'o', b'o', b't', b'.', b'i', b'p', b'x', b'e', 43, 3, 6, 1,
+            8, 255,
+        ];
+        let b = Builder {
+            ports: (67, 68),
+            ..Builder::dhcp(OFFER)
+        };
+        let c = classify_built(&b);
+        let loc = c.dhcp.unwrap();
+        assert_eq!(loc.vendor, VendorClass::None);
+        assert!(!loc.is_pxe(c.class, false) && loc.is_pxe(c.class, true));
+        let (frame, len) = b.frame();
+        let mut ev = DhcpEvent::zeroed();
+        assert!(fill_dhcp_event(
+            &frame[..len],
+            &loc,
+            c.class,
+            false,
+            &mut ev
+        ));
+        assert_eq!(ev.message_type, 2);
+        assert_eq!(ev.server_id, [10, 77, 10, 1]);
+        assert_eq!(
+            &ev.tftp_server[..usize::from(ev.tftp_server_len)],
+            b"10.77.10.1"
+        );
+        assert_eq!(&ev.bootfile[..usize::from(ev.bootfile_len)], b"boot.ipxe");
+        assert_eq!(ev.bootfile[9..], [0; 55], "nothing copied past the option");
+        assert_eq!(
+            ev.flags,
+            f::SERVER_ID | f::TFTP_SERVER | f::BOOTFILE | f::VENDOR_SPECIFIC
+        );
+        assert_eq!(ev.class, Class::DhcpClient as u8);
+        assert_eq!(ev.src_port, 67u16.to_be_bytes());
+    }
+
+    #[test]
+    fn vendor_class_prefixes() {
+        let vendor =
+            |opts: &'static [u8]| classify_built(&Builder::dhcp(opts)).dhcp.unwrap().vendor;
+        assert_eq!(
+            vendor(&[
+                60, 9, b'P', b'X', b'E', b'C', b'l', b'i', b'e', b'n', b't', 255
+            ]),
+            VendorClass::PxeClient
+        );
+        assert_eq!(
+            vendor(&[
+                60, 10, b'H', b'T', b'T', b'P', b'C', b'l', b'i', b'e', b'n', b't', 255
+            ]),
+            VendorClass::HttpClient
+        );
+        assert_eq!(
+            vendor(&[60, 8, b'M', b'S', b'F', b'T', b' ', b'5', b'.', b'0', 255]),
+            VendorClass::Other
+        );
+        // Shorter than the prefix: not PXE, even if the next bytes spell it.
+        assert_eq!(
+            vendor(&[
+                60, 3, b'P', b'X', b'E', b'C', b'l', b'i', b'e', b'n', b't', 255
+            ]),
+            VendorClass::Other
+        );
+        assert_eq!(vendor(&[53, 1, 1, 255]), VendorClass::None);
     }
 
     #[test]

@@ -9,6 +9,12 @@
 pub trait Frame {
     /// `N` bytes at `offset`, or `None` if the frame is shorter.
     fn array<const N: usize>(&self, offset: usize) -> Option<&[u8; N]>;
+
+    /// Copies `min(max, N, bytes left in the frame)` bytes from `offset`
+    /// into the start of `out` and returns how many; the rest of `out` is
+    /// untouched. In the kernel this is one helper call instead of a loop
+    /// (a byte loop with early exits multiplies the verifier's states).
+    fn copy_prefix<const N: usize>(&self, offset: usize, max: usize, out: &mut [u8; N]) -> usize;
 }
 
 impl Frame for [u8] {
@@ -16,6 +22,15 @@ impl Frame for [u8] {
     fn array<const N: usize>(&self, offset: usize) -> Option<&[u8; N]> {
         let end = offset.checked_add(N)?;
         self.get(offset..end)?.try_into().ok()
+    }
+
+    fn copy_prefix<const N: usize>(&self, offset: usize, max: usize, out: &mut [u8; N]) -> usize {
+        let avail = self.len().saturating_sub(offset);
+        let n = max.min(N).min(avail);
+        if n > 0 {
+            out[..n].copy_from_slice(&self[offset..offset + n]);
+        }
+        n
     }
 }
 
@@ -30,5 +45,17 @@ mod tests {
         assert_eq!(bytes[..].array::<2>(3), None);
         assert_eq!(bytes[..].array::<1>(usize::MAX), None);
         assert_eq!(bytes[..].array::<0>(4), Some(&[]));
+        let mut out = [9u8; 3];
+        assert_eq!(bytes[..].copy_prefix(1, 10, &mut out), 3);
+        assert_eq!(out, [2, 3, 4]);
+        let mut out = [9u8; 3];
+        assert_eq!(
+            bytes[..].copy_prefix(3, 10, &mut out),
+            1,
+            "cut at the frame's end"
+        );
+        assert_eq!(out, [4, 9, 9]);
+        assert_eq!(bytes[..].copy_prefix(1, 2, &mut out), 2, "cut at max");
+        assert_eq!(bytes[..].copy_prefix(9, 2, &mut out), 0, "past the end");
     }
 }

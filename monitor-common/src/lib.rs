@@ -9,6 +9,7 @@
 
 pub mod classify;
 pub mod counters;
+pub mod event;
 pub mod frame;
 pub mod wire;
 

@@ -80,7 +80,9 @@ impl ProbeError {
             verifier_log,
         }) = (&err as &dyn std::error::Error).downcast_ref::<ProgramError>()
         {
-            if is_permission(io_error) {
+            // EACCES with a verifier log is a rejection, not a privilege
+            // problem; EPERM is.
+            if io_error.raw_os_error() == Some(libc::EPERM) {
                 return ProbeError::MissingPrivileges {
                     action,
                     source: Box::new(err),

@@ -66,3 +66,134 @@ fn pcapng_is_read() {
     assert_eq!(unknown.label(), "unknown");
     assert_eq!(c.dhcp(Direction::Ingress, unknown), 1);
 }
+
+/// Events for the DHCP messages of a capture that belong to a PXE exchange,
+/// built by the shared code (`classify` + `fill_dhcp_event`), with the
+/// transaction tracking the kernel will do (xids started by boot clients).
+fn pxe_events(path: &std::path::Path) -> Vec<monitor_common::event::DhcpEvent> {
+    use monitor_common::event::{DhcpEvent, fill_dhcp_event};
+    let mut xids = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for f in common::frames(path) {
+        let c = monitor_common::classify(&f[..]);
+        let Some(loc) = c.dhcp else { continue };
+        let pxe = loc.is_pxe(c.class, xids.contains(&loc.xid));
+        if loc.starts_pxe_transaction() {
+            xids.insert(loc.xid);
+        }
+        if pxe {
+            let mut ev = DhcpEvent::zeroed();
+            assert!(fill_dhcp_event(&f[..], &loc, c.class, pxe, &mut ev));
+            out.push(ev);
+        }
+    }
+    out
+}
+
+fn text(bytes: &[u8], len: u8) -> &str {
+    std::str::from_utf8(&bytes[..usize::from(len).min(bytes.len())]).unwrap()
+}
+
+fn cstr(bytes: &[u8]) -> &str {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    std::str::from_utf8(&bytes[..end]).unwrap()
+}
+
+/// What the lab captures show (tshark, `dhcp.*` fields), read through the
+/// event records the tracker will get.
+#[test]
+fn dhcp_events_carry_what_the_servers_sent() {
+    use monitor_common::{Class, event::dhcp_flags as f};
+    let Some(dir) = testing::fixtures_dir() else {
+        return;
+    };
+    let server = [10, 77, 10, 1];
+
+    // dnsmasq with boot information: iPXE's DISCOVERs (PXEClient, arch 0),
+    // OFFERs with siaddr and option 67, no option 60 from the server.
+    let ev = pxe_events(&dir.join("lab-pcaps/a-healthy-dnsmasq.pcap"));
+    let types: Vec<u8> = ev.iter().map(|e| e.message_type).collect();
+    assert_eq!(
+        types,
+        [1, 2, 1, 2, 3, 5],
+        "every message of the exchange is PXE"
+    );
+    let discover = &ev[0];
+    assert_eq!(
+        discover.flags & (f::VENDOR_PXE_CLIENT | f::CLIENT_ARCH),
+        f::VENDOR_PXE_CLIENT | f::CLIENT_ARCH
+    );
+    assert_eq!(discover.client_arch, [0, 0], "BIOS");
+    assert_eq!(discover.chaddr, [0x52, 0x54, 0, 0x77, 0, 0x10]);
+    let offer = &ev[1];
+    assert_eq!(
+        offer.flags & f::VENDOR_CLASS,
+        0,
+        "dnsmasq sends no option 60"
+    );
+    assert_ne!(offer.flags & f::PXE, 0, "known as PXE by its xid");
+    assert_eq!(offer.xid, discover.xid);
+    assert_eq!(
+        (offer.src_ip, offer.yiaddr, offer.siaddr, offer.server_id),
+        (server, [10, 77, 10, 115], server, server)
+    );
+    // dnsmasq NUL-terminates option 67 (length 10): readers must strip it.
+    assert_eq!(text(&offer.bootfile, offer.bootfile_len), "boot.ipxe\0");
+    assert_eq!(offer.flags & f::TFTP_SERVER, 0);
+
+    // KB 259670: the DHCP server itself sends option 60 PXEClient with 66
+    // and 67 and no siaddr; the client then asks 10.77.10.1:4011 four times.
+    let ev = pxe_events(&dir.join("lab-pcaps/b-kb259670-option60-no-proxy.pcap"));
+    let offer = ev.iter().find(|e| e.message_type == 2).unwrap();
+    assert_ne!(offer.flags & f::VENDOR_PXE_CLIENT, 0);
+    assert_eq!(offer.siaddr, [0; 4]);
+    assert_eq!(
+        text(&offer.tftp_server, offer.tftp_server_len),
+        "10.77.10.1"
+    );
+    assert_eq!(text(&offer.bootfile, offer.bootfile_len), "boot.ipxe");
+    let to_4011: Vec<_> = ev
+        .iter()
+        .filter(|e| e.class == Class::ProxyDhcp as u8)
+        .collect();
+    assert_eq!(
+        to_4011.len(),
+        4,
+        "the four proxy requests (ICMP errors quoting them are not DHCP)"
+    );
+    assert!(
+        to_4011.iter().all(|e| e.message_type == 3
+            && e.dst_ip == server
+            && e.dst_port == 4011u16.to_be_bytes())
+    );
+
+    // proxyDHCP: the proxy's OFFER (no address, option 60 + 43, file
+    // field), the DHCP server's plain OFFER, and the proxy's ACK from 4011.
+    let ev = pxe_events(&dir.join("lab-pcaps/f-healthy-proxydhcp.pcap"));
+    let proxy = [10, 77, 10, 2];
+    let proxy_offer = ev
+        .iter()
+        .find(|e| e.message_type == 2 && e.src_ip == proxy)
+        .unwrap();
+    assert_eq!(proxy_offer.yiaddr, [0; 4]);
+    assert_eq!(
+        proxy_offer.flags & (f::VENDOR_PXE_CLIENT | f::VENDOR_SPECIFIC),
+        f::VENDOR_PXE_CLIENT | f::VENDOR_SPECIFIC
+    );
+    assert_eq!(cstr(&proxy_offer.file), "boot.ipxe");
+    let dhcp_offer = ev
+        .iter()
+        .find(|e| e.message_type == 2 && e.src_ip == server)
+        .unwrap();
+    assert_eq!(
+        (dhcp_offer.yiaddr, dhcp_offer.flags & f::VENDOR_CLASS),
+        ([10, 77, 10, 100], 0)
+    );
+    let proxy_ack = ev
+        .iter()
+        .find(|e| e.message_type == 5 && e.src_ip == proxy)
+        .unwrap();
+    assert_eq!(proxy_ack.class, Class::ProxyDhcp as u8);
+    assert_eq!(proxy_ack.src_port, 4011u16.to_be_bytes());
+    assert_eq!(cstr(&proxy_ack.file), "boot.ipxe");
+}

@@ -32,7 +32,15 @@ pub const MAX_OPTION_STEPS: usize = 48;
 
 pub mod option {
     pub const PAD: u8 = 0;
+    pub const VENDOR_SPECIFIC: u8 = 43;
+    pub const OVERLOAD: u8 = 52;
     pub const MESSAGE_TYPE: u8 = 53;
+    pub const SERVER_ID: u8 = 54;
+    pub const VENDOR_CLASS: u8 = 60;
+    pub const TFTP_SERVER: u8 = 66;
+    pub const BOOTFILE: u8 = 67;
+    pub const USER_CLASS: u8 = 77;
+    pub const CLIENT_ARCH: u8 = 93;
     pub const END: u8 = 255;
 }
 
@@ -60,6 +68,10 @@ impl<'a> Header<'a> {
         let has_options =
             matches!(frame.array::<4>(offset + field::MAGIC), Some(m) if *m == MAGIC_COOKIE);
         Ok(Header { fixed, has_options })
+    }
+
+    pub fn op_code(&self) -> u8 {
+        self.fixed[field::OP]
     }
 
     pub fn op(&self) -> Op {
@@ -100,6 +112,29 @@ impl<'a> Header<'a> {
         let c = field::CHADDR;
         let f = self.fixed;
         [f[c], f[c + 1], f[c + 2], f[c + 3], f[c + 4], f[c + 5]]
+    }
+
+    /// The first `N` bytes (at most 64) of the `sname` field.
+    #[inline(always)]
+    pub fn sname_prefix<const N: usize>(&self) -> [u8; N] {
+        self.prefix::<N>(field::SNAME, field::FILE - field::SNAME)
+    }
+
+    /// The first `N` bytes (at most 128) of the `file` field.
+    #[inline(always)]
+    pub fn file_prefix<const N: usize>(&self) -> [u8; N] {
+        self.prefix::<N>(field::FILE, field::MAGIC - field::FILE)
+    }
+
+    #[inline(always)]
+    fn prefix<const N: usize>(&self, at: usize, size: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        for (i, b) in out.iter_mut().enumerate() {
+            if i < size && at + i < FIXED_LEN {
+                *b = self.fixed[at + i];
+            }
+        }
+        out
     }
 
     pub fn has_options(&self) -> bool {
@@ -154,22 +189,160 @@ where
     }
 }
 
-/// The value of option 53, `Ok(None)` when the message has none (BOOTP).
+/// The options the monitor reads, each recorded in its own slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Slot {
+    MessageType = 1,
+    ServerId = 2,
+    VendorClass = 3,
+    TftpServer = 4,
+    BootFile = 5,
+    VendorSpecific = 6,
+    UserClass = 7,
+    ClientArch = 8,
+    Overload = 9,
+}
+
+const SLOTS: usize = 16;
+
+/// Slot of each option code; 0 (a scratch slot) for the options not read.
+/// A table lookup keeps the option walk free of per-code branches.
+static SLOT_OF: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[option::MESSAGE_TYPE as usize] = Slot::MessageType as u8;
+    t[option::SERVER_ID as usize] = Slot::ServerId as u8;
+    t[option::VENDOR_CLASS as usize] = Slot::VendorClass as u8;
+    t[option::TFTP_SERVER as usize] = Slot::TftpServer as u8;
+    t[option::BOOTFILE as usize] = Slot::BootFile as u8;
+    t[option::VENDOR_SPECIFIC as usize] = Slot::VendorSpecific as u8;
+    t[option::USER_CLASS as usize] = Slot::UserClass as u8;
+    t[option::CLIENT_ARCH as usize] = Slot::ClientArch as u8;
+    t[option::OVERLOAD as usize] = Slot::Overload as u8;
+    t
+};
+
+/// Where the options of interest are: for each [`Slot`], the frame offset of
+/// the option's length byte (its value follows), 0 when absent. When an
+/// option appears twice the last one counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OptionSlots([u16; SLOTS]);
+
+impl OptionSlots {
+    /// Walks the options from `start` (the byte after the magic cookie) once.
+    #[inline(always)]
+    pub fn scan<F: Frame + ?Sized>(frame: &F, start: usize) -> Self {
+        let mut slots = OptionSlots::default();
+        walk_options(frame, start, |code, _len, value| {
+            let slot = SLOT_OF[code as usize] as usize & (SLOTS - 1);
+            slots.0[slot] = (value - 1) as u16;
+            true
+        });
+        slots
+    }
+
+    pub fn has(&self, slot: Slot) -> bool {
+        self.0[slot as usize] != 0
+    }
+
+    /// 1 if the option is present, else 0, computed without a branch: in
+    /// the kernel each branch whose sides leave different register values
+    /// doubles the states the verifier has to explore after it.
+    #[inline(always)]
+    pub fn presence(&self, slot: Slot) -> u16 {
+        let at = self.0[slot as usize] as u32;
+        core::hint::black_box((at.wrapping_neg() >> 31) as u16)
+    }
+
+    /// The option's length byte, when present and inside the frame.
+    #[inline(always)]
+    pub fn len<F: Frame + ?Sized>(&self, frame: &F, slot: Slot) -> Option<u8> {
+        match self.0[slot as usize] as usize {
+            0 => None,
+            at => frame.array::<1>(at).map(|b| b[0]),
+        }
+    }
+
+    /// The first `N` bytes of the option's value, when it has at least `N`.
+    ///
+    /// A reference, not a copy: returning `Option<[u8; N]>` by value lets
+    /// LLVM pack it into a register together with a pointer on the `None`
+    /// path, which the verifier refuses ("pointer arithmetic prohibited").
+    #[inline(always)]
+    pub fn value<'f, F: Frame + ?Sized, const N: usize>(
+        &self,
+        frame: &'f F,
+        slot: Slot,
+    ) -> Option<&'f [u8; N]> {
+        let len = self.len(frame, slot)? as usize;
+        if len < N {
+            return None;
+        }
+        frame.array::<N>(self.0[slot as usize] as usize + 1)
+    }
+
+    /// Copies the option's value into `out`, at most `out.len()` bytes and
+    /// never past the frame; returns the option's length (which may exceed
+    /// what was copied). Bytes not copied are left as they are.
+    #[inline(always)]
+    pub fn copy<F: Frame + ?Sized, const N: usize>(
+        &self,
+        frame: &F,
+        slot: Slot,
+        out: &mut [u8; N],
+    ) -> u8 {
+        let Some(len) = self.len(frame, slot) else {
+            return 0;
+        };
+        frame.copy_prefix(self.0[slot as usize] as usize + 1, len as usize, out);
+        len
+    }
+}
+
+/// The value of option 53 (`Ok(None)` when the message has none: BOOTP).
 #[inline(always)]
 pub fn message_type<F: Frame + ?Sized>(
     frame: &F,
-    options: usize,
+    slots: &OptionSlots,
 ) -> Result<Option<u8>, ParseError> {
-    let mut found: Result<Option<u8>, ParseError> = Ok(None);
-    walk_options(frame, options, |code, len, value| {
-        if code != option::MESSAGE_TYPE {
-            return true;
+    if !slots.has(Slot::MessageType) {
+        return Ok(None);
+    }
+    match slots.value::<F, 1>(frame, Slot::MessageType) {
+        Some(&[t]) => Ok(Some(t)),
+        None => Err(ParseError::BadDhcpOption),
+    }
+}
+
+/// What option 60 says about the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum VendorClass {
+    None = 0,
+    /// Starts with `PXEClient`: a PXE ROM, iPXE, a UEFI PXE stack, or a
+    /// server (proxyDHCP) announcing PXE service.
+    PxeClient,
+    /// Starts with `HTTPClient`: UEFI HTTP boot.
+    HttpClient,
+    Other,
+}
+
+impl VendorClass {
+    #[inline(always)]
+    pub fn read<F: Frame + ?Sized>(frame: &F, slots: &OptionSlots) -> Self {
+        if !slots.has(Slot::VendorClass) {
+            return VendorClass::None;
         }
-        found = match frame.array::<1>(value) {
-            Some(&[v]) if len >= 1 => Ok(Some(v)),
-            _ => Err(ParseError::BadDhcpOption),
-        };
-        false
-    });
-    found
+        if slots.value::<F, 9>(frame, Slot::VendorClass) == Some(b"PXEClient") {
+            VendorClass::PxeClient
+        } else if slots.value::<F, 10>(frame, Slot::VendorClass) == Some(b"HTTPClient") {
+            VendorClass::HttpClient
+        } else {
+            VendorClass::Other
+        }
+    }
+
+    pub fn is_boot_client(self) -> bool {
+        matches!(self, VendorClass::PxeClient | VendorClass::HttpClient)
+    }
 }

@@ -1,0 +1,258 @@
+//! Events the kernel sends to userspace through the ring buffer, built by
+//! the same code on the host. Fixed-size `repr(C)` records with no padding
+//! (sizes asserted below), fields in network byte order where they come
+//! from the wire.
+
+use crate::{
+    Class, Frame,
+    wire::{
+        dhcp::{self, OptionSlots, Slot, VendorClass},
+        ipv4, udp,
+    },
+};
+
+/// What kind of record follows the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EventKind {
+    Dhcp = 1,
+}
+
+/// Precedes every ring-buffer record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct EventHeader {
+    /// `bpf_ktime_get_ns()` in the kernel (monotonic, boot time base).
+    pub timestamp_ns: u64,
+    pub ifindex: u32,
+    /// [`EventKind`].
+    pub kind: u8,
+    /// `Direction as u8`.
+    pub direction: u8,
+    pub _reserved: [u8; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<EventHeader>() == 16);
+
+/// Bits of [`DhcpEvent::flags`].
+pub mod dhcp_flags {
+    /// Option 60 starts with `PXEClient`.
+    pub const VENDOR_PXE_CLIENT: u16 = 1 << 0;
+    /// Option 60 starts with `HTTPClient`.
+    pub const VENDOR_HTTP_CLIENT: u16 = 1 << 1;
+    /// Option 60 is present (whatever it says).
+    pub const VENDOR_CLASS: u16 = 1 << 2;
+    /// Option 43 (PXE vendor sub-options) is present.
+    pub const VENDOR_SPECIFIC: u16 = 1 << 3;
+    pub const TFTP_SERVER: u16 = 1 << 4;
+    pub const BOOTFILE: u16 = 1 << 5;
+    /// Option 77 (user class) is `iPXE`: an iPXE second stage.
+    pub const USER_CLASS_IPXE: u16 = 1 << 6;
+    pub const CLIENT_ARCH: u16 = 1 << 7;
+    pub const SERVER_ID: u16 = 1 << 8;
+    pub const OVERLOAD: u16 = 1 << 9;
+    /// Part of a PXE exchange: a boot client's vendor class, port 4011, or a
+    /// reply to a transaction a boot client started.
+    pub const PXE: u16 = 1 << 10;
+}
+
+/// One DHCP / proxyDHCP message of a PXE exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct DhcpEvent {
+    pub xid: [u8; 4],
+    pub src_ip: [u8; 4],
+    pub dst_ip: [u8; 4],
+    pub ciaddr: [u8; 4],
+    pub yiaddr: [u8; 4],
+    pub siaddr: [u8; 4],
+    pub giaddr: [u8; 4],
+    /// Option 54.
+    pub server_id: [u8; 4],
+    pub src_port: [u8; 2],
+    pub dst_port: [u8; 2],
+    pub chaddr: [u8; 6],
+    /// Option 93, first architecture (RFC 4578), big-endian.
+    pub client_arch: [u8; 2],
+    /// [`dhcp_flags`].
+    pub flags: u16,
+    /// Option 53, 0 when absent.
+    pub message_type: u8,
+    /// BOOTP op: 1 request, 2 reply.
+    pub op: u8,
+    pub hops: u8,
+    /// `Class as u8`.
+    pub class: u8,
+    /// Option 52 value (1 file, 2 sname, 3 both), 0 when absent.
+    pub overload: u8,
+    /// Lengths of options 66 and 67 (values may be cut to the arrays below).
+    pub tftp_server_len: u8,
+    pub bootfile_len: u8,
+    pub _reserved: [u8; 3],
+    /// Option 66 value, first 32 bytes.
+    pub tftp_server: [u8; 32],
+    /// Option 67 value, first 64 bytes.
+    pub bootfile: [u8; 64],
+    /// BOOTP `file` field, first 64 bytes.
+    pub file: [u8; 64],
+    /// BOOTP `sname` field, first 32 bytes.
+    pub sname: [u8; 32],
+}
+
+const _: () = assert!(core::mem::size_of::<DhcpEvent>() == 248);
+
+impl DhcpEvent {
+    pub const fn zeroed() -> Self {
+        DhcpEvent {
+            xid: [0; 4],
+            src_ip: [0; 4],
+            dst_ip: [0; 4],
+            ciaddr: [0; 4],
+            yiaddr: [0; 4],
+            siaddr: [0; 4],
+            giaddr: [0; 4],
+            server_id: [0; 4],
+            src_port: [0; 2],
+            dst_port: [0; 2],
+            chaddr: [0; 6],
+            client_arch: [0; 2],
+            flags: 0,
+            message_type: 0,
+            op: 0,
+            hops: 0,
+            class: 0,
+            overload: 0,
+            tftp_server_len: 0,
+            bootfile_len: 0,
+            _reserved: [0; 3],
+            tftp_server: [0; 32],
+            bootfile: [0; 64],
+            file: [0; 64],
+            sname: [0; 32],
+        }
+    }
+
+    /// The record as bytes (for comparing kernel and host output).
+    pub fn as_bytes(&self) -> &[u8; core::mem::size_of::<DhcpEvent>()] {
+        // SAFETY: `DhcpEvent` is `repr(C)` with only byte arrays, u8 and one
+        // u16 laid out without padding (its size is asserted to be the sum
+        // of its fields), so every byte is initialised.
+        unsafe { &*(self as *const DhcpEvent as *const [u8; core::mem::size_of::<DhcpEvent>()]) }
+    }
+}
+
+/// A ring-buffer record carrying a [`DhcpEvent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct DhcpRecord {
+    pub header: EventHeader,
+    pub event: DhcpEvent,
+}
+
+const _: () = assert!(core::mem::size_of::<DhcpRecord>() == 264);
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
+unsafe impl aya::Pod for DhcpRecord {}
+
+/// Flags for each `VendorClass` (by discriminant).
+const VENDOR_FLAGS: [u16; 4] = [
+    0,
+    dhcp_flags::VENDOR_PXE_CLIENT | dhcp_flags::VENDOR_CLASS,
+    dhcp_flags::VENDOR_HTTP_CLIENT | dhcp_flags::VENDOR_CLASS,
+    dhcp_flags::VENDOR_CLASS,
+];
+
+/// Where the DHCP message of a frame is, as found by `classify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DhcpLocation {
+    pub ip_at: u16,
+    pub udp_at: u16,
+    pub bootp_at: u16,
+    pub slots: OptionSlots,
+    pub vendor: VendorClass,
+    pub op: u8,
+    pub xid: u32,
+}
+
+impl DhcpLocation {
+    /// Whether a server reply to this transaction should be treated as PXE:
+    /// a boot client asked.
+    pub fn starts_pxe_transaction(&self) -> bool {
+        self.op == 1 && self.vendor.is_boot_client()
+    }
+
+    /// Whether the message is part of a PXE exchange, given whether its xid
+    /// was started by a boot client.
+    pub fn is_pxe(&self, class: Class, xid_known: bool) -> bool {
+        class == Class::ProxyDhcp || self.vendor.is_boot_client() || xid_known
+    }
+}
+
+/// Fills `ev` (expected zeroed) from the frame. Returns `false` if the
+/// headers found by `classify` cannot be read again (never for the same
+/// frame).
+#[inline(always)]
+pub fn fill_dhcp_event<F: Frame + ?Sized>(
+    frame: &F,
+    loc: &DhcpLocation,
+    class: Class,
+    pxe: bool,
+    ev: &mut DhcpEvent,
+) -> bool {
+    let (Ok(ip), Ok(u), Ok(b)) = (
+        ipv4::Header::new_checked(frame, loc.ip_at as usize),
+        udp::Header::new_checked(frame, loc.udp_at as usize),
+        dhcp::Header::new_checked(frame, loc.bootp_at as usize),
+    ) else {
+        return false;
+    };
+    let s = &loc.slots;
+    use dhcp_flags as f;
+    // Built without branches (see `OptionSlots::presence`).
+    let mut flags = VENDOR_FLAGS[loc.vendor as usize & 3];
+    flags |= s.presence(Slot::VendorSpecific) * f::VENDOR_SPECIFIC;
+    flags |= s.presence(Slot::TftpServer) * f::TFTP_SERVER;
+    flags |= s.presence(Slot::BootFile) * f::BOOTFILE;
+    flags |= s.presence(Slot::ClientArch) * f::CLIENT_ARCH;
+    flags |= s.presence(Slot::ServerId) * f::SERVER_ID;
+    flags |= s.presence(Slot::Overload) * f::OVERLOAD;
+    flags |= core::hint::black_box(pxe as u16) * f::PXE;
+    if s.value::<F, 4>(frame, Slot::UserClass) == Some(b"iPXE") {
+        flags |= f::USER_CLASS_IPXE;
+    }
+    ev.flags = flags;
+    ev.xid = loc.xid.to_be_bytes();
+    ev.src_ip = ip.source();
+    ev.dst_ip = ip.destination();
+    ev.src_port = u.source_port().to_be_bytes();
+    ev.dst_port = u.destination_port().to_be_bytes();
+    ev.ciaddr = b.ciaddr();
+    ev.yiaddr = b.yiaddr();
+    ev.siaddr = b.siaddr();
+    ev.giaddr = b.giaddr();
+    ev.chaddr = b.chaddr();
+    ev.op = loc.op;
+    ev.hops = b.hops();
+    ev.class = class as u8;
+    // Written in place (the event starts zeroed): see `OptionSlots::value`.
+    if let Some(v) = s.value::<F, 1>(frame, Slot::MessageType) {
+        ev.message_type = v[0];
+    }
+    if let Some(v) = s.value::<F, 1>(frame, Slot::Overload) {
+        ev.overload = v[0];
+    }
+    if let Some(v) = s.value::<F, 4>(frame, Slot::ServerId) {
+        ev.server_id = *v;
+    }
+    if let Some(v) = s.value::<F, 2>(frame, Slot::ClientArch) {
+        ev.client_arch = *v;
+    }
+    ev.tftp_server_len = s.copy(frame, Slot::TftpServer, &mut ev.tftp_server);
+    ev.bootfile_len = s.copy(frame, Slot::BootFile, &mut ev.bootfile);
+    // One copy each (a helper call in the kernel, not a byte loop).
+    let bootp_at = loc.bootp_at as usize;
+    frame.copy_prefix(bootp_at + dhcp::field::FILE, ev.file.len(), &mut ev.file);
+    frame.copy_prefix(bootp_at + dhcp::field::SNAME, ev.sname.len(), &mut ev.sname);
+    true
+}
