@@ -54,6 +54,35 @@ pub struct DhcpAt {
     pub bootp_at: u16,
 }
 
+impl DhcpAt {
+    /// Packs the offsets and the class into one integer: a BPF global
+    /// function takes scalars.
+    pub const fn pack(self, class: Class) -> u64 {
+        (self.ip_at as u64)
+            | (self.udp_at as u64) << 16
+            | (self.bootp_at as u64) << 32
+            | (class as u64) << 48
+    }
+
+    /// The reverse of [`pack`](Self::pack); `None` when the class is not a
+    /// DHCP class (a garbled value is refused, not trusted).
+    #[inline(always)]
+    pub fn unpack(v: u64) -> Option<(DhcpAt, Class)> {
+        let class = match (v >> 48) as u8 {
+            3 => Class::DhcpServer,
+            4 => Class::DhcpClient,
+            5 => Class::ProxyDhcp,
+            _ => return None,
+        };
+        let at = DhcpAt {
+            ip_at: v as u16,
+            udp_at: (v >> 16) as u16,
+            bootp_at: (v >> 32) as u16,
+        };
+        Some((at, class))
+    }
+}
+
 /// Stage one: Ethernet, VLAN, IPv4 and UDP. For a DHCP class the result
 /// says where the message is; [`classify_dhcp`] reads it. (Two stages so
 /// that the kernel can run them in separate BPF functions: see
@@ -357,6 +386,20 @@ mod tests {
             VendorClass::Other
         );
         assert_eq!(vendor(&[53, 1, 1, 255]), VendorClass::None);
+    }
+
+    #[test]
+    fn dhcp_offsets_survive_packing() {
+        let at = DhcpAt {
+            ip_at: 22,
+            udp_at: 66,
+            bootp_at: 74,
+        };
+        for class in [Class::DhcpServer, Class::DhcpClient, Class::ProxyDhcp] {
+            assert_eq!(DhcpAt::unpack(at.pack(class)), Some((at, class)));
+        }
+        assert_eq!(DhcpAt::unpack(at.pack(Class::OtherUdp)), None);
+        assert_eq!(DhcpAt::unpack(u64::MAX), None);
     }
 
     #[test]
