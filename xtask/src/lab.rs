@@ -283,14 +283,7 @@ impl Lab {
             .arg("--pidfile")
             .arg(self.dir.join("radvd.pid"))
             .args(["--logmethod", "stderr"]);
-        let log = self.dir.join("radvd.log");
-        let p = spawn("radvd", cmd, &log)?;
-        self.daemons.push(p);
-        self.write_state()?;
-        let pid = self.daemons.last().map(Proc::pid).unwrap_or(0);
-        wait_ready(pid, &log, "radvd", Duration::from_secs(5), |l| {
-            l.contains("started")
-        })?;
+        self.start_daemon("radvd", cmd, |l| l.contains("started"))?;
 
         // dnsmasq.
         let mut cmd = netns_command(SERVER_NS, dnsmasq);
@@ -304,15 +297,25 @@ impl Lab {
                 self.dir.join("dnsmasq.pid").display()
             ))
             .arg("--log-facility=-");
-        let log = self.dir.join("dnsmasq.log");
-        let p = spawn("dnsmasq", cmd, &log)?;
+        self.start_daemon("dnsmasq", cmd, |l| l.contains("TFTP root is"))?;
+        Ok(())
+    }
+
+    /// Starts one daemon (logging to `<role>.log` in the state dir), records
+    /// its PID in the state file, and waits up to 5 s for the log line that
+    /// says it is ready.
+    fn start_daemon(
+        &mut self,
+        role: &'static str,
+        cmd: Command,
+        ready: impl Fn(&str) -> bool,
+    ) -> Result<()> {
+        let log = self.dir.join(format!("{role}.log"));
+        let p = spawn(role, cmd, &log)?;
+        let pid = p.pid();
         self.daemons.push(p);
         self.write_state()?;
-        let pid = self.daemons.last().map(Proc::pid).unwrap_or(0);
-        wait_ready(pid, &log, "dnsmasq", Duration::from_secs(5), |l| {
-            l.contains("TFTP root is")
-        })?;
-        Ok(())
+        wait_ready(pid, &log, role, Duration::from_secs(5), ready)
     }
 
     /// Starts dumpcap capturing on [`SERVER_IF`] inside [`SERVER_NS`] into
