@@ -48,6 +48,13 @@ pub fn pxe_xdp(ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 
+/// Baseline for `cargo xtask bench kernel`: passes every frame and does
+/// nothing else. Never attached.
+#[xdp]
+pub fn bare_pass(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}
+
 /// Egress: every frame the host sends out of the interface (a monitor on
 /// the DHCP/PXE server sees its own OFFERs and ACKs here).
 #[classifier]

@@ -1,8 +1,9 @@
 //! Project tasks: `cargo xtask setup | lab up|down | demo | test`.
 
 use anyhow::Result;
+use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use xtask::{demo, lab, setup, test};
+use xtask::{agent, demo, lab, setup, test};
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "pxe-monitor project tasks")]
@@ -30,6 +31,18 @@ enum Cmd {
     },
     /// Every test, set-up first.
     Test,
+    /// Benchmarks (root; needs ../shared/fixtures).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// ns per frame of the XDP program against a bare XDP_PASS program
+    /// (BPF_PROG_TEST_RUN), same run.
+    Kernel,
 }
 
 fn main() -> Result<()> {
@@ -38,5 +51,37 @@ fn main() -> Result<()> {
         Cmd::Lab { action } => lab::run(action),
         Cmd::Demo { duration } => demo::run(duration),
         Cmd::Test => test::run(),
+        Cmd::Bench {
+            what: BenchWhat::Kernel,
+        } => bench_kernel(),
     }
+}
+
+fn bench_kernel() -> Result<()> {
+    let fixtures = agent::workspace_root().join("../shared/fixtures");
+    if !fixtures.is_dir() {
+        bail!(
+            "the benchmark frames come from {}: not found",
+            fixtures.display()
+        );
+    }
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "monitor",
+            "--example",
+            "bench_kernel",
+            "--",
+        ])
+        .arg(&fixtures)
+        .current_dir(agent::workspace_root())
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("bench_kernel failed: {status}");
+    }
+    Ok(())
 }

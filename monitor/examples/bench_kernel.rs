@@ -1,0 +1,117 @@
+//! `cargo xtask bench kernel`: ns per frame of the real XDP program under
+//! BPF_PROG_TEST_RUN, next to a bare XDP_PASS program measured in the same
+//! run. Needs root and the fixture captures (path as the first argument).
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use aya::programs::{TestRun, TestRunOptions, Xdp};
+use monitor::{capture, probe};
+use monitor_common::{Class, DhcpType, classify};
+
+const REPEAT: u32 = 1_000_000;
+const ROUNDS: usize = 5;
+
+fn main() -> Result<()> {
+    let fixtures = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .context("usage: bench_kernel FIXTURES_DIR")?,
+    );
+    let frame = |file: &str, pick: &dyn Fn(&[u8]) -> bool| -> Result<Vec<u8>> {
+        let path = fixtures.join(file);
+        capture::read_file(&path)?
+            .into_iter()
+            .map(|p| p.data)
+            .find(|d| pick(d))
+            .with_context(|| format!("no such frame in {}", path.display()))
+    };
+    let dhcp = |ty: DhcpType, class: Class| {
+        move |d: &[u8]| {
+            let c = classify(d);
+            c.class == class && c.dhcp_type == Some(ty)
+        }
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "non-IPv4 frame (IPv6 RA)",
+            frame("lab-pcaps/a-healthy-dnsmasq.pcap", &|d| {
+                d[12..14] == [0x86, 0xdd]
+            })?,
+        ),
+        (
+            "non-PXE UDP (TFTP DATA, untracked)",
+            frame("lab-pcaps/l2-tftp-clients.pcap", &|d| {
+                classify(d).class == Class::OtherUdp
+            })?,
+        ),
+        (
+            "DHCP DISCOVER (PXE client)",
+            frame(
+                "peer-pcaps/netboot/pcap/nsec.pcap",
+                &dhcp(DhcpType::DISCOVER, Class::DhcpServer),
+            )?,
+        ),
+        (
+            "DHCP OFFER",
+            frame(
+                "peer-pcaps/netboot/pcap/nsec.pcap",
+                &dhcp(DhcpType::OFFER, Class::DhcpClient),
+            )?,
+        ),
+        (
+            "4011 REQUEST",
+            frame(
+                "peer-pcaps/netboot/pcap/nsec.pcap",
+                &dhcp(DhcpType::REQUEST, Class::ProxyDhcp),
+            )?,
+        ),
+        (
+            "TFTP RRQ",
+            frame("peer-pcaps/netboot/pcap/nsec.pcap", &|d| {
+                classify(d).class == Class::TftpRequest
+            })?,
+        ),
+    ];
+
+    let mut ebpf = probe::load()?;
+    let bare: &mut Xdp = ebpf
+        .program_mut("bare_pass")
+        .context("bare_pass missing")?
+        .try_into()?;
+    bare.load()?;
+    let ns = |name: &str, frame: &[u8]| -> Result<f64> {
+        let prog: &Xdp = ebpf.program(name).context("program missing")?.try_into()?;
+        // Best of several rounds: the least disturbed by the rest of the machine.
+        let mut best = f64::MAX;
+        for _ in 0..ROUNDS {
+            let r = prog.test_run(TestRunOptions {
+                data_in: Some(frame),
+                repeat: REPEAT,
+                ..Default::default()
+            })?;
+            if r.return_value != 2 {
+                bail!("{name} returned {} instead of XDP_PASS", r.return_value);
+            }
+            // The kernel reports the mean duration of one run, in ns.
+            best = best.min(r.duration.as_nanos() as f64);
+        }
+        Ok(best)
+    };
+    println!(
+        "BPF_PROG_TEST_RUN, repeat {REPEAT}, best of {ROUNDS} rounds, ns per frame (harness included)"
+    );
+    println!();
+    println!("| frame | bytes | bare XDP_PASS | pxe_xdp | difference |");
+    println!("|---|---:|---:|---:|---:|");
+    for (what, f) in &cases {
+        let base = ns("bare_pass", f)?;
+        let ours = ns(probe::XDP_PROGRAM, f)?;
+        println!(
+            "| {what} | {} | {base:.0} | {ours:.0} | {:+.0} |",
+            f.len(),
+            ours - base
+        );
+    }
+    Ok(())
+}
