@@ -222,7 +222,17 @@ pub mod maps {
     pub const TRAFFIC_LEN: u32 = (Direction::COUNT * Class::COUNT) as u32;
     /// `PerCpuArray<u64>` indexed by [`dhcp_index`].
     pub const DHCP_TYPES: &str = "DHCP_TYPES";
-    pub const DHCP_TYPES_LEN: u32 = (Direction::COUNT * DhcpType::COUNT) as u32;
+    pub const DHCP_TYPES_LEN: u32 = (Direction::COUNT * 2 * DhcpType::COUNT) as u32;
+    /// `PerCpuArray<u64>`, one slot: events lost because the ring buffer
+    /// was full.
+    pub const EVENTS_LOST: &str = "EVENTS_LOST";
+    /// `RingBuf` of event records (`crate::event`).
+    pub const EVENTS: &str = "EVENTS";
+    pub const EVENTS_BYTES: u32 = 256 * 1024;
+    /// `LruHashMap<u32, u32>`: xids of transactions started by boot clients,
+    /// so that a server's reply without option 60 is known to be PXE.
+    pub const PXE_XIDS: &str = "PXE_XIDS";
+    pub const PXE_XIDS_LEN: u32 = 4096;
     /// `PerCpuArray<u64>` indexed by [`parse_error_index`].
     pub const PARSE_ERRORS: &str = "PARSE_ERRORS";
     pub const PARSE_ERRORS_LEN: u32 = (Direction::COUNT * ParseError::COUNT) as u32;
@@ -237,9 +247,10 @@ pub mod maps {
         dir as u32 * ParseError::COUNT as u32 + e as u32
     }
 
+    /// Slot of a DHCP message by direction, PXE exchange or not, and type.
     #[inline(always)]
-    pub const fn dhcp_index(dir: Direction, ty: super::DhcpType) -> u32 {
-        dir as u32 * DhcpType::COUNT as u32 + ty.index() as u32
+    pub const fn dhcp_index(dir: Direction, pxe: bool, ty: super::DhcpType) -> u32 {
+        (dir as u32 * 2 + pxe as u32) * DhcpType::COUNT as u32 + ty.index() as u32
     }
 }
 
@@ -255,7 +266,8 @@ mod tests {
             }
             for i in 0..DhcpType::COUNT {
                 let t = DhcpType::from_index(i).unwrap();
-                assert!(maps::dhcp_index(d, t) < maps::DHCP_TYPES_LEN);
+                assert!(maps::dhcp_index(d, true, t) < maps::DHCP_TYPES_LEN);
+                assert!(maps::dhcp_index(d, false, t) < maps::DHCP_TYPES_LEN);
             }
             for e in ParseError::ALL {
                 assert!(maps::parse_error_index(d, e) < maps::PARSE_ERRORS_LEN);

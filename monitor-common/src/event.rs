@@ -189,6 +189,78 @@ impl DhcpLocation {
     }
 }
 
+/// A parsed DHCP message parked between two BPF functions (in a per-CPU
+/// map value, which the verifier does not track per state, so the paths
+/// through the parser converge before the tracking and event work).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct DhcpScratch {
+    pub slots: [u16; dhcp::SLOTS],
+    pub ip_at: u16,
+    pub udp_at: u16,
+    pub bootp_at: u16,
+    /// `Class as u8`.
+    pub class: u8,
+    /// `DhcpType::index()`, or [`DhcpScratch::NO_TYPE`].
+    pub dhcp_type: u8,
+    pub xid: u32,
+    pub op: u8,
+    /// `VendorClass as u8`.
+    pub vendor: u8,
+    pub _reserved: [u8; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<DhcpScratch>() == 48);
+
+impl DhcpScratch {
+    pub const NO_TYPE: u8 = 0xff;
+
+    #[inline(always)]
+    pub fn store(loc: &DhcpLocation, class: Class, ty: Option<crate::DhcpType>) -> Self {
+        DhcpScratch {
+            slots: loc.slots.raw(),
+            ip_at: loc.ip_at,
+            udp_at: loc.udp_at,
+            bootp_at: loc.bootp_at,
+            class: class as u8,
+            dhcp_type: ty.map_or(Self::NO_TYPE, |t| t.index() as u8),
+            xid: loc.xid,
+            op: loc.op,
+            vendor: loc.vendor as u8,
+            _reserved: [0; 2],
+        }
+    }
+
+    /// The stored message; `None` if the class is not a DHCP class.
+    #[inline(always)]
+    pub fn load(&self) -> Option<(DhcpLocation, Class, Option<crate::DhcpType>)> {
+        let class = match self.class {
+            3 => Class::DhcpServer,
+            4 => Class::DhcpClient,
+            5 => Class::ProxyDhcp,
+            _ => return None,
+        };
+        let loc = DhcpLocation {
+            ip_at: self.ip_at,
+            udp_at: self.udp_at,
+            bootp_at: self.bootp_at,
+            slots: OptionSlots::from_raw(self.slots),
+            vendor: VendorClass::from_u8(self.vendor),
+            op: self.op,
+            xid: self.xid,
+        };
+        Some((
+            loc,
+            class,
+            crate::DhcpType::from_index(self.dhcp_type as usize),
+        ))
+    }
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), no padding (size asserted), all bit patterns valid.
+unsafe impl aya::Pod for DhcpScratch {}
+
 /// Fills `ev` (expected zeroed) from the frame. Returns `false` if the
 /// headers found by `classify` cannot be read again (never for the same
 /// frame).

@@ -17,10 +17,12 @@
 
 use aya_ebpf::{
     bindings::{__sk_buff, TC_ACT_OK, xdp_action, xdp_md},
+    helpers::bpf_ktime_get_ns,
     macros::{classifier, map, xdp},
-    maps::PerCpuArray,
+    maps::{LruHashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
 };
+use monitor_common::event::{DhcpRecord, DhcpScratch, EventHeader, EventKind, fill_dhcp_event};
 use monitor_common::{
     Direction, Traffic,
     classify::{DhcpAt, classify_dhcp, classify_headers},
@@ -33,6 +35,19 @@ static TRAFFIC: PerCpuArray<Traffic> = PerCpuArray::with_max_entries(names::TRAF
 
 #[map(name = "DHCP_TYPES")]
 static DHCP_TYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::DHCP_TYPES_LEN, 0);
+
+#[map(name = "EVENTS_LOST")]
+static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[map(name = "EVENTS")]
+static EVENTS: RingBuf = RingBuf::with_byte_size(names::EVENTS_BYTES, 0);
+
+#[map(name = "PXE_XIDS")]
+static PXE_XIDS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(names::PXE_XIDS_LEN, 0);
+
+/// Hands a parsed DHCP message from stage two to stage three (per CPU).
+#[map(name = "DHCP_SCRATCH")]
+static DHCP_SCRATCH: PerCpuArray<DhcpScratch> = PerCpuArray::with_max_entries(1, 0);
 
 #[map(name = "PARSE_ERRORS")]
 static PARSE_ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::PARSE_ERRORS_LEN, 0);
@@ -98,7 +113,29 @@ pub unsafe extern "C" fn pxe_dhcp_xdp(ctx: *mut xdp_md, meta: u64) -> i32 {
     // SAFETY: called only from `pxe_xdp` with its own context; the verifier
     // checks this function's context accesses as for the program.
     let frame = unsafe { PacketFrame::new((*ctx).data as usize, (*ctx).data_end as usize) };
-    dhcp(&frame, meta, Direction::Ingress);
+    if dhcp(&frame, meta, Direction::Ingress) {
+        // SAFETY: the same context, passed on.
+        unsafe { pxe_dhcp_track_xdp(ctx, Direction::Ingress as u64) };
+    }
+    0
+}
+
+/// Stage three for XDP: PXE transactions, counters, event (a global BPF
+/// function reading the message stage two parked in `DHCP_SCRATCH`).
+///
+/// # Safety
+/// `ctx` must be the context of the running XDP program.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub unsafe extern "C" fn pxe_dhcp_track_xdp(ctx: *mut xdp_md, dir: u64) -> i32 {
+    // SAFETY: called only from stage two with the program's own context.
+    let (frame, ifindex) = unsafe {
+        (
+            PacketFrame::new((*ctx).data as usize, (*ctx).data_end as usize),
+            (*ctx).ingress_ifindex,
+        )
+    };
+    track(&frame, dir, ifindex);
     0
 }
 
@@ -111,21 +148,115 @@ pub unsafe extern "C" fn pxe_dhcp_xdp(ctx: *mut xdp_md, meta: u64) -> i32 {
 pub unsafe extern "C" fn pxe_dhcp_tc(skb: *mut __sk_buff, meta: u64) -> i32 {
     // SAFETY: called only from `pxe_tc_egress` with its own context.
     let frame = unsafe { PacketFrame::new((*skb).data as usize, (*skb).data_end as usize) };
-    dhcp(&frame, meta, Direction::Egress);
+    if dhcp(&frame, meta, Direction::Egress) {
+        // SAFETY: the same context, passed on.
+        unsafe { pxe_dhcp_track_tc(skb, Direction::Egress as u64) };
+    }
     0
 }
 
+/// Stage three for TC egress (see `pxe_dhcp_track_xdp`).
+///
+/// # Safety
+/// `skb` must be the context of the running TC program.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub unsafe extern "C" fn pxe_dhcp_track_tc(skb: *mut __sk_buff, dir: u64) -> i32 {
+    // SAFETY: called only from stage two with the program's own context.
+    let (frame, ifindex) = unsafe {
+        (
+            PacketFrame::new((*skb).data as usize, (*skb).data_end as usize),
+            (*skb).ifindex,
+        )
+    };
+    track(&frame, dir, ifindex);
+    0
+}
+
+/// Stage two: BOOTP header and options. Parks a readable message in
+/// `DHCP_SCRATCH` and returns `true` for stage three.
 #[inline(always)]
-fn dhcp(frame: &PacketFrame, meta: u64, dir: Direction) {
+fn dhcp(frame: &PacketFrame, meta: u64, dir: Direction) -> bool {
     let Some((at, class)) = DhcpAt::unpack(meta) else {
-        return;
+        return false;
     };
     let c = classify_dhcp(frame, class, at);
     if let Some(e) = c.error {
         bump(&PARSE_ERRORS, parse_error_index(dir, e));
     }
-    if let Some(ty) = c.dhcp_type {
-        bump(&DHCP_TYPES, dhcp_index(dir, ty));
+    let (Some(loc), Some(slot)) = (&c.dhcp, DHCP_SCRATCH.get_ptr_mut(0)) else {
+        return false;
+    };
+    // SAFETY: this CPU's scratch slot; stage three reads it before anything
+    // else can run on this CPU.
+    unsafe { *slot = DhcpScratch::store(loc, class, c.dhcp_type) };
+    true
+}
+
+/// Stage three: is the message part of a PXE exchange (boot client's vendor
+/// class, port 4011, or a reply to a transaction a boot client started)?
+/// Count it, send its event, remember the transactions boot clients start.
+#[inline(always)]
+fn track(frame: &PacketFrame, dir: u64, ifindex: u32) {
+    let dir = if dir == Direction::Egress as u64 {
+        Direction::Egress
+    } else {
+        Direction::Ingress
+    };
+    let Some(slot) = DHCP_SCRATCH.get_ptr(0) else {
+        return;
+    };
+    // SAFETY: this CPU's scratch slot, written by stage two just before.
+    let Some((loc, class, ty)) = (unsafe { *slot }).load() else {
+        return;
+    };
+    // SAFETY: the value is only tested for presence, never read.
+    let known = unsafe { PXE_XIDS.get(loc.xid) }.is_some();
+    let pxe = loc.is_pxe(class, known);
+    if let Some(ty) = ty {
+        bump(&DHCP_TYPES, dhcp_index(dir, pxe, ty));
+    }
+    if pxe {
+        match EVENTS.reserve::<DhcpRecord>(0) {
+            Some(mut entry) => {
+                let rec = entry.as_mut_ptr();
+                const WORDS: usize = core::mem::size_of::<DhcpRecord>() / 8;
+                const _: () = assert!(WORDS * 8 == core::mem::size_of::<DhcpRecord>());
+                // SAFETY: `rec` points at ring-buffer memory reserved for one
+                // `DhcpRecord` (8-byte aligned, a multiple of 8 bytes);
+                // zeroing initialises every byte before the reference is
+                // formed (all-zero is a valid `DhcpRecord`). Volatile word
+                // stores: `write_bytes` becomes a memset byte loop that the
+                // verifier walks byte by byte.
+                let rec = unsafe {
+                    let words = rec.cast::<u64>();
+                    for i in 0..WORDS {
+                        core::ptr::write_volatile(words.add(i), 0);
+                    }
+                    &mut *rec
+                };
+                rec.header = EventHeader {
+                    // SAFETY: a helper without arguments or preconditions.
+                    timestamp_ns: unsafe { bpf_ktime_get_ns() },
+                    ifindex,
+                    kind: EventKind::Dhcp as u8,
+                    direction: dir as u8,
+                    _reserved: [0; 2],
+                };
+                if fill_dhcp_event(frame, &loc, class, pxe, &mut rec.event) {
+                    entry.submit(0);
+                } else {
+                    entry.discard(0);
+                }
+            }
+            None => bump(&EVENTS_LOST, 0),
+        }
+    }
+    // Only new transactions: the lookup above already refreshed a known
+    // one, and an update costs more than a lookup.
+    if !known && loc.starts_pxe_transaction() {
+        // A full LRU map evicts its oldest entry; nothing to handle.
+        let _ = PXE_XIDS.insert(loc.xid, 0, 0);
     }
 }
 

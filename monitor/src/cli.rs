@@ -43,6 +43,17 @@ pub struct RunArgs {
     /// in the namespace pxe-monitor was started in.
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
+    /// Size of each interface's event ring buffer in bytes (a power of two;
+    /// one DHCP event takes 272 bytes). When it is full, events are counted
+    /// in pxe_events_lost_total.
+    #[arg(long, value_name = "BYTES", default_value_t = monitor_common::counters::maps::EVENTS_BYTES,
+          value_parser = parse_ring_bytes)]
+    pub ring_buffer_bytes: u32,
+    /// PXE transactions (DHCP xids started by boot clients) remembered per
+    /// interface; the oldest is forgotten when full.
+    #[arg(long, value_name = "N", default_value_t = monitor_common::counters::maps::PXE_XIDS_LEN,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pxe_transactions: u32,
     /// Do not attach the TC egress program (then a monitor on the DHCP/PXE
     /// server itself does not see its own replies).
     #[arg(long)]
@@ -57,4 +68,12 @@ pub enum XdpModeArg {
     Native,
     /// Generic (skb) mode: works on every interface, slower.
     Skb,
+}
+
+fn parse_ring_bytes(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    if n < 4096 || !n.is_power_of_two() {
+        return Err(format!("{n} is not a power of two of at least 4096"));
+    }
+    Ok(n)
 }

@@ -4,6 +4,7 @@
 pub mod capture;
 pub mod cli;
 pub mod counters;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod netns;

@@ -8,7 +8,7 @@ use aya::programs::{SchedClassifier, Xdp};
 use clap::Parser as _;
 use monitor::{
     cli::{Cli, Command, RunArgs},
-    http, metrics, netns,
+    events, http, metrics, netns,
     probe::{self, Probe, TC_PROGRAM, XDP_PROGRAM},
 };
 use tokio::signal::unix::{SignalKind, signal};
@@ -41,14 +41,42 @@ fn run(args: RunArgs) -> Result<()> {
     let mut probes = Vec::new();
     for iface in &args.interfaces {
         // On error, probes attached so far are dropped (detached) here.
-        let attach = || Probe::attach(iface, args.xdp_mode, !args.no_egress);
+        let sizes = probe::MapSizes {
+            ring_bytes: args.ring_buffer_bytes,
+            pxe_xids: args.max_pxe_transactions,
+        };
+        let attach = || Probe::attach(iface, args.xdp_mode, !args.no_egress, &sizes);
         let probe = match &args.netns {
             Some(ns) => netns::in_netns(ns, attach)??,
             None => attach()?,
         };
         probes.push(probe);
     }
+    let mut rings = Vec::new();
+    for p in &mut probes {
+        rings.push((
+            p.interface.clone(),
+            p.take_events().context("opening the event ring buffer")?,
+        ));
+    }
     let registry = metrics::agent_registry(&probes).context("building the metrics registry")?;
+    // IntCounterVec clones share their values.
+    let received = prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "pxe_events_received_total",
+            "Event records read from the kernel, by interface and kind (malformed: skipped).",
+        ),
+        &["interface", "kind"],
+    )
+    .context("defining pxe_events_received_total")?;
+    for (iface, _) in &rings {
+        for kind in ["dhcp", "malformed"] {
+            received.with_label_values(&[iface.as_str(), kind]);
+        }
+    }
+    registry
+        .register(Box::new(received.clone()))
+        .context("registering pxe_events_received_total")?;
     let kernel = Arc::new(metrics::KernelCollector::new(probes));
     registry
         .register(Box::new(ArcCollector(kernel.clone())))
@@ -59,6 +87,10 @@ fn run(args: RunArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
+        let readers: Vec<_> = rings
+            .into_iter()
+            .map(|(iface, ring)| tokio::spawn(events::read(iface, ring, received.clone())))
+            .collect();
         let listener = http::bind(args.listen).await?;
         info!(listen = %listener.local_addr()?, "serving /metrics and /healthz");
         let app = http::router(http::AppState {
@@ -67,7 +99,9 @@ fn run(args: RunArgs) -> Result<()> {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
-            .context("HTTP server")
+            .context("HTTP server")?;
+        readers.iter().for_each(|r| r.abort());
+        anyhow::Ok(())
     })?;
     kernel.detach_all();
     info!("detached; exiting");

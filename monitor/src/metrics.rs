@@ -33,11 +33,15 @@ const BYTES: (&str, &str) = (
 );
 const DHCP: (&str, &str) = (
     "pxe_dhcp_messages_total",
-    "BOOTP/DHCP messages on ports 67, 68 and 4011, by DHCP message type (option 53; bootp: none).",
+    "BOOTP/DHCP messages on ports 67, 68 and 4011, by DHCP message type (option 53; bootp: none) and whether they belong to a PXE exchange (a boot client's vendor class, port 4011, or a reply to a transaction a boot client started).",
 );
 const PARSE: (&str, &str) = (
     "pxe_parse_errors_total",
     "Frames whose headers could not be fully parsed, by reason. They are still counted in a class and passed.",
+);
+const EVENTS_LOST: (&str, &str) = (
+    "pxe_events_lost_total",
+    "PXE events the kernel could not send because the ring buffer was full.",
 );
 const SCRAPE_ERRORS: (&str, &str) = (
     "pxe_kernel_read_errors_total",
@@ -58,7 +62,8 @@ impl KernelCollector {
         let descs = vec![
             desc(PACKETS, &["interface", "direction", "class"]),
             desc(BYTES, &["interface", "direction", "class"]),
-            desc(DHCP, &["interface", "direction", "type"]),
+            desc(DHCP, &["interface", "direction", "type", "pxe"]),
+            desc(EVENTS_LOST, &["interface"]),
             desc(PARSE, &["interface", "direction", "reason"]),
             desc(SCRAPE_ERRORS, &[]),
         ];
@@ -105,7 +110,9 @@ impl Collector for KernelCollector {
 /// present, zeros included.
 pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
     let (mut packets, mut bytes, mut dhcp, mut parse) = (vec![], vec![], vec![], vec![]);
+    let mut lost = vec![];
     for (iface, c) in samples {
+        lost.push(counter(&[("interface", iface.as_str())], c.events_lost));
         for dir in Direction::ALL {
             for class in Class::ALL {
                 let t = c
@@ -121,13 +128,13 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
                 packets.push(counter(&labels, t.packets));
                 bytes.push(counter(&labels, t.bytes));
             }
-            for i in 0..DhcpType::COUNT {
+            for (i, pxe) in (0..DhcpType::COUNT).flat_map(|i| [(i, false), (i, true)]) {
                 let Some(ty) = DhcpType::from_index(i) else {
                     continue;
                 };
                 let v = c
                     .dhcp_types
-                    .get(dhcp_index(dir, ty) as usize)
+                    .get(dhcp_index(dir, pxe, ty) as usize)
                     .copied()
                     .unwrap_or(0);
                 dhcp.push(counter(
@@ -135,6 +142,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
                         ("interface", iface.as_str()),
                         ("direction", dir.label()),
                         ("type", ty.label()),
+                        ("pxe", if pxe { "true" } else { "false" }),
                     ],
                     v,
                 ));
@@ -161,6 +169,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         family(BYTES, bytes),
         family(DHCP, dhcp),
         family(PARSE, parse),
+        family(EVENTS_LOST, lost),
     ]
 }
 
@@ -242,7 +251,7 @@ mod tests {
             packets: 3,
             bytes: 1000,
         };
-        c.dhcp_types[dhcp_index(Direction::Egress, DhcpType::OFFER) as usize] = 2;
+        c.dhcp_types[dhcp_index(Direction::Egress, true, DhcpType::OFFER) as usize] = 2;
         c.parse_errors[parse_error_index(Direction::Ingress, ParseError::TruncatedUdp) as usize] =
             1;
         let out = text(&families(&[("eth9".into(), c)]));
@@ -251,10 +260,10 @@ mod tests {
             r#"pxe_bytes_total{interface="eth9",direction="ingress",class="dhcp_to_server"} 1000"#
         ));
         assert!(out.contains(
-            r#"pxe_dhcp_messages_total{interface="eth9",direction="egress",type="offer"} 2"#
+            r#"pxe_dhcp_messages_total{interface="eth9",direction="egress",type="offer",pxe="true"} 2"#
         ));
         assert!(out.contains(
-            r#"pxe_dhcp_messages_total{interface="eth9",direction="ingress",type="offer"} 0"#
+            r#"pxe_dhcp_messages_total{interface="eth9",direction="ingress",type="offer",pxe="false"} 0"#
         ));
         assert!(out.contains(r#"pxe_parse_errors_total{interface="eth9",direction="ingress",reason="truncated_udp"} 1"#));
         let packets = out
@@ -266,6 +275,6 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("pxe_dhcp_messages_total{"))
             .count();
-        assert_eq!(dhcp, Direction::COUNT * DhcpType::COUNT);
+        assert_eq!(dhcp, Direction::COUNT * 2 * DhcpType::COUNT);
     }
 }

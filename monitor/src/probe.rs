@@ -8,12 +8,15 @@ use std::{ffi::CString, io};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray},
+    maps::{MapData, PerCpuArray, RingBuf},
     programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode, tc},
 };
 use monitor_common::{
     Traffic,
-    counters::maps::{DHCP_TYPES, PARSE_ERRORS, TRAFFIC},
+    counters::maps::{
+        DHCP_TYPES, EVENTS, EVENTS_BYTES, EVENTS_LOST, PARSE_ERRORS, PXE_XIDS, PXE_XIDS_LEN,
+        TRAFFIC,
+    },
 };
 use thiserror::Error;
 use tracing::{info, warn};
@@ -136,11 +139,36 @@ fn chain_has_permission_error(err: &(dyn std::error::Error + 'static)) -> bool {
 /// Loads the object and both programs into the kernel (verifying them),
 /// without attaching anything.
 pub fn load() -> Result<Ebpf, ProbeError> {
+    load_sized(&MapSizes::default())
+}
+
+/// Sizes of the maps that hold state or events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapSizes {
+    /// Event ring buffer, bytes (a power of two, at least a page).
+    pub ring_bytes: u32,
+    /// PXE transactions remembered (LRU).
+    pub pxe_xids: u32,
+}
+
+impl Default for MapSizes {
+    fn default() -> Self {
+        MapSizes {
+            ring_bytes: EVENTS_BYTES,
+            pxe_xids: PXE_XIDS_LEN,
+        }
+    }
+}
+
+/// [`load`] with the given map sizes.
+pub fn load_sized(sizes: &MapSizes) -> Result<Ebpf, ProbeError> {
     if EBPF_OBJECT.is_empty() {
         return Err(ProbeError::NoObject);
     }
     raise_memlock_limit();
     let mut ebpf = EbpfLoader::new()
+        .map_max_entries(EVENTS, sizes.ring_bytes)
+        .map_max_entries(PXE_XIDS, sizes.pxe_xids)
         .load(EBPF_OBJECT)
         .map_err(|e| ProbeError::from_aya("loading the eBPF object", "(maps)", e))?;
     let xdp: &mut Xdp = program(&mut ebpf, XDP_PROGRAM)?;
@@ -197,9 +225,14 @@ pub struct Probe {
 
 impl Probe {
     /// Loads a fresh copy of the programs and attaches them to `interface`.
-    pub fn attach(interface: &str, mode: XdpModeArg, egress: bool) -> Result<Probe, ProbeError> {
+    pub fn attach(
+        interface: &str,
+        mode: XdpModeArg,
+        egress: bool,
+        sizes: &MapSizes,
+    ) -> Result<Probe, ProbeError> {
         if_index(interface)?;
-        let mut ebpf = load()?;
+        let mut ebpf = load_sized(sizes)?;
         let mut attachments = Vec::new();
 
         let xdp: &mut Xdp = program(&mut ebpf, XDP_PROGRAM)?;
@@ -250,23 +283,35 @@ impl Probe {
         })
     }
 
+    /// Takes the event ring buffer out of the object, for a reader task.
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, aya::maps::MapError> {
+        let map = self
+            .ebpf
+            .take_map(EVENTS)
+            .ok_or_else(|| aya::maps::MapError::InvalidName {
+                name: EVENTS.to_owned(),
+            })?;
+        RingBuf::try_from(map)
+    }
+
     /// Reads the counter maps, summed over all possible CPUs.
     pub fn read(&self) -> Result<Counters, aya::maps::MapError> {
-        let traffic: PerCpuArray<&MapData, Traffic> = map(&self.ebpf, TRAFFIC)?;
-        let dhcp: PerCpuArray<&MapData, u64> = map(&self.ebpf, DHCP_TYPES)?;
-        let errors: PerCpuArray<&MapData, u64> = map(&self.ebpf, PARSE_ERRORS)?;
-        read_counters(&traffic, &dhcp, &errors)
+        read_counters(&self.ebpf)
     }
 }
 
-/// Reads all counters of one loaded object; also used by tests that run the
-/// programs with `BPF_PROG_TEST_RUN`.
-pub fn read_counters(
-    traffic: &PerCpuArray<&MapData, Traffic>,
-    dhcp: &PerCpuArray<&MapData, u64>,
-    errors: &PerCpuArray<&MapData, u64>,
-) -> Result<Counters, aya::maps::MapError> {
+/// Reads all counters of one loaded object, summed over all possible CPUs;
+/// also used by tests that run the programs with `BPF_PROG_TEST_RUN`.
+pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
+    let sum = |name: &str, slots: &mut [u64]| -> Result<(), aya::maps::MapError> {
+        let m: PerCpuArray<&MapData, u64> = map(ebpf, name)?;
+        for (i, slot) in (0..).zip(slots.iter_mut()) {
+            *slot = m.get(&i, 0)?.iter().sum();
+        }
+        Ok(())
+    };
     let mut c = Counters::default();
+    let traffic: PerCpuArray<&MapData, Traffic> = map(ebpf, TRAFFIC)?;
     for (i, slot) in (0..).zip(c.traffic.iter_mut()) {
         *slot = traffic
             .get(&i, 0)?
@@ -276,12 +321,9 @@ pub fn read_counters(
                 bytes: a.bytes + v.bytes,
             });
     }
-    for (i, slot) in (0..).zip(c.dhcp_types.iter_mut()) {
-        *slot = dhcp.get(&i, 0)?.iter().sum();
-    }
-    for (i, slot) in (0..).zip(c.parse_errors.iter_mut()) {
-        *slot = errors.get(&i, 0)?.iter().sum();
-    }
+    sum(DHCP_TYPES, &mut c.dhcp_types)?;
+    sum(PARSE_ERRORS, &mut c.parse_errors)?;
+    sum(EVENTS_LOST, std::slice::from_mut(&mut c.events_lost))?;
     Ok(c)
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use monitor::{capture, counters::Counters, testing};
+use monitor::{capture, counters::HostObserver, testing};
 use monitor_common::Direction;
 
 #[test]
@@ -13,11 +13,11 @@ fn host_classifier_matches_tshark_counts() {
         return;
     };
     for e in common::EXPECTED {
-        let mut c = Counters::default();
+        let mut host = HostObserver::default();
         for f in common::frames(&common::fixture(&dir, e.file)) {
-            c.observe(&f, Direction::Ingress);
+            host.observe(&f, Direction::Ingress);
         }
-        common::assert_matches("host", Direction::Ingress, &c, e);
+        common::assert_matches("host", Direction::Ingress, &host.counters, e);
     }
 }
 
@@ -43,9 +43,9 @@ fn every_peer_capture_reads_and_classifies_without_panic() {
             }
             Err(e) => panic!("{e}"),
         };
-        let mut c = Counters::default();
+        let mut host = HostObserver::default();
         for p in packets.iter().filter(|p| p.is_ethernet()) {
-            c.observe(&p.data, Direction::Ingress);
+            host.observe(&p.data, Direction::Ingress);
             frames += 1;
         }
     }
@@ -60,34 +60,22 @@ fn pcapng_is_read() {
     // nDPI's fuzzed DHCP frame: one frame, message type 106 (INDEX.md).
     let p = capture::read_file(&dir.join("peer-pcaps/ndpi/dhcp-fuzz.pcapng")).unwrap();
     assert_eq!(p.len(), 1);
-    let mut c = Counters::default();
-    c.observe(&p[0].data, Direction::Ingress);
+    let mut host = HostObserver::default();
+    host.observe(&p[0].data, Direction::Ingress);
+    let c = host.counters;
     let unknown = monitor_common::DhcpType::from_option(106);
     assert_eq!(unknown.label(), "unknown");
     assert_eq!(c.dhcp(Direction::Ingress, unknown), 1);
 }
 
 /// Events for the DHCP messages of a capture that belong to a PXE exchange,
-/// built by the shared code (`classify` + `fill_dhcp_event`), with the
-/// transaction tracking the kernel will do (xids started by boot clients).
+/// as the host replica of the kernel programs builds them.
 fn pxe_events(path: &std::path::Path) -> Vec<monitor_common::event::DhcpEvent> {
-    use monitor_common::event::{DhcpEvent, fill_dhcp_event};
-    let mut xids = std::collections::HashSet::new();
-    let mut out = Vec::new();
+    let mut host = HostObserver::default();
     for f in common::frames(path) {
-        let c = monitor_common::classify(&f[..]);
-        let Some(loc) = c.dhcp else { continue };
-        let pxe = loc.is_pxe(c.class, xids.contains(&loc.xid));
-        if loc.starts_pxe_transaction() {
-            xids.insert(loc.xid);
-        }
-        if pxe {
-            let mut ev = DhcpEvent::zeroed();
-            assert!(fill_dhcp_event(&f[..], &loc, c.class, pxe, &mut ev));
-            out.push(ev);
-        }
+        host.observe(&f, Direction::Ingress);
     }
-    out
+    host.events.into_iter().map(|(_, e)| e).collect()
 }
 
 fn text(bytes: &[u8], len: u8) -> &str {

@@ -1,4 +1,6 @@
-//! The real eBPF programs run with `BPF_PROG_TEST_RUN` (aya `TestRun`).
+//! The real eBPF programs run with `BPF_PROG_TEST_RUN` (aya `TestRun`),
+//! compared with the host running the same shared code on the same frames:
+//! counters and event bytes.
 //!
 //! Needs root (skipped with a message otherwise, failed when CI=true) and
 //! the fixture captures (same policy).
@@ -7,20 +9,27 @@ mod common;
 
 use aya::{
     Ebpf,
+    maps::RingBuf,
     programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use monitor::{
-    counters::Counters,
+    counters::{Counters, HostObserver},
     probe::{self, TC_PROGRAM, XDP_PROGRAM},
     testing,
 };
 use monitor_common::{
-    Direction,
-    counters::maps::{DHCP_TYPES, PARSE_ERRORS, TRAFFIC},
+    DhcpType, Direction,
+    counters::maps::EVENTS,
+    event::{DhcpRecord, EventKind},
 };
 
 const XDP_PASS: u32 = 2;
 const TC_ACT_OK: u32 = 0;
+
+/// Frames the test harness takes whole: at least an Ethernet header, and
+/// linear (XDP test runs split larger frames into fragments, which a
+/// program without frags support reads only the first part of).
+const TEST_RUN_LEN: std::ops::RangeInclusive<usize> = 14..=3000;
 
 /// The fixtures directory, when the test can run: root and ../shared
 /// (otherwise skipped with a message, or failed when CI=true).
@@ -31,74 +40,117 @@ fn prerequisites() -> Option<std::path::PathBuf> {
     testing::fixtures_dir()
 }
 
-/// A freshly loaded object (zeroed maps).
-fn load() -> Ebpf {
-    probe::load().unwrap_or_else(|e| panic!("{e}"))
+/// A freshly loaded object (zeroed maps, empty ring buffer) and the host
+/// replica fed the same frames.
+struct Pair {
+    ebpf: Ebpf,
+    host: HostObserver,
+    /// Events read from the kernel's ring buffer: (direction, event bytes).
+    kernel_events: Vec<(u8, Vec<u8>)>,
 }
 
-fn kernel_counters(ebpf: &Ebpf) -> Counters {
-    probe::read_counters(
-        &probe::map(ebpf, TRAFFIC).unwrap(),
-        &probe::map(ebpf, DHCP_TYPES).unwrap(),
-        &probe::map(ebpf, PARSE_ERRORS).unwrap(),
-    )
-    .unwrap()
-}
+impl Pair {
+    fn new() -> Self {
+        Pair {
+            ebpf: probe::load().unwrap_or_else(|e| panic!("{e}")),
+            host: HostObserver::default(),
+            kernel_events: Vec::new(),
+        }
+    }
 
-/// Runs one frame through XDP and TC, checks that each lets it pass, and
-/// counts it in `host` for each hook that ran.
-///
-/// The skb test harness (TC) refuses, with EINVAL, an IPv4 or IPv6 frame
-/// too short for the fixed IP header; only XDP runs those. Real egress
-/// skbs always hold that header.
-fn run(ebpf: &Ebpf, frame: &[u8], host: &mut Counters) {
-    assert!(
-        TEST_RUN_LEN.contains(&frame.len()),
-        "test frame of {} bytes",
-        frame.len()
-    );
-    let xdp: &Xdp = ebpf.program(XDP_PROGRAM).unwrap().try_into().unwrap();
-    let r = xdp
-        .test_run(TestRunOptions {
+    /// Runs one frame through XDP and TC, checks that each lets it pass,
+    /// and gives it to the host for each hook that ran.
+    ///
+    /// The skb test harness (TC) refuses, with EINVAL, an IPv4 or IPv6
+    /// frame too short for the fixed IP header; only XDP runs those. Real
+    /// egress skbs always hold that header.
+    fn run(&mut self, frame: &[u8]) {
+        assert!(
+            TEST_RUN_LEN.contains(&frame.len()),
+            "test frame of {} bytes",
+            frame.len()
+        );
+        let opts = || TestRunOptions {
             data_in: Some(frame),
             ..Default::default()
-        })
-        .unwrap_or_else(|e| panic!("XDP test run of a {}-byte frame: {e:?}", frame.len()));
-    assert_eq!(
-        r.return_value, XDP_PASS,
-        "XDP must pass every frame ({frame:02x?})"
-    );
-    host.observe(frame, Direction::Ingress);
+        };
+        let xdp: &Xdp = self.ebpf.program(XDP_PROGRAM).unwrap().try_into().unwrap();
+        let r = xdp
+            .test_run(opts())
+            .unwrap_or_else(|e| panic!("XDP test run of a {}-byte frame: {e:?}", frame.len()));
+        assert_eq!(
+            r.return_value, XDP_PASS,
+            "XDP must pass every frame ({frame:02x?})"
+        );
+        self.host.observe(frame, Direction::Ingress);
+        self.drain();
 
-    let tc: &SchedClassifier = ebpf.program(TC_PROGRAM).unwrap().try_into().unwrap();
-    match tc.test_run(TestRunOptions {
-        data_in: Some(frame),
-        ..Default::default()
-    }) {
-        Ok(r) => {
-            assert_eq!(
-                r.return_value, TC_ACT_OK,
-                "TC must pass every frame ({frame:02x?})"
-            );
-            host.observe(frame, Direction::Egress);
+        let tc: &SchedClassifier = self.ebpf.program(TC_PROGRAM).unwrap().try_into().unwrap();
+        match tc.test_run(opts()) {
+            Ok(r) => {
+                assert_eq!(
+                    r.return_value, TC_ACT_OK,
+                    "TC must pass every frame ({frame:02x?})"
+                );
+                self.host.observe(frame, Direction::Egress);
+                self.drain();
+            }
+            Err(e) => {
+                let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
+                let short_ip = (ethertype == 0x0800 && frame.len() < 14 + 20)
+                    || (ethertype == 0x86dd && frame.len() < 14 + 40);
+                assert!(
+                    short_ip,
+                    "TC test run of a {}-byte frame: {e:?}",
+                    frame.len()
+                );
+            }
         }
-        Err(e) => {
-            let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
-            let short_ip = (ethertype == 0x0800 && frame.len() < 14 + 20)
-                || (ethertype == 0x86dd && frame.len() < 14 + 40);
-            assert!(
-                short_ip,
-                "TC test run of a {}-byte frame: {e:?}",
-                frame.len()
-            );
+    }
+
+    /// Reads what the kernel put in the ring buffer (after every run, so it
+    /// never fills up).
+    fn drain(&mut self) {
+        let mut rb = RingBuf::try_from(self.ebpf.map_mut(EVENTS).unwrap()).unwrap();
+        while let Some(item) = rb.next() {
+            assert_eq!(item.len(), size_of::<DhcpRecord>(), "record size");
+            // SAFETY: `DhcpRecord` is Pod and the length was checked;
+            // read_unaligned copes with any alignment of the item.
+            let rec: DhcpRecord = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
+            assert_eq!(rec.header.kind, EventKind::Dhcp as u8);
+            assert!(rec.header.timestamp_ns > 0);
+            self.kernel_events
+                .push((rec.header.direction, rec.event.as_bytes().to_vec()));
+        }
+    }
+
+    fn kernel_counters(&self) -> Counters {
+        probe::read_counters(&self.ebpf).unwrap()
+    }
+
+    /// Kernel and host agree: counters, and every event byte for byte.
+    fn assert_agree(&self, what: &str) {
+        assert_eq!(
+            self.kernel_counters(),
+            self.host.counters,
+            "{what}: counters"
+        );
+        let host: Vec<(u8, Vec<u8>)> = self
+            .host
+            .events
+            .iter()
+            .map(|(d, e)| (*d as u8, e.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(
+            self.kernel_events.len(),
+            host.len(),
+            "{what}: number of events"
+        );
+        for (i, (k, h)) in self.kernel_events.iter().zip(&host).enumerate() {
+            assert_eq!(k, h, "{what}: event {i}");
         }
     }
 }
-
-/// Frames the test harness takes whole: at least an Ethernet header, and
-/// linear (XDP test runs split larger frames into fragments, which a
-/// program without frags support reads only the first part of).
-const TEST_RUN_LEN: std::ops::RangeInclusive<usize> = 14..=3000;
 
 #[test]
 fn kernel_counts_match_tshark_for_netboot_and_lab_captures() {
@@ -106,15 +158,41 @@ fn kernel_counts_match_tshark_for_netboot_and_lab_captures() {
         return;
     };
     for e in common::EXPECTED {
-        let ebpf = load();
-        let mut host = Counters::default();
+        let mut pair = Pair::new();
         for f in common::frames(&common::fixture(&dir, e.file)) {
-            run(&ebpf, &f, &mut host);
+            pair.run(&f);
         }
-        let got = kernel_counters(&ebpf);
+        let got = pair.kernel_counters();
         // XDP counts as ingress, TC as egress: the same frames, the same numbers.
-        common::assert_matches("kernel", Direction::Ingress, &got, e);
-        common::assert_matches("kernel", Direction::Egress, &got, e);
+        for dir in Direction::ALL {
+            common::assert_matches("kernel", dir, &got, e);
+            // PXE or not, the servers' replies included (known by xid).
+            for i in 0..DhcpType::COUNT {
+                let ty = DhcpType::from_index(i).unwrap();
+                let want = e
+                    .non_pxe
+                    .iter()
+                    .find(|(t, _)| *t == ty)
+                    .map_or(0, |(_, n)| *n);
+                assert_eq!(
+                    got.dhcp_pxe(dir, false, ty),
+                    want,
+                    "{}: non-PXE {}",
+                    e.file,
+                    ty.label()
+                );
+            }
+        }
+        assert_eq!(got.events_lost, 0);
+        pair.assert_agree(e.file);
+        let count = |v: &[(DhcpType, u64)]| v.iter().map(|(_, n)| n).sum::<u64>();
+        let pxe_messages = count(e.dhcp) - count(e.non_pxe);
+        assert_eq!(
+            pair.kernel_events.len() as u64,
+            2 * pxe_messages,
+            "{}: one event per PXE DHCP message and hook",
+            e.file
+        );
     }
 }
 
@@ -123,20 +201,25 @@ fn kernel_and_host_agree_on_every_fixture_frame() {
     let Some(dir) = prerequisites() else {
         return;
     };
+    let mut events = 0;
     for path in common::all_captures(&dir) {
         let Ok(packets) = monitor::capture::read_file(&path) else {
             continue;
         };
-        let ebpf = load();
-        let mut host = Counters::default();
-        for p in packets
+        let mut pair = Pair::new();
+        let usable = packets
             .iter()
-            .filter(|p| p.is_ethernet() && TEST_RUN_LEN.contains(&p.data.len()))
-        {
-            run(&ebpf, &p.data, &mut host);
+            .filter(|p| p.is_ethernet() && TEST_RUN_LEN.contains(&p.data.len()));
+        for p in usable {
+            pair.run(&p.data);
         }
-        assert_eq!(kernel_counters(&ebpf), host, "{}", path.display());
+        pair.assert_agree(&path.display().to_string());
+        events += pair.kernel_events.len();
     }
+    assert!(
+        events > 100,
+        "the fixtures hold PXE exchanges; got {events} events"
+    );
 }
 
 /// A deterministic xorshift generator: the same "random" frames every run.
@@ -157,7 +240,7 @@ fn truncated_malformed_and_non_ip_frames_always_pass() {
         return;
     };
     // Seeds: every frame of a healthy PXE boot and of a proxyDHCP exchange
-    // (DHCP with options, 4011, TFTP, ARP, IPv6, ICMP).
+    // (DHCP with options, 4011, TFTP, IPv6, ICMP).
     let mut seeds = common::frames(&dir.join("lab-pcaps/a-healthy-dnsmasq.pcap"));
     seeds.extend(common::frames(
         &dir.join("lab-pcaps/f-healthy-proxydhcp.pcap"),
@@ -173,8 +256,8 @@ fn truncated_malformed_and_non_ip_frames_always_pass() {
     for s in &seeds {
         for _ in 0..200 {
             let mut f = s.clone();
-            // Corrupt 1-4 bytes, biased towards the headers, and sometimes
-            // the length fields the parser trusts least.
+            // Corrupt 1-4 bytes among the first 300 (the headers and the
+            // first options).
             for _ in 0..=(rng.next() % 4) {
                 let at = (rng.next() as usize) % f.len().min(300);
                 f[at] = rng.next() as u8;
@@ -182,24 +265,22 @@ fn truncated_malformed_and_non_ip_frames_always_pass() {
             cases.push(f);
         }
     }
-    // Hand-made oddities: zero IHL, IHL beyond the frame, UDP length 0,
-    // a frame of nothing but VLAN tags, and a DHCP option 53 with length 0.
+    // A frame of nothing but VLAN tags.
     let vlan_only: Vec<u8> = [[0xffu8; 12].as_slice(), &[0x81, 0x00, 0, 1].repeat(10)].concat();
     cases.push(vlan_only);
-    let ebpf = load();
-    let mut host = Counters::default();
+    let mut pair = Pair::new();
     for f in &cases {
-        run(&ebpf, f, &mut host);
+        pair.run(f);
     }
-    let kernel = kernel_counters(&ebpf);
-    assert_eq!(kernel, host, "kernel and host disagree on malformed frames");
-    let errors: u64 = kernel.parse_errors.iter().sum();
+    pair.assert_agree("malformed frames");
+    let errors: u64 = pair.kernel_counters().parse_errors.iter().sum();
     assert!(
         errors > 1000,
         "the malformed cases should be counted as parse errors, got {errors}"
     );
     println!(
-        "{} frames run through XDP and TC, all passed; {errors} parse errors counted",
-        cases.len()
+        "{} frames run through XDP and TC, all passed; {errors} parse errors and {} events, kernel == host",
+        cases.len(),
+        pair.kernel_events.len()
     );
 }

@@ -134,6 +134,31 @@ fn ipxe_client_boot_is_counted_like_the_capture_shows() {
     // The transfer itself (OACK/DATA from the server's ephemeral port).
     let data_want = tshark_count(&pcap, &format!("{from_server} && tftp.opcode == 3"));
     assert!(data_want >= 1, "the capture should hold TFTP DATA");
+    // Every DHCP message of this boot belongs to the PXE exchange (the
+    // server's replies by their xid), and each reached userspace as an
+    // event.
+    let dhcp_frames = tshark_count(&pcap, "!icmp && dhcp");
+    let non_pxe = scrape::sum(
+        &m,
+        "pxe_dhcp_messages_total",
+        &[("interface", lab::SERVER_IF), ("pxe", "false")],
+    );
+    assert_eq!(non_pxe, 0, "DHCP messages counted as non-PXE");
+    let events = scrape::sum(
+        &m,
+        "pxe_events_received_total",
+        &[("interface", lab::SERVER_IF), ("kind", "dhcp")],
+    );
+    assert_eq!(
+        events, dhcp_frames,
+        "one event per DHCP message of the exchange"
+    );
+    let lost = scrape::sum(
+        &m,
+        "pxe_events_lost_total",
+        &[("interface", lab::SERVER_IF)],
+    );
+    assert_eq!(lost, 0, "events lost");
     let attached = scrape::sum(&m, "pxe_program_attached", &[("interface", lab::SERVER_IF)]);
     assert_eq!(attached, 2, "XDP and TC egress attached");
 

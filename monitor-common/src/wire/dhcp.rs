@@ -204,7 +204,8 @@ pub enum Slot {
     Overload = 9,
 }
 
-const SLOTS: usize = 16;
+/// Number of slots in [`OptionSlots`] (slot 0 is scratch).
+pub const SLOTS: usize = 16;
 
 /// Slot of each option code; 0 (a scratch slot) for the options not read.
 /// A table lookup keeps the option walk free of per-code branches.
@@ -239,6 +240,17 @@ impl OptionSlots {
             true
         });
         slots
+    }
+
+    /// The recorded offsets, for storing them outside the parser.
+    pub fn raw(&self) -> [u16; SLOTS] {
+        self.0
+    }
+
+    /// Offsets stored by [`raw`](Self::raw). Every later read still checks
+    /// them against the frame, so garbage only reads as absent options.
+    pub fn from_raw(raw: [u16; SLOTS]) -> Self {
+        OptionSlots(raw)
     }
 
     pub fn has(&self, slot: Slot) -> bool {
@@ -328,6 +340,17 @@ pub enum VendorClass {
 }
 
 impl VendorClass {
+    /// From `VendorClass as u8`; unknown values read as `None`.
+    #[inline(always)]
+    pub fn from_u8(v: u8) -> Self {
+        match v {
+            1 => VendorClass::PxeClient,
+            2 => VendorClass::HttpClient,
+            3 => VendorClass::Other,
+            _ => VendorClass::None,
+        }
+    }
+
     #[inline(always)]
     pub fn read<F: Frame + ?Sized>(frame: &F, slots: &OptionSlots) -> Self {
         if !slots.has(Slot::VendorClass) {

@@ -37,6 +37,10 @@ pub struct Expected {
     pub proxy_dhcp: u64,
     pub tftp_request: u64,
     pub dhcp: &'static [(DhcpType, u64)],
+    /// DHCP messages outside any PXE exchange: no PXEClient/HTTPClient
+    /// vendor class, not port 4011, and an xid no boot client started
+    /// (tshark `-e dhcp.id -e dhcp.option.vendor_class_id`).
+    pub non_pxe: &'static [(DhcpType, u64)],
     pub errors: &'static [(ParseError, u64)],
 }
 
@@ -57,6 +61,7 @@ pub const EXPECTED: &[Expected] = &[
             (DhcpType::REQUEST, 1),
             (DhcpType::ACK, 1),
         ],
+        non_pxe: &[],
         errors: &[],
     },
     Expected {
@@ -75,6 +80,7 @@ pub const EXPECTED: &[Expected] = &[
             (DhcpType::REQUEST, 5),
             (DhcpType::ACK, 1),
         ],
+        non_pxe: &[],
         errors: &[],
     },
     Expected {
@@ -93,6 +99,7 @@ pub const EXPECTED: &[Expected] = &[
             (DhcpType::REQUEST, 2),
             (DhcpType::ACK, 2),
         ],
+        non_pxe: &[],
         errors: &[],
     },
     Expected {
@@ -106,6 +113,7 @@ pub const EXPECTED: &[Expected] = &[
         proxy_dhcp: 0,
         tftp_request: 15,
         dhcp: &[],
+        non_pxe: &[],
         errors: &[],
     },
     Expected {
@@ -119,6 +127,7 @@ pub const EXPECTED: &[Expected] = &[
         proxy_dhcp: 0,
         tftp_request: 12,
         dhcp: &[],
+        non_pxe: &[],
         errors: &[(ParseError::TruncatedBootp, 6)],
     },
     Expected {
@@ -137,6 +146,7 @@ pub const EXPECTED: &[Expected] = &[
             (DhcpType::REQUEST, 2),
             (DhcpType::ACK, 2),
         ],
+        non_pxe: &[],
         errors: &[],
     },
     Expected {
@@ -154,6 +164,8 @@ pub const EXPECTED: &[Expected] = &[
             (DhcpType::OFFER, 2),
             (DhcpType::REQUEST, 1),
         ],
+        // A REQUEST from another client (00:24:d7:ba:0b:20, xid 0x52cff007).
+        non_pxe: &[(DhcpType::REQUEST, 1)],
         errors: &[],
     },
 ];

@@ -1,0 +1,100 @@
+//! Reading event records from the kernel's ring buffer.
+
+use std::net::Ipv4Addr;
+
+use aya::maps::{MapData, RingBuf};
+use monitor_common::{
+    DhcpType, Direction,
+    event::{DhcpEvent, DhcpRecord, EventKind, dhcp_flags},
+};
+use prometheus::IntCounterVec;
+use tokio::io::unix::AsyncFd;
+use tracing::{debug, warn};
+
+/// A record from the ring buffer, or `None` if the bytes are not one
+/// (unknown kind or wrong size): counted and skipped by the reader.
+pub fn decode(bytes: &[u8]) -> Option<DhcpRecord> {
+    if bytes.len() != size_of::<DhcpRecord>() {
+        return None;
+    }
+    // SAFETY: `DhcpRecord` is plain old data (every bit pattern valid) and
+    // `bytes` holds exactly its size; read_unaligned copes with any
+    // alignment.
+    let rec: DhcpRecord = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+    (rec.header.kind == EventKind::Dhcp as u8).then_some(rec)
+}
+
+/// The value of a fixed-size text field: up to `len` bytes, without the
+/// NUL padding some servers add (dnsmasq NUL-terminates option 67).
+pub fn text(bytes: &[u8], len: usize) -> String {
+    let v = &bytes[..len.min(bytes.len())];
+    let end = v.iter().position(|b| *b == 0).unwrap_or(v.len());
+    String::from_utf8_lossy(&v[..end]).into_owned()
+}
+
+/// One line for the debug log.
+pub fn describe(dir: u8, ev: &DhcpEvent) -> String {
+    let ty = DhcpType::from_option(ev.message_type).label();
+    let dir = if dir == Direction::Egress as u8 {
+        "out"
+    } else {
+        "in"
+    };
+    let mac = ev.chaddr.map(|b| format!("{b:02x}")).join(":");
+    let bootfile = if ev.flags & dhcp_flags::BOOTFILE != 0 {
+        text(&ev.bootfile, ev.bootfile_len.into())
+    } else {
+        text(&ev.file, ev.file.len())
+    };
+    format!(
+        "{dir} {ty} xid={:08x} client={mac} src={}:{} dst={}:{} yiaddr={} siaddr={} bootfile={bootfile:?} flags={:#06x}",
+        u32::from_be_bytes(ev.xid),
+        Ipv4Addr::from(ev.src_ip),
+        u16::from_be_bytes(ev.src_port),
+        Ipv4Addr::from(ev.dst_ip),
+        u16::from_be_bytes(ev.dst_port),
+        Ipv4Addr::from(ev.yiaddr),
+        Ipv4Addr::from(ev.siaddr),
+        ev.flags,
+    )
+}
+
+/// Reads one interface's ring buffer until the task is dropped: counts the
+/// records and logs each at debug level. (The session tracker will consume
+/// them here.)
+pub async fn read(interface: String, ring: RingBuf<MapData>, received: IntCounterVec) {
+    // SAFETY: the RingBuf owns its map's file descriptor, which stays open
+    // and the same for as long as the RingBuf lives, i.e. inside the
+    // AsyncFd until it is dropped.
+    let mut fd = match unsafe { AsyncFd::register(ring) } {
+        Ok(fd) => fd,
+        Err(e) => {
+            warn!(interface, error = %e, "cannot poll the event ring buffer; events are not read");
+            return;
+        }
+    };
+    loop {
+        let mut guard = match fd.readable_mut().await {
+            Ok(g) => g,
+            Err(e) => {
+                warn!(interface, error = %e, "polling the event ring buffer");
+                return;
+            }
+        };
+        let ring = guard.get_inner_mut();
+        while let Some(item) = ring.next() {
+            match decode(&item) {
+                Some(rec) => {
+                    received
+                        .with_label_values(&[interface.as_str(), "dhcp"])
+                        .inc();
+                    debug!(interface, "{}", describe(rec.header.direction, &rec.event));
+                }
+                None => received
+                    .with_label_values(&[interface.as_str(), "malformed"])
+                    .inc(),
+            }
+        }
+        guard.clear_ready();
+    }
+}
