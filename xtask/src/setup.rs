@@ -54,6 +54,7 @@ pub fn run() -> Result<()> {
     apt_packages().context("setup step 'Debian packages' failed")?;
     nightly().context("setup step 'nightly toolchain + rust-src' failed")?;
     bpf_linker().context("setup step 'bpf-linker' failed")?;
+    cargo_fuzz().context("setup step 'cargo-fuzz' failed")?;
     println!("setup: done");
     Ok(())
 }
@@ -247,6 +248,21 @@ fn bpf_linker() -> Result<()> {
     Ok(())
 }
 
+fn cargo_fuzz() -> Result<()> {
+    step("cargo-fuzz");
+    let ok = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        println!("  already installed");
+        return Ok(());
+    }
+    println!("  installing cargo-fuzz (about 25 s)");
+    run_cmd(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+        .context("cargo install cargo-fuzz (is crates.io reachable?)")
+}
+
 fn run_cmd(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
@@ -260,3 +276,6 @@ fn run_cmd(cmd: &mut Command) -> Result<()> {
 pub fn is_complete() -> bool {
     PACKAGES.iter().all(|p| installed(p)) && bpf_linker_ok().is_some()
 }
+
+/// Seconds the test command fuzzes the classifier for.
+pub const FUZZ_SECONDS: u32 = 10;

@@ -123,6 +123,23 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
         );
         check(c)
     })?;
+    phase(phases, "fuzz the classifier (cargo fuzz)", || {
+        let mut c = Command::new("rustup");
+        c.args([
+            "run",
+            setup::NIGHTLY,
+            "cargo",
+            "fuzz",
+            "run",
+            "classify",
+            "--",
+        ])
+        .arg(format!("-max_total_time={}", setup::FUZZ_SECONDS))
+        .current_dir(agent::workspace_root().join("fuzz"))
+        .env_remove("RUSTC")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER");
+        check(c)
+    })?;
     phase(phases, "tests (unit, capture, kernel, end-to-end)", || {
         let mut c = cargo(&[
             "test",
