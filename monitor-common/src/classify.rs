@@ -6,10 +6,23 @@ use crate::{
     wire::{
         dhcp::{self, OptionSlots, VendorClass},
         ethernet::{self, EtherType},
+        icmp::{self, QuotedUdp},
         ipv4::{self, Protocol},
         udp,
     },
 };
+
+/// An ICMP destination unreachable about a UDP datagram: the host at
+/// `reporter` says nothing took the quoted datagram (code 3: no listener on
+/// the port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpUnreachable {
+    pub reporter: [u8; 4],
+    pub code: u8,
+    pub quoted: QuotedUdp,
+    /// The class the quoted datagram had.
+    pub quoted_class: Class,
+}
 
 /// What the classifier learned from one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +32,8 @@ pub struct Classification {
     pub dhcp_type: Option<DhcpType>,
     /// Where the DHCP message is, for building its event.
     pub dhcp: Option<DhcpLocation>,
+    /// Set for an ICMP destination unreachable quoting a UDP datagram.
+    pub icmp: Option<IcmpUnreachable>,
     /// Where parsing stopped early, if it did.
     pub error: Option<ParseError>,
 }
@@ -30,6 +45,7 @@ impl Classification {
             class,
             dhcp_type: None,
             dhcp: None,
+            icmp: None,
             error: None,
         }
     }
@@ -40,6 +56,7 @@ impl Classification {
             class,
             dhcp_type: None,
             dhcp: None,
+            icmp: None,
             error: Some(error),
         }
     }
@@ -83,12 +100,24 @@ impl DhcpAt {
     }
 }
 
+/// What stage one found that stage two reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    Dhcp(DhcpAt),
+    /// An ICMP destination unreachable: offsets of the outer IPv4 header and
+    /// of the ICMP header.
+    Icmp {
+        ip_at: u16,
+        icmp_at: u16,
+    },
+}
+
 /// Stage one: Ethernet, VLAN, IPv4 and UDP. For a DHCP class the result
 /// says where the message is; [`classify_dhcp`] reads it. (Two stages so
 /// that the kernel can run them in separate BPF functions: see
 /// docs/ebpf-notes.md.)
 #[inline(always)]
-pub fn classify_headers<F: Frame + ?Sized>(frame: &F) -> (Classification, Option<DhcpAt>) {
+pub fn classify_headers<F: Frame + ?Sized>(frame: &F) -> (Classification, Option<Next>) {
     let l3 = match ethernet::l3(frame) {
         Ok(l3) => l3,
         Err(e) => return (Classification::failed(Class::NonIpv4, e), None),
@@ -100,8 +129,26 @@ pub fn classify_headers<F: Frame + ?Sized>(frame: &F) -> (Classification, Option
         Ok(ip) => ip,
         Err(e) => return (Classification::failed(Class::OtherIpv4, e), None),
     };
-    if ip.protocol() != Protocol::Udp || ip.fragment_offset() != 0 {
+    if ip.fragment_offset() != 0 {
         return (Classification::new(Class::OtherIpv4), None);
+    }
+    match ip.protocol() {
+        Protocol::Udp => {}
+        Protocol::Icmp => {
+            let icmp_at = l3.offset + ip.header_len();
+            return match icmp::Header::new_checked(frame, icmp_at) {
+                Ok(h) if h.icmp_type() == icmp::TYPE_DEST_UNREACHABLE => (
+                    Classification::new(Class::OtherIpv4),
+                    Some(Next::Icmp {
+                        ip_at: l3.offset as u16,
+                        icmp_at: icmp_at as u16,
+                    }),
+                ),
+                Ok(_) => (Classification::new(Class::OtherIpv4), None),
+                Err(e) => (Classification::failed(Class::OtherIpv4, e), None),
+            };
+        }
+        _ => return (Classification::new(Class::OtherIpv4), None),
     }
     let udp_at = l3.offset + ip.header_len();
     let udp = match udp::Header::new_checked(frame, udp_at) {
@@ -117,7 +164,32 @@ pub fn classify_headers<F: Frame + ?Sized>(frame: &F) -> (Classification, Option
         udp_at: udp_at as u16,
         bootp_at: (udp_at + udp::HEADER_LEN) as u16,
     };
-    (Classification::new(class), Some(at))
+    (Classification::new(class), Some(Next::Dhcp(at)))
+}
+
+/// Stage two for ICMP: the destination unreachable found by
+/// [`classify_headers`] and the UDP datagram it quotes.
+#[inline(always)]
+pub fn classify_icmp<F: Frame + ?Sized>(frame: &F, ip_at: u16, icmp_at: u16) -> Classification {
+    let (Ok(ip), Ok(h)) = (
+        ipv4::Header::new_checked(frame, ip_at as usize),
+        icmp::Header::new_checked(frame, icmp_at as usize),
+    ) else {
+        return Classification::failed(Class::OtherIpv4, ParseError::TruncatedIcmp);
+    };
+    match icmp::quoted_udp(frame, icmp_at as usize) {
+        Ok(Some(q)) => Classification {
+            icmp: Some(IcmpUnreachable {
+                reporter: ip.source(),
+                code: h.code(),
+                quoted: q,
+                quoted_class: port_class(q.src_port, q.dst_port),
+            }),
+            ..Classification::new(Class::OtherIpv4)
+        },
+        Ok(None) => Classification::new(Class::OtherIpv4),
+        Err(e) => Classification::failed(Class::OtherIpv4, e),
+    }
 }
 
 /// Stage two: the BOOTP header and DHCP options of a message found by
@@ -148,6 +220,7 @@ pub fn classify_dhcp<F: Frame + ?Sized>(frame: &F, class: Class, at: DhcpAt) -> 
             class,
             dhcp_type: Some(t.map_or(DhcpType::BOOTP, DhcpType::from_option)),
             dhcp: Some(loc),
+            icmp: None,
             error: None,
         },
         Err(e) => Classification {
@@ -163,7 +236,8 @@ pub fn classify_dhcp<F: Frame + ?Sized>(frame: &F, class: Class, at: DhcpAt) -> 
 #[inline(always)]
 pub fn classify<F: Frame + ?Sized>(frame: &F) -> Classification {
     match classify_headers(frame) {
-        (c, Some(at)) => classify_dhcp(frame, c.class, at),
+        (c, Some(Next::Dhcp(at))) => classify_dhcp(frame, c.class, at),
+        (_, Some(Next::Icmp { ip_at, icmp_at })) => classify_icmp(frame, ip_at, icmp_at),
         (c, None) => c,
     }
 }

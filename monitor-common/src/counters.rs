@@ -169,10 +169,13 @@ pub enum ParseError {
     TruncatedBootp = 6,
     /// DHCP option 53 empty or running past the end of the frame.
     BadDhcpOption = 7,
+    /// ICMP header, or the datagram a destination-unreachable quotes, cut
+    /// short.
+    TruncatedIcmp = 8,
 }
 
 impl ParseError {
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
     pub const ALL: [ParseError; Self::COUNT] = [
         ParseError::TruncatedEthernet,
         ParseError::TruncatedVlan,
@@ -182,6 +185,7 @@ impl ParseError {
         ParseError::BadUdpLength,
         ParseError::TruncatedBootp,
         ParseError::BadDhcpOption,
+        ParseError::TruncatedIcmp,
     ];
 
     pub const fn label(self) -> &'static str {
@@ -194,6 +198,7 @@ impl ParseError {
             ParseError::BadUdpLength => "bad_udp_length",
             ParseError::TruncatedBootp => "truncated_bootp",
             ParseError::BadDhcpOption => "bad_dhcp_option",
+            ParseError::TruncatedIcmp => "truncated_icmp",
         }
     }
 }
@@ -223,6 +228,10 @@ pub mod maps {
     /// `PerCpuArray<u64>` indexed by [`dhcp_index`].
     pub const DHCP_TYPES: &str = "DHCP_TYPES";
     pub const DHCP_TYPES_LEN: u32 = (Direction::COUNT * 2 * DhcpType::COUNT) as u32;
+    /// `PerCpuArray<u64>` indexed by [`icmp_index`]: ICMP port unreachable
+    /// by the class of the UDP datagram it quotes.
+    pub const ICMP_UNREACHABLE: &str = "ICMP_UNREACHABLE";
+    pub const ICMP_UNREACHABLE_LEN: u32 = (Direction::COUNT * Class::COUNT) as u32;
     /// `PerCpuArray<u64>`, one slot: events lost because the ring buffer
     /// was full.
     pub const EVENTS_LOST: &str = "EVENTS_LOST";
@@ -245,6 +254,12 @@ pub mod maps {
     #[inline(always)]
     pub const fn parse_error_index(dir: Direction, e: ParseError) -> u32 {
         dir as u32 * ParseError::COUNT as u32 + e as u32
+    }
+
+    /// Slot of an ICMP port unreachable by direction and quoted class.
+    #[inline(always)]
+    pub const fn icmp_index(dir: Direction, quoted: Class) -> u32 {
+        traffic_index(dir, quoted)
     }
 
     /// Slot of a DHCP message by direction, PXE exchange or not, and type.

@@ -16,6 +16,7 @@ use crate::{
 #[repr(u8)]
 pub enum EventKind {
     Dhcp = 1,
+    IcmpUnreachable = 2,
 }
 
 /// Precedes every ring-buffer record.
@@ -162,6 +163,68 @@ const VENDOR_FLAGS: [u16; 4] = [
     dhcp_flags::VENDOR_HTTP_CLIENT | dhcp_flags::VENDOR_CLASS,
     dhcp_flags::VENDOR_CLASS,
 ];
+
+/// An ICMP destination unreachable quoting a UDP datagram of a PXE port
+/// (67, 68, 69, 4011): the definitive sign that nothing took it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct IcmpEvent {
+    /// Who sent the ICMP message (the host that refused the datagram).
+    pub reporter: [u8; 4],
+    pub quoted_src: [u8; 4],
+    pub quoted_dst: [u8; 4],
+    pub quoted_src_port: [u8; 2],
+    pub quoted_dst_port: [u8; 2],
+    /// ICMP code (3: port unreachable).
+    pub code: u8,
+    /// `Class as u8` of the quoted datagram.
+    pub quoted_class: u8,
+    pub _reserved: [u8; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<IcmpEvent>() == 20);
+
+impl IcmpEvent {
+    pub fn new(u: &crate::classify::IcmpUnreachable) -> Self {
+        IcmpEvent {
+            reporter: u.reporter,
+            quoted_src: u.quoted.src,
+            quoted_dst: u.quoted.dst,
+            quoted_src_port: u.quoted.src_port.to_be_bytes(),
+            quoted_dst_port: u.quoted.dst_port.to_be_bytes(),
+            code: u.code,
+            quoted_class: u.quoted_class as u8,
+            _reserved: [0; 2],
+        }
+    }
+
+    /// Whether the quoted datagram went to or came from a PXE port, so the
+    /// message matters to a boot.
+    pub fn is_pxe_related(u: &crate::classify::IcmpUnreachable) -> bool {
+        u.quoted_class.is_dhcp() || u.quoted_class == Class::TftpRequest
+    }
+
+    pub fn as_bytes(&self) -> &[u8; core::mem::size_of::<IcmpEvent>()] {
+        // SAFETY: repr(C), only byte fields: no padding, every byte
+        // initialised.
+        unsafe { &*(self as *const IcmpEvent as *const [u8; core::mem::size_of::<IcmpEvent>()]) }
+    }
+}
+
+/// A ring-buffer record carrying an [`IcmpEvent`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct IcmpRecord {
+    pub header: EventHeader,
+    pub event: IcmpEvent,
+    pub _pad: [u8; 4],
+}
+
+const _: () = assert!(core::mem::size_of::<IcmpRecord>() == 40);
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
+unsafe impl aya::Pod for IcmpRecord {}
 
 /// Where the DHCP message of a frame is, as found by `classify`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

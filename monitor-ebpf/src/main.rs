@@ -22,11 +22,13 @@ use aya_ebpf::{
     maps::{LruHashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
 };
-use monitor_common::event::{DhcpRecord, DhcpScratch, EventHeader, EventKind, fill_dhcp_event};
+use monitor_common::event::{
+    DhcpRecord, DhcpScratch, EventHeader, EventKind, IcmpEvent, IcmpRecord, fill_dhcp_event,
+};
 use monitor_common::{
     Direction, Traffic,
-    classify::{DhcpAt, classify_dhcp, classify_headers},
-    counters::maps::{self as names, dhcp_index, parse_error_index, traffic_index},
+    classify::{DhcpAt, Next, classify_dhcp, classify_headers, classify_icmp},
+    counters::maps::{self as names, dhcp_index, icmp_index, parse_error_index, traffic_index},
 };
 use monitor_ebpf::PacketFrame;
 
@@ -35,6 +37,10 @@ static TRAFFIC: PerCpuArray<Traffic> = PerCpuArray::with_max_entries(names::TRAF
 
 #[map(name = "DHCP_TYPES")]
 static DHCP_TYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::DHCP_TYPES_LEN, 0);
+
+#[map(name = "ICMP_UNREACHABLE")]
+static ICMP_UNREACHABLE: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(names::ICMP_UNREACHABLE_LEN, 0);
 
 #[map(name = "EVENTS_LOST")]
 static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
@@ -56,9 +62,15 @@ static PARSE_ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::PAR
 #[xdp]
 pub fn pxe_xdp(ctx: XdpContext) -> u32 {
     let frame = PacketFrame::new(ctx.data(), ctx.data_end());
-    if let Some(meta) = headers(&frame, frame.size() as u64, Direction::Ingress) {
-        // SAFETY: our own context, as the function requires.
-        unsafe { pxe_dhcp_xdp(ctx.ctx, meta) };
+    match headers(&frame, frame.size() as u64, Direction::Ingress) {
+        // SAFETY (both): our own context, as the functions require.
+        Some(Stage2::Dhcp(meta)) => unsafe {
+            pxe_dhcp_xdp(ctx.ctx, meta);
+        },
+        Some(Stage2::Icmp(meta)) => unsafe {
+            pxe_icmp_xdp(ctx.ctx, meta);
+        },
+        None => {}
     }
     xdp_action::XDP_PASS
 }
@@ -77,18 +89,30 @@ pub fn pxe_tc_egress(ctx: TcContext) -> i32 {
     // Headers of locally built UDP packets are in the linear part; counting
     // uses the whole skb length.
     let frame = PacketFrame::new(ctx.data(), ctx.data_end());
-    if let Some(meta) = headers(&frame, ctx.len() as u64, Direction::Egress) {
-        // SAFETY: our own context, as the function requires.
-        unsafe { pxe_dhcp_tc(ctx.skb.skb, meta) };
+    match headers(&frame, ctx.len() as u64, Direction::Egress) {
+        // SAFETY (both): our own context, as the functions require.
+        Some(Stage2::Dhcp(meta)) => unsafe {
+            pxe_dhcp_tc(ctx.skb.skb, meta);
+        },
+        Some(Stage2::Icmp(meta)) => unsafe {
+            pxe_icmp_tc(ctx.skb.skb, meta);
+        },
+        None => {}
     }
     TC_ACT_OK
 }
 
-/// Stage one: counts the frame; for a DHCP message returns its packed
-/// offsets and class for stage two.
+/// Which stage-two function reads the frame, with its packed offsets.
+enum Stage2 {
+    Dhcp(u64),
+    Icmp(u64),
+}
+
+/// Stage one: counts the frame; for a DHCP message or an ICMP destination
+/// unreachable returns the packed offsets for stage two.
 #[inline(always)]
-fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<u64> {
-    let (c, at) = classify_headers(frame);
+fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<Stage2> {
+    let (c, next) = classify_headers(frame);
     if let Some(t) = TRAFFIC.get_ptr_mut(traffic_index(dir, c.class)) {
         // SAFETY: per-CPU slot of this CPU; the program runs with
         // preemption disabled, so nothing else writes it concurrently.
@@ -100,7 +124,80 @@ fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<u64> {
     if let Some(e) = c.error {
         bump(&PARSE_ERRORS, parse_error_index(dir, e));
     }
-    at.map(|at| at.pack(c.class))
+    match next? {
+        Next::Dhcp(at) => Some(Stage2::Dhcp(at.pack(c.class))),
+        Next::Icmp { ip_at, icmp_at } => Some(Stage2::Icmp(ip_at as u64 | (icmp_at as u64) << 16)),
+    }
+}
+
+/// Stage two for an ICMP destination unreachable, XDP (global function).
+///
+/// # Safety
+/// `ctx` must be the context of the running XDP program.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub unsafe extern "C" fn pxe_icmp_xdp(ctx: *mut xdp_md, meta: u64) -> i32 {
+    // SAFETY: called only from `pxe_xdp` with its own context.
+    let (frame, ifindex) = unsafe {
+        (
+            PacketFrame::new((*ctx).data as usize, (*ctx).data_end as usize),
+            (*ctx).ingress_ifindex,
+        )
+    };
+    icmp(&frame, meta, Direction::Ingress, ifindex);
+    0
+}
+
+/// Stage two for an ICMP destination unreachable, TC (global function).
+///
+/// # Safety
+/// `skb` must be the context of the running TC program.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub unsafe extern "C" fn pxe_icmp_tc(skb: *mut __sk_buff, meta: u64) -> i32 {
+    // SAFETY: called only from `pxe_tc_egress` with its own context.
+    let (frame, ifindex) = unsafe {
+        (
+            PacketFrame::new((*skb).data as usize, (*skb).data_end as usize),
+            (*skb).ifindex,
+        )
+    };
+    icmp(&frame, meta, Direction::Egress, ifindex);
+    0
+}
+
+/// Counts an ICMP destination unreachable by the class of the datagram it
+/// quotes and sends an event when that was a PXE port.
+#[inline(always)]
+fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32) {
+    let c = classify_icmp(frame, meta as u16, (meta >> 16) as u16);
+    if let Some(e) = c.error {
+        bump(&PARSE_ERRORS, parse_error_index(dir, e));
+    }
+    let Some(u) = &c.icmp else {
+        return;
+    };
+    bump(&ICMP_UNREACHABLE, icmp_index(dir, u.quoted_class));
+    if !IcmpEvent::is_pxe_related(u) {
+        return;
+    }
+    let Some(mut entry) = EVENTS.reserve::<IcmpRecord>(0) else {
+        bump(&EVENTS_LOST, 0);
+        return;
+    };
+    entry.write(IcmpRecord {
+        header: EventHeader {
+            // SAFETY: a helper without arguments or preconditions.
+            timestamp_ns: unsafe { bpf_ktime_get_ns() },
+            ifindex,
+            kind: EventKind::IcmpUnreachable as u8,
+            direction: dir as u8,
+            _reserved: [0; 2],
+        },
+        event: IcmpEvent::new(u),
+        _pad: [0; 4],
+    });
+    entry.submit(0);
 }
 
 /// Stage two for XDP (a global BPF function: verified on its own).

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use monitor_common::{
     Class, DhcpType, Direction, ParseError, Traffic, classify,
-    counters::maps::{self, dhcp_index, parse_error_index, traffic_index},
-    event::{DhcpEvent, fill_dhcp_event},
+    counters::maps::{self, dhcp_index, icmp_index, parse_error_index, traffic_index},
+    event::{DhcpEvent, EventKind, IcmpEvent, fill_dhcp_event},
 };
 
 /// Counter values of one interface, indexed as in
@@ -17,6 +17,7 @@ pub struct Counters {
     pub traffic: Vec<Traffic>,
     pub dhcp_types: Vec<u64>,
     pub parse_errors: Vec<u64>,
+    pub icmp_unreachable: Vec<u64>,
     pub events_lost: u64,
 }
 
@@ -27,6 +28,7 @@ impl Default for Counters {
             traffic: vec![Traffic::default(); maps::TRAFFIC_LEN as usize],
             dhcp_types: vec![0; maps::DHCP_TYPES_LEN as usize],
             parse_errors: vec![0; maps::PARSE_ERRORS_LEN as usize],
+            icmp_unreachable: vec![0; maps::ICMP_UNREACHABLE_LEN as usize],
             events_lost: 0,
         }
     }
@@ -46,8 +48,40 @@ impl Counters {
         self.dhcp_types[dhcp_index(dir, pxe, ty) as usize]
     }
 
+    /// ICMP destination unreachable quoting a datagram of this class.
+    pub fn icmp(&self, dir: Direction, quoted: Class) -> u64 {
+        self.icmp_unreachable[icmp_index(dir, quoted) as usize]
+    }
+
     pub fn parse_error(&self, dir: Direction, e: ParseError) -> u64 {
         self.parse_errors[parse_error_index(dir, e) as usize]
+    }
+}
+
+/// An event as the kernel sends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived copies of fixed-size kernel records; boxing would allocate per event"
+)]
+pub enum Event {
+    Dhcp(DhcpEvent),
+    Icmp(IcmpEvent),
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Dhcp(_) => EventKind::Dhcp,
+            Event::Icmp(_) => EventKind::IcmpUnreachable,
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Event::Dhcp(e) => e.as_bytes(),
+            Event::Icmp(e) => e.as_bytes(),
+        }
     }
 }
 
@@ -60,7 +94,7 @@ pub struct HostObserver {
     /// unbounded here).
     pub pxe_xids: HashSet<u32>,
     /// Events in the order of the frames.
-    pub events: Vec<(Direction, DhcpEvent)>,
+    pub events: Vec<(Direction, Event)>,
 }
 
 impl HostObserver {
@@ -72,6 +106,12 @@ impl HostObserver {
         if let Some(e) = c.error {
             self.counters.parse_errors[parse_error_index(dir, e) as usize] += 1;
         }
+        if let Some(u) = &c.icmp {
+            self.counters.icmp_unreachable[icmp_index(dir, u.quoted_class) as usize] += 1;
+            if IcmpEvent::is_pxe_related(u) {
+                self.events.push((dir, Event::Icmp(IcmpEvent::new(u))));
+            }
+        }
         let Some(loc) = &c.dhcp else { return };
         let pxe = loc.is_pxe(c.class, self.pxe_xids.contains(&loc.xid));
         if let Some(ty) = c.dhcp_type {
@@ -80,7 +120,7 @@ impl HostObserver {
         if pxe {
             let mut ev = DhcpEvent::zeroed();
             if fill_dhcp_event(frame, loc, c.class, pxe, &mut ev) {
-                self.events.push((dir, ev));
+                self.events.push((dir, Event::Dhcp(ev)));
             }
         }
         if !self.pxe_xids.contains(&loc.xid) && loc.starts_pxe_transaction() {

@@ -3,25 +3,67 @@
 use std::net::Ipv4Addr;
 
 use aya::maps::{MapData, RingBuf};
+use std::mem::offset_of;
+
 use monitor_common::{
     DhcpType, Direction,
-    event::{DhcpEvent, DhcpRecord, EventKind, dhcp_flags},
+    event::{DhcpEvent, DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord, dhcp_flags},
 };
+
+use crate::counters::Event;
 use prometheus::IntCounterVec;
 use tokio::io::unix::AsyncFd;
 use tracing::{debug, warn};
 
+/// A record from the ring buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived copies of fixed-size kernel records; boxing would allocate per event"
+)]
+pub enum Record {
+    Dhcp(DhcpRecord),
+    Icmp(IcmpRecord),
+}
+
+impl Record {
+    pub fn header(&self) -> &EventHeader {
+        match self {
+            Record::Dhcp(r) => &r.header,
+            Record::Icmp(r) => &r.header,
+        }
+    }
+
+    /// The event part, as the host builds it.
+    pub fn event(&self) -> Event {
+        match self {
+            Record::Dhcp(r) => Event::Dhcp(r.event),
+            Record::Icmp(r) => Event::Icmp(r.event),
+        }
+    }
+}
+
 /// A record from the ring buffer, or `None` if the bytes are not one
-/// (unknown kind or wrong size): counted and skipped by the reader.
-pub fn decode(bytes: &[u8]) -> Option<DhcpRecord> {
-    if bytes.len() != size_of::<DhcpRecord>() {
+/// (unknown kind, or a size that does not fit the kind): counted and
+/// skipped by the reader.
+pub fn decode(bytes: &[u8]) -> Option<Record> {
+    let kind = *bytes.get(offset_of!(EventHeader, kind))?;
+    if kind == EventKind::Dhcp as u8 {
+        read_pod::<DhcpRecord>(bytes).map(Record::Dhcp)
+    } else if kind == EventKind::IcmpUnreachable as u8 {
+        read_pod::<IcmpRecord>(bytes).map(Record::Icmp)
+    } else {
+        None
+    }
+}
+
+fn read_pod<T: aya::Pod>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() != size_of::<T>() {
         return None;
     }
-    // SAFETY: `DhcpRecord` is plain old data (every bit pattern valid) and
-    // `bytes` holds exactly its size; read_unaligned copes with any
-    // alignment.
-    let rec: DhcpRecord = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-    (rec.header.kind == EventKind::Dhcp as u8).then_some(rec)
+    // SAFETY: `T` is plain old data (every bit pattern valid) and `bytes`
+    // holds exactly its size; read_unaligned copes with any alignment.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })
 }
 
 /// The value of a fixed-size text field: up to `len` bytes, without the
@@ -59,6 +101,19 @@ pub fn describe(dir: u8, ev: &DhcpEvent) -> String {
     )
 }
 
+/// One line for the debug log.
+pub fn describe_icmp(ev: &IcmpEvent) -> String {
+    format!(
+        "icmp unreachable code {} from {}: nothing took {}:{} -> {}:{}",
+        ev.code,
+        Ipv4Addr::from(ev.reporter),
+        Ipv4Addr::from(ev.quoted_src),
+        u16::from_be_bytes(ev.quoted_src_port),
+        Ipv4Addr::from(ev.quoted_dst),
+        u16::from_be_bytes(ev.quoted_dst_port),
+    )
+}
+
 /// Reads one interface's ring buffer until the task is dropped: counts the
 /// records and logs each at debug level. (The session tracker will consume
 /// them here.)
@@ -83,17 +138,20 @@ pub async fn read(interface: String, ring: RingBuf<MapData>, received: IntCounte
         };
         let ring = guard.get_inner_mut();
         while let Some(item) = ring.next() {
-            match decode(&item) {
-                Some(rec) => {
-                    received
-                        .with_label_values(&[interface.as_str(), "dhcp"])
-                        .inc();
+            let kind = match decode(&item) {
+                Some(Record::Dhcp(rec)) => {
                     debug!(interface, "{}", describe(rec.header.direction, &rec.event));
+                    "dhcp"
                 }
-                None => received
-                    .with_label_values(&[interface.as_str(), "malformed"])
-                    .inc(),
-            }
+                Some(Record::Icmp(rec)) => {
+                    debug!(interface, "{}", describe_icmp(&rec.event));
+                    "icmp_unreachable"
+                }
+                None => "malformed",
+            };
+            received
+                .with_label_values(&[interface.as_str(), kind])
+                .inc();
         }
         guard.clear_ready();
     }

@@ -70,7 +70,7 @@ fn run(args: RunArgs) -> Result<()> {
     )
     .context("defining pxe_events_received_total")?;
     for (iface, _) in &rings {
-        for kind in ["dhcp", "malformed"] {
+        for kind in ["dhcp", "icmp_unreachable", "malformed"] {
             received.with_label_values(&[iface.as_str(), kind]);
         }
     }

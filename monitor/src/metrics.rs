@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use monitor_common::{
     Class, DhcpType, Direction, ParseError,
-    counters::maps::{dhcp_index, parse_error_index, traffic_index},
+    counters::maps::{dhcp_index, icmp_index, parse_error_index, traffic_index},
 };
 use prometheus::{
     IntGaugeVec, Opts, Registry,
@@ -43,6 +43,10 @@ const EVENTS_LOST: (&str, &str) = (
     "pxe_events_lost_total",
     "PXE events the kernel could not send because the ring buffer was full.",
 );
+const ICMP: (&str, &str) = (
+    "pxe_icmp_unreachable_total",
+    "ICMP destination unreachable messages about a UDP datagram, by the class of the datagram they quote (proxy_dhcp, tftp_request: nothing listens there).",
+);
 const SCRAPE_ERRORS: (&str, &str) = (
     "pxe_kernel_read_errors_total",
     "Failures reading the kernel counter maps during this scrape.",
@@ -64,6 +68,7 @@ impl KernelCollector {
             desc(BYTES, &["interface", "direction", "class"]),
             desc(DHCP, &["interface", "direction", "type", "pxe"]),
             desc(EVENTS_LOST, &["interface"]),
+            desc(ICMP, &["interface", "direction", "quoted_class"]),
             desc(PARSE, &["interface", "direction", "reason"]),
             desc(SCRAPE_ERRORS, &[]),
         ];
@@ -110,8 +115,27 @@ impl Collector for KernelCollector {
 /// present, zeros included.
 pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
     let (mut packets, mut bytes, mut dhcp, mut parse) = (vec![], vec![], vec![], vec![]);
-    let mut lost = vec![];
+    let (mut lost, mut icmp) = (vec![], vec![]);
     for (iface, c) in samples {
+        for dir in Direction::ALL {
+            // The classes a quoted UDP datagram can have.
+            for class in Class::ALL
+                .into_iter()
+                .filter(|c| !matches!(c, Class::NonIpv4 | Class::OtherIpv4))
+            {
+                let v = c
+                    .icmp_unreachable
+                    .get(icmp_index(dir, class) as usize)
+                    .copied()
+                    .unwrap_or(0);
+                let labels = [
+                    ("interface", iface.as_str()),
+                    ("direction", dir.label()),
+                    ("quoted_class", class.label()),
+                ];
+                icmp.push(counter(&labels, v));
+            }
+        }
         lost.push(counter(&[("interface", iface.as_str())], c.events_lost));
         for dir in Direction::ALL {
             for class in Class::ALL {
@@ -170,6 +194,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         family(DHCP, dhcp),
         family(PARSE, parse),
         family(EVENTS_LOST, lost),
+        family(ICMP, icmp),
     ]
 }
 

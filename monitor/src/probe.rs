@@ -14,8 +14,8 @@ use aya::{
 use monitor_common::{
     Traffic,
     counters::maps::{
-        DHCP_TYPES, EVENTS, EVENTS_BYTES, EVENTS_LOST, PARSE_ERRORS, PXE_XIDS, PXE_XIDS_LEN,
-        TRAFFIC,
+        DHCP_TYPES, EVENTS, EVENTS_BYTES, EVENTS_LOST, ICMP_UNREACHABLE, PARSE_ERRORS, PXE_XIDS,
+        PXE_XIDS_LEN, TRAFFIC,
     },
 };
 use thiserror::Error;
@@ -323,6 +323,7 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     }
     sum(DHCP_TYPES, &mut c.dhcp_types)?;
     sum(PARSE_ERRORS, &mut c.parse_errors)?;
+    sum(ICMP_UNREACHABLE, &mut c.icmp_unreachable)?;
     sum(EVENTS_LOST, std::slice::from_mut(&mut c.events_lost))?;
     Ok(c)
 }

@@ -75,7 +75,13 @@ fn pxe_events(path: &std::path::Path) -> Vec<monitor_common::event::DhcpEvent> {
     for f in common::frames(path) {
         host.observe(&f, Direction::Ingress);
     }
-    host.events.into_iter().map(|(_, e)| e).collect()
+    host.events
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            monitor::counters::Event::Dhcp(e) => Some(e),
+            monitor::counters::Event::Icmp(_) => None,
+        })
+        .collect()
 }
 
 fn text(bytes: &[u8], len: u8) -> &str {

@@ -14,14 +14,11 @@ use aya::{
 };
 use monitor::{
     counters::{Counters, HostObserver},
+    events,
     probe::{self, TC_PROGRAM, XDP_PROGRAM},
     testing,
 };
-use monitor_common::{
-    DhcpType, Direction,
-    counters::maps::EVENTS,
-    event::{DhcpRecord, EventKind},
-};
+use monitor_common::{Class, DhcpType, Direction, counters::maps::EVENTS};
 
 const XDP_PASS: u32 = 2;
 const TC_ACT_OK: u32 = 0;
@@ -45,8 +42,9 @@ fn prerequisites() -> Option<std::path::PathBuf> {
 struct Pair {
     ebpf: Ebpf,
     host: HostObserver,
-    /// Events read from the kernel's ring buffer: (direction, event bytes).
-    kernel_events: Vec<(u8, Vec<u8>)>,
+    /// Events read from the kernel's ring buffer: (direction, kind, event
+    /// bytes).
+    kernel_events: Vec<(u8, u8, Vec<u8>)>,
 }
 
 impl Pair {
@@ -113,14 +111,12 @@ impl Pair {
     fn drain(&mut self) {
         let mut rb = RingBuf::try_from(self.ebpf.map_mut(EVENTS).unwrap()).unwrap();
         while let Some(item) = rb.next() {
-            assert_eq!(item.len(), size_of::<DhcpRecord>(), "record size");
-            // SAFETY: `DhcpRecord` is Pod and the length was checked;
-            // read_unaligned copes with any alignment of the item.
-            let rec: DhcpRecord = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
-            assert_eq!(rec.header.kind, EventKind::Dhcp as u8);
-            assert!(rec.header.timestamp_ns > 0);
+            let rec = events::decode(&item)
+                .unwrap_or_else(|| panic!("undecodable record {:02x?}", &*item));
+            assert!(rec.header().timestamp_ns > 0);
+            let ev = rec.event();
             self.kernel_events
-                .push((rec.header.direction, rec.event.as_bytes().to_vec()));
+                .push((rec.header().direction, ev.kind() as u8, ev.bytes().to_vec()));
         }
     }
 
@@ -135,11 +131,11 @@ impl Pair {
             self.host.counters,
             "{what}: counters"
         );
-        let host: Vec<(u8, Vec<u8>)> = self
+        let host: Vec<(u8, u8, Vec<u8>)> = self
             .host
             .events
             .iter()
-            .map(|(d, e)| (*d as u8, e.as_bytes().to_vec()))
+            .map(|(d, e)| (*d as u8, e.kind() as u8, e.bytes().to_vec()))
             .collect();
         assert_eq!(
             self.kernel_events.len(),
@@ -187,10 +183,16 @@ fn kernel_counts_match_tshark_for_netboot_and_lab_captures() {
         pair.assert_agree(e.file);
         let count = |v: &[(DhcpType, u64)]| v.iter().map(|(_, n)| n).sum::<u64>();
         let pxe_messages = count(e.dhcp) - count(e.non_pxe);
+        let pxe_port_unreachable: u64 = e
+            .icmp
+            .iter()
+            .filter(|(c, _)| c.is_dhcp() || *c == Class::TftpRequest)
+            .map(|(_, n)| n)
+            .sum();
         assert_eq!(
             pair.kernel_events.len() as u64,
-            2 * pxe_messages,
-            "{}: one event per PXE DHCP message and hook",
+            2 * (pxe_messages + pxe_port_unreachable),
+            "{}: one event per PXE DHCP message and per ICMP unreachable about a PXE port, each hook",
             e.file
         );
     }

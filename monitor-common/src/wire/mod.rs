@@ -7,6 +7,7 @@
 
 pub mod dhcp;
 pub mod ethernet;
+pub mod icmp;
 pub mod ipv4;
 pub mod udp;
 

@@ -41,6 +41,9 @@ pub struct Expected {
     /// vendor class, not port 4011, and an xid no boot client started
     /// (tshark `-e dhcp.id -e dhcp.option.vendor_class_id`).
     pub non_pxe: &'static [(DhcpType, u64)],
+    /// ICMP destination unreachable by the class of the quoted UDP datagram
+    /// (`icmp.type == 3`, `-e udp.srcport -e udp.dstport` of the quote).
+    pub icmp: &'static [(Class, u64)],
     pub errors: &'static [(ParseError, u64)],
 }
 
@@ -62,6 +65,7 @@ pub const EXPECTED: &[Expected] = &[
             (DhcpType::ACK, 1),
         ],
         non_pxe: &[],
+        icmp: &[],
         errors: &[],
     },
     Expected {
@@ -81,6 +85,7 @@ pub const EXPECTED: &[Expected] = &[
             (DhcpType::ACK, 1),
         ],
         non_pxe: &[],
+        icmp: &[(Class::ProxyDhcp, 4)],
         errors: &[],
     },
     Expected {
@@ -100,6 +105,7 @@ pub const EXPECTED: &[Expected] = &[
             (DhcpType::ACK, 2),
         ],
         non_pxe: &[],
+        icmp: &[],
         errors: &[],
     },
     Expected {
@@ -114,6 +120,7 @@ pub const EXPECTED: &[Expected] = &[
         tftp_request: 15,
         dhcp: &[],
         non_pxe: &[],
+        icmp: &[(Class::OtherUdp, 1), (Class::TftpRequest, 3)],
         errors: &[],
     },
     Expected {
@@ -128,6 +135,7 @@ pub const EXPECTED: &[Expected] = &[
         tftp_request: 12,
         dhcp: &[],
         non_pxe: &[],
+        icmp: &[],
         errors: &[(ParseError::TruncatedBootp, 6)],
     },
     Expected {
@@ -147,6 +155,7 @@ pub const EXPECTED: &[Expected] = &[
             (DhcpType::ACK, 2),
         ],
         non_pxe: &[],
+        icmp: &[],
         errors: &[],
     },
     Expected {
@@ -166,6 +175,7 @@ pub const EXPECTED: &[Expected] = &[
         ],
         // A REQUEST from another client (00:24:d7:ba:0b:20, xid 0x52cff007).
         non_pxe: &[(DhcpType::REQUEST, 1)],
+        icmp: &[],
         errors: &[],
     },
 ];
@@ -207,6 +217,19 @@ pub fn assert_matches(what: &str, dir: Direction, got: &Counters, e: &Expected) 
         let ty = DhcpType::from_index(i).unwrap();
         let want = e.dhcp.iter().find(|(t, _)| *t == ty).map_or(0, |(_, n)| *n);
         assert_eq!(got.dhcp(dir, ty), want, "{ctx}: DHCP {}", ty.label());
+    }
+    for class in Class::ALL {
+        let want = e
+            .icmp
+            .iter()
+            .find(|(c, _)| *c == class)
+            .map_or(0, |(_, n)| *n);
+        assert_eq!(
+            got.icmp(dir, class),
+            want,
+            "{ctx}: ICMP unreachable quoting {}",
+            class.label()
+        );
     }
     for reason in ParseError::ALL {
         let want = e
