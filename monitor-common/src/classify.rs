@@ -110,6 +110,13 @@ pub enum Next {
         ip_at: u16,
         icmp_at: u16,
     },
+    /// UDP to port 69, or other UDP that may belong to a TFTP transfer
+    /// (source and destination ports, for the kernel's port hints).
+    Udp {
+        ip_at: u16,
+        udp_at: u16,
+        ports: (u16, u16),
+    },
 }
 
 /// Stage one: Ethernet, VLAN, IPv4 and UDP. For a DHCP class the result
@@ -157,7 +164,12 @@ pub fn classify_headers<F: Frame + ?Sized>(frame: &F) -> (Classification, Option
     };
     let class = port_class(udp.source_port(), udp.destination_port());
     if !class.is_dhcp() {
-        return (Classification::new(class), None);
+        let next = matches!(class, Class::TftpRequest | Class::OtherUdp).then_some(Next::Udp {
+            ip_at: l3.offset as u16,
+            udp_at: udp_at as u16,
+            ports: (udp.source_port(), udp.destination_port()),
+        });
+        return (Classification::new(class), next);
     }
     let at = DhcpAt {
         ip_at: l3.offset as u16,
@@ -238,7 +250,7 @@ pub fn classify<F: Frame + ?Sized>(frame: &F) -> Classification {
     match classify_headers(frame) {
         (c, Some(Next::Dhcp(at))) => classify_dhcp(frame, c.class, at),
         (_, Some(Next::Icmp { ip_at, icmp_at })) => classify_icmp(frame, ip_at, icmp_at),
-        (c, None) => c,
+        (c, Some(Next::Udp { .. }) | None) => c,
     }
 }
 

@@ -172,10 +172,12 @@ pub enum ParseError {
     /// ICMP header, or the datagram a destination-unreachable quotes, cut
     /// short.
     TruncatedIcmp = 8,
+    /// A TFTP datagram without its 2-byte opcode.
+    TruncatedTftp = 9,
 }
 
 impl ParseError {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     pub const ALL: [ParseError; Self::COUNT] = [
         ParseError::TruncatedEthernet,
         ParseError::TruncatedVlan,
@@ -186,6 +188,7 @@ impl ParseError {
         ParseError::TruncatedBootp,
         ParseError::BadDhcpOption,
         ParseError::TruncatedIcmp,
+        ParseError::TruncatedTftp,
     ];
 
     pub const fn label(self) -> &'static str {
@@ -199,6 +202,7 @@ impl ParseError {
             ParseError::TruncatedBootp => "truncated_bootp",
             ParseError::BadDhcpOption => "bad_dhcp_option",
             ParseError::TruncatedIcmp => "truncated_icmp",
+            ParseError::TruncatedTftp => "truncated_tftp",
         }
     }
 }
@@ -232,6 +236,22 @@ pub mod maps {
     /// by the class of the UDP datagram it quotes.
     pub const ICMP_UNREACHABLE: &str = "ICMP_UNREACHABLE";
     pub const ICMP_UNREACHABLE_LEN: u32 = (Direction::COUNT * Class::COUNT) as u32;
+    /// `PerCpuArray<u64>` indexed by [`tftp_opcode_index`]: TFTP packets to
+    /// port 69 and of followed transfers, by opcode.
+    pub const TFTP_OPCODES: &str = "TFTP_OPCODES";
+    pub const TFTP_OPCODES_LEN: u32 = (Direction::COUNT * crate::wire::tftp::OPCODE_SLOTS) as u32;
+    /// `PerCpuArray<u64>` indexed by [`tftp_error_index`]: TFTP ERROR packets
+    /// by code and by who sent them (server or client).
+    pub const TFTP_ERRORS: &str = "TFTP_ERRORS";
+    pub const TFTP_ERRORS_LEN: u32 = (Direction::COUNT * 2 * crate::wire::tftp::ERROR_SLOTS) as u32;
+    /// `LruHashMap<TftpKey, TftpFlow>`: transfers being followed.
+    pub const TFTP_FLOWS: &str = "TFTP_FLOWS";
+    pub const TFTP_FLOWS_LEN: u32 = 4096;
+    /// `Array<u8>`, one byte per UDP port: non-zero once the port was a
+    /// client port of a transfer, so other UDP skips the flow lookup (a
+    /// byte, not a bit, so CPUs never overwrite each other's marks).
+    pub const TFTP_PORT_HINTS: &str = "TFTP_PORT_HINTS";
+    pub const TFTP_PORT_HINTS_LEN: u32 = 65536;
     /// `PerCpuArray<u64>`, one slot: events lost because the ring buffer
     /// was full.
     pub const EVENTS_LOST: &str = "EVENTS_LOST";
@@ -254,6 +274,18 @@ pub mod maps {
     #[inline(always)]
     pub const fn parse_error_index(dir: Direction, e: ParseError) -> u32 {
         dir as u32 * ParseError::COUNT as u32 + e as u32
+    }
+
+    #[inline(always)]
+    pub const fn tftp_opcode_index(dir: Direction, opcode: u16) -> u32 {
+        (dir as usize * crate::wire::tftp::OPCODE_SLOTS + crate::wire::tftp::opcode_slot(opcode))
+            as u32
+    }
+
+    #[inline(always)]
+    pub const fn tftp_error_index(dir: Direction, from_server: bool, code: u16) -> u32 {
+        ((dir as usize * 2 + from_server as usize) * crate::wire::tftp::ERROR_SLOTS
+            + crate::wire::tftp::error_slot(code)) as u32
     }
 
     /// Slot of an ICMP port unreachable by direction and quoted class.

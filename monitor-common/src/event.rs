@@ -17,6 +17,7 @@ use crate::{
 pub enum EventKind {
     Dhcp = 1,
     IcmpUnreachable = 2,
+    Tftp = 3,
 }
 
 /// Precedes every ring-buffer record.
@@ -225,6 +226,107 @@ const _: () = assert!(core::mem::size_of::<IcmpRecord>() == 40);
 #[cfg(feature = "user")]
 // SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
 unsafe impl aya::Pod for IcmpRecord {}
+
+/// A TFTP packet that matters to a boot: a request, an OACK, an ERROR, the
+/// first DATA and a short (last) DATA of a transfer, with the transfer's
+/// totals so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct TftpEvent {
+    pub client_ip: [u8; 4],
+    pub server_ip: [u8; 4],
+    pub client_port: [u8; 2],
+    pub server_port: [u8; 2],
+    pub opcode: [u8; 2],
+    /// Block number (DATA/ACK) or error code (ERROR), big-endian.
+    pub arg: [u8; 2],
+    /// `crate::flow::TftpMoment as u8`.
+    pub moment: u8,
+    pub from_server: u8,
+    /// UDP payload length of this packet.
+    pub payload_len: u16,
+    pub data_packets: u32,
+    pub data_bytes: u32,
+    pub highest_block: u16,
+    pub max_data_len: u16,
+    /// Milliseconds from the request to this packet (0 for the request).
+    pub elapsed_ms: u32,
+    /// The UDP payload, first 96 bytes (file name, mode and options of a
+    /// request or OACK; code and message of an ERROR).
+    pub payload: [u8; 96],
+}
+
+const _: () = assert!(core::mem::size_of::<TftpEvent>() == 132);
+
+impl TftpEvent {
+    pub const fn zeroed() -> Self {
+        TftpEvent {
+            client_ip: [0; 4],
+            server_ip: [0; 4],
+            client_port: [0; 2],
+            server_port: [0; 2],
+            opcode: [0; 2],
+            arg: [0; 2],
+            moment: 0,
+            from_server: 0,
+            payload_len: 0,
+            data_packets: 0,
+            data_bytes: 0,
+            highest_block: 0,
+            max_data_len: 0,
+            elapsed_ms: 0,
+            payload: [0; 96],
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8; core::mem::size_of::<TftpEvent>()] {
+        // SAFETY: repr(C) with byte arrays and naturally aligned integers
+        // laid out without padding (size asserted): every byte initialised.
+        unsafe { &*(self as *const TftpEvent as *const [u8; core::mem::size_of::<TftpEvent>()]) }
+    }
+}
+
+/// A ring-buffer record carrying a [`TftpEvent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct TftpRecord {
+    pub header: EventHeader,
+    pub event: TftpEvent,
+    pub _pad: [u8; 4],
+}
+
+const _: () = assert!(core::mem::size_of::<TftpRecord>() == 152);
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
+unsafe impl aya::Pod for TftpRecord {}
+
+/// Fills `ev` (expected zeroed) for a TFTP packet seen by
+/// `crate::flow::observe_tftp`; `payload_at` is where its UDP payload starts.
+#[inline(always)]
+pub fn fill_tftp_event<F: Frame + ?Sized>(
+    frame: &F,
+    seen: &crate::flow::TftpSeen,
+    payload_at: usize,
+    now_ns: u64,
+    ev: &mut TftpEvent,
+) {
+    ev.client_ip = seen.key.client_ip;
+    ev.server_ip = seen.key.server_ip;
+    ev.client_port = seen.key.client_port;
+    ev.server_port = seen.server_port.to_be_bytes();
+    ev.opcode = seen.header.opcode.to_be_bytes();
+    ev.arg = seen.header.arg.to_be_bytes();
+    ev.moment = seen.moment.map_or(0, |m| m as u8);
+    ev.from_server = seen.from_server as u8;
+    ev.payload_len = seen.payload_len;
+    ev.data_packets = seen.flow.data_packets;
+    ev.data_bytes = seen.flow.data_bytes as u32;
+    ev.highest_block = seen.flow.highest_block;
+    ev.max_data_len = seen.flow.max_data_len;
+    ev.elapsed_ms = (now_ns.saturating_sub(seen.flow.first_ns) / 1_000_000) as u32;
+    frame.copy_prefix(payload_at, seen.payload_len as usize, &mut ev.payload);
+}
 
 /// Where the DHCP message of a frame is, as found by `classify`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

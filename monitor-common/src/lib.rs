@@ -10,6 +10,7 @@
 pub mod classify;
 pub mod counters;
 pub mod event;
+pub mod flow;
 pub mod frame;
 pub mod wire;
 

@@ -19,16 +19,24 @@ use aya_ebpf::{
     bindings::{__sk_buff, TC_ACT_OK, xdp_action, xdp_md},
     helpers::bpf_ktime_get_ns,
     macros::{classifier, map, xdp},
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
 };
-use monitor_common::event::{
-    DhcpRecord, DhcpScratch, EventHeader, EventKind, IcmpEvent, IcmpRecord, fill_dhcp_event,
+use monitor_common::{
+    Class, Direction, Traffic,
+    classify::{DhcpAt, Next, classify_dhcp, classify_headers, classify_icmp},
+    counters::maps::{
+        self as names, dhcp_index, icmp_index, parse_error_index, tftp_error_index,
+        tftp_opcode_index, traffic_index,
+    },
 };
 use monitor_common::{
-    Direction, Traffic,
-    classify::{DhcpAt, Next, classify_dhcp, classify_headers, classify_icmp},
-    counters::maps::{self as names, dhcp_index, icmp_index, parse_error_index, traffic_index},
+    event::{
+        DhcpRecord, DhcpScratch, EventHeader, EventKind, IcmpEvent, IcmpRecord, TftpRecord,
+        fill_dhcp_event, fill_tftp_event,
+    },
+    flow::{TftpFlow, TftpFlows, TftpKey, TftpMoment, observe_tftp},
+    wire::tftp,
 };
 use monitor_ebpf::PacketFrame;
 
@@ -41,6 +49,19 @@ static DHCP_TYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::DHCP_
 #[map(name = "ICMP_UNREACHABLE")]
 static ICMP_UNREACHABLE: PerCpuArray<u64> =
     PerCpuArray::with_max_entries(names::ICMP_UNREACHABLE_LEN, 0);
+
+#[map(name = "TFTP_OPCODES")]
+static TFTP_OPCODES: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::TFTP_OPCODES_LEN, 0);
+
+#[map(name = "TFTP_ERRORS")]
+static TFTP_ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::TFTP_ERRORS_LEN, 0);
+
+#[map(name = "TFTP_FLOWS")]
+static TFTP_FLOWS: LruHashMap<TftpKey, TftpFlow> =
+    LruHashMap::with_max_entries(names::TFTP_FLOWS_LEN, 0);
+
+#[map(name = "TFTP_PORT_HINTS")]
+static TFTP_PORT_HINTS: Array<u8> = Array::with_max_entries(names::TFTP_PORT_HINTS_LEN, 0);
 
 #[map(name = "EVENTS_LOST")]
 static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
@@ -70,6 +91,9 @@ pub fn pxe_xdp(ctx: XdpContext) -> u32 {
         Some(Stage2::Icmp(meta)) => unsafe {
             pxe_icmp_xdp(ctx.ctx, meta);
         },
+        Some(Stage2::Tftp(meta)) => unsafe {
+            pxe_tftp_xdp(ctx.ctx, meta);
+        },
         None => {}
     }
     xdp_action::XDP_PASS
@@ -97,6 +121,9 @@ pub fn pxe_tc_egress(ctx: TcContext) -> i32 {
         Some(Stage2::Icmp(meta)) => unsafe {
             pxe_icmp_tc(ctx.skb.skb, meta);
         },
+        Some(Stage2::Tftp(meta)) => unsafe {
+            pxe_tftp_tc(ctx.skb.skb, meta);
+        },
         None => {}
     }
     TC_ACT_OK
@@ -106,6 +133,7 @@ pub fn pxe_tc_egress(ctx: TcContext) -> i32 {
 enum Stage2 {
     Dhcp(u64),
     Icmp(u64),
+    Tftp(u64),
 }
 
 /// Stage one: counts the frame; for a DHCP message or an ICMP destination
@@ -127,7 +155,148 @@ fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<Stage2> {
     match next? {
         Next::Dhcp(at) => Some(Stage2::Dhcp(at.pack(c.class))),
         Next::Icmp { ip_at, icmp_at } => Some(Stage2::Icmp(ip_at as u64 | (icmp_at as u64) << 16)),
+        Next::Udp {
+            ip_at,
+            udp_at,
+            ports,
+        } => {
+            // Other UDP is looked up as a transfer only when one of its
+            // ports is a client port of a followed transfer.
+            if c.class == Class::OtherUdp && !port_hinted(ports.0) && !port_hinted(ports.1) {
+                return None;
+            }
+            Some(Stage2::Tftp(
+                ip_at as u64 | (udp_at as u64) << 16 | (c.class as u64) << 32,
+            ))
+        }
     }
+}
+
+#[inline(always)]
+fn port_hinted(port: u16) -> bool {
+    TFTP_PORT_HINTS
+        .get(u32::from(port))
+        .is_some_and(|h| *h != 0)
+}
+
+/// Stage two for TFTP, XDP (global function).
+///
+/// # Safety
+/// `ctx` must be the context of the running XDP program.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub unsafe extern "C" fn pxe_tftp_xdp(ctx: *mut xdp_md, meta: u64) -> i32 {
+    // SAFETY: called only from `pxe_xdp` with its own context.
+    let (frame, ifindex) = unsafe {
+        (
+            PacketFrame::new((*ctx).data as usize, (*ctx).data_end as usize),
+            (*ctx).ingress_ifindex,
+        )
+    };
+    tftp(&frame, meta, Direction::Ingress, ifindex);
+    0
+}
+
+/// Stage two for TFTP, TC (global function).
+///
+/// # Safety
+/// `skb` must be the context of the running TC program.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub unsafe extern "C" fn pxe_tftp_tc(skb: *mut __sk_buff, meta: u64) -> i32 {
+    // SAFETY: called only from `pxe_tc_egress` with its own context.
+    let (frame, ifindex) = unsafe {
+        (
+            PacketFrame::new((*skb).data as usize, (*skb).data_end as usize),
+            (*skb).ifindex,
+        )
+    };
+    tftp(&frame, meta, Direction::Egress, ifindex);
+    0
+}
+
+/// The kernel's transfer table.
+struct KernelFlows;
+
+impl TftpFlows for KernelFlows {
+    #[inline(always)]
+    fn get_mut(&mut self, key: &TftpKey) -> Option<&mut TftpFlow> {
+        // SAFETY: an LRU map value stays valid while the program runs; a
+        // concurrent update from another CPU can only make its counters
+        // approximate.
+        TFTP_FLOWS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, key: &TftpKey, flow: &TftpFlow) {
+        // A full LRU map evicts its oldest entry; nothing to handle.
+        let _ = TFTP_FLOWS.insert(key, flow, 0);
+    }
+}
+
+/// Follows a TFTP packet: counters by opcode and error code, the transfer's
+/// totals in `TFTP_FLOWS`, and an event for the packets that matter.
+#[inline(always)]
+fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32) {
+    let class = if (meta >> 32) as u8 == Class::TftpRequest as u8 {
+        Class::TftpRequest
+    } else {
+        Class::OtherUdp
+    };
+    let (ip_at, udp_at) = (meta as u16 as usize, (meta >> 16) as u16 as usize);
+    // SAFETY: a helper without arguments or preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let seen = match observe_tftp(frame, ip_at, udp_at, class, now, &mut KernelFlows) {
+        Ok(Some(seen)) => seen,
+        Ok(None) => return,
+        Err(e) => {
+            bump(&PARSE_ERRORS, parse_error_index(dir, e));
+            return;
+        }
+    };
+    bump(&TFTP_OPCODES, tftp_opcode_index(dir, seen.header.opcode));
+    if seen.header.opcode == tftp::ERROR {
+        bump(
+            &TFTP_ERRORS,
+            tftp_error_index(dir, seen.from_server, seen.header.arg),
+        );
+    }
+    if seen.moment == Some(TftpMoment::Request) {
+        let port = u16::from_be_bytes(seen.key.client_port);
+        if let Some(h) = TFTP_PORT_HINTS.get_ptr_mut(u32::from(port)) {
+            // SAFETY: a valid map value; one byte per port, so CPUs setting
+            // different ports never overwrite each other.
+            unsafe { *h = 1 };
+        }
+    }
+    if seen.moment.is_none() {
+        return;
+    }
+    let Some(mut entry) = EVENTS.reserve::<TftpRecord>(0) else {
+        bump(&EVENTS_LOST, 0);
+        return;
+    };
+    let rec = entry.as_mut_ptr();
+    const WORDS: usize = core::mem::size_of::<TftpRecord>() / 8;
+    const _: () = assert!(WORDS * 8 == core::mem::size_of::<TftpRecord>());
+    // SAFETY: as in `track`: reserved, 8-byte aligned record memory, zeroed
+    // word by word before the reference is formed.
+    let rec = unsafe {
+        let words = rec.cast::<u64>();
+        for i in 0..WORDS {
+            core::ptr::write_volatile(words.add(i), 0);
+        }
+        &mut *rec
+    };
+    rec.header = EventHeader {
+        timestamp_ns: now,
+        ifindex,
+        kind: EventKind::Tftp as u8,
+        direction: dir as u8,
+        _reserved: [0; 2],
+    };
+    fill_tftp_event(frame, &seen, udp_at + 8, now, &mut rec.event);
+    entry.submit(0);
 }
 
 /// Stage two for an ICMP destination unreachable, XDP (global function).

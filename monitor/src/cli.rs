@@ -54,6 +54,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = monitor_common::counters::maps::PXE_XIDS_LEN,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pxe_transactions: u32,
+    /// TFTP transfers followed per interface; the oldest is forgotten when
+    /// full.
+    #[arg(long, value_name = "N", default_value_t = monitor_common::counters::maps::TFTP_FLOWS_LEN,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tftp_transfers: u32,
     /// Do not attach the TC egress program (then a monitor on the DHCP/PXE
     /// server itself does not see its own replies).
     #[arg(long)]

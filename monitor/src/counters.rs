@@ -2,12 +2,15 @@
 //! host's replica of the kernel programs (for capture files and for
 //! checking the kernel against the host).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use monitor_common::{
     Class, DhcpType, Direction, ParseError, Traffic, classify,
     counters::maps::{self, dhcp_index, icmp_index, parse_error_index, traffic_index},
-    event::{DhcpEvent, EventKind, IcmpEvent, fill_dhcp_event},
+    counters::maps::{tftp_error_index, tftp_opcode_index},
+    event::{DhcpEvent, EventKind, IcmpEvent, TftpEvent, fill_dhcp_event, fill_tftp_event},
+    flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp},
+    wire::{tftp, udp},
 };
 
 /// Counter values of one interface, indexed as in
@@ -18,6 +21,8 @@ pub struct Counters {
     pub dhcp_types: Vec<u64>,
     pub parse_errors: Vec<u64>,
     pub icmp_unreachable: Vec<u64>,
+    pub tftp_opcodes: Vec<u64>,
+    pub tftp_errors: Vec<u64>,
     pub events_lost: u64,
 }
 
@@ -29,6 +34,8 @@ impl Default for Counters {
             dhcp_types: vec![0; maps::DHCP_TYPES_LEN as usize],
             parse_errors: vec![0; maps::PARSE_ERRORS_LEN as usize],
             icmp_unreachable: vec![0; maps::ICMP_UNREACHABLE_LEN as usize],
+            tftp_opcodes: vec![0; maps::TFTP_OPCODES_LEN as usize],
+            tftp_errors: vec![0; maps::TFTP_ERRORS_LEN as usize],
             events_lost: 0,
         }
     }
@@ -53,6 +60,16 @@ impl Counters {
         self.icmp_unreachable[icmp_index(dir, quoted) as usize]
     }
 
+    /// TFTP packets with this opcode (to port 69 or of followed transfers).
+    pub fn tftp(&self, dir: Direction, opcode: u16) -> u64 {
+        self.tftp_opcodes[tftp_opcode_index(dir, opcode) as usize]
+    }
+
+    /// TFTP ERROR packets with this code, from the server or the client.
+    pub fn tftp_error(&self, dir: Direction, from_server: bool, code: u16) -> u64 {
+        self.tftp_errors[tftp_error_index(dir, from_server, code) as usize]
+    }
+
     pub fn parse_error(&self, dir: Direction, e: ParseError) -> u64 {
         self.parse_errors[parse_error_index(dir, e) as usize]
     }
@@ -60,13 +77,10 @@ impl Counters {
 
 /// An event as the kernel sends it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "short-lived copies of fixed-size kernel records; boxing would allocate per event"
-)]
 pub enum Event {
     Dhcp(DhcpEvent),
     Icmp(IcmpEvent),
+    Tftp(TftpEvent),
 }
 
 impl Event {
@@ -74,6 +88,7 @@ impl Event {
         match self {
             Event::Dhcp(_) => EventKind::Dhcp,
             Event::Icmp(_) => EventKind::IcmpUnreachable,
+            Event::Tftp(_) => EventKind::Tftp,
         }
     }
 
@@ -81,6 +96,7 @@ impl Event {
         match self {
             Event::Dhcp(e) => e.as_bytes(),
             Event::Icmp(e) => e.as_bytes(),
+            Event::Tftp(e) => e.as_bytes(),
         }
     }
 }
@@ -95,10 +111,36 @@ pub struct HostObserver {
     pub pxe_xids: HashSet<u32>,
     /// Events in the order of the frames.
     pub events: Vec<(Direction, Event)>,
+    /// TFTP transfers being followed (the kernel's LRU map, unbounded here).
+    pub tftp_flows: HostFlows,
+}
+
+/// The host's transfer table.
+#[derive(Debug, Default)]
+pub struct HostFlows(pub HashMap<TftpKey, TftpFlow>);
+
+impl TftpFlows for HostFlows {
+    fn get_mut(&mut self, key: &TftpKey) -> Option<&mut TftpFlow> {
+        self.0.get_mut(key)
+    }
+
+    fn insert(&mut self, key: &TftpKey, flow: &TftpFlow) {
+        self.0.insert(*key, *flow);
+    }
 }
 
 impl HostObserver {
+    /// [`observe_at`](Self::observe_at) with the clock at 0.
     pub fn observe(&mut self, frame: &[u8], dir: Direction) {
+        self.observe_at(frame, dir, 0);
+    }
+
+    /// One frame seen at `now_ns` (for TFTP transfer times).
+    pub fn observe_at(&mut self, frame: &[u8], dir: Direction, now_ns: u64) {
+        let (_, next) = monitor_common::classify::classify_headers(frame);
+        if let Some(monitor_common::classify::Next::Udp { ip_at, udp_at, .. }) = next {
+            self.observe_tftp(frame, dir, ip_at.into(), udp_at.into(), now_ns);
+        }
         let c = classify(frame);
         let t = &mut self.counters.traffic[traffic_index(dir, c.class) as usize];
         t.packets += 1;
@@ -113,6 +155,45 @@ impl HostObserver {
             }
         }
         let Some(loc) = &c.dhcp else { return };
+        self.observe_dhcp(frame, dir, &c, loc);
+    }
+
+    fn observe_tftp(
+        &mut self,
+        frame: &[u8],
+        dir: Direction,
+        ip_at: usize,
+        udp_at: usize,
+        now_ns: u64,
+    ) {
+        let class = classify(frame).class;
+        let seen = match observe_tftp(frame, ip_at, udp_at, class, now_ns, &mut self.tftp_flows) {
+            Ok(Some(seen)) => seen,
+            Ok(None) => return,
+            Err(e) => {
+                self.counters.parse_errors[parse_error_index(dir, e) as usize] += 1;
+                return;
+            }
+        };
+        self.counters.tftp_opcodes[tftp_opcode_index(dir, seen.header.opcode) as usize] += 1;
+        if seen.header.opcode == tftp::ERROR {
+            self.counters.tftp_errors
+                [tftp_error_index(dir, seen.from_server, seen.header.arg) as usize] += 1;
+        }
+        if seen.moment.is_some() {
+            let mut ev = TftpEvent::zeroed();
+            fill_tftp_event(frame, &seen, udp_at + udp::HEADER_LEN, now_ns, &mut ev);
+            self.events.push((dir, Event::Tftp(ev)));
+        }
+    }
+
+    fn observe_dhcp(
+        &mut self,
+        frame: &[u8],
+        dir: Direction,
+        c: &monitor_common::Classification,
+        loc: &monitor_common::event::DhcpLocation,
+    ) {
         let pxe = loc.is_pxe(c.class, self.pxe_xids.contains(&loc.xid));
         if let Some(ty) = c.dhcp_type {
             self.counters.dhcp_types[dhcp_index(dir, pxe, ty) as usize] += 1;

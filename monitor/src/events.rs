@@ -7,7 +7,10 @@ use std::mem::offset_of;
 
 use monitor_common::{
     DhcpType, Direction,
-    event::{DhcpEvent, DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord, dhcp_flags},
+    event::{
+        DhcpEvent, DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord, TftpEvent,
+        TftpRecord, dhcp_flags,
+    },
 };
 
 use crate::counters::Event;
@@ -17,13 +20,10 @@ use tracing::{debug, warn};
 
 /// A record from the ring buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "short-lived copies of fixed-size kernel records; boxing would allocate per event"
-)]
 pub enum Record {
     Dhcp(DhcpRecord),
     Icmp(IcmpRecord),
+    Tftp(TftpRecord),
 }
 
 impl Record {
@@ -31,6 +31,7 @@ impl Record {
         match self {
             Record::Dhcp(r) => &r.header,
             Record::Icmp(r) => &r.header,
+            Record::Tftp(r) => &r.header,
         }
     }
 
@@ -39,6 +40,7 @@ impl Record {
         match self {
             Record::Dhcp(r) => Event::Dhcp(r.event),
             Record::Icmp(r) => Event::Icmp(r.event),
+            Record::Tftp(r) => Event::Tftp(r.event),
         }
     }
 }
@@ -52,6 +54,8 @@ pub fn decode(bytes: &[u8]) -> Option<Record> {
         read_pod::<DhcpRecord>(bytes).map(Record::Dhcp)
     } else if kind == EventKind::IcmpUnreachable as u8 {
         read_pod::<IcmpRecord>(bytes).map(Record::Icmp)
+    } else if kind == EventKind::Tftp as u8 {
+        read_pod::<TftpRecord>(bytes).map(Record::Tftp)
     } else {
         None
     }
@@ -114,6 +118,36 @@ pub fn describe_icmp(ev: &IcmpEvent) -> String {
     )
 }
 
+/// One line for the debug log.
+pub fn describe_tftp(ev: &TftpEvent) -> String {
+    let moment = match ev.moment {
+        1 => "request",
+        2 => "oack",
+        3 => "error",
+        4 => "first data",
+        5 => "short (last) data",
+        _ => "packet",
+    };
+    let payload = &ev.payload[..usize::from(ev.payload_len).min(ev.payload.len())];
+    let text: String = payload
+        .iter()
+        .map(|&b| if b.is_ascii_graphic() { b as char } else { ' ' })
+        .collect();
+    format!(
+        "tftp {moment} client={}:{} server={}:{} opcode={} arg={} data_packets={} data_bytes={} elapsed_ms={} payload={:?}",
+        Ipv4Addr::from(ev.client_ip),
+        u16::from_be_bytes(ev.client_port),
+        Ipv4Addr::from(ev.server_ip),
+        u16::from_be_bytes(ev.server_port),
+        u16::from_be_bytes(ev.opcode),
+        u16::from_be_bytes(ev.arg),
+        ev.data_packets,
+        ev.data_bytes,
+        ev.elapsed_ms,
+        text.trim(),
+    )
+}
+
 /// Reads one interface's ring buffer until the task is dropped: counts the
 /// records and logs each at debug level. (The session tracker will consume
 /// them here.)
@@ -146,6 +180,10 @@ pub async fn read(interface: String, ring: RingBuf<MapData>, received: IntCounte
                 Some(Record::Icmp(rec)) => {
                     debug!(interface, "{}", describe_icmp(&rec.event));
                     "icmp_unreachable"
+                }
+                Some(Record::Tftp(rec)) => {
+                    debug!(interface, "{}", describe_tftp(&rec.event));
+                    "tftp"
                 }
                 None => "malformed",
             };

@@ -44,6 +44,7 @@ fn run(args: RunArgs) -> Result<()> {
         let sizes = probe::MapSizes {
             ring_bytes: args.ring_buffer_bytes,
             pxe_xids: args.max_pxe_transactions,
+            tftp_flows: args.max_tftp_transfers,
         };
         let attach = || Probe::attach(iface, args.xdp_mode, !args.no_egress, &sizes);
         let probe = match &args.netns {
@@ -70,7 +71,7 @@ fn run(args: RunArgs) -> Result<()> {
     )
     .context("defining pxe_events_received_total")?;
     for (iface, _) in &rings {
-        for kind in ["dhcp", "icmp_unreachable", "malformed"] {
+        for kind in ["dhcp", "icmp_unreachable", "tftp", "malformed"] {
             received.with_label_values(&[iface.as_str(), kind]);
         }
     }

@@ -5,7 +5,11 @@ use std::sync::Mutex;
 
 use monitor_common::{
     Class, DhcpType, Direction, ParseError,
-    counters::maps::{dhcp_index, icmp_index, parse_error_index, traffic_index},
+    counters::maps::{
+        dhcp_index, icmp_index, parse_error_index, tftp_error_index, tftp_opcode_index,
+        traffic_index,
+    },
+    wire::tftp,
 };
 use prometheus::{
     IntGaugeVec, Opts, Registry,
@@ -47,6 +51,14 @@ const ICMP: (&str, &str) = (
     "pxe_icmp_unreachable_total",
     "ICMP destination unreachable messages about a UDP datagram, by the class of the datagram they quote (proxy_dhcp, tftp_request: nothing listens there).",
 );
+const TFTP_PACKETS: (&str, &str) = (
+    "pxe_tftp_packets_total",
+    "TFTP packets to port 69 and of followed transfers (learned from each read/write request), by opcode.",
+);
+const TFTP_ERRORS: (&str, &str) = (
+    "pxe_tftp_errors_total",
+    "TFTP ERROR packets by code and sender (server: a refused boot file; client: e.g. aborting a size probe, normal).",
+);
 const SCRAPE_ERRORS: (&str, &str) = (
     "pxe_kernel_read_errors_total",
     "Failures reading the kernel counter maps during this scrape.",
@@ -69,6 +81,8 @@ impl KernelCollector {
             desc(DHCP, &["interface", "direction", "type", "pxe"]),
             desc(EVENTS_LOST, &["interface"]),
             desc(ICMP, &["interface", "direction", "quoted_class"]),
+            desc(TFTP_PACKETS, &["interface", "direction", "opcode"]),
+            desc(TFTP_ERRORS, &["interface", "direction", "sender", "code"]),
             desc(PARSE, &["interface", "direction", "reason"]),
             desc(SCRAPE_ERRORS, &[]),
         ];
@@ -115,8 +129,36 @@ impl Collector for KernelCollector {
 /// present, zeros included.
 pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
     let (mut packets, mut bytes, mut dhcp, mut parse) = (vec![], vec![], vec![], vec![]);
-    let (mut lost, mut icmp) = (vec![], vec![]);
+    let (mut lost, mut icmp, mut tftp_p, mut tftp_e) = (vec![], vec![], vec![], vec![]);
     for (iface, c) in samples {
+        for dir in Direction::ALL {
+            for slot in 0..tftp::OPCODE_SLOTS {
+                let v = c
+                    .tftp_opcodes
+                    .get(tftp_opcode_index(dir, slot as u16) as usize)
+                    .copied()
+                    .unwrap_or(0);
+                let labels = [
+                    ("interface", iface.as_str()),
+                    ("direction", dir.label()),
+                    ("opcode", tftp::opcode_label(slot)),
+                ];
+                tftp_p.push(counter(&labels, v));
+            }
+            for (from_server, sender) in [(true, "server"), (false, "client")] {
+                for slot in 0..tftp::ERROR_SLOTS {
+                    let i = tftp_error_index(dir, from_server, slot as u16) as usize;
+                    let v = c.tftp_errors.get(i).copied().unwrap_or(0);
+                    let labels = [
+                        ("interface", iface.as_str()),
+                        ("direction", dir.label()),
+                        ("sender", sender),
+                        ("code", tftp::error_label(slot)),
+                    ];
+                    tftp_e.push(counter(&labels, v));
+                }
+            }
+        }
         for dir in Direction::ALL {
             // The classes a quoted UDP datagram can have.
             for class in Class::ALL
@@ -195,6 +237,8 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         family(PARSE, parse),
         family(EVENTS_LOST, lost),
         family(ICMP, icmp),
+        family(TFTP_PACKETS, tftp_p),
+        family(TFTP_ERRORS, tftp_e),
     ]
 }
 

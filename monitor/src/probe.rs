@@ -15,7 +15,7 @@ use monitor_common::{
     Traffic,
     counters::maps::{
         DHCP_TYPES, EVENTS, EVENTS_BYTES, EVENTS_LOST, ICMP_UNREACHABLE, PARSE_ERRORS, PXE_XIDS,
-        PXE_XIDS_LEN, TRAFFIC,
+        PXE_XIDS_LEN, TFTP_ERRORS, TFTP_FLOWS, TFTP_FLOWS_LEN, TFTP_OPCODES, TRAFFIC,
     },
 };
 use thiserror::Error;
@@ -149,6 +149,8 @@ pub struct MapSizes {
     pub ring_bytes: u32,
     /// PXE transactions remembered (LRU).
     pub pxe_xids: u32,
+    /// TFTP transfers followed (LRU).
+    pub tftp_flows: u32,
 }
 
 impl Default for MapSizes {
@@ -156,6 +158,7 @@ impl Default for MapSizes {
         MapSizes {
             ring_bytes: EVENTS_BYTES,
             pxe_xids: PXE_XIDS_LEN,
+            tftp_flows: TFTP_FLOWS_LEN,
         }
     }
 }
@@ -169,6 +172,7 @@ pub fn load_sized(sizes: &MapSizes) -> Result<Ebpf, ProbeError> {
     let mut ebpf = EbpfLoader::new()
         .map_max_entries(EVENTS, sizes.ring_bytes)
         .map_max_entries(PXE_XIDS, sizes.pxe_xids)
+        .map_max_entries(TFTP_FLOWS, sizes.tftp_flows)
         .load(EBPF_OBJECT)
         .map_err(|e| ProbeError::from_aya("loading the eBPF object", "(maps)", e))?;
     let xdp: &mut Xdp = program(&mut ebpf, XDP_PROGRAM)?;
@@ -324,6 +328,8 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     sum(DHCP_TYPES, &mut c.dhcp_types)?;
     sum(PARSE_ERRORS, &mut c.parse_errors)?;
     sum(ICMP_UNREACHABLE, &mut c.icmp_unreachable)?;
+    sum(TFTP_OPCODES, &mut c.tftp_opcodes)?;
+    sum(TFTP_ERRORS, &mut c.tftp_errors)?;
     sum(EVENTS_LOST, std::slice::from_mut(&mut c.events_lost))?;
     Ok(c)
 }

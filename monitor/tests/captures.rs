@@ -79,7 +79,7 @@ fn pxe_events(path: &std::path::Path) -> Vec<monitor_common::event::DhcpEvent> {
         .into_iter()
         .filter_map(|(_, e)| match e {
             monitor::counters::Event::Dhcp(e) => Some(e),
-            monitor::counters::Event::Icmp(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -190,4 +190,83 @@ fn dhcp_events_carry_what_the_servers_sent() {
     assert_eq!(proxy_ack.class, Class::ProxyDhcp as u8);
     assert_eq!(proxy_ack.src_port, 4011u16.to_be_bytes());
     assert_eq!(cstr(&proxy_ack.file), "boot.ipxe");
+}
+
+/// TFTP events of a capture (moment, event), as the host replica builds
+/// them.
+fn tftp_events(path: &std::path::Path) -> Vec<monitor_common::event::TftpEvent> {
+    let mut host = HostObserver::default();
+    for f in common::frames(path) {
+        host.observe(&f, Direction::Ingress);
+    }
+    host.events
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            monitor::counters::Event::Tftp(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What tshark shows of the TFTP exchanges (`-e tftp.opcode -e
+/// tftp.source_file -e tftp.error.code -e tftp.error.message -e
+/// udp.length`), read through the events the tracker will get.
+#[test]
+fn tftp_events_follow_the_transfer() {
+    use monitor_common::flow::TftpMoment;
+    let Some(dir) = testing::fixtures_dir() else {
+        return;
+    };
+
+    // Healthy: RRQ boot.ipxe from 10.77.10.115:9081, OACK from the
+    // server's port 44496, one DATA block of 84 - 8 - 4 = 72 bytes.
+    let ev = tftp_events(&dir.join("lab-pcaps/a-healthy-dnsmasq.pcap"));
+    let moments: Vec<u8> = ev.iter().map(|e| e.moment).collect();
+    assert_eq!(
+        moments,
+        [
+            TftpMoment::Request as u8,
+            TftpMoment::Oack as u8,
+            TftpMoment::FirstData as u8
+        ]
+    );
+    let rrq = &ev[0];
+    assert_eq!(
+        (rrq.client_ip, u16::from_be_bytes(rrq.client_port)),
+        ([10, 77, 10, 115], 9081)
+    );
+    assert!(
+        rrq.payload.starts_with(b"\0\x01boot.ipxe\0octet\0"),
+        "{:?}",
+        &rrq.payload[..]
+    );
+    let data = &ev[2];
+    assert_eq!(
+        (data.from_server, u16::from_be_bytes(data.server_port)),
+        (1, 44496)
+    );
+    assert_eq!(
+        (data.data_packets, data.data_bytes, data.highest_block),
+        (1, 72, 1)
+    );
+
+    // Missing boot file: the server answers the RRQ with ERROR 1.
+    let ev = tftp_events(&dir.join("lab-pcaps/d-tftp-file-missing.pcap"));
+    assert_eq!(ev.len(), 2);
+    assert!(ev[0].payload.starts_with(b"\0\x01missing-boot.ipxe\0"));
+    let err = &ev[1];
+    assert_eq!(
+        (err.moment, err.from_server, u16::from_be_bytes(err.arg)),
+        (TftpMoment::Error as u8, 1, 1)
+    );
+    assert!(err.payload[4..].starts_with(b"file /srv/tftp/pxe-boot/missing-boot.ipxe not found"));
+
+    // No TFTP server: six RRQs, nothing else of TFTP (the ICMP port
+    // unreachables are their own events).
+    let ev = tftp_events(&dir.join("lab-pcaps/h-tftp-no-server.pcap"));
+    assert_eq!(ev.len(), 6);
+    assert!(
+        ev.iter()
+            .all(|e| e.moment == TftpMoment::Request as u8 && e.server_ip == [10, 77, 10, 2])
+    );
 }

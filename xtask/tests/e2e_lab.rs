@@ -134,6 +134,30 @@ fn ipxe_client_boot_is_counted_like_the_capture_shows() {
     // The transfer itself (OACK/DATA from the server's ephemeral port).
     let data_want = tshark_count(&pcap, &format!("{from_server} && tftp.opcode == 3"));
     assert!(data_want >= 1, "the capture should hold TFTP DATA");
+    // The transfer is followed across the server's ephemeral port: its
+    // DATA (sent, egress) and the client's ACKs (received, ingress).
+    let tftp = |dir: &str, op: &str| {
+        scrape::sum(
+            &m,
+            "pxe_tftp_packets_total",
+            &[
+                ("interface", lab::SERVER_IF),
+                ("direction", dir),
+                ("opcode", op),
+            ],
+        )
+    };
+    assert_eq!(
+        tftp("egress", "data"),
+        data_want,
+        "TFTP DATA: /metrics vs capture"
+    );
+    let acks = tshark_count(&pcap, &format!("{to_server} && tftp.opcode == 4"));
+    assert_eq!(
+        tftp("ingress", "ack"),
+        acks,
+        "TFTP ACK: /metrics vs capture"
+    );
     // Every DHCP message of this boot belongs to the PXE exchange (the
     // server's replies by their xid), and each reached userspace as an
     // event.

@@ -9,6 +9,7 @@ pub mod dhcp;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod tftp;
 pub mod udp;
 
 #[inline(always)]

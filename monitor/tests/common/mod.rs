@@ -44,6 +44,12 @@ pub struct Expected {
     /// ICMP destination unreachable by the class of the quoted UDP datagram
     /// (`icmp.type == 3`, `-e udp.srcport -e udp.dstport` of the quote).
     pub icmp: &'static [(Class, u64)],
+    /// TFTP packets by opcode (`tftp && !icmp`, `-e tftp.opcode`: tshark
+    /// follows a transfer from its request, as the monitor does).
+    pub tftp: &'static [(u16, u64)],
+    /// TFTP ERRORs from the server by code (`tftp.opcode == 5`,
+    /// `-e tftp.error.code -e udp.srcport`).
+    pub tftp_server_errors: &'static [(u16, u64)],
     pub errors: &'static [(ParseError, u64)],
 }
 
@@ -66,6 +72,8 @@ pub const EXPECTED: &[Expected] = &[
         ],
         non_pxe: &[],
         icmp: &[],
+        tftp: &[(1, 1), (3, 1), (4, 2), (6, 1)],
+        tftp_server_errors: &[],
         errors: &[],
     },
     Expected {
@@ -86,6 +94,8 @@ pub const EXPECTED: &[Expected] = &[
         ],
         non_pxe: &[],
         icmp: &[(Class::ProxyDhcp, 4)],
+        tftp: &[],
+        tftp_server_errors: &[],
         errors: &[],
     },
     Expected {
@@ -106,6 +116,8 @@ pub const EXPECTED: &[Expected] = &[
         ],
         non_pxe: &[],
         icmp: &[],
+        tftp: &[(1, 1), (3, 1), (4, 2), (6, 1)],
+        tftp_server_errors: &[],
         errors: &[],
     },
     Expected {
@@ -121,6 +133,8 @@ pub const EXPECTED: &[Expected] = &[
         dhcp: &[],
         non_pxe: &[],
         icmp: &[(Class::OtherUdp, 1), (Class::TftpRequest, 3)],
+        tftp: &[(1, 15), (3, 24), (4, 30), (5, 6), (6, 4)],
+        tftp_server_errors: &[(1, 6)],
         errors: &[],
     },
     Expected {
@@ -136,6 +150,8 @@ pub const EXPECTED: &[Expected] = &[
         dhcp: &[],
         non_pxe: &[],
         icmp: &[],
+        tftp: &[(1, 12), (3, 116), (4, 119), (5, 9), (6, 3)],
+        tftp_server_errors: &[(1, 9)],
         errors: &[(ParseError::TruncatedBootp, 6)],
     },
     Expected {
@@ -156,6 +172,8 @@ pub const EXPECTED: &[Expected] = &[
         ],
         non_pxe: &[],
         icmp: &[],
+        tftp: &[(1, 2)],
+        tftp_server_errors: &[],
         errors: &[],
     },
     Expected {
@@ -176,6 +194,8 @@ pub const EXPECTED: &[Expected] = &[
         // A REQUEST from another client (00:24:d7:ba:0b:20, xid 0x52cff007).
         non_pxe: &[(DhcpType::REQUEST, 1)],
         icmp: &[],
+        tftp: &[],
+        tftp_server_errors: &[],
         errors: &[],
     },
 ];
@@ -229,6 +249,31 @@ pub fn assert_matches(what: &str, dir: Direction, got: &Counters, e: &Expected) 
             want,
             "{ctx}: ICMP unreachable quoting {}",
             class.label()
+        );
+    }
+    for slot in 0..monitor_common::wire::tftp::OPCODE_SLOTS as u16 {
+        let want = e
+            .tftp
+            .iter()
+            .find(|(o, _)| *o == slot)
+            .map_or(0, |(_, n)| *n);
+        assert_eq!(got.tftp(dir, slot), want, "{ctx}: TFTP opcode {slot}");
+    }
+    for code in 0..=9 {
+        let want = e
+            .tftp_server_errors
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or(0, |(_, n)| *n);
+        assert_eq!(
+            got.tftp_error(dir, true, code),
+            want,
+            "{ctx}: TFTP server error {code}"
+        );
+        assert_eq!(
+            got.tftp_error(dir, false, code),
+            0,
+            "{ctx}: TFTP client error {code}"
         );
     }
     for reason in ParseError::ALL {
