@@ -52,7 +52,10 @@ unsafe impl aya::Pod for TftpFlow {}
 
 /// The transfer table: the kernel's LRU map or a host hash map.
 pub trait TftpFlows {
-    fn get_mut(&mut self, key: &TftpKey) -> Option<&mut TftpFlow>;
+    /// The transfer under `first`, else under `second`; `true` when it was
+    /// `first`. One lookup per key at most (each costs a map lookup in the
+    /// kernel).
+    fn get_either(&mut self, first: &TftpKey, second: &TftpKey) -> Option<(bool, &mut TftpFlow)>;
     fn insert(&mut self, key: &TftpKey, flow: &TftpFlow);
 }
 
@@ -147,17 +150,11 @@ pub fn observe_tftp<F: Frame + ?Sized, T: TftpFlows>(
         client_port: sport.to_be_bytes(),
         _reserved: [0; 2],
     };
-    let (key, from_server) = if flows.get_mut(&to_client).is_some() {
-        (to_client, true)
-    } else if flows.get_mut(&from_client).is_some() {
-        (from_client, false)
-    } else {
+    let Some((from_server, flow)) = flows.get_either(&to_client, &from_client) else {
         return Ok(None);
     };
+    let key = if from_server { to_client } else { from_client };
     let header = tftp::Header::new_checked(frame, payload_at)?;
-    let Some(flow) = flows.get_mut(&key) else {
-        return Ok(None);
-    };
     flow.last_ns = now_ns;
     let server_port = if from_server { sport } else { dport };
     if from_server && flow.server_port == [0, 0] {

@@ -220,11 +220,15 @@ struct KernelFlows;
 
 impl TftpFlows for KernelFlows {
     #[inline(always)]
-    fn get_mut(&mut self, key: &TftpKey) -> Option<&mut TftpFlow> {
+    fn get_either(&mut self, first: &TftpKey, second: &TftpKey) -> Option<(bool, &mut TftpFlow)> {
+        let (found, p) = match TFTP_FLOWS.get_ptr_mut(first) {
+            Some(p) => (true, p),
+            None => (false, TFTP_FLOWS.get_ptr_mut(second)?),
+        };
         // SAFETY: an LRU map value stays valid while the program runs; a
         // concurrent update from another CPU can only make its counters
         // approximate.
-        TFTP_FLOWS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
+        Some((found, unsafe { &mut *p }))
     }
 
     #[inline(always)]

@@ -71,8 +71,16 @@ fn main() -> Result<()> {
         ),
         (
             "TFTP RRQ",
-            frame("peer-pcaps/netboot/pcap/nsec.pcap", &|d| {
+            frame("lab-pcaps/a-healthy-dnsmasq.pcap", &|d| {
                 classify(d).class == Class::TftpRequest
+            })?,
+        ),
+        // Measured after the RRQ above, which starts this transfer: the
+        // DATA block of the same boot (server port 44496 -> client 9081).
+        (
+            "TFTP DATA of a tracked transfer",
+            frame("lab-pcaps/a-healthy-dnsmasq.pcap", &|d| {
+                d.len() > 42 && d[12..14] == [0x08, 0x00] && d[42..44] == [0, 3]
             })?,
         ),
     ];

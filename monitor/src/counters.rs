@@ -120,8 +120,12 @@ pub struct HostObserver {
 pub struct HostFlows(pub HashMap<TftpKey, TftpFlow>);
 
 impl TftpFlows for HostFlows {
-    fn get_mut(&mut self, key: &TftpKey) -> Option<&mut TftpFlow> {
-        self.0.get_mut(key)
+    fn get_either(&mut self, first: &TftpKey, second: &TftpKey) -> Option<(bool, &mut TftpFlow)> {
+        if self.0.contains_key(first) {
+            self.0.get_mut(first).map(|f| (true, f))
+        } else {
+            self.0.get_mut(second).map(|f| (false, f))
+        }
     }
 
     fn insert(&mut self, key: &TftpKey, flow: &TftpFlow) {
