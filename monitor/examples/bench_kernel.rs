@@ -126,7 +126,7 @@ fn main() -> Result<()> {
     println!("| frame | bytes | bare XDP_PASS | pxe_xdp | difference |");
     println!("|---|---:|---:|---:|---:|");
     for (what, f) in &cases {
-        let base = ns("bare_pass", f)?;
+        let base = ns(probe::BARE_PROGRAM, f)?;
         let ours = ns(probe::XDP_PROGRAM, f)?;
         println!(
             "| {what} | {} | {base:.0} | {ours:.0} | {:+.0} |",

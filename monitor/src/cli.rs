@@ -59,6 +59,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = monitor_common::counters::maps::TFTP_FLOWS_LEN,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tftp_transfers: u32,
+    /// Attach the do-nothing XDP program instead of the monitor (and no TC):
+    /// the baseline of `cargo xtask bench veth`.
+    #[arg(long, hide = true)]
+    pub bench_bare_xdp: bool,
     /// Do not attach the TC egress program (then a monitor on the DHCP/PXE
     /// server itself does not see its own replies).
     #[arg(long)]

@@ -46,7 +46,8 @@ fn run(args: RunArgs) -> Result<()> {
             pxe_xids: args.max_pxe_transactions,
             tftp_flows: args.max_tftp_transfers,
         };
-        let attach = || Probe::attach(iface, args.xdp_mode, !args.no_egress, &sizes);
+        let egress = !args.no_egress && !args.bench_bare_xdp;
+        let attach = || Probe::attach(iface, args.xdp_mode, egress, &sizes, args.bench_bare_xdp);
         let probe = match &args.netns {
             Some(ns) => netns::in_netns(ns, attach)??,
             None => attach()?,

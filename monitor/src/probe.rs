@@ -28,6 +28,8 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 
 pub const XDP_PROGRAM: &str = "pxe_xdp";
 pub const TC_PROGRAM: &str = "pxe_tc_egress";
+/// An XDP program that only passes frames: the benchmarks' baseline.
+pub const BARE_PROGRAM: &str = "bare_pass";
 /// Verifier log lines shown when a program is rejected.
 const VERIFIER_TAIL: usize = 20;
 
@@ -228,18 +230,25 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Loads a fresh copy of the programs and attaches them to `interface`.
+    /// Loads a fresh copy of the programs and attaches them to `interface`
+    /// (`bare`: the do-nothing baseline program instead, for benchmarks).
     pub fn attach(
         interface: &str,
         mode: XdpModeArg,
         egress: bool,
         sizes: &MapSizes,
+        bare: bool,
     ) -> Result<Probe, ProbeError> {
         if_index(interface)?;
         let mut ebpf = load_sized(sizes)?;
         let mut attachments = Vec::new();
 
-        let xdp: &mut Xdp = program(&mut ebpf, XDP_PROGRAM)?;
+        let xdp_program = if bare { BARE_PROGRAM } else { XDP_PROGRAM };
+        let xdp: &mut Xdp = program(&mut ebpf, xdp_program)?;
+        if bare {
+            xdp.load()
+                .map_err(|e| ProbeError::from_aya("loading the bare program", BARE_PROGRAM, e))?;
+        }
         let attach = |xdp: &mut Xdp, m: XdpMode| {
             xdp.attach(interface, m).map_err(|e| {
                 ProbeError::from_aya(format!("attaching XDP to {interface}"), XDP_PROGRAM, e)

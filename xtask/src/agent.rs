@@ -22,6 +22,17 @@ impl Agent {
     /// Starts `bin run --netns NS --interface IF --listen ADDR` and waits for
     /// /healthz.
     pub fn start(bin: &Path, netns: &str, interface: &str, listen: SocketAddr) -> Result<Agent> {
+        Self::start_with(bin, netns, interface, listen, &[])
+    }
+
+    /// [`start`](Self::start) with extra arguments for `run`.
+    pub fn start_with(
+        bin: &Path,
+        netns: &str,
+        interface: &str,
+        listen: SocketAddr,
+        extra: &[&str],
+    ) -> Result<Agent> {
         let child = Command::new(bin)
             .args([
                 "run",
@@ -32,6 +43,7 @@ impl Agent {
                 "--listen",
             ])
             .arg(listen.to_string())
+            .args(extra)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let mut agent = Agent {

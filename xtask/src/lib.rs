@@ -3,6 +3,7 @@
 //! in `tests/` drives the same lab.
 
 pub mod agent;
+pub mod bench;
 pub mod demo;
 pub mod lab;
 pub mod scrape;

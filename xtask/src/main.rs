@@ -43,6 +43,9 @@ enum BenchWhat {
     /// ns per frame of the XDP program against a bare XDP_PASS program
     /// (BPF_PROG_TEST_RUN), same run.
     Kernel,
+    /// Packets per second through a veth pair with and without pxe-monitor,
+    /// same run, as a ratio.
+    Veth,
 }
 
 fn main() -> Result<()> {
@@ -54,6 +57,9 @@ fn main() -> Result<()> {
         Cmd::Bench {
             what: BenchWhat::Kernel,
         } => bench_kernel(),
+        Cmd::Bench {
+            what: BenchWhat::Veth,
+        } => xtask::bench::veth(),
     }
 }
 

@@ -1,0 +1,189 @@
+//! `cargo xtask bench veth`: packets per second through a veth pair between
+//! two network namespaces, with no program, with a do-nothing XDP program,
+//! and with pxe-monitor (XDP and TC egress) on the receiving end, in
+//! alternating rounds of the same run.
+//!
+//! Traffic stays inside the two namespaces this command creates (10.99.0.0/24)
+//! and each round is bounded in time.
+
+use std::{
+    fs::File,
+    net::UdpSocket,
+    os::fd::AsRawFd,
+    path::Path,
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::agent::{self, Agent};
+
+const SENDER_NS: &str = "pxe-bench-tx";
+const RECEIVER_NS: &str = "pxe-bench-rx";
+const RX_IF: &str = "brx0";
+const TX_IF: &str = "btx0";
+const RX_IP: &str = "10.99.0.2";
+const TX_IP: &str = "10.99.0.1";
+const ROUND: Duration = Duration::from_secs(3);
+const ROUNDS: usize = 4;
+
+/// Deletes the namespaces on drop (also on error).
+struct Namespaces;
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in [SENDER_NS, RECEIVER_NS] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let status = Command::new("ip")
+        .args(args)
+        .status()
+        .context("running ip")?;
+    if !status.success() {
+        bail!("ip {}: {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+fn setup() -> Result<Namespaces> {
+    for ns in [SENDER_NS, RECEIVER_NS] {
+        if Path::new("/run/netns").join(ns).exists() {
+            bail!("namespace {ns} exists: a previous run did not finish; `ip netns del {ns}`");
+        }
+    }
+    ip(&["netns", "add", SENDER_NS])?;
+    let guard = Namespaces;
+    ip(&["netns", "add", RECEIVER_NS])?;
+    ip(&[
+        "-n",
+        SENDER_NS,
+        "link",
+        "add",
+        TX_IF,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        RX_IF,
+        "netns",
+        RECEIVER_NS,
+    ])?;
+    ip(&[
+        "-n",
+        SENDER_NS,
+        "addr",
+        "add",
+        &format!("{TX_IP}/24"),
+        "dev",
+        TX_IF,
+    ])?;
+    ip(&[
+        "-n",
+        RECEIVER_NS,
+        "addr",
+        "add",
+        &format!("{RX_IP}/24"),
+        "dev",
+        RX_IF,
+    ])?;
+    for (ns, dev) in [
+        (SENDER_NS, TX_IF),
+        (RECEIVER_NS, RX_IF),
+        (SENDER_NS, "lo"),
+        (RECEIVER_NS, "lo"),
+    ] {
+        ip(&["-n", ns, "link", "set", dev, "up"])?;
+    }
+    Ok(guard)
+}
+
+fn rx_packets() -> Result<u64> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", RECEIVER_NS, "cat"])
+        .arg(format!("/sys/class/net/{RX_IF}/statistics/rx_packets"))
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+}
+
+/// Sends small UDP datagrams (not PXE: port 9999) from the sender namespace
+/// for `ROUND`; returns packets per second received by the other end.
+fn round() -> Result<f64> {
+    let before = rx_packets()?;
+    let start = Instant::now();
+    thread::scope(|s| -> Result<()> {
+        s.spawn(|| -> Result<()> {
+            let ns = File::open(Path::new("/run/netns").join(SENDER_NS))?;
+            // SAFETY: setns on this thread only, with an open namespace fd.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                bail!("setns: {}", std::io::Error::last_os_error());
+            }
+            let sock = UdpSocket::bind(format!("{TX_IP}:0"))?;
+            let payload = [0u8; 18];
+            let to = format!("{RX_IP}:9999");
+            while start.elapsed() < ROUND {
+                for _ in 0..256 {
+                    // ENOBUFS/ECONNREFUSED under load: keep sending.
+                    let _ = sock.send_to(&payload, &to);
+                }
+            }
+            Ok(())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("sender panicked"))?
+    })?;
+    let secs = start.elapsed().as_secs_f64();
+    thread::sleep(Duration::from_millis(100));
+    Ok((rx_packets()? - before) as f64 / secs)
+}
+
+pub fn veth() -> Result<()> {
+    let bin = agent::build_monitor()?;
+    let _ns = setup()?;
+    println!(
+        "UDP datagrams (18-byte payload, port 9999) from {SENDER_NS} to {RECEIVER_NS} over a veth pair;"
+    );
+    println!(
+        "{ROUNDS} alternating rounds of {} s: no program, a bare XDP_PASS program, pxe-monitor (XDP + TC egress) on {RX_IF}.",
+        ROUND.as_secs()
+    );
+    let (mut without, mut bare, mut with) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        without.push(round()?);
+        // A do-nothing XDP program: what attaching any XDP program to a veth
+        // costs (the veth moves to its XDP receive path).
+        let listen = agent::free_port()?;
+        let mut baseline =
+            Agent::start_with(&bin, RECEIVER_NS, RX_IF, listen, &["--bench-bare-xdp"])?;
+        bare.push(round()?);
+        baseline.stop()?;
+        let mut agent = Agent::start(&bin, RECEIVER_NS, RX_IF, agent::free_port()?)?;
+        with.push(round()?);
+        let m = agent.metrics()?;
+        let labels = [("direction", "ingress"), ("class", "other_udp")];
+        let seen = crate::scrape::sum(&m, "pxe_packets_total", &labels);
+        agent.stop()?;
+        if seen == 0 {
+            bail!("the monitor counted no packets: it was not attached");
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    let (a, z, b) = (median(&mut without), median(&mut bare), median(&mut with));
+    println!();
+    println!("| receiving veth | packets/s (median of {ROUNDS}) | ratio to no program |");
+    println!("|---|---:|---:|");
+    println!("| no XDP program | {a:.0} | 1.000 |");
+    println!("| bare XDP_PASS program | {z:.0} | {:.3} |", z / a);
+    println!("| pxe-monitor (XDP + TC egress) | {b:.0} | {:.3} |", b / a);
+    println!();
+    println!("pxe-monitor / bare XDP_PASS: {:.3}", b / z);
+    Ok(())
+}
