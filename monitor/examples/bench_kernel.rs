@@ -93,8 +93,8 @@ fn main() -> Result<()> {
     };
     let mut ebpf = probe::load_sized(&sizes)?;
     let bare: &mut Xdp = ebpf
-        .program_mut("bare_pass")
-        .context("bare_pass missing")?
+        .program_mut(probe::BARE_PROGRAM)
+        .context("the bare program is missing from the object")?
         .try_into()?;
     bare.load()?;
     let mut ns = |name: &str, frame: &[u8]| -> Result<f64> {
