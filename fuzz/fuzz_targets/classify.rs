@@ -31,6 +31,10 @@ fuzz_target!(|frame: &[u8]| {
         let copied = usize::from(ev.tftp_server_len).min(ev.tftp_server.len());
         assert!(ev.tftp_server[copied..].iter().all(|b| *b == 0));
     }
+    // The userspace parsers of TFTP payloads, on anything.
+    let _ = monitor_common::wire::tftp::parse_request(frame);
+    let _ = monitor_common::wire::tftp::parse_oack(frame);
+    let _ = monitor_common::wire::tftp::parse_error(frame);
     if c.class == Class::NonIpv4 {
         assert!(c.dhcp.is_none());
     }

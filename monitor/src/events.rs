@@ -13,6 +13,8 @@ use monitor_common::{
     },
 };
 
+use monitor_common::wire::tftp;
+
 use crate::counters::Event;
 use prometheus::IntCounterVec;
 use tokio::io::unix::AsyncFd;
@@ -129,12 +131,21 @@ pub fn describe_tftp(ev: &TftpEvent) -> String {
         _ => "packet",
     };
     let payload = &ev.payload[..usize::from(ev.payload_len).min(ev.payload.len())];
-    let text: String = payload
-        .iter()
-        .map(|&b| if b.is_ascii_graphic() { b as char } else { ' ' })
-        .collect();
+    let text = if let Some(r) = tftp::parse_request(payload) {
+        let (file, mode) = (
+            String::from_utf8_lossy(r.filename),
+            String::from_utf8_lossy(r.mode),
+        );
+        format!("file={file:?} mode={mode:?} {:?}", r.options)
+    } else if let Some(o) = tftp::parse_oack(payload) {
+        format!("{o:?}")
+    } else if let Some((code, msg)) = tftp::parse_error(payload) {
+        format!("code={code} message={:?}", String::from_utf8_lossy(msg))
+    } else {
+        String::new()
+    };
     format!(
-        "tftp {moment} client={}:{} server={}:{} opcode={} arg={} data_packets={} data_bytes={} elapsed_ms={} payload={:?}",
+        "tftp {moment} client={}:{} server={}:{} opcode={} arg={} data_packets={} data_bytes={} elapsed_ms={} {}",
         Ipv4Addr::from(ev.client_ip),
         u16::from_be_bytes(ev.client_port),
         Ipv4Addr::from(ev.server_ip),
@@ -144,7 +155,7 @@ pub fn describe_tftp(ev: &TftpEvent) -> String {
         ev.data_packets,
         ev.data_bytes,
         ev.elapsed_ms,
-        text.trim(),
+        text,
     )
 }
 

@@ -213,7 +213,7 @@ fn tftp_events(path: &std::path::Path) -> Vec<monitor_common::event::TftpEvent> 
 /// udp.length`), read through the events the tracker will get.
 #[test]
 fn tftp_events_follow_the_transfer() {
-    use monitor_common::flow::TftpMoment;
+    use monitor_common::{flow::TftpMoment, wire::tftp};
     let Some(dir) = testing::fixtures_dir() else {
         return;
     };
@@ -240,6 +240,13 @@ fn tftp_events_follow_the_transfer() {
         "{:?}",
         &rrq.payload[..]
     );
+    let req = tftp::parse_request(&rrq.payload[..usize::from(rrq.payload_len)]).unwrap();
+    assert_eq!(
+        (req.options.blksize, req.options.tsize),
+        (Some(1432), Some(0))
+    );
+    let oack = tftp::parse_oack(&ev[1].payload[..usize::from(ev[1].payload_len)]).unwrap();
+    assert_eq!(oack.blksize, Some(1432));
     let data = &ev[2];
     assert_eq!(
         (data.from_server, u16::from_be_bytes(data.server_port)),
@@ -259,7 +266,12 @@ fn tftp_events_follow_the_transfer() {
         (err.moment, err.from_server, u16::from_be_bytes(err.arg)),
         (TftpMoment::Error as u8, 1, 1)
     );
-    assert!(err.payload[4..].starts_with(b"file /srv/tftp/pxe-boot/missing-boot.ipxe not found"));
+    let (code, msg) = tftp::parse_error(&err.payload[..usize::from(err.payload_len)]).unwrap();
+    assert_eq!(code, 1);
+    assert_eq!(
+        msg,
+        b"file /srv/tftp/pxe-boot/missing-boot.ipxe not found for 10.77.10.115"
+    );
 
     // No TFTP server: six RRQs, nothing else of TFTP (the ICMP port
     // unreachables are their own events).
