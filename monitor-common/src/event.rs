@@ -251,9 +251,11 @@ pub struct TftpEvent {
     pub max_data_len: u16,
     /// Milliseconds from the request to this packet (0 for the request).
     pub elapsed_ms: u32,
-    /// The UDP payload, first 96 bytes (file name, mode and options of a
+    /// Block size agreed by the OACK, 0 without one (512 applies).
+    pub blksize: u16,
+    /// The UDP payload, first 94 bytes (file name, mode and options of a
     /// request or OACK; code and message of an ERROR).
-    pub payload: [u8; 96],
+    pub payload: [u8; 94],
 }
 
 const _: () = assert!(core::mem::size_of::<TftpEvent>() == 132);
@@ -275,7 +277,8 @@ impl TftpEvent {
             highest_block: 0,
             max_data_len: 0,
             elapsed_ms: 0,
-            payload: [0; 96],
+            blksize: 0,
+            payload: [0; 94],
         }
     }
 
@@ -325,6 +328,7 @@ pub fn fill_tftp_event<F: Frame + ?Sized>(
     ev.highest_block = seen.flow.highest_block;
     ev.max_data_len = seen.flow.max_data_len;
     ev.elapsed_ms = (now_ns.saturating_sub(seen.flow.first_ns) / 1_000_000) as u32;
+    ev.blksize = seen.flow.blksize;
     frame.copy_prefix(payload_at, seen.payload_len as usize, &mut ev.payload);
 }
 

@@ -31,17 +31,34 @@ pub struct TftpFlow {
     pub data_bytes: u64,
     pub data_packets: u32,
     pub acks: u32,
-    /// Largest DATA payload seen (the block size in use).
+    /// Largest DATA payload seen.
     pub max_data_len: u16,
     pub highest_block: u16,
     /// The server's transfer port (from its first reply), 0 until then.
     pub server_port: [u8; 2],
+    /// Block size the server's OACK agreed to; 0 without an OACK (then
+    /// RFC 1350's 512 applies).
+    pub blksize: u16,
     /// RRQ or WRQ.
     pub request: u8,
-    pub _reserved: u8,
+    pub _reserved: [u8; 7],
 }
 
-const _: () = assert!(core::mem::size_of::<TftpFlow>() == 40);
+const _: () = assert!(core::mem::size_of::<TftpFlow>() == 48);
+
+impl TftpFlow {
+    /// The block size in use: the OACK's, else RFC 1350's 512.
+    pub fn block_size(&self) -> u16 {
+        if self.blksize == 0 {
+            DEFAULT_BLKSIZE
+        } else {
+            self.blksize
+        }
+    }
+}
+
+/// RFC 1350's block size, used without a blksize option.
+pub const DEFAULT_BLKSIZE: u16 = 512;
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), no padding (size asserted), all bit patterns valid.
@@ -66,11 +83,11 @@ pub enum TftpMoment {
     Request = 1,
     Oack = 2,
     Error = 3,
+    /// The first DATA of a transfer that is not also its last.
     FirstData = 4,
-    /// A DATA shorter than the largest one before it: the transfer's last
-    /// block (userspace also checks the first DATA against the block size
-    /// from the OACK, which the kernel does not parse).
-    ShortData = 5,
+    /// A DATA shorter than the block size in use: the transfer's last block
+    /// (for a one-block file also its first).
+    LastData = 5,
 }
 
 /// What one TFTP packet was, for counters and the event.
@@ -84,6 +101,56 @@ pub struct TftpSeen {
     pub moment: Option<TftpMoment>,
     /// The transfer after this packet.
     pub flow: TftpFlow,
+}
+
+/// The `blksize` an OACK agrees to, 0 if it names none. Reads the first 64
+/// bytes of options: bounded for the verifier, and OACKs are short.
+#[inline(always)]
+pub fn oack_blksize<F: Frame + ?Sized>(frame: &F, payload_at: usize, payload_len: usize) -> u16 {
+    const NAME: &[u8; 8] = b"blksize\0";
+    let mut buf = [0u8; 64];
+    let n = frame.copy_prefix(payload_at + 2, payload_len.saturating_sub(2), &mut buf);
+    // Every index goes through `get`: a panic path (even one that cannot
+    // be taken) leaves the BPF function without a final exit.
+    let at = |i: usize| {
+        if i < n {
+            buf.get(i).copied().unwrap_or(0)
+        } else {
+            0
+        }
+    };
+    for i in 0..buf.len() - NAME.len() {
+        // Option names start at 0 or after a NUL.
+        if i + NAME.len() > n || (i > 0 && at(i - 1) != 0) {
+            continue;
+        }
+        let mut same = true;
+        for (j, c) in NAME.iter().enumerate() {
+            // ASCII lower case for letters; the NUL unchanged.
+            same &= (at(i + j) | if *c == 0 { 0 } else { 0x20 }) == *c;
+        }
+        if !same {
+            continue;
+        }
+        let mut value: u32 = 0;
+        for k in 0..6 {
+            let c = at(i + NAME.len() + k);
+            if c == 0 {
+                break;
+            }
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return 0;
+            }
+            value = value * 10 + u32::from(d);
+        }
+        return if value <= u32::from(u16::MAX) {
+            value as u16
+        } else {
+            0
+        };
+    }
+    0
 }
 
 /// Follows one UDP datagram of class `TftpRequest` (to port 69) or
@@ -169,16 +236,19 @@ pub fn observe_tftp<F: Frame + ?Sized, T: TftpFlows>(
             if header.arg > flow.highest_block {
                 flow.highest_block = header.arg;
             }
-            if flow.data_packets == 1 {
+            if len < flow.block_size() {
+                moment = Some(TftpMoment::LastData);
+            } else if flow.data_packets == 1 {
                 moment = Some(TftpMoment::FirstData);
-            } else if len < flow.max_data_len {
-                moment = Some(TftpMoment::ShortData);
             }
             if len > flow.max_data_len {
                 flow.max_data_len = len;
             }
         }
-        (true, tftp::OACK) => moment = Some(TftpMoment::Oack),
+        (true, tftp::OACK) => {
+            flow.blksize = oack_blksize(frame, payload_at, payload_len as usize);
+            moment = Some(TftpMoment::Oack);
+        }
         (_, tftp::ERROR) => moment = Some(TftpMoment::Error),
         (false, tftp::ACK) => flow.acks += 1,
         _ => {}
@@ -193,4 +263,36 @@ pub fn observe_tftp<F: Frame + ?Sized, T: TftpFlows>(
         moment,
         flow,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oack_blksize_is_read_wherever_it_stands() {
+        let frame = |opts: &[u8]| {
+            let mut f = [0u8; 128];
+            f[..2].copy_from_slice(&tftp::OACK.to_be_bytes());
+            f[2..2 + opts.len()].copy_from_slice(opts);
+            (f, 2 + opts.len())
+        };
+        for (opts, want) in [
+            (&b"blksize\x001432\0tsize\x0024\0"[..], 1432),
+            (b"tsize\x0024\0blksize\x00512\0", 512),
+            (b"TSIZE\x000\0BLKSIZE\x001468\0WINDOWSIZE\x004\0", 1468),
+            (b"tsize\x0024\0", 0),
+            (b"xblksize\x001432\0", 0),
+            (b"blksize\x0014x2\0", 0),
+            (b"blksize\x00", 0),
+        ] {
+            let (f, len) = frame(opts);
+            assert_eq!(
+                oack_blksize(&f[..len], 0, len),
+                want,
+                "{:?}",
+                core::str::from_utf8(opts)
+            );
+        }
+    }
 }

@@ -127,7 +127,7 @@ pub fn describe_tftp(ev: &TftpEvent) -> String {
         2 => "oack",
         3 => "error",
         4 => "first data",
-        5 => "short (last) data",
+        5 => "last data",
         _ => "packet",
     };
     let payload = &ev.payload[..usize::from(ev.payload_len).min(ev.payload.len())];
