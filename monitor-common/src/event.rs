@@ -180,13 +180,18 @@ pub struct IcmpEvent {
     pub code: u8,
     /// `Class as u8` of the quoted datagram.
     pub quoted_class: u8,
-    pub _reserved: [u8; 2],
+    /// 1 when the quoted datagram belongs to a followed TFTP transfer (its
+    /// ports are ephemeral, so its class says nothing).
+    pub transfer: u8,
+    pub _reserved: u8,
 }
 
 const _: () = assert!(core::mem::size_of::<IcmpEvent>() == 20);
 
 impl IcmpEvent {
-    pub fn new(u: &crate::classify::IcmpUnreachable) -> Self {
+    /// The event, `transfer` telling whether the quoted datagram belongs to
+    /// a followed TFTP transfer.
+    pub fn new(u: &crate::classify::IcmpUnreachable, transfer: bool) -> Self {
         IcmpEvent {
             reporter: u.reporter,
             quoted_src: u.quoted.src,
@@ -195,7 +200,8 @@ impl IcmpEvent {
             quoted_dst_port: u.quoted.dst_port.to_be_bytes(),
             code: u.code,
             quoted_class: u.quoted_class as u8,
-            _reserved: [0; 2],
+            transfer: transfer as u8,
+            _reserved: 0,
         }
     }
 
@@ -203,6 +209,33 @@ impl IcmpEvent {
     /// message matters to a boot.
     pub fn is_pxe_related(u: &crate::classify::IcmpUnreachable) -> bool {
         u.quoted_class.is_dhcp() || u.quoted_class == Class::TftpRequest
+    }
+
+    /// Whether the quoted datagram belongs to a followed TFTP transfer
+    /// (either way: the server's DATA to a client port, or the client's ACK
+    /// to the server's port).
+    #[inline(always)]
+    pub fn quotes_transfer<T: crate::flow::TftpFlows>(
+        u: &crate::classify::IcmpUnreachable,
+        flows: &mut T,
+    ) -> bool {
+        if u.quoted_class != Class::OtherUdp {
+            return false;
+        }
+        let q = &u.quoted;
+        let to_client = crate::flow::TftpKey {
+            client_ip: q.dst,
+            server_ip: q.src,
+            client_port: q.dst_port.to_be_bytes(),
+            _reserved: [0; 2],
+        };
+        let from_client = crate::flow::TftpKey {
+            client_ip: q.src,
+            server_ip: q.dst,
+            client_port: q.src_port.to_be_bytes(),
+            _reserved: [0; 2],
+        };
+        flows.get_either(&to_client, &from_client).is_some()
     }
 
     pub fn as_bytes(&self) -> &[u8; core::mem::size_of::<IcmpEvent>()] {

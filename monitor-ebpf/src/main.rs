@@ -351,7 +351,8 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32) {
         return;
     };
     bump(&ICMP_UNREACHABLE, icmp_index(dir, u.quoted_class));
-    if !IcmpEvent::is_pxe_related(u) {
+    let transfer = IcmpEvent::quotes_transfer(u, &mut KernelFlows);
+    if !transfer && !IcmpEvent::is_pxe_related(u) {
         return;
     }
     let Some(mut entry) = EVENTS.reserve::<IcmpRecord>(0) else {
@@ -367,7 +368,7 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32) {
             direction: dir as u8,
             _reserved: [0; 2],
         },
-        event: IcmpEvent::new(u),
+        event: IcmpEvent::new(u, transfer),
         _pad: [0; 4],
     });
     entry.submit(0);

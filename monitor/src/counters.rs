@@ -154,8 +154,10 @@ impl HostObserver {
         }
         if let Some(u) = &c.icmp {
             self.counters.icmp_unreachable[icmp_index(dir, u.quoted_class) as usize] += 1;
-            if IcmpEvent::is_pxe_related(u) {
-                self.events.push((dir, Event::Icmp(IcmpEvent::new(u))));
+            let transfer = IcmpEvent::quotes_transfer(u, &mut self.tftp_flows);
+            if transfer || IcmpEvent::is_pxe_related(u) {
+                self.events
+                    .push((dir, Event::Icmp(IcmpEvent::new(u, transfer))));
             }
         }
         let Some(loc) = &c.dhcp else { return };

@@ -110,13 +110,18 @@ pub fn describe(dir: u8, ev: &DhcpEvent) -> String {
 /// One line for the debug log.
 pub fn describe_icmp(ev: &IcmpEvent) -> String {
     format!(
-        "icmp unreachable code {} from {}: nothing took {}:{} -> {}:{}",
+        "icmp unreachable code {} from {}: nothing took {}:{} -> {}:{}{}",
         ev.code,
         Ipv4Addr::from(ev.reporter),
         Ipv4Addr::from(ev.quoted_src),
         u16::from_be_bytes(ev.quoted_src_port),
         Ipv4Addr::from(ev.quoted_dst),
         u16::from_be_bytes(ev.quoted_dst_port),
+        if ev.transfer != 0 {
+            " (a followed TFTP transfer)"
+        } else {
+            ""
+        },
     )
 }
 

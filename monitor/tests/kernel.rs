@@ -208,7 +208,7 @@ fn kernel_counts_match_tshark_for_netboot_and_lab_captures() {
             .count();
         assert_eq!(
             dhcp_and_icmp_events as u64,
-            2 * (pxe_messages + pxe_port_unreachable),
+            2 * (pxe_messages + pxe_port_unreachable + e.icmp_about_transfers),
             "{}: one event per PXE DHCP message and per ICMP unreachable about a PXE port, each hook",
             e.file
         );

@@ -44,6 +44,9 @@ pub struct Expected {
     /// ICMP destination unreachable by the class of the quoted UDP datagram
     /// (`icmp.type == 3`, `-e udp.srcport -e udp.dstport` of the quote).
     pub icmp: &'static [(Class, u64)],
+    /// Of those, quoting a datagram of a followed TFTP transfer (ports
+    /// matching a request's client port and server in the same capture).
+    pub icmp_about_transfers: u64,
     /// TFTP packets by opcode (`tftp && !icmp`, `-e tftp.opcode`: tshark
     /// follows a transfer from its request, as the monitor does).
     pub tftp: &'static [(u16, u64)],
@@ -72,6 +75,7 @@ pub const EXPECTED: &[Expected] = &[
         ],
         non_pxe: &[],
         icmp: &[],
+        icmp_about_transfers: 0,
         tftp: &[(1, 1), (3, 1), (4, 2), (6, 1)],
         tftp_server_errors: &[],
         errors: &[],
@@ -94,6 +98,7 @@ pub const EXPECTED: &[Expected] = &[
         ],
         non_pxe: &[],
         icmp: &[(Class::ProxyDhcp, 4)],
+        icmp_about_transfers: 0,
         tftp: &[],
         tftp_server_errors: &[],
         errors: &[],
@@ -116,6 +121,7 @@ pub const EXPECTED: &[Expected] = &[
         ],
         non_pxe: &[],
         icmp: &[],
+        icmp_about_transfers: 0,
         tftp: &[(1, 1), (3, 1), (4, 2), (6, 1)],
         tftp_server_errors: &[],
         errors: &[],
@@ -133,6 +139,7 @@ pub const EXPECTED: &[Expected] = &[
         dhcp: &[],
         non_pxe: &[],
         icmp: &[(Class::OtherUdp, 1), (Class::TftpRequest, 3)],
+        icmp_about_transfers: 1,
         tftp: &[(1, 15), (3, 24), (4, 30), (5, 6), (6, 4)],
         tftp_server_errors: &[(1, 6)],
         errors: &[],
@@ -150,6 +157,7 @@ pub const EXPECTED: &[Expected] = &[
         dhcp: &[],
         non_pxe: &[],
         icmp: &[],
+        icmp_about_transfers: 0,
         tftp: &[(1, 12), (3, 116), (4, 119), (5, 9), (6, 3)],
         tftp_server_errors: &[(1, 9)],
         errors: &[(ParseError::TruncatedBootp, 6)],
@@ -172,6 +180,7 @@ pub const EXPECTED: &[Expected] = &[
         ],
         non_pxe: &[],
         icmp: &[],
+        icmp_about_transfers: 0,
         tftp: &[(1, 2)],
         tftp_server_errors: &[],
         errors: &[],
@@ -194,6 +203,7 @@ pub const EXPECTED: &[Expected] = &[
         // A REQUEST from another client (00:24:d7:ba:0b:20, xid 0x52cff007).
         non_pxe: &[(DhcpType::REQUEST, 1)],
         icmp: &[],
+        icmp_about_transfers: 0,
         tftp: &[],
         tftp_server_errors: &[],
         errors: &[],
