@@ -29,6 +29,14 @@ fn main() -> Result<()> {
             .find(|d| pick(d))
             .with_context(|| format!("no such frame in {}", path.display()))
     };
+    let nth = |file: &str, i: usize| -> Result<Vec<u8>> {
+        let path = fixtures.join(file);
+        let mut p = capture::read_file(&path)?;
+        if i >= p.len() {
+            bail!("{} has no frame {i}", path.display());
+        }
+        Ok(p.swap_remove(i).data)
+    };
     let dhcp = |ty: DhcpType, class: Class| {
         move |d: &[u8]| {
             let c = classify(d);
@@ -70,18 +78,15 @@ fn main() -> Result<()> {
             )?,
         ),
         (
-            "TFTP RRQ",
-            frame("lab-pcaps/a-healthy-dnsmasq.pcap", &|d| {
-                classify(d).class == Class::TftpRequest
-            })?,
+            "TFTP RRQ (tftp-hpa, blob.bin)",
+            nth("lab-pcaps/l2-tftp-clients.pcap", 0)?,
         ),
-        // Measured after the RRQ above, which starts this transfer: the
-        // DATA block of the same boot (server port 44496 -> client 9081).
+        // Measured after the RRQ above, which starts this transfer: a full
+        // 512-byte DATA block of it (frame 4 of the capture, server port
+        // 56723 -> client 48565), the path every block but the last takes.
         (
-            "TFTP DATA of a tracked transfer",
-            frame("lab-pcaps/a-healthy-dnsmasq.pcap", &|d| {
-                d.len() > 42 && d[12..14] == [0x08, 0x00] && d[42..44] == [0, 3]
-            })?,
+            "TFTP DATA, full block of a tracked transfer",
+            nth("lab-pcaps/l2-tftp-clients.pcap", 3)?,
         ),
     ];
 
