@@ -444,6 +444,33 @@ mod tests {
         assert_eq!(ev.src_port, 67u16.to_be_bytes());
     }
 
+    /// dhcproto's trap: `hlen` is never trusted; and an option whose length
+    /// runs past the end of the frame is copied only up to that end.
+    #[test]
+    fn hlen_and_options_past_the_end() {
+        use crate::event::{DhcpEvent, fill_dhcp_event};
+        let (mut f, len) = Builder::dhcp(&[53, 1, 1, 67, 200, b'b', b'o', b'o', b't']).frame();
+        f[14 + 20 + 8 + 2] = 255; // hlen
+        let frame = &f[..len];
+        let c = classify(frame);
+        assert_eq!(c.dhcp_type, Some(DhcpType::DISCOVER));
+        let mut ev = DhcpEvent::zeroed();
+        assert!(fill_dhcp_event(
+            frame,
+            &c.dhcp.unwrap(),
+            c.class,
+            false,
+            &mut ev
+        ));
+        assert_eq!(
+            ev.chaddr,
+            [0x52, 0x54, 0, 0x77, 0, 0x10],
+            "the first 6 bytes of chaddr"
+        );
+        assert_eq!(ev.bootfile_len, 200, "the length the option claims");
+        assert_eq!(&ev.bootfile[..5], b"boot\0", "only what the frame holds");
+    }
+
     #[test]
     fn vendor_class_prefixes() {
         let vendor =
