@@ -19,7 +19,7 @@ use aya_ebpf::{
     bindings::{__sk_buff, TC_ACT_OK, xdp_action, xdp_md},
     helpers::bpf_ktime_get_ns,
     macros::{classifier, map, xdp},
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
     programs::{TcContext, XdpContext},
 };
 use monitor_common::{
@@ -179,40 +179,109 @@ fn port_hinted(port: u16) -> bool {
         .is_some_and(|h| *h != 0)
 }
 
-/// Stage two for TFTP, XDP (global function).
-///
-/// # Safety
-/// `ctx` must be the context of the running XDP program.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub unsafe extern "C" fn pxe_tftp_xdp(ctx: *mut xdp_md, meta: u64) -> i32 {
-    // SAFETY: called only from `pxe_xdp` with its own context.
-    let (frame, ifindex) = unsafe {
-        (
-            PacketFrame::new((*ctx).data as usize, (*ctx).data_end as usize),
-            (*ctx).ingress_ifindex,
-        )
-    };
-    tftp(&frame, meta, Direction::Ingress, ifindex);
-    0
+/// The context a stage-two or stage-three function was called with, to pass
+/// on to the next stage.
+#[derive(Clone, Copy)]
+enum Ctx {
+    Xdp(*mut xdp_md),
+    Tc(*mut __sk_buff),
 }
 
-/// Stage two for TFTP, TC (global function).
+/// Defines a stage as two *global* BPF functions, one per hook, which the
+/// verifier checks once each with their arguments unknown, instead of once
+/// for every path through the caller that reaches them. Each builds the
+/// frame from its own context and runs `$body(frame, arg, direction,
+/// ifindex, ctx)`.
+macro_rules! stage {
+    ($(#[$doc:meta])* $xdp:ident, $tc:ident, $body:ident) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// `ctx` must be the context of the running XDP program.
+        #[unsafe(no_mangle)]
+        #[inline(never)]
+        pub unsafe extern "C" fn $xdp(ctx: *mut xdp_md, arg: u64) -> i32 {
+            // SAFETY: called only by this object's XDP code with the
+            // program's own context; the verifier checks the accesses.
+            let (frame, ifindex) = unsafe {
+                let c = &*ctx;
+                (PacketFrame::new(c.data as usize, c.data_end as usize), c.ingress_ifindex)
+            };
+            // `black_box`: an argument the body ignores would be dropped by
+            // LLVM, and the verifier refuses the call ("not a scalar").
+            $body(&frame, core::hint::black_box(arg), Direction::Ingress, ifindex, Ctx::Xdp(ctx));
+            0
+        }
+
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// `skb` must be the context of the running TC program.
+        #[unsafe(no_mangle)]
+        #[inline(never)]
+        pub unsafe extern "C" fn $tc(skb: *mut __sk_buff, arg: u64) -> i32 {
+            // SAFETY: as above, for the TC program.
+            let (frame, ifindex) = unsafe {
+                let s = &*skb;
+                (PacketFrame::new(s.data as usize, s.data_end as usize), s.ifindex)
+            };
+            $body(&frame, core::hint::black_box(arg), Direction::Egress, ifindex, Ctx::Tc(skb));
+            0
+        }
+    };
+}
+
+stage!(
+    /// Stage two for a DHCP message: BOOTP header and options.
+    pxe_dhcp_xdp,
+    pxe_dhcp_tc,
+    dhcp
+);
+stage!(
+    /// Stage three for a DHCP message: PXE transactions, counters, event.
+    pxe_dhcp_track_xdp,
+    pxe_dhcp_track_tc,
+    track
+);
+stage!(
+    /// Stage two for an ICMP destination unreachable.
+    pxe_icmp_xdp,
+    pxe_icmp_tc,
+    icmp
+);
+stage!(
+    /// Stage two for TFTP: requests and followed transfers.
+    pxe_tftp_xdp,
+    pxe_tftp_tc,
+    tftp
+);
+
+/// Ring-buffer memory reserved for one `T`, zeroed word by word.
 ///
 /// # Safety
-/// `skb` must be the context of the running TC program.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub unsafe extern "C" fn pxe_tftp_tc(skb: *mut __sk_buff, meta: u64) -> i32 {
-    // SAFETY: called only from `pxe_tc_egress` with its own context.
-    let (frame, ifindex) = unsafe {
-        (
-            PacketFrame::new((*skb).data as usize, (*skb).data_end as usize),
-            (*skb).ifindex,
+/// All-zero bytes must be a valid `T`, and its size a multiple of 8 (the
+/// ring buffer hands out 8-byte aligned memory).
+#[inline(always)]
+unsafe fn zeroed<T>(entry: &mut RingBufEntry<T>) -> &mut T {
+    const {
+        assert!(
+            size_of::<T>().is_multiple_of(8),
+            "ring-buffer records are whole 8-byte words"
         )
     };
-    tftp(&frame, meta, Direction::Egress, ifindex);
-    0
+    let rec = entry.as_mut_ptr();
+    let words = size_of::<T>() / 8;
+    // SAFETY: `rec` points at memory reserved for one `T`, 8-byte aligned,
+    // `words * 8` bytes long (caller's promise); once zeroed it is a valid
+    // `T` (caller's promise). Volatile word stores: `write_bytes` becomes a
+    // memset byte loop that the verifier walks byte by byte.
+    unsafe {
+        let w = rec.cast::<u64>();
+        for i in 0..words {
+            core::ptr::write_volatile(w.add(i), 0);
+        }
+        &mut *rec
+    }
 }
 
 /// The kernel's transfer table.
@@ -241,7 +310,7 @@ impl TftpFlows for KernelFlows {
 /// Follows a TFTP packet: counters by opcode and error code, the transfer's
 /// totals in `TFTP_FLOWS`, and an event for the packets that matter.
 #[inline(always)]
-fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32) {
+fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
     let class = if (meta >> 32) as u8 == Class::TftpRequest as u8 {
         Class::TftpRequest
     } else {
@@ -280,18 +349,8 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32) {
         bump(&EVENTS_LOST, 0);
         return;
     };
-    let rec = entry.as_mut_ptr();
-    const WORDS: usize = core::mem::size_of::<TftpRecord>() / 8;
-    const _: () = assert!(WORDS * 8 == core::mem::size_of::<TftpRecord>());
-    // SAFETY: as in `track`: reserved, 8-byte aligned record memory, zeroed
-    // word by word before the reference is formed.
-    let rec = unsafe {
-        let words = rec.cast::<u64>();
-        for i in 0..WORDS {
-            core::ptr::write_volatile(words.add(i), 0);
-        }
-        &mut *rec
-    };
+    // SAFETY: all-zero is a valid `TftpRecord`, 152 bytes.
+    let rec = unsafe { zeroed(&mut entry) };
     rec.header = EventHeader {
         timestamp_ns: now,
         ifindex,
@@ -303,46 +362,10 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32) {
     entry.submit(0);
 }
 
-/// Stage two for an ICMP destination unreachable, XDP (global function).
-///
-/// # Safety
-/// `ctx` must be the context of the running XDP program.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub unsafe extern "C" fn pxe_icmp_xdp(ctx: *mut xdp_md, meta: u64) -> i32 {
-    // SAFETY: called only from `pxe_xdp` with its own context.
-    let (frame, ifindex) = unsafe {
-        (
-            PacketFrame::new((*ctx).data as usize, (*ctx).data_end as usize),
-            (*ctx).ingress_ifindex,
-        )
-    };
-    icmp(&frame, meta, Direction::Ingress, ifindex);
-    0
-}
-
-/// Stage two for an ICMP destination unreachable, TC (global function).
-///
-/// # Safety
-/// `skb` must be the context of the running TC program.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub unsafe extern "C" fn pxe_icmp_tc(skb: *mut __sk_buff, meta: u64) -> i32 {
-    // SAFETY: called only from `pxe_tc_egress` with its own context.
-    let (frame, ifindex) = unsafe {
-        (
-            PacketFrame::new((*skb).data as usize, (*skb).data_end as usize),
-            (*skb).ifindex,
-        )
-    };
-    icmp(&frame, meta, Direction::Egress, ifindex);
-    0
-}
-
 /// Counts an ICMP destination unreachable by the class of the datagram it
 /// quotes and sends an event when that was a PXE port.
 #[inline(always)]
-fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32) {
+fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
     let c = classify_icmp(frame, meta as u16, (meta >> 16) as u16);
     if let Some(e) = c.error {
         bump(&PARSE_ERRORS, parse_error_index(dir, e));
@@ -374,80 +397,21 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32) {
     entry.submit(0);
 }
 
-/// Stage two for XDP (a global BPF function: verified on its own).
-///
-/// # Safety
-/// `ctx` must be the context of the running XDP program.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub unsafe extern "C" fn pxe_dhcp_xdp(ctx: *mut xdp_md, meta: u64) -> i32 {
-    // SAFETY: called only from `pxe_xdp` with its own context; the verifier
-    // checks this function's context accesses as for the program.
-    let frame = unsafe { PacketFrame::new((*ctx).data as usize, (*ctx).data_end as usize) };
-    if dhcp(&frame, meta, Direction::Ingress) {
-        // SAFETY: the same context, passed on.
-        unsafe { pxe_dhcp_track_xdp(ctx, Direction::Ingress as u64) };
-    }
-    0
-}
-
-/// Stage three for XDP: PXE transactions, counters, event (a global BPF
-/// function reading the message stage two parked in `DHCP_SCRATCH`).
-///
-/// # Safety
-/// `ctx` must be the context of the running XDP program.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub unsafe extern "C" fn pxe_dhcp_track_xdp(ctx: *mut xdp_md, dir: u64) -> i32 {
-    // SAFETY: called only from stage two with the program's own context.
-    let (frame, ifindex) = unsafe {
-        (
-            PacketFrame::new((*ctx).data as usize, (*ctx).data_end as usize),
-            (*ctx).ingress_ifindex,
-        )
-    };
-    track(&frame, dir, ifindex);
-    0
-}
-
-/// Stage two for TC egress (a global BPF function: verified on its own).
-///
-/// # Safety
-/// `skb` must be the context of the running TC program.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub unsafe extern "C" fn pxe_dhcp_tc(skb: *mut __sk_buff, meta: u64) -> i32 {
-    // SAFETY: called only from `pxe_tc_egress` with its own context.
-    let frame = unsafe { PacketFrame::new((*skb).data as usize, (*skb).data_end as usize) };
-    if dhcp(&frame, meta, Direction::Egress) {
-        // SAFETY: the same context, passed on.
-        unsafe { pxe_dhcp_track_tc(skb, Direction::Egress as u64) };
-    }
-    0
-}
-
-/// Stage three for TC egress (see `pxe_dhcp_track_xdp`).
-///
-/// # Safety
-/// `skb` must be the context of the running TC program.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub unsafe extern "C" fn pxe_dhcp_track_tc(skb: *mut __sk_buff, dir: u64) -> i32 {
-    // SAFETY: called only from stage two with the program's own context.
-    let (frame, ifindex) = unsafe {
-        (
-            PacketFrame::new((*skb).data as usize, (*skb).data_end as usize),
-            (*skb).ifindex,
-        )
-    };
-    track(&frame, dir, ifindex);
-    0
-}
-
 /// Stage two: BOOTP header and options. Parks a readable message in
-/// `DHCP_SCRATCH` and returns `true` for stage three.
+/// `DHCP_SCRATCH` and calls stage three.
 #[inline(always)]
-fn dhcp(frame: &PacketFrame, meta: u64, dir: Direction) -> bool {
+fn dhcp(frame: &PacketFrame, meta: u64, dir: Direction, _ifindex: u32, ctx: Ctx) {
+    if dhcp_parse(frame, meta, dir) {
+        // SAFETY: the program's own context, passed on.
+        match ctx {
+            Ctx::Xdp(c) => unsafe { pxe_dhcp_track_xdp(c, 0) },
+            Ctx::Tc(s) => unsafe { pxe_dhcp_track_tc(s, 0) },
+        };
+    }
+}
+
+#[inline(always)]
+fn dhcp_parse(frame: &PacketFrame, meta: u64, dir: Direction) -> bool {
     let Some((at, class)) = DhcpAt::unpack(meta) else {
         return false;
     };
@@ -468,12 +432,7 @@ fn dhcp(frame: &PacketFrame, meta: u64, dir: Direction) -> bool {
 /// class, port 4011, or a reply to a transaction a boot client started)?
 /// Count it, send its event, remember the transactions boot clients start.
 #[inline(always)]
-fn track(frame: &PacketFrame, dir: u64, ifindex: u32) {
-    let dir = if dir == Direction::Egress as u64 {
-        Direction::Egress
-    } else {
-        Direction::Ingress
-    };
+fn track(frame: &PacketFrame, _arg: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
     let Some(slot) = DHCP_SCRATCH.get_ptr(0) else {
         return;
     };
@@ -490,22 +449,8 @@ fn track(frame: &PacketFrame, dir: u64, ifindex: u32) {
     if pxe {
         match EVENTS.reserve::<DhcpRecord>(0) {
             Some(mut entry) => {
-                let rec = entry.as_mut_ptr();
-                const WORDS: usize = core::mem::size_of::<DhcpRecord>() / 8;
-                const _: () = assert!(WORDS * 8 == core::mem::size_of::<DhcpRecord>());
-                // SAFETY: `rec` points at ring-buffer memory reserved for one
-                // `DhcpRecord` (8-byte aligned, a multiple of 8 bytes);
-                // zeroing initialises every byte before the reference is
-                // formed (all-zero is a valid `DhcpRecord`). Volatile word
-                // stores: `write_bytes` becomes a memset byte loop that the
-                // verifier walks byte by byte.
-                let rec = unsafe {
-                    let words = rec.cast::<u64>();
-                    for i in 0..WORDS {
-                        core::ptr::write_volatile(words.add(i), 0);
-                    }
-                    &mut *rec
-                };
+                // SAFETY: all-zero is a valid `DhcpRecord`, 264 bytes.
+                let rec = unsafe { zeroed(&mut entry) };
                 rec.header = EventHeader {
                     // SAFETY: a helper without arguments or preconditions.
                     timestamp_ns: unsafe { bpf_ktime_get_ns() },

@@ -68,20 +68,23 @@ fn pcapng_is_read() {
     assert_eq!(c.dhcp(Direction::Ingress, unknown), 1);
 }
 
-/// Events for the DHCP messages of a capture that belong to a PXE exchange,
-/// as the host replica of the kernel programs builds them.
-fn pxe_events(path: &std::path::Path) -> Vec<monitor_common::event::DhcpEvent> {
+/// The events of a capture, as the host replica of the kernel programs
+/// builds them.
+fn host_events(path: &std::path::Path) -> Vec<monitor::counters::Event> {
     let mut host = HostObserver::default();
     for f in common::frames(path) {
         host.observe(&f, Direction::Ingress);
     }
-    host.events
-        .into_iter()
-        .filter_map(|(_, e)| match e {
-            monitor::counters::Event::Dhcp(e) => Some(e),
-            _ => None,
-        })
-        .collect()
+    host.events.into_iter().map(|(_, e)| e).collect()
+}
+
+/// The DHCP events of a capture (messages of a PXE exchange).
+fn pxe_events(path: &std::path::Path) -> Vec<monitor_common::event::DhcpEvent> {
+    let dhcp = |e| match e {
+        monitor::counters::Event::Dhcp(e) => Some(e),
+        _ => None,
+    };
+    host_events(path).into_iter().filter_map(dhcp).collect()
 }
 
 fn text(bytes: &[u8], len: u8) -> &str {
@@ -192,20 +195,13 @@ fn dhcp_events_carry_what_the_servers_sent() {
     assert_eq!(cstr(&proxy_ack.file), "boot.ipxe");
 }
 
-/// TFTP events of a capture (moment, event), as the host replica builds
-/// them.
+/// The TFTP events of a capture.
 fn tftp_events(path: &std::path::Path) -> Vec<monitor_common::event::TftpEvent> {
-    let mut host = HostObserver::default();
-    for f in common::frames(path) {
-        host.observe(&f, Direction::Ingress);
-    }
-    host.events
-        .into_iter()
-        .filter_map(|(_, e)| match e {
-            monitor::counters::Event::Tftp(e) => Some(e),
-            _ => None,
-        })
-        .collect()
+    let tftp = |e| match e {
+        monitor::counters::Event::Tftp(e) => Some(e),
+        _ => None,
+    };
+    host_events(path).into_iter().filter_map(tftp).collect()
 }
 
 /// What tshark shows of the TFTP exchanges (`-e tftp.opcode -e

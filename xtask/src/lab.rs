@@ -176,14 +176,7 @@ impl Lab {
         let dnsmasq = find_program("dnsmasq", "dnsmasq")?;
         let radvd = find_program("radvd", "radvd")?;
 
-        let existing: Vec<&str> = ALL_NS.iter().copied().filter(|ns| ns_exists(ns)).collect();
-        if !existing.is_empty() {
-            bail!(
-                "network namespace(s) {} already exist: a lab is already up (or was left \
-                 behind); run `cargo xtask lab down` first",
-                existing.join(", ")
-            );
-        }
+        refuse_if_up()?;
         for state_dir in [dir.clone(), default_state_dir()] {
             for e in read_state(&state_dir).unwrap_or_default() {
                 if e.role != KEEPER_ROLE && is_alive(e.pid, Some(e.start_time)) {
@@ -621,11 +614,8 @@ fn down_all_report() -> Result<Vec<String>> {
     }
 }
 
-/// `cargo xtask lab up`: builds the lab under a detached keeper process (so
-/// the daemons stay reaped after this command exits), then prints a summary.
-fn up_detached(dir: &Path) -> Result<()> {
-    require_root()?;
-    // Lab::up checks this too; checking here as well starts no keeper at all.
+/// Fails, naming them, when any of the lab's namespaces exist.
+fn refuse_if_up() -> Result<()> {
     let existing: Vec<&str> = ALL_NS.iter().copied().filter(|ns| ns_exists(ns)).collect();
     if !existing.is_empty() {
         bail!(
@@ -634,6 +624,15 @@ fn up_detached(dir: &Path) -> Result<()> {
             existing.join(", ")
         );
     }
+    Ok(())
+}
+
+/// `cargo xtask lab up`: builds the lab under a detached keeper process (so
+/// the daemons stay reaped after this command exits), then prints a summary.
+fn up_detached(dir: &Path) -> Result<()> {
+    require_root()?;
+    // Lab::up checks this too; checking here as well starts no keeper at all.
+    refuse_if_up()?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = fs::canonicalize(dir)?;
 
