@@ -24,6 +24,30 @@ pub enum Command {
     Run(RunArgs),
     /// Load and verify every program, print verifier statistics, exit.
     Check,
+    /// Read capture files (pcap, pcapng) and tell how each PXE client's
+    /// boot went.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Capture files, read in order (Ethernet, Linux cooked SLL/SLL2 or BSD
+    /// loopback).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+    /// `text`: a timeline and the verdict per client; `json`: one object per
+    /// client and line (see the README for the fields).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Clients followed at once; the oldest is dropped when full.
+    #[arg(long, value_name = "N", default_value_t = 65536)]
+    pub max_sessions: usize,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args, Debug)]

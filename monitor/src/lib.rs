@@ -4,9 +4,12 @@
 pub mod capture;
 pub mod cli;
 pub mod counters;
+pub mod diagnosis;
 pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod netns;
 pub mod probe;
+pub mod replay;
 pub mod testing;
+pub mod tracker;

@@ -27,6 +27,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Check => check(),
+        Command::Replay(args) => replay(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -124,6 +125,16 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
         _ = term.recv() => info!("SIGTERM received"),
     }
+}
+
+fn replay(args: monitor::cli::ReplayArgs) -> Result<()> {
+    let verdicts = monitor::replay::verdicts(&args.files, args.max_sessions)?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        monitor::cli::Format::Text => monitor::replay::write_text(&mut out, &verdicts)?,
+        monitor::cli::Format::Json => monitor::replay::write_json(&mut out, &verdicts)?,
+    }
+    Ok(())
 }
 
 /// Lets the registry own a shared handle to the kernel collector.

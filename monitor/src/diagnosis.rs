@@ -1,0 +1,295 @@
+//! What each outcome means for the person at the console and for the one
+//! running the servers: the firmware's code, the cause in one sentence, and
+//! the fix.
+
+use std::net::Ipv4Addr;
+
+use crate::tracker::{Outcome, Verdict};
+
+fn verdict(
+    mac: [u8; 6],
+    outcome: Outcome,
+    code: Option<&'static str>,
+    server: Option<[u8; 4]>,
+) -> Verdict {
+    Verdict {
+        client_mac: mac,
+        outcome,
+        code,
+        server: server.map(Ipv4Addr::from),
+        boot_file: None,
+        cause: None,
+        fix: None,
+        warnings: Vec::new(),
+        first_seen_ns: 0,
+        last_seen_ns: 0,
+        timeline: Vec::new(),
+        transfers: Vec::new(),
+    }
+}
+
+fn failed(
+    mac: [u8; 6],
+    code: &'static str,
+    server: Option<[u8; 4]>,
+    cause: String,
+    fix: String,
+) -> Verdict {
+    Verdict {
+        cause: Some(cause),
+        fix: Some(fix),
+        ..verdict(mac, Outcome::Failed, Some(code), server)
+    }
+}
+
+pub fn booted(mac: [u8; 6], file: &str, server: [u8; 4]) -> Verdict {
+    Verdict {
+        boot_file: Some(file.to_owned()),
+        ..verdict(mac, Outcome::Booted, None, Some(server))
+    }
+}
+
+pub fn unfinished(mac: [u8; 6], file: Option<String>, server: Option<[u8; 4]>) -> Verdict {
+    Verdict {
+        boot_file: file,
+        cause: Some("the traffic seen ends before the boot was decided".into()),
+        ..verdict(mac, Outcome::Unfinished, None, server)
+    }
+}
+
+/// TFTP ERROR from the server for the boot file: PXE-E3B (1, not found),
+/// PXE-E3C (2, access violation), PXE-E36 (any other code).
+pub fn tftp_error(mac: [u8; 6], file: &str, server: [u8; 4], code: u16, msg: &str) -> Verdict {
+    let s = Ipv4Addr::from(server);
+    let said = if msg.is_empty() {
+        String::new()
+    } else {
+        format!(" (\"{msg}\")")
+    };
+    let (code_name, cause, fix) = match code {
+        1 => (
+            "PXE-E3B",
+            format!("TFTP server {s} has no file {file:?}{said}"),
+            format!(
+                "put {file:?} in the TFTP root of {s}, or correct the boot file name (DHCP option 67 / the file field, or the proxy's boot menu)"
+            ),
+        ),
+        2 => (
+            "PXE-E3C",
+            format!("TFTP server {s} refused to send {file:?}: access violation{said}"),
+            format!(
+                "make {file:?} readable by the TFTP server on {s} (file permissions, --secure root, SELinux)"
+            ),
+        ),
+        _ => (
+            "PXE-E36",
+            format!("TFTP server {s} answered the request for {file:?} with error {code}{said}"),
+            format!("look at the TFTP server's log on {s} for error {code}"),
+        ),
+    };
+    Verdict {
+        boot_file: Some(file.to_owned()),
+        ..failed(mac, code_name, Some(server), cause, fix)
+    }
+}
+
+/// PXE-E32: the read request for the boot file got no answer.
+pub fn tftp_no_server(
+    mac: [u8; 6],
+    file: &str,
+    server: [u8; 4],
+    requests: u32,
+    refused: bool,
+) -> Verdict {
+    let s = Ipv4Addr::from(server);
+    let how = if refused {
+        format!("{s} answered with ICMP port unreachable: nothing listens on {s}:69")
+    } else {
+        format!("no answer from {s}:69")
+    };
+    let cause = format!("the client asked {s} for {file:?} ({requests} request(s)); {how}");
+    let fix = format!(
+        "start a TFTP server on {s} (and open UDP 69 and the transfer ports in its firewall), or point next-server / option 66 at the host that serves {file:?}"
+    );
+    Verdict {
+        boot_file: Some(file.to_owned()),
+        ..failed(mac, "PXE-E32", Some(server), cause, fix)
+    }
+}
+
+/// PXE-E55: the client asked a boot server on port 4011 and nothing
+/// answered. With `kb259670`, the server that assigned the address itself
+/// announced proxyDHCP with option 60: Microsoft KB 259670.
+pub fn proxy_silent(
+    mac: [u8; 6],
+    target: [u8; 4],
+    requests: u32,
+    refused: bool,
+    kb259670: bool,
+    assigned_by: Option<[u8; 4]>,
+) -> Verdict {
+    let t = Ipv4Addr::from(target);
+    let how = if refused {
+        "ICMP port unreachable: nothing listens there"
+    } else {
+        "no answer"
+    };
+    if kb259670 {
+        let cause = format!(
+            "DHCP server {t} sends option 60 PXEClient, so clients look for a proxyDHCP on {t}:4011 where nothing answers ({requests} request(s), {how}) (Microsoft KB 259670)"
+        );
+        let fix = format!(
+            "remove options 60, 66 and 67 from the DHCP server {t}, and add the PXE server to the router's IP helper (DHCP relay) list so it receives the clients' broadcasts and answers as a proxyDHCP itself"
+        );
+        return failed(mac, "PXE-E55", Some(target), cause, fix);
+    }
+    let from = assigned_by.map_or(String::new(), |a| {
+        format!(" (address from {})", Ipv4Addr::from(a))
+    });
+    let cause = format!(
+        "the client asked the boot server {t}:4011 for its boot file{from}; {how} ({requests} request(s))"
+    );
+    let fix = format!(
+        "start the proxyDHCP / boot-server service on {t} (WDS, dnsmasq pxe-service), or stop announcing it (option 60 PXEClient, option 43) where none runs"
+    );
+    failed(mac, "PXE-E55", Some(target), cause, fix)
+}
+
+pub fn nak(mac: [u8; 6], server: [u8; 4]) -> Verdict {
+    let s = Ipv4Addr::from(server);
+    failed(
+        mac,
+        "NAK",
+        Some(server),
+        format!("DHCP server {s} refused the address the client requested (DHCPNAK)"),
+        format!(
+            "check the scope and reservations on {s}; a second DHCP server on the segment also causes this"
+        ),
+    )
+}
+
+/// PXE-E53: an address, and no boot file from anyone.
+pub fn no_boot_file(mac: [u8; 6], server: [u8; 4], offers: usize) -> Verdict {
+    let s = Ipv4Addr::from(server);
+    failed(
+        mac,
+        "PXE-E53",
+        Some(server),
+        format!(
+            "DHCP server {s} gave an address but no boot file, and no proxyDHCP answered ({offers} offer(s) seen)"
+        ),
+        format!(
+            "set the boot file on {s} (option 67 / filename and next-server), or run a proxyDHCP (WDS, dnsmasq with pxe-service) on this segment or in the router's IP helper list"
+        ),
+    )
+}
+
+/// PXE-E7B: a boot file, but no TFTP server address this client uses.
+pub fn no_tftp_server(
+    mac: [u8; 6],
+    server: [u8; 4],
+    file: &str,
+    option66: Option<&str>,
+) -> Verdict {
+    let s = Ipv4Addr::from(server);
+    let cause = match option66 {
+        Some(o) => format!(
+            "DHCP server {s} names the boot file {file:?} and the TFTP server only in option 66 ({o}), with next-server 0.0.0.0; this client uses next-server (siaddr)"
+        ),
+        None => format!(
+            "DHCP server {s} names the boot file {file:?} but no TFTP server (next-server 0.0.0.0, no option 66)"
+        ),
+    };
+    let fix = format!("set next-server (siaddr) on {s} to the TFTP server's address");
+    Verdict {
+        boot_file: Some(file.to_owned()),
+        ..failed(mac, "PXE-E7B", Some(server), cause, fix)
+    }
+}
+
+/// PXE-E52: only a proxyDHCP offered.
+pub fn proxy_only(mac: [u8; 6], proxy: Option<[u8; 4]>, discovers: u32) -> Verdict {
+    let p = proxy.map_or_else(
+        || "a proxyDHCP".to_owned(),
+        |p| format!("proxyDHCP {}", Ipv4Addr::from(p)),
+    );
+    failed(
+        mac,
+        "PXE-E52",
+        proxy,
+        format!("{p} answered but no DHCP server offered an address ({discovers} DISCOVERs)"),
+        "check that the DHCP server has a free address in this subnet's scope and receives the broadcasts (router IP helper / DHCP relay)".into(),
+    )
+}
+
+/// PXE-E51: nothing answered.
+pub fn no_offers(mac: [u8; 6], discovers: u32) -> Verdict {
+    failed(
+        mac,
+        "PXE-E51",
+        None,
+        format!("no DHCP or proxyDHCP offer after {discovers} DISCOVERs"),
+        "check that a DHCP server serves this segment: the server running, the VLAN reaching it, and the router's IP helper (DHCP relay) pointing at it".into(),
+    )
+}
+
+fn is_efi(arch: u16) -> bool {
+    // RFC 4578 and IANA: 6 EFI IA32, 7/9 EFI x64 (erratum), 10 ARM32,
+    // 11 ARM64, 16 x64 HTTP.
+    matches!(arch, 6 | 7 | 9 | 10 | 11 | 16)
+}
+
+/// Conditions on the servers that did not decide this boot but matter.
+pub fn warnings(
+    offers: impl Iterator<Item = ([u8; 4], [u8; 4], bool)>,
+    arch: Option<u16>,
+    boot_file: Option<&str>,
+    booted: bool,
+) -> Vec<String> {
+    let mut w = Vec::new();
+    let mut servers: Vec<[u8; 4]> = Vec::new();
+    let mut vendor: Vec<[u8; 4]> = Vec::new();
+    for (server, yiaddr, vendor_pxe) in offers {
+        if yiaddr != [0; 4] {
+            if !servers.contains(&server) {
+                servers.push(server);
+            }
+            if vendor_pxe && !vendor.contains(&server) {
+                vendor.push(server);
+            }
+        }
+    }
+    if servers.len() > 1 {
+        let list: Vec<String> = servers
+            .iter()
+            .map(|s| Ipv4Addr::from(*s).to_string())
+            .collect();
+        w.push(format!(
+            "several DHCP servers offered this client an address: {}",
+            list.join(", ")
+        ));
+    }
+    if booted {
+        for s in vendor {
+            w.push(format!(
+                "DHCP server {} sends option 60 PXEClient with its addresses: firmware that honours it (UEFI) will look for a proxyDHCP on {}:4011 (Microsoft KB 259670)",
+                Ipv4Addr::from(s),
+                Ipv4Addr::from(s)
+            ));
+        }
+    }
+    if let (Some(arch), Some(file)) = (arch, boot_file) {
+        let f = file.to_ascii_lowercase();
+        let bios_loader =
+            f.ends_with(".0") || f.ends_with(".kpxe") || f.ends_with(".pxe") || f.ends_with(".com");
+        let efi_loader = f.ends_with(".efi");
+        if is_efi(arch) && bios_loader {
+            w.push(format!("the client is UEFI (architecture {arch}) but the boot file {file:?} is a BIOS loader"));
+        } else if arch == 0 && efi_loader {
+            w.push(format!(
+                "the client is BIOS (architecture 0) but the boot file {file:?} is a UEFI loader"
+            ));
+        }
+    }
+    w
+}

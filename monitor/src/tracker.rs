@@ -1,0 +1,1029 @@
+//! Follows each PXE client from DISCOVER through proxyDHCP and TFTP to the
+//! last block of its boot file, and decides how its boot went.
+//!
+//! A pure state machine: the time comes in with each event
+//! ([`Tracker::on_event`]) and tick ([`Tracker::on_tick`]); nothing here
+//! reads a clock or does I/O, so capture files and tests drive it exactly
+//! as live traffic does.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::Ipv4Addr,
+};
+
+use monitor_common::{
+    Class, DhcpType, Direction,
+    event::{DhcpEvent, IcmpEvent, TftpEvent, dhcp_flags as f},
+    flow::TftpMoment,
+    wire::{tftp, udp},
+};
+
+use crate::{counters::Event, diagnosis};
+
+/// How a boot ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The boot file named by DHCP or the proxy was transferred to its last
+    /// block.
+    Booted,
+    /// A failure, with its firmware code.
+    Failed,
+    /// The evidence ran out before a decision (e.g. a capture ends
+    /// mid-transfer).
+    Unfinished,
+    /// The part that would decide cannot be seen from here.
+    Unknown,
+}
+
+/// Patience before deciding from silence, in live use (firmware defaults:
+/// ../shared/docs/lab-notes.md).
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// DISCOVERs with no offer (classic ROMs retry for about 60 s).
+    pub no_offer_ns: u64,
+    /// A 4011 request or a TFTP read request without an answer.
+    pub no_answer_ns: u64,
+    /// A session with nothing new for this long is closed as it stands.
+    pub idle_ns: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        const S: u64 = 1_000_000_000;
+        Timeouts {
+            no_offer_ns: 60 * S,
+            no_answer_ns: 10 * S,
+            idle_ns: 300 * S,
+        }
+    }
+}
+
+/// What the tracker reports for one client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub client_mac: [u8; 6],
+    pub outcome: Outcome,
+    pub code: Option<&'static str>,
+    /// The server the verdict is about (the one that failed, or the boot
+    /// file's server).
+    pub server: Option<Ipv4Addr>,
+    pub boot_file: Option<String>,
+    pub cause: Option<String>,
+    pub fix: Option<String>,
+    /// Conditions on the servers worth fixing even though they did not
+    /// decide this boot.
+    pub warnings: Vec<String>,
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    /// One line per step, time relative to the first.
+    pub timeline: Vec<(u64, String)>,
+    /// Every TFTP transfer of the client, in order.
+    pub transfers: Vec<TransferResult>,
+}
+
+/// How one TFTP transfer ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TransferResult {
+    pub file: String,
+    pub server: Ipv4Addr,
+    /// `complete` (last block seen), `error` (the server refused),
+    /// `unanswered`, or `incomplete`.
+    pub result: &'static str,
+    pub error_code: Option<u16>,
+    pub requests: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Offer {
+    server: [u8; 4],
+    yiaddr: [u8; 4],
+    siaddr: [u8; 4],
+    boot_file: Option<String>,
+    tftp_server: Option<String>,
+    vendor_pxe: bool,
+    vendor_specific: bool,
+}
+
+impl Offer {
+    fn from_event(e: &DhcpEvent) -> Self {
+        let server = if e.flags & f::SERVER_ID != 0 {
+            e.server_id
+        } else {
+            e.src_ip
+        };
+        Offer {
+            server,
+            yiaddr: e.yiaddr,
+            siaddr: e.siaddr,
+            boot_file: boot_file(e),
+            tftp_server: (e.flags & f::TFTP_SERVER != 0)
+                .then(|| text(&e.tftp_server, e.tftp_server_len.into())),
+            vendor_pxe: e.flags & f::VENDOR_PXE_CLIENT != 0,
+            vendor_specific: e.flags & f::VENDOR_SPECIFIC != 0,
+        }
+    }
+
+    /// A proxyDHCP offer: no address, PXE vendor class.
+    fn is_proxy(&self) -> bool {
+        self.yiaddr == [0; 4] && self.vendor_pxe
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Transfer {
+    client: ([u8; 4], u16),
+    server: [u8; 4],
+    file: String,
+    requests: u32,
+    answered: bool,
+    complete: bool,
+    server_error: Option<(u16, String)>,
+    unreachable: u32,
+    first_ns: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Session {
+    mac: [u8; 6],
+    first_ns: u64,
+    last_ns: u64,
+    discovers: u32,
+    first_discover_ns: Option<u64>,
+    ipxe: bool,
+    arch: Option<u16>,
+    offers: Vec<Offer>,
+    ack: Option<Offer>,
+    nak_from: Option<[u8; 4]>,
+    client_ip: Option<[u8; 4]>,
+    proxy_requests: u32,
+    proxy_target: Option<[u8; 4]>,
+    proxy_first_ns: Option<u64>,
+    proxy_ack: Option<Offer>,
+    proxy_unreachable: u32,
+    transfers: Vec<Transfer>,
+    verdict: Option<Verdict>,
+    timeline: Vec<(u64, String)>,
+}
+
+/// The tracker: sessions by client MAC, at most `max_sessions` at once.
+#[derive(Debug)]
+pub struct Tracker {
+    sessions: HashMap<[u8; 6], Session>,
+    /// Client addresses (from ACKs, or the source of a request) to MACs.
+    by_ip: HashMap<[u8; 4], [u8; 6]>,
+    /// Order sessions were created in, for eviction.
+    order: VecDeque<[u8; 6]>,
+    finished: Vec<Verdict>,
+    max_sessions: usize,
+    timeouts: Timeouts,
+    /// Sessions dropped (oldest first) because the table was full.
+    pub evicted: u64,
+}
+
+impl Tracker {
+    pub fn new(max_sessions: usize, timeouts: Timeouts) -> Self {
+        Tracker {
+            sessions: HashMap::new(),
+            by_ip: HashMap::new(),
+            order: VecDeque::new(),
+            finished: Vec::new(),
+            max_sessions: max_sessions.max(1),
+            timeouts,
+            evicted: 0,
+        }
+    }
+
+    /// Sessions being followed.
+    pub fn active(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// One event at `now_ns`. `eth_src` is the frame's Ethernet source when
+    /// known (capture files): it names a client whose DHCP was not seen.
+    pub fn on_event(&mut self, dir: Direction, ev: &Event, now_ns: u64, eth_src: Option<[u8; 6]>) {
+        let _ = dir;
+        let mac = match ev {
+            Event::Dhcp(e) => Some(e.chaddr),
+            Event::Icmp(e) => self
+                .by_ip
+                .get(&e.quoted_src)
+                .or_else(|| self.by_ip.get(&e.quoted_dst))
+                .copied(),
+            Event::Tftp(e) => self.by_ip.get(&e.client_ip).copied().or_else(|| {
+                // The request's frame comes from the client itself.
+                (e.moment == TftpMoment::Request as u8)
+                    .then_some(eth_src)
+                    .flatten()
+            }),
+        };
+        let Some(mac) = mac else { return };
+        if !self.sessions.contains_key(&mac) {
+            if matches!(ev, Event::Icmp(_)) {
+                return;
+            }
+            self.make_room();
+            self.order.push_back(mac);
+            let s = Session {
+                mac,
+                first_ns: now_ns,
+                ..Session::default()
+            };
+            self.sessions.insert(mac, s);
+        }
+        let Some(s) = self.sessions.get_mut(&mac) else {
+            return;
+        };
+        s.last_ns = s.last_ns.max(now_ns);
+        match ev {
+            Event::Dhcp(e) => on_dhcp(s, e, now_ns),
+            Event::Icmp(e) => on_icmp(s, e, now_ns),
+            Event::Tftp(e) => on_tftp(s, e, now_ns),
+        }
+        if let Some(ip) = s.client_ip {
+            self.by_ip.insert(ip, mac);
+        }
+        if let Event::Tftp(e) = ev {
+            self.by_ip.insert(e.client_ip, mac);
+        }
+        if s.verdict.is_none() {
+            s.verdict = decide(s, now_ns, None);
+        }
+    }
+
+    /// Decides from silence (live use) and closes idle sessions.
+    pub fn on_tick(&mut self, now_ns: u64) {
+        let t = self.timeouts;
+        let mut closed = Vec::new();
+        for (mac, s) in &mut self.sessions {
+            if s.verdict.is_none() {
+                s.verdict = decide(s, now_ns, Some(&t));
+            }
+            if now_ns.saturating_sub(s.last_ns) >= t.idle_ns {
+                closed.push(*mac);
+            }
+        }
+        for mac in closed {
+            self.close(mac);
+        }
+    }
+
+    /// End of input: every session gets its verdict (`unfinished` where
+    /// the evidence does not decide).
+    pub fn finish(&mut self) -> Vec<Verdict> {
+        let macs: Vec<[u8; 6]> = self.order.iter().copied().collect();
+        for mac in macs {
+            self.close(mac);
+        }
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Verdicts of sessions closed so far (live use).
+    pub fn take_finished(&mut self) -> Vec<Verdict> {
+        std::mem::take(&mut self.finished)
+    }
+
+    fn make_room(&mut self) {
+        while self.sessions.len() >= self.max_sessions {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if self.sessions.remove(&old).is_some() {
+                self.evicted += 1;
+            }
+        }
+    }
+
+    fn close(&mut self, mac: [u8; 6]) {
+        let Some(mut s) = self.sessions.remove(&mac) else {
+            return;
+        };
+        self.order.retain(|m| *m != mac);
+        self.by_ip.retain(|_, m| *m != mac);
+        // Decided at once on evidence; what came after (more retries) only
+        // sharpens the wording of the same verdict.
+        let v = match s.verdict.take() {
+            Some(v) => decide(&s, s.last_ns, None)
+                .filter(|n| n.code == v.code && n.outcome == v.outcome)
+                .unwrap_or(v),
+            None => unfinished(&s),
+        };
+        self.finished.push(finish_verdict(&s, v));
+    }
+}
+
+fn text(bytes: &[u8], len: usize) -> String {
+    crate::events::text(bytes, len)
+}
+
+/// The boot file a DHCP message names: option 67, else the `file` field.
+fn boot_file(e: &DhcpEvent) -> Option<String> {
+    let name = if e.flags & f::BOOTFILE != 0 {
+        text(&e.bootfile, e.bootfile_len.into())
+    } else {
+        text(&e.file, e.file.len())
+    };
+    (!name.is_empty()).then_some(name)
+}
+
+fn ip(a: [u8; 4]) -> Ipv4Addr {
+    Ipv4Addr::from(a)
+}
+
+fn rel(s: &Session, now: u64) -> u64 {
+    now.saturating_sub(s.first_ns)
+}
+
+fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) {
+    let ty = DhcpType::from_option(e.message_type);
+    let proxy_port = e.class == Class::ProxyDhcp as u8;
+    if e.flags & f::USER_CLASS_IPXE != 0 {
+        s.ipxe = true;
+    }
+    if e.flags & f::CLIENT_ARCH != 0 {
+        s.arch = Some(u16::from_be_bytes(e.client_arch));
+    }
+    let t = rel(s, now);
+    match (ty, proxy_port) {
+        (DhcpType::DISCOVER, _) => {
+            s.discovers += 1;
+            s.first_discover_ns.get_or_insert(now);
+            let arch = s.arch.map_or(String::new(), |a| format!(", arch {a}"));
+            s.timeline
+                .push((t, format!("DISCOVER #{}{arch}", s.discovers)));
+        }
+        (DhcpType::OFFER, false) => {
+            let o = Offer::from_event(e);
+            let what = if o.is_proxy() {
+                "proxyDHCP OFFER"
+            } else {
+                "OFFER"
+            };
+            s.timeline.push((
+                t,
+                format!("{what} from {} ({})", ip(o.server), describe(&o)),
+            ));
+            s.offers.push(o);
+        }
+        (DhcpType::REQUEST, false) => s.timeline.push((t, "REQUEST".into())),
+        (DhcpType::REQUEST, true) => {
+            s.proxy_requests += 1;
+            s.proxy_target = Some(e.dst_ip);
+            s.proxy_first_ns.get_or_insert(now);
+            if e.src_ip != [0; 4] {
+                s.client_ip.get_or_insert(e.src_ip);
+            }
+            s.timeline.push((
+                t,
+                format!(
+                    "boot-server REQUEST #{} to {}:4011",
+                    s.proxy_requests,
+                    ip(e.dst_ip)
+                ),
+            ));
+        }
+        (DhcpType::ACK, false) => {
+            let o = Offer::from_event(e);
+            if o.yiaddr != [0; 4] {
+                s.client_ip = Some(o.yiaddr);
+            }
+            s.timeline
+                .push((t, format!("ACK from {} ({})", ip(o.server), describe(&o))));
+            s.ack = Some(o);
+        }
+        (DhcpType::ACK, true) => {
+            let o = Offer::from_event(e);
+            s.timeline.push((
+                t,
+                format!("boot-server ACK from {} ({})", ip(e.src_ip), describe(&o)),
+            ));
+            s.proxy_ack = Some(o);
+        }
+        (DhcpType::NAK, _) => {
+            s.nak_from = Some(if e.flags & f::SERVER_ID != 0 {
+                e.server_id
+            } else {
+                e.src_ip
+            });
+            s.timeline.push((t, format!("NAK from {}", ip(e.src_ip))));
+        }
+        _ => {}
+    }
+}
+
+fn describe(o: &Offer) -> String {
+    let mut parts = Vec::new();
+    if o.yiaddr != [0; 4] {
+        parts.push(format!("address {}", ip(o.yiaddr)));
+    }
+    if o.siaddr != [0; 4] {
+        parts.push(format!("next-server {}", ip(o.siaddr)));
+    }
+    if let Some(t) = &o.tftp_server {
+        parts.push(format!("option 66 {t}"));
+    }
+    match &o.boot_file {
+        Some(b) => parts.push(format!("boot file {b}")),
+        None => parts.push("no boot file".into()),
+    }
+    if o.vendor_pxe {
+        parts.push("option 60 PXEClient".into());
+    }
+    if o.vendor_specific {
+        parts.push("option 43".into());
+    }
+    parts.join(", ")
+}
+
+fn on_icmp(s: &mut Session, e: &IcmpEvent, now: u64) {
+    let port = u16::from_be_bytes(e.quoted_dst_port);
+    let t = rel(s, now);
+    if port == udp::PORT_PXE {
+        s.proxy_unreachable += 1;
+        s.timeline.push((
+            t,
+            format!(
+                "ICMP port unreachable from {}: nothing listens on {}:4011",
+                ip(e.reporter),
+                ip(e.quoted_dst)
+            ),
+        ));
+    } else if port == udp::PORT_TFTP {
+        if let Some(tr) = s
+            .transfers
+            .iter_mut()
+            .rev()
+            .find(|tr| tr.server == e.quoted_dst)
+        {
+            tr.unreachable += 1;
+        }
+        s.timeline.push((
+            t,
+            format!(
+                "ICMP port unreachable from {}: nothing listens on {}:69",
+                ip(e.reporter),
+                ip(e.quoted_dst)
+            ),
+        ));
+    }
+}
+
+fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) {
+    let t = rel(s, now);
+    let client = (e.client_ip, u16::from_be_bytes(e.client_port));
+    let payload = &e.payload[..usize::from(e.payload_len).min(e.payload.len())];
+    if e.moment == TftpMoment::Request as u8 {
+        let file = tftp::parse_request(payload).map_or_else(String::new, |r| {
+            String::from_utf8_lossy(r.filename).into_owned()
+        });
+        s.client_ip.get_or_insert(e.client_ip);
+        // A retry names the same file to the same server.
+        if let Some(tr) = s
+            .transfers
+            .iter_mut()
+            .rev()
+            .find(|tr| tr.file == file && tr.server == e.server_ip && !tr.answered)
+        {
+            tr.requests += 1;
+            tr.client = client;
+        } else {
+            s.transfers.push(Transfer {
+                client,
+                server: e.server_ip,
+                file: file.clone(),
+                requests: 1,
+                first_ns: now,
+                ..Transfer::default()
+            });
+        }
+        s.timeline.push((
+            t,
+            format!("TFTP read request {file:?} to {}", ip(e.server_ip)),
+        ));
+        return;
+    }
+    let Some(tr) = s
+        .transfers
+        .iter_mut()
+        .rev()
+        .find(|tr| tr.client == client && tr.server == e.server_ip)
+    else {
+        return;
+    };
+    tr.answered |= e.from_server != 0;
+    match e.moment {
+        m if m == TftpMoment::Oack as u8 => {
+            s.timeline.push((t, format!("TFTP OACK for {:?}", tr.file)))
+        }
+        m if m == TftpMoment::LastData as u8 => {
+            tr.complete = true;
+            s.timeline.push((
+                t,
+                format!(
+                    "TFTP {:?} complete: {} bytes in {} block(s)",
+                    tr.file, e.data_bytes, e.data_packets
+                ),
+            ));
+        }
+        m if m == TftpMoment::Error as u8 && e.from_server != 0 => {
+            let (code, msg) = tftp::parse_error(payload)
+                .map_or((u16::from_be_bytes(e.arg), String::new()), |(c, m)| {
+                    (c, String::from_utf8_lossy(m).into_owned())
+                });
+            tr.server_error = Some((code, msg.clone()));
+            s.timeline.push((
+                t,
+                format!(
+                    "TFTP ERROR {code} from {} for {:?}: {msg}",
+                    ip(e.server_ip),
+                    tr.file
+                ),
+            ));
+        }
+        m if m == TftpMoment::Error as u8 => {
+            s.timeline.push((
+                t,
+                format!(
+                    "TFTP transfer of {:?} aborted by the client (code {})",
+                    tr.file,
+                    u16::from_be_bytes(e.arg)
+                ),
+            ));
+        }
+        _ => {}
+    }
+}
+
+/// The boot file the client was told to fetch, and from where.
+fn boot_target(s: &Session) -> (Option<String>, Option<[u8; 4]>) {
+    let from = |o: &Offer| {
+        o.boot_file.clone().map(|b| {
+            (
+                b,
+                if o.siaddr != [0; 4] {
+                    Some(o.siaddr)
+                } else {
+                    None
+                },
+            )
+        })
+    };
+    s.proxy_ack
+        .as_ref()
+        .and_then(from)
+        .or_else(|| s.ack.as_ref().and_then(from))
+        .or_else(|| s.offers.iter().find(|o| o.is_proxy()).and_then(from))
+        .map_or((None, None), |(b, srv)| (Some(b), srv))
+}
+
+fn same_file(requested: &str, named: &str) -> bool {
+    let norm = |f: &str| f.trim_start_matches('/').to_owned();
+    norm(requested) == norm(named)
+}
+
+/// The verdict the evidence supports now, or `None` to wait. With
+/// `timeouts`, silence counts as evidence too (live use).
+fn decide(s: &Session, now: u64, timeouts: Option<&Timeouts>) -> Option<Verdict> {
+    let (named, _) = boot_target(s);
+    // TFTP decides first: a boot file arrived, or its server refused it.
+    let boot_transfer = |tr: &Transfer| named.as_deref().is_none_or(|n| same_file(&tr.file, n));
+    if let Some(tr) = s
+        .transfers
+        .iter()
+        .find(|tr| tr.complete && boot_transfer(tr))
+    {
+        return Some(diagnosis::booted(s.mac, &tr.file, tr.server));
+    }
+    if s.transfers.iter().any(|tr| tr.complete) {
+        // A file other than the named one arrived (a loader's own files):
+        // the boot file itself came earlier or by another path.
+        let tr = s.transfers.iter().find(|tr| tr.complete)?;
+        return Some(diagnosis::booted(s.mac, &tr.file, tr.server));
+    }
+    if let Some(tr) = s.transfers.iter().find(|tr| boot_transfer(tr)) {
+        if let Some((code, msg)) = &tr.server_error {
+            return Some(diagnosis::tftp_error(
+                s.mac, &tr.file, tr.server, *code, msg,
+            ));
+        }
+        if !tr.answered && tr.unreachable > 0 {
+            return Some(diagnosis::tftp_no_server(
+                s.mac,
+                &tr.file,
+                tr.server,
+                tr.requests,
+                true,
+            ));
+        }
+        if let Some(t) = timeouts
+            && !tr.answered
+            && now.saturating_sub(tr.first_ns) >= t.no_answer_ns
+        {
+            return Some(diagnosis::tftp_no_server(
+                s.mac,
+                &tr.file,
+                tr.server,
+                tr.requests,
+                false,
+            ));
+        }
+    }
+    if !s.transfers.is_empty() {
+        return None;
+    }
+    // The boot-server (4011) step.
+    if let Some(target) = s.proxy_target
+        && s.proxy_ack.is_none()
+    {
+        let timed_out = timeouts.is_some_and(|t| {
+            s.proxy_first_ns
+                .is_some_and(|f| now.saturating_sub(f) >= t.no_answer_ns)
+        });
+        if s.proxy_unreachable > 0 || s.proxy_requests >= 4 || timed_out {
+            let assigned_by = s.ack.as_ref().map(|a| a.server);
+            let kb259670 = s
+                .ack
+                .as_ref()
+                .is_some_and(|a| a.vendor_pxe && a.server == target);
+            return Some(diagnosis::proxy_silent(
+                s.mac,
+                target,
+                s.proxy_requests,
+                s.proxy_unreachable > 0,
+                kb259670,
+                assigned_by,
+            ));
+        }
+        return None;
+    }
+    if let Some(server) = s.nak_from {
+        return Some(diagnosis::nak(s.mac, server));
+    }
+    let proxy_offered = s.offers.iter().any(Offer::is_proxy);
+    if let Some(ack) = &s.ack {
+        // The client will ask a proxy (an offer said so): wait for it.
+        if proxy_offered || ack.vendor_pxe || s.proxy_target.is_some() {
+            return None;
+        }
+        let offered_file = s
+            .offers
+            .iter()
+            .filter(|o| o.server == ack.server)
+            .find_map(|o| o.boot_file.clone());
+        let file = ack.boot_file.clone().or(offered_file);
+        match file {
+            None => return Some(diagnosis::no_boot_file(s.mac, ack.server, s.offers.len())),
+            Some(file) if ack.siaddr == [0; 4] && (ack.tftp_server.is_none() || s.ipxe) => {
+                return Some(diagnosis::no_tftp_server(
+                    s.mac,
+                    ack.server,
+                    &file,
+                    ack.tftp_server.as_deref(),
+                ));
+            }
+            Some(_) => return None,
+        }
+    }
+    // No ACK yet: the offers (or their absence) decide once the client has
+    // given up (four DISCOVERs), or after the timeout.
+    let gave_up = s.discovers >= 4
+        || timeouts.is_some_and(|t| {
+            s.first_discover_ns
+                .is_some_and(|f| now.saturating_sub(f) >= t.no_offer_ns)
+        });
+    if gave_up {
+        let address_offers = s.offers.iter().filter(|o| o.yiaddr != [0; 4]).count();
+        if address_offers == 0 && proxy_offered {
+            let proxy = s.offers.iter().find(|o| o.is_proxy()).map(|o| o.server);
+            return Some(diagnosis::proxy_only(s.mac, proxy, s.discovers));
+        }
+        if s.offers.is_empty() {
+            return Some(diagnosis::no_offers(s.mac, s.discovers));
+        }
+    }
+    None
+}
+
+fn unfinished(s: &Session) -> Verdict {
+    let (file, server) = boot_target(s);
+    diagnosis::unfinished(s.mac, file, server)
+}
+
+/// Adds what every verdict carries: times, timeline, warnings.
+fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
+    v.first_seen_ns = s.first_ns;
+    v.last_seen_ns = s.last_ns;
+    v.timeline = s.timeline.clone();
+    v.transfers = s
+        .transfers
+        .iter()
+        .map(|t| TransferResult {
+            file: t.file.clone(),
+            server: ip(t.server),
+            result: if t.complete {
+                "complete"
+            } else if t.server_error.is_some() {
+                "error"
+            } else if !t.answered {
+                "unanswered"
+            } else {
+                "incomplete"
+            },
+            error_code: t.server_error.as_ref().map(|(c, _)| *c),
+            requests: t.requests,
+        })
+        .collect();
+    if v.boot_file.is_none() {
+        v.boot_file = boot_target(s).0;
+    }
+    v.warnings = diagnosis::warnings(
+        s.offers
+            .iter()
+            .chain(s.ack.iter())
+            .map(|o| (o.server, o.yiaddr, o.vendor_pxe)),
+        s.arch,
+        v.boot_file.as_deref(),
+        v.outcome == Outcome::Booted,
+    );
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_common::event::{DhcpEvent, IcmpEvent, TftpEvent};
+
+    use super::*;
+
+    const MAC: [u8; 6] = [0x52, 0x54, 0, 0x77, 0, 0x10];
+    const SERVER: [u8; 4] = [10, 77, 10, 1];
+    const CLIENT: [u8; 4] = [10, 77, 10, 100];
+    const S: u64 = 1_000_000_000;
+
+    fn dhcp(ty: u8, class: Class, flags: u16) -> DhcpEvent {
+        let mut e = DhcpEvent::zeroed();
+        e.message_type = ty;
+        e.class = class as u8;
+        e.chaddr = MAC;
+        e.flags = flags | f::PXE;
+        e.xid = [1, 2, 3, 4];
+        e
+    }
+
+    fn discover() -> Event {
+        Event::Dhcp(dhcp(
+            1,
+            Class::DhcpServer,
+            f::VENDOR_PXE_CLIENT | f::CLIENT_ARCH,
+        ))
+    }
+
+    /// An OFFER or ACK from SERVER with an address, next-server and a file.
+    fn reply(ty: u8, file: Option<&str>) -> Event {
+        let mut e = dhcp(ty, Class::DhcpClient, f::SERVER_ID);
+        e.src_ip = SERVER;
+        e.server_id = SERVER;
+        e.yiaddr = CLIENT;
+        e.siaddr = SERVER;
+        if let Some(file) = file {
+            e.flags |= f::BOOTFILE;
+            e.bootfile[..file.len()].copy_from_slice(file.as_bytes());
+            e.bootfile_len = file.len() as u8;
+        }
+        Event::Dhcp(e)
+    }
+
+    fn tftp(moment: TftpMoment, payload: &[u8], from_server: bool) -> Event {
+        let mut e = TftpEvent::zeroed();
+        e.client_ip = CLIENT;
+        e.server_ip = SERVER;
+        e.client_port = 2000u16.to_be_bytes();
+        e.moment = moment as u8;
+        e.from_server = from_server as u8;
+        e.payload[..payload.len()].copy_from_slice(payload);
+        e.payload_len = payload.len() as u16;
+        if moment == TftpMoment::Error {
+            e.opcode = tftp::ERROR.to_be_bytes();
+            e.arg = [payload[2], payload[3]];
+        }
+        Event::Tftp(e)
+    }
+
+    fn run(events: &[(u64, Event)], tick: Option<u64>) -> Vec<Verdict> {
+        let mut t = Tracker::new(16, Timeouts::default());
+        for (at, e) in events {
+            t.on_event(Direction::Ingress, e, *at, None);
+        }
+        if let Some(at) = tick {
+            t.on_tick(at);
+        }
+        t.finish()
+    }
+
+    fn healthy() -> Vec<(u64, Event)> {
+        vec![
+            (0, discover()),
+            (S / 100, reply(2, Some("boot.ipxe"))),
+            (
+                3 * S,
+                Event::Dhcp(dhcp(3, Class::DhcpServer, f::VENDOR_PXE_CLIENT)),
+            ),
+            (3 * S + 1, reply(5, Some("boot.ipxe"))),
+            (
+                3 * S + 2,
+                tftp(TftpMoment::Request, b"\0\x01boot.ipxe\0octet\0", false),
+            ),
+            (
+                3 * S + 3,
+                tftp(TftpMoment::LastData, b"\0\x03\0\x01#!ipxe", true),
+            ),
+        ]
+    }
+
+    #[test]
+    fn healthy_boot_and_what_is_not_a_failure() {
+        let v = run(&healthy(), None);
+        assert_eq!(
+            (v.len(), v[0].outcome, v[0].boot_file.as_deref()),
+            (1, Outcome::Booted, Some("boot.ipxe"))
+        );
+        // A size probe aborted by the client, then the real download: booted.
+        let mut probe = healthy();
+        probe.insert(
+            5,
+            (3 * S + 2, tftp(TftpMoment::Error, b"\0\x05\0\x08", false)),
+        );
+        assert_eq!(run(&probe, None)[0].outcome, Outcome::Booted);
+        // pxelinux's config probes after the boot file: still booted.
+        let mut probes = healthy();
+        for i in 0..9 {
+            probes.push((
+                4 * S + i,
+                tftp(
+                    TftpMoment::Request,
+                    b"\0\x01pxelinux.cfg/01-x\0octet\0",
+                    false,
+                ),
+            ));
+            probes.push((
+                4 * S + i,
+                tftp(TftpMoment::Error, b"\0\x05\0\x01not found\0", true),
+            ));
+        }
+        assert_eq!(run(&probes, None)[0].outcome, Outcome::Booted);
+    }
+
+    #[test]
+    fn no_offer_decides_after_four_discovers_or_the_timeout() {
+        let four: Vec<_> = [0, 1, 3, 7].iter().map(|s| (s * S, discover())).collect();
+        assert_eq!(run(&four, None)[0].code, Some("PXE-E51"));
+        // Three DISCOVERs and the capture ends: not decided.
+        assert_eq!(run(&four[..3], None)[0].outcome, Outcome::Unfinished);
+        // Live: one DISCOVER, then silence up to the timeout exactly.
+        let t = Timeouts::default().no_offer_ns;
+        assert_eq!(run(&four[..1], Some(t - 1))[0].outcome, Outcome::Unfinished);
+        assert_eq!(run(&four[..1], Some(t))[0].code, Some("PXE-E51"));
+    }
+
+    #[test]
+    fn tftp_refusals_decide_at_once() {
+        let mut missing = healthy();
+        missing[5] = (
+            3 * S + 3,
+            tftp(TftpMoment::Error, b"\0\x05\0\x01File not found\0", true),
+        );
+        let v = &run(&missing, None)[0];
+        assert_eq!(
+            (v.code, v.server),
+            (Some("PXE-E3B"), Some(Ipv4Addr::from(SERVER)))
+        );
+        assert!(v.cause.as_deref().unwrap().contains("File not found"));
+        missing[5] = (3 * S + 3, tftp(TftpMoment::Error, b"\0\x05\0\x02\0", true));
+        assert_eq!(run(&missing, None)[0].code, Some("PXE-E3C"));
+        missing[5] = (3 * S + 3, tftp(TftpMoment::Error, b"\0\x05\0\x04\0", true));
+        assert_eq!(run(&missing, None)[0].code, Some("PXE-E36"));
+        // Nothing on port 69: ICMP port unreachable.
+        let mut dead = healthy();
+        let mut icmp = IcmpEvent::default();
+        (icmp.reporter, icmp.quoted_src, icmp.quoted_dst) = (SERVER, CLIENT, SERVER);
+        icmp.quoted_dst_port = 69u16.to_be_bytes();
+        dead[5] = (3 * S + 3, Event::Icmp(icmp));
+        assert_eq!(run(&dead, None)[0].code, Some("PXE-E32"));
+    }
+
+    #[test]
+    fn kb259670_and_a_nak() {
+        let mut e = dhcp(
+            5,
+            Class::DhcpClient,
+            f::SERVER_ID | f::VENDOR_PXE_CLIENT | f::BOOTFILE,
+        );
+        (e.src_ip, e.server_id, e.yiaddr) = (SERVER, SERVER, CLIENT);
+        let mut req = dhcp(3, Class::ProxyDhcp, f::VENDOR_PXE_CLIENT);
+        (req.src_ip, req.dst_ip) = (CLIENT, SERVER);
+        let mut events = vec![(0, discover()), (S, Event::Dhcp(e))];
+        for i in 0..3 {
+            events.push((2 * S + i, Event::Dhcp(req)));
+        }
+        // Three unanswered requests: the client has not given up yet.
+        assert_eq!(run(&events, None)[0].outcome, Outcome::Unfinished);
+        events.push((3 * S, Event::Dhcp(req)));
+        let v = &run(&events, None)[0];
+        assert_eq!(v.code, Some("PXE-E55"));
+        assert!(v.cause.as_deref().unwrap().contains("KB 259670"));
+        let nak = Event::Dhcp(dhcp(6, Class::DhcpClient, 0));
+        assert_eq!(run(&[(0, discover()), (S, nak)], None)[0].code, Some("NAK"));
+    }
+
+    #[test]
+    fn a_client_that_starts_over_is_one_session() {
+        let mut events = healthy();
+        // iPXE's second stage: DISCOVER again with user class iPXE.
+        events.push((
+            5 * S,
+            Event::Dhcp(dhcp(
+                1,
+                Class::DhcpServer,
+                f::VENDOR_PXE_CLIENT | f::USER_CLASS_IPXE,
+            )),
+        ));
+        let v = run(&events, None);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].outcome, Outcome::Booted);
+    }
+
+    #[test]
+    fn events_a_few_ms_out_of_order() {
+        let mut events = healthy();
+        events.swap(4, 5);
+        events[4].0 = 3 * S + 5;
+        events[5].0 = 3 * S + 2;
+        // The DATA before its request is not linked; the request alone does
+        // not decide: unfinished, never a failure.
+        assert_ne!(run(&events, None)[0].outcome, Outcome::Failed);
+    }
+
+    /// Any sequence of events: no panic, at most `max_sessions` sessions.
+    #[test]
+    fn random_sequences_stay_within_bounds() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200 {
+            let mut t = Tracker::new(8, Timeouts::default());
+            let mut now = 0;
+            for _ in 0..300 {
+                now += next() % (2 * S);
+                let r = next();
+                let mut ev = match r % 3 {
+                    0 => {
+                        let mut e = dhcp(
+                            (r >> 8) as u8 % 9,
+                            Class::ALL[(r >> 16) as usize % 7],
+                            (r >> 24) as u16,
+                        );
+                        e.chaddr[5] = (r >> 40) as u8 % 16;
+                        e.yiaddr = [10, 0, 0, (r >> 48) as u8];
+                        Event::Dhcp(e)
+                    }
+                    1 => {
+                        let moment = [
+                            TftpMoment::Request,
+                            TftpMoment::Oack,
+                            TftpMoment::Error,
+                            TftpMoment::LastData,
+                        ][(r >> 8) as usize % 4];
+                        tftp(
+                            moment,
+                            &[0, (r >> 16) as u8 % 7, 0, (r >> 24) as u8 % 9],
+                            r & 1 == 0,
+                        )
+                    }
+                    _ => Event::Icmp(IcmpEvent {
+                        quoted_src: [10, 0, 0, (r >> 8) as u8],
+                        quoted_dst_port: [[0, 69], [0x0f, 0xab]][(r >> 16) as usize % 2],
+                        ..IcmpEvent::default()
+                    }),
+                };
+                if let Event::Tftp(e) = &mut ev {
+                    e.client_ip = [10, 0, 0, (r >> 32) as u8];
+                }
+                t.on_event(
+                    Direction::Ingress,
+                    &ev,
+                    now,
+                    Some([0, 0, 0, 0, 0, (r >> 56) as u8 % 32]),
+                );
+                assert!(t.active() <= 8);
+                if r % 17 == 0 {
+                    t.on_tick(now);
+                }
+            }
+            let _ = t.finish();
+            assert_eq!(t.active(), 0);
+        }
+    }
+}
