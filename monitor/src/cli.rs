@@ -14,6 +14,9 @@ pub struct Cli {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `pxe_monitor=debug`.
     #[arg(long, global = true, default_value = "info", env = "PXE_MONITOR_LOG")]
     pub log: String,
+    /// Log lines as text or as JSON objects (for log pipelines).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -42,6 +45,12 @@ pub struct ReplayArgs {
     /// Clients followed at once; the oldest is dropped when full.
     #[arg(long, value_name = "N", default_value_t = 65536)]
     pub max_sessions: usize,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +96,12 @@ pub struct RunArgs {
     /// the baseline of `cargo xtask bench veth`.
     #[arg(long, hide = true)]
     pub bench_bare_xdp: bool,
+    /// Sessions followed at once per agent; the oldest is dropped when full.
+    #[arg(long, value_name = "N", default_value_t = 65536)]
+    pub max_sessions: usize,
+    /// Finished sessions kept for /api/sessions.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub recent_sessions: usize,
     /// Do not attach the TC egress program (then a monitor on the DHCP/PXE
     /// server itself does not see its own replies).
     #[arg(long)]

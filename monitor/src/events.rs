@@ -167,7 +167,12 @@ pub fn describe_tftp(ev: &TftpEvent) -> String {
 /// Reads one interface's ring buffer until the task is dropped: counts the
 /// records and logs each at debug level. (The session tracker will consume
 /// them here.)
-pub async fn read(interface: String, ring: RingBuf<MapData>, received: IntCounterVec) {
+pub async fn read(
+    interface: String,
+    ring: RingBuf<MapData>,
+    received: IntCounterVec,
+    tracker: tokio::sync::mpsc::UnboundedSender<crate::live::Stamped>,
+) {
     // SAFETY: the RingBuf owns its map's file descriptor, which stays open
     // and the same for as long as the RingBuf lives, i.e. inside the
     // AsyncFd until it is dropped.
@@ -206,6 +211,16 @@ pub async fn read(interface: String, ring: RingBuf<MapData>, received: IntCounte
             received
                 .with_label_values(&[interface.as_str(), kind])
                 .inc();
+            if let Some(rec) = decode(&item) {
+                let h = rec.header();
+                let dir = if h.direction == Direction::Egress as u8 {
+                    Direction::Egress
+                } else {
+                    Direction::Ingress
+                };
+                // The tracker task ends only with the agent.
+                let _ = tracker.send((dir, rec.event(), h.timestamp_ns));
+            }
         }
         guard.clear_ready();
     }

@@ -3,8 +3,8 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    Router,
-    extract::State,
+    Json, Router,
+    extract::{Query, State},
     http::{StatusCode, header},
     response::IntoResponse,
     routing::get,
@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    pub sessions: Arc<crate::live::Recent>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -22,11 +23,39 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/sessions", get(sessions))
         .with_state(state)
 }
 
 async fn index() -> impl IntoResponse {
-    "pxe-monitor: see /metrics and /healthz\n"
+    "pxe-monitor: /metrics, /healthz, /api/sessions[?outcome=booted|failed|unfinished|unknown]\n"
+}
+
+#[derive(serde::Deserialize)]
+struct SessionsQuery {
+    outcome: Option<String>,
+}
+
+/// Recent sessions, newest first, in the replay's JSON format.
+async fn sessions(
+    State(state): State<AppState>,
+    Query(q): Query<SessionsQuery>,
+) -> axum::response::Response {
+    use crate::tracker::Outcome;
+    let outcome = match q.outcome.as_deref() {
+        None => None,
+        Some("booted") => Some(Outcome::Booted),
+        Some("failed") => Some(Outcome::Failed),
+        Some("unfinished") => Some(Outcome::Unfinished),
+        Some("unknown") => Some(Outcome::Unknown),
+        Some(other) => {
+            let msg = format!("unknown outcome {other:?}: booted, failed, unfinished or unknown\n");
+            return (StatusCode::BAD_REQUEST, msg).into_response();
+        }
+    };
+    let list = state.sessions.snapshot(outcome);
+    let body: Vec<_> = list.iter().map(crate::replay::SessionJson::new).collect();
+    Json(body).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod diagnosis;
 pub mod events;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod netns;
 pub mod probe;

@@ -8,7 +8,7 @@ use aya::programs::{SchedClassifier, Xdp};
 use clap::Parser as _;
 use monitor::{
     cli::{Cli, Command, RunArgs},
-    events, http, metrics, netns,
+    events, http, live, metrics, netns,
     probe::{self, Probe, TC_PROGRAM, XDP_PROGRAM},
 };
 use tokio::signal::unix::{SignalKind, signal};
@@ -16,14 +16,15 @@ use tracing::{info, warn};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        monitor::cli::LogFormat::Json => log.json().init(),
+        monitor::cli::LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Check => check(),
@@ -85,25 +86,37 @@ fn run(args: RunArgs) -> Result<()> {
         .register(Box::new(ArcCollector(kernel.clone())))
         .context("registering kernel counters")?;
 
+    let sessions = Arc::new(live::Recent::new(args.recent_sessions));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let tracker = {
+            let sessions = sessions.clone();
+            let max = args.max_sessions;
+            tokio::spawn(async move { live::track(rx, &sessions, max).await })
+        };
         let readers: Vec<_> = rings
             .into_iter()
-            .map(|(iface, ring)| tokio::spawn(events::read(iface, ring, received.clone())))
+            .map(|(iface, ring)| {
+                tokio::spawn(events::read(iface, ring, received.clone(), tx.clone()))
+            })
             .collect();
+        drop(tx);
         let listener = http::bind(args.listen).await?;
-        info!(listen = %listener.local_addr()?, "serving /metrics and /healthz");
+        info!(listen = %listener.local_addr()?, "serving /metrics, /healthz and /api/sessions");
         let app = http::router(http::AppState {
             registry: Arc::new(registry),
+            sessions: sessions.clone(),
         });
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("HTTP server")?;
         readers.iter().for_each(|r| r.abort());
+        tracker.abort();
         anyhow::Ok(())
     })?;
     kernel.detach_all();

@@ -163,6 +163,8 @@ struct Session {
     proxy_unreachable: u32,
     transfers: Vec<Transfer>,
     verdict: Option<Verdict>,
+    /// Its verdict was handed out by `take_decided` (live use).
+    reported: bool,
     timeline: Vec<(u64, String)>,
 }
 
@@ -278,9 +280,25 @@ impl Tracker {
         std::mem::take(&mut self.finished)
     }
 
-    /// Verdicts of sessions closed so far (live use).
+    /// Verdicts of sessions closed so far (live use), except those
+    /// already handed out by [`take_decided`](Self::take_decided).
     pub fn take_finished(&mut self) -> Vec<Verdict> {
         std::mem::take(&mut self.finished)
+    }
+
+    /// Verdicts reached since the last call, while their sessions stay open
+    /// for what follows (a second stage, retries): live use reports a boot
+    /// as soon as it is decided.
+    pub fn take_decided(&mut self) -> Vec<Verdict> {
+        let mut out = Vec::new();
+        for s in self.sessions.values_mut() {
+            if let (Some(v), false) = (&s.verdict, s.reported) {
+                out.push(finish_verdict(s, v.clone()));
+                s.reported = true;
+            }
+        }
+        out.sort_by_key(|v| v.last_seen_ns);
+        out
     }
 
     fn make_room(&mut self) {
@@ -308,7 +326,9 @@ impl Tracker {
                 .unwrap_or(v),
             None => unfinished(&s),
         };
-        self.finished.push(finish_verdict(&s, v));
+        if !s.reported {
+            self.finished.push(finish_verdict(&s, v));
+        }
     }
 }
 

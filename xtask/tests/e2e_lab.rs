@@ -186,6 +186,24 @@ fn ipxe_client_boot_is_counted_like_the_capture_shows() {
     let attached = scrape::sum(&m, "pxe_program_attached", &[("interface", lab::SERVER_IF)]);
     assert_eq!(attached, 2, "XDP and TC egress attached");
 
+    // The tracker followed the client to its boot file.
+    let sessions = scrape::get(listen, "/api/sessions").expect("GET /api/sessions");
+    let sessions: serde_json::Value = serde_json::from_str(&sessions).expect("JSON");
+    let mine: Vec<_> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["client_mac"] == lab::CLIENT_MAC)
+        .collect();
+    assert_eq!(mine.len(), 1, "one session for the client: {sessions}");
+    assert_eq!(mine[0]["outcome"], "booted", "{}", mine[0]);
+    assert_eq!(mine[0]["boot_file"], lab::BOOT_FILE, "{}", mine[0]);
+    assert_eq!(mine[0]["server"], lab::SERVER_IP, "{}", mine[0]);
+    let failed = scrape::get(listen, "/api/sessions?outcome=failed").expect("GET failed sessions");
+    assert_eq!(failed.trim(), "[]");
+    let bad = scrape::get(listen, "/api/sessions?outcome=sideways").unwrap_err();
+    assert!(bad.to_string().contains("400"), "{bad}");
+
     let status = agent.stop().expect("stop pxe-monitor");
     assert!(
         status.success(),
