@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use monitor_common::{
-    Class, DhcpType, Direction, ParseError, Traffic, classify,
+    Class, DhcpType, Direction, ParseError, Traffic,
     counters::maps::{self, dhcp_index, icmp_index, parse_error_index, traffic_index},
     counters::maps::{tftp_error_index, tftp_opcode_index},
     event::{DhcpEvent, EventKind, IcmpEvent, TftpEvent, fill_dhcp_event, fill_tftp_event},
@@ -141,11 +141,18 @@ impl HostObserver {
 
     /// One frame seen at `now_ns` (for TFTP transfer times).
     pub fn observe_at(&mut self, frame: &[u8], dir: Direction, now_ns: u64) {
-        let (_, next) = monitor_common::classify::classify_headers(frame);
-        if let Some(monitor_common::classify::Next::Udp { ip_at, udp_at, .. }) = next {
-            self.observe_tftp(frame, dir, ip_at.into(), udp_at.into(), now_ns);
-        }
-        let c = classify(frame);
+        use monitor_common::classify::{Next, classify_dhcp, classify_headers, classify_icmp};
+        // The stages the kernel runs, each once.
+        let (head, next) = classify_headers(frame);
+        let c = match next {
+            Some(Next::Dhcp(at)) => classify_dhcp(frame, head.class, at),
+            Some(Next::Icmp { ip_at, icmp_at }) => classify_icmp(frame, ip_at, icmp_at),
+            Some(Next::Udp { ip_at, udp_at, .. }) => {
+                self.observe_tftp(frame, dir, head.class, ip_at.into(), udp_at.into(), now_ns);
+                head
+            }
+            None => head,
+        };
         let t = &mut self.counters.traffic[traffic_index(dir, c.class) as usize];
         t.packets += 1;
         t.bytes += frame.len() as u64;
@@ -168,11 +175,11 @@ impl HostObserver {
         &mut self,
         frame: &[u8],
         dir: Direction,
+        class: Class,
         ip_at: usize,
         udp_at: usize,
         now_ns: u64,
     ) {
-        let class = classify(frame).class;
         let seen = match observe_tftp(frame, ip_at, udp_at, class, now_ns, &mut self.tftp_flows) {
             Ok(Some(seen)) => seen,
             Ok(None) => return,

@@ -65,7 +65,7 @@ impl Recent {
 /// Runs the tracker on the events until the channel closes: a tick a
 /// second for timeouts; every verdict is logged once and kept in `recent`.
 pub async fn track(mut rx: mpsc::UnboundedReceiver<Stamped>, recent: &Recent, max_sessions: usize) {
-    let mut tracker = Tracker::new(max_sessions, Timeouts::default());
+    let mut tracker = Tracker::new(max_sessions, Timeouts::default()).without_timeline();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // Kernel time is monotonic; verdicts carry wall-clock times.
     let wall_now = SystemTime::now()

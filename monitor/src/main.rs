@@ -141,7 +141,8 @@ async fn shutdown_signal() {
 }
 
 fn replay(args: monitor::cli::ReplayArgs) -> Result<()> {
-    let verdicts = monitor::replay::verdicts(&args.files, args.max_sessions)?;
+    let timeline = args.format == monitor::cli::Format::Text;
+    let verdicts = monitor::replay::verdicts(&args.files, args.max_sessions, timeline)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         monitor::cli::Format::Text => monitor::replay::write_text(&mut out, &verdicts)?,

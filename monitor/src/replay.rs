@@ -49,10 +49,14 @@ pub fn ethernet_frame(p: &Packet) -> Option<Cow<'_, [u8]>> {
 }
 
 /// Runs capture files, in order, through the classifier and the tracker.
-pub fn verdicts(files: &[PathBuf], max_sessions: usize) -> Result<Vec<Verdict>> {
+/// With `timeline`, each verdict carries its client's steps (text output).
+pub fn verdicts(files: &[PathBuf], max_sessions: usize, timeline: bool) -> Result<Vec<Verdict>> {
     let mut host = HostObserver::default();
     let mut tracker = Tracker::new(max_sessions, Timeouts::default());
-    let mut last_ns = 0;
+    if !timeline {
+        tracker = tracker.without_timeline();
+    }
+    let mut last_tick = 0;
     for path in files {
         let packets = capture::read_file(path)?;
         for p in &packets {
@@ -72,11 +76,13 @@ pub fn verdicts(files: &[PathBuf], max_sessions: usize) -> Result<Vec<Verdict>> 
             }
             // Events are not needed once the tracker has them.
             host.events.clear();
-            tracker.on_tick(now);
-            last_ns = last_ns.max(now);
+            // Timeouts need no finer clock than a second (as live).
+            if now >= last_tick + 1_000_000_000 {
+                tracker.on_tick(now);
+                last_tick = now;
+            }
         }
     }
-    let _ = last_ns;
     let mut v = tracker.take_finished();
     v.extend(tracker.finish());
     Ok(v)

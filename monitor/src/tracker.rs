@@ -165,6 +165,7 @@ struct Session {
     verdict: Option<Verdict>,
     /// Its verdict was handed out by `take_decided` (live use).
     reported: bool,
+    keep_timeline: bool,
     timeline: Vec<(u64, String)>,
 }
 
@@ -179,6 +180,7 @@ pub struct Tracker {
     finished: Vec<Verdict>,
     max_sessions: usize,
     timeouts: Timeouts,
+    keep_timeline: bool,
     /// Sessions dropped (oldest first) because the table was full.
     pub evicted: u64,
 }
@@ -192,8 +194,16 @@ impl Tracker {
             finished: Vec::new(),
             max_sessions: max_sessions.max(1),
             timeouts,
+            keep_timeline: true,
             evicted: 0,
         }
+    }
+
+    /// Without the per-client timeline (JSON output and live use do not
+    /// show it; formatting each step is most of the tracker's work).
+    pub fn without_timeline(mut self) -> Self {
+        self.keep_timeline = false;
+        self
     }
 
     /// Sessions being followed.
@@ -229,6 +239,7 @@ impl Tracker {
             let s = Session {
                 mac,
                 first_ns: now_ns,
+                keep_timeline: self.keep_timeline,
                 ..Session::default()
             };
             self.sessions.insert(mac, s);
@@ -332,6 +343,15 @@ impl Tracker {
     }
 }
 
+/// Adds a timeline line, formatted only when the timeline is kept.
+macro_rules! note {
+    ($s:expr, $t:expr, $line:expr $(,)?) => {
+        if $s.keep_timeline {
+            $s.timeline.push(($t, $line));
+        }
+    };
+}
+
 fn text(bytes: &[u8], len: usize) -> String {
     crate::events::text(bytes, len)
 }
@@ -379,13 +399,14 @@ fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) {
             } else {
                 "OFFER"
             };
-            s.timeline.push((
+            note!(
+                s,
                 t,
-                format!("{what} from {} ({})", ip(o.server), describe(&o)),
-            ));
+                format!("{what} from {} ({})", ip(o.server), describe(&o),)
+            );
             s.offers.push(o);
         }
-        (DhcpType::REQUEST, false) => s.timeline.push((t, "REQUEST".into())),
+        (DhcpType::REQUEST, false) => note!(s, t, "REQUEST".into()),
         (DhcpType::REQUEST, true) => {
             s.proxy_requests += 1;
             s.proxy_target = Some(e.dst_ip);
@@ -393,14 +414,15 @@ fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) {
             if e.src_ip != [0; 4] {
                 s.client_ip.get_or_insert(e.src_ip);
             }
-            s.timeline.push((
+            note!(
+                s,
                 t,
                 format!(
                     "boot-server REQUEST #{} to {}:4011",
                     s.proxy_requests,
                     ip(e.dst_ip)
                 ),
-            ));
+            );
         }
         (DhcpType::ACK, false) => {
             let o = Offer::from_event(e);
@@ -413,10 +435,11 @@ fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) {
         }
         (DhcpType::ACK, true) => {
             let o = Offer::from_event(e);
-            s.timeline.push((
+            note!(
+                s,
                 t,
-                format!("boot-server ACK from {} ({})", ip(e.src_ip), describe(&o)),
-            ));
+                format!("boot-server ACK from {} ({})", ip(e.src_ip), describe(&o),)
+            );
             s.proxy_ack = Some(o);
         }
         (DhcpType::NAK, _) => {
@@ -425,7 +448,7 @@ fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) {
             } else {
                 e.src_ip
             });
-            s.timeline.push((t, format!("NAK from {}", ip(e.src_ip))));
+            note!(s, t, format!("NAK from {}", ip(e.src_ip)));
         }
         _ => {}
     }
@@ -460,14 +483,15 @@ fn on_icmp(s: &mut Session, e: &IcmpEvent, now: u64) {
     let t = rel(s, now);
     if port == udp::PORT_PXE {
         s.proxy_unreachable += 1;
-        s.timeline.push((
+        note!(
+            s,
             t,
             format!(
                 "ICMP port unreachable from {}: nothing listens on {}:4011",
                 ip(e.reporter),
                 ip(e.quoted_dst)
             ),
-        ));
+        );
     } else if port == udp::PORT_TFTP {
         if let Some(tr) = s
             .transfers
@@ -477,14 +501,15 @@ fn on_icmp(s: &mut Session, e: &IcmpEvent, now: u64) {
         {
             tr.unreachable += 1;
         }
-        s.timeline.push((
+        note!(
+            s,
             t,
             format!(
                 "ICMP port unreachable from {}: nothing listens on {}:69",
                 ip(e.reporter),
                 ip(e.quoted_dst)
             ),
-        ));
+        );
     }
 }
 
@@ -516,10 +541,11 @@ fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) {
                 ..Transfer::default()
             });
         }
-        s.timeline.push((
+        note!(
+            s,
             t,
-            format!("TFTP read request {file:?} to {}", ip(e.server_ip)),
-        ));
+            format!("TFTP read request {file:?} to {}", ip(e.server_ip),)
+        );
         return;
     }
     let Some(tr) = s
@@ -533,17 +559,18 @@ fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) {
     tr.answered |= e.from_server != 0;
     match e.moment {
         m if m == TftpMoment::Oack as u8 => {
-            s.timeline.push((t, format!("TFTP OACK for {:?}", tr.file)))
+            note!(s, t, format!("TFTP OACK for {:?}", tr.file))
         }
         m if m == TftpMoment::LastData as u8 => {
             tr.complete = true;
-            s.timeline.push((
+            note!(
+                s,
                 t,
                 format!(
                     "TFTP {:?} complete: {} bytes in {} block(s)",
                     tr.file, e.data_bytes, e.data_packets
                 ),
-            ));
+            );
         }
         m if m == TftpMoment::Error as u8 && e.from_server != 0 => {
             let (code, msg) = tftp::parse_error(payload)
@@ -551,24 +578,26 @@ fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) {
                     (c, String::from_utf8_lossy(m).into_owned())
                 });
             tr.server_error = Some((code, msg.clone()));
-            s.timeline.push((
+            note!(
+                s,
                 t,
                 format!(
                     "TFTP ERROR {code} from {} for {:?}: {msg}",
                     ip(e.server_ip),
                     tr.file
                 ),
-            ));
+            );
         }
         m if m == TftpMoment::Error as u8 => {
-            s.timeline.push((
+            note!(
+                s,
                 t,
                 format!(
                     "TFTP transfer of {:?} aborted by the client (code {})",
                     tr.file,
                     u16::from_be_bytes(e.arg)
                 ),
-            ));
+            );
         }
         _ => {}
     }

@@ -187,3 +187,93 @@ pub fn veth() -> Result<()> {
     println!("pxe-monitor / bare XDP_PASS: {:.3}", b / z);
     Ok(())
 }
+
+/// `cargo xtask bench replay`: `pxe-monitor replay` against tshark on the
+/// same large capture (built at bench time from the lab captures, at least
+/// 1M frames), and the tracker alone.
+pub fn replay() -> Result<()> {
+    let root = agent::workspace_root();
+    let fixtures = root.join("../shared/fixtures");
+    if !fixtures.is_dir() {
+        bail!(
+            "the benchmark capture is built from {}: not found",
+            fixtures.display()
+        );
+    }
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let pcap = dir.join("replay-1m.pcap");
+    let cargo = |args: &[&str]| -> Result<()> {
+        let status = Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(&root)
+            .status()?;
+        if !status.success() {
+            bail!("cargo {}: {status}", args.join(" "));
+        }
+        Ok(())
+    };
+    cargo(&[
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "monitor",
+        "--bin",
+        "pxe-monitor",
+    ])?;
+    println!("building the capture and timing the tracker alone:");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "monitor",
+            "--example",
+            "bench_replay",
+            "--",
+        ])
+        .arg(&fixtures)
+        .arg(&pcap)
+        .current_dir(&root)
+        .status()?;
+    if !status.success() {
+        bail!("bench_replay failed: {status}");
+    }
+    let frames = 1_000_000f64;
+    let time = |cmd: &mut Command| -> Result<f64> {
+        let start = Instant::now();
+        let out = cmd.stdout(std::process::Stdio::null()).status()?;
+        if !out.success() {
+            bail!("{cmd:?}: {out}");
+        }
+        Ok(start.elapsed().as_secs_f64())
+    };
+    let bin = root.join("target/release/pxe-monitor");
+    let ours = time(
+        Command::new(&bin)
+            .args(["replay", "--format", "json"])
+            .arg(&pcap),
+    )?;
+    let theirs = time(
+        Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(&pcap)
+            .args(["-Y", "dhcp || tftp"]),
+    )?;
+    println!();
+    println!("| reader | seconds | frames/s |");
+    println!("|---|---:|---:|");
+    println!(
+        "| `pxe-monitor replay --format json` | {ours:.2} | {:.0} |",
+        frames / ours
+    );
+    println!(
+        "| `tshark -n -r FILE -Y 'dhcp || tftp'` | {theirs:.2} | {:.0} |",
+        frames / theirs
+    );
+    println!();
+    println!("pxe-monitor / tshark: {:.1}x", theirs / ours);
+    Ok(())
+}

@@ -46,6 +46,9 @@ enum BenchWhat {
     /// Packets per second through a veth pair with and without pxe-monitor,
     /// same run, as a ratio.
     Veth,
+    /// `pxe-monitor replay` against tshark on a 1M-frame capture built from
+    /// the lab captures, and the session tracker alone.
+    Replay,
 }
 
 fn main() -> Result<()> {
@@ -60,6 +63,9 @@ fn main() -> Result<()> {
         Cmd::Bench {
             what: BenchWhat::Veth,
         } => xtask::bench::veth(),
+        Cmd::Bench {
+            what: BenchWhat::Replay,
+        } => xtask::bench::replay(),
     }
 }
 
