@@ -94,6 +94,14 @@ fn main() -> Result<()> {
         }
         let verdicts = tracker.finish();
         best = best.min(start.elapsed().as_secs_f64());
+        if std::env::var_os("BENCH_DEBUG").is_some() {
+            let max_t = verdicts
+                .iter()
+                .map(|v| v.transfers.len())
+                .max()
+                .unwrap_or(0);
+            eprintln!("verdicts {} max transfers {max_t}", verdicts.len());
+        }
         assert!(!verdicts.is_empty());
     }
     println!(

@@ -53,8 +53,36 @@ pub enum CaptureError {
 
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 
-/// Reads every frame of a pcap or pcapng file.
+/// One frame as the reader hands it out, borrowed from its buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketRef<'a> {
+    pub timestamp: Duration,
+    pub link: DataLink,
+    pub data: &'a [u8],
+    pub orig_len: u32,
+}
+
+impl PacketRef<'_> {
+    pub fn to_owned(&self) -> Packet {
+        Packet {
+            timestamp: self.timestamp,
+            link: self.link,
+            data: self.data.to_vec(),
+            orig_len: self.orig_len,
+        }
+    }
+}
+
+/// Reads every frame of a pcap or pcapng file into memory.
 pub fn read_file(path: &Path) -> Result<Vec<Packet>, CaptureError> {
+    let mut out = Vec::new();
+    for_each(path, |p| out.push(p.to_owned()))?;
+    Ok(out)
+}
+
+/// Calls `f` for every frame of a pcap or pcapng file, in order, without
+/// keeping them (large captures); returns the number of frames.
+pub fn for_each(path: &Path, mut f: impl FnMut(PacketRef<'_>)) -> Result<usize, CaptureError> {
     let open = |e| CaptureError::Open {
         path: path.to_owned(),
         source: e,
@@ -62,23 +90,23 @@ pub fn read_file(path: &Path) -> Result<Vec<Packet>, CaptureError> {
     let mut file = BufReader::new(File::open(path).map_err(open)?);
     let mut magic = [0u8; 4];
     file.read_exact(&mut magic).map_err(open)?;
-    let file = BufReader::new(File::open(path).map_err(open)?);
+    let file = BufReader::with_capacity(1 << 20, File::open(path).map_err(open)?);
     let format = |e| CaptureError::Format {
         path: path.to_owned(),
         source: e,
     };
-    let mut out = Vec::new();
     let damaged = |frames, e| CaptureError::Damaged {
         path: path.to_owned(),
         frames,
         source: e,
     };
+    let mut n = 0;
     if magic == PCAPNG_MAGIC {
         let mut r = PcapNgReader::new(file).map_err(format)?;
         // Link type of each interface of the current section.
         let mut links: Vec<DataLink> = Vec::new();
         while let Some(block) = r.next_block() {
-            let block = block.map_err(|e| damaged(out.len(), e))?;
+            let block = block.map_err(|e| damaged(n, e))?;
             if let Block::SectionHeader(_) = block {
                 links.clear();
             } else if let Block::InterfaceDescription(i) = block {
@@ -88,12 +116,13 @@ pub fn read_file(path: &Path) -> Result<Vec<Packet>, CaptureError> {
                     .get(p.interface_id as usize)
                     .copied()
                     .unwrap_or(DataLink::ETHERNET);
-                out.push(Packet {
+                f(PacketRef {
                     timestamp: p.timestamp,
                     link,
                     orig_len: p.original_len,
-                    data: p.data.into_owned(),
+                    data: &p.data,
                 });
+                n += 1;
             }
         }
     } else {
@@ -107,15 +136,16 @@ pub fn read_file(path: &Path) -> Result<Vec<Packet>, CaptureError> {
         // original length exceeds the snap length, which is exactly what a
         // capture with a small snaplen holds.
         while let Some(p) = r.next_raw_packet() {
-            let p = p.map_err(|e| damaged(out.len(), e))?;
+            let p = p.map_err(|e| damaged(n, e))?;
             let nanos = u64::from(p.ts_frac) * frac_ns;
-            out.push(Packet {
+            f(PacketRef {
                 timestamp: Duration::from_secs(u64::from(p.ts_sec)) + Duration::from_nanos(nanos),
                 link: header.datalink,
                 orig_len: p.orig_len,
-                data: p.data.into_owned(),
+                data: &p.data,
             });
+            n += 1;
         }
     }
-    Ok(out)
+    Ok(n)
 }

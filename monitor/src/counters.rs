@@ -2,7 +2,7 @@
 //! host's replica of the kernel programs (for capture files and for
 //! checking the kernel against the host).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use monitor_common::{
     Class, DhcpType, Direction, ParseError, Traffic,

@@ -15,7 +15,7 @@ use pcap_file::DataLink;
 use serde::Serialize;
 
 use crate::{
-    capture::{self, Packet},
+    capture::{self, PacketRef},
     counters::HostObserver,
     tracker::{Outcome, Timeouts, Tracker, Verdict},
 };
@@ -23,7 +23,7 @@ use crate::{
 /// The frame as Ethernet: Ethernet as it is; Linux cooked (SLL, SLL2) and
 /// BSD loopback captures get an Ethernet header built from their protocol
 /// field. `None` for other link types.
-pub fn ethernet_frame(p: &Packet) -> Option<Cow<'_, [u8]>> {
+pub fn ethernet_frame<'a>(p: &PacketRef<'a>) -> Option<Cow<'a, [u8]>> {
     let with_ethertype = |ethertype: [u8; 2], rest: &[u8]| {
         let mut f = Vec::with_capacity(14 + rest.len());
         f.extend_from_slice(&[0; 12]);
@@ -31,7 +31,7 @@ pub fn ethernet_frame(p: &Packet) -> Option<Cow<'_, [u8]>> {
         f.extend_from_slice(rest);
         Cow::Owned(f)
     };
-    let d = &p.data;
+    let d = p.data;
     match p.link {
         DataLink::ETHERNET => Some(Cow::Borrowed(d)),
         // 16-byte header, protocol at 14.
@@ -58,10 +58,9 @@ pub fn verdicts(files: &[PathBuf], max_sessions: usize, timeline: bool) -> Resul
     }
     let mut last_tick = 0;
     for path in files {
-        let packets = capture::read_file(path)?;
-        for p in &packets {
-            let Some(frame) = ethernet_frame(p) else {
-                continue;
+        capture::for_each(path, |p| {
+            let Some(frame) = ethernet_frame(&p) else {
+                return;
             };
             let now = p.timestamp.as_nanos() as u64;
             let before = host.events.len();
@@ -81,7 +80,7 @@ pub fn verdicts(files: &[PathBuf], max_sessions: usize, timeline: bool) -> Resul
                 tracker.on_tick(now);
                 last_tick = now;
             }
-        }
+        })?;
     }
     let mut v = tracker.take_finished();
     v.extend(tracker.finish());

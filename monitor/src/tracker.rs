@@ -6,10 +6,9 @@
 //! reads a clock or does I/O, so capture files and tests drive it exactly
 //! as live traffic does.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    net::Ipv4Addr,
-};
+use std::{collections::VecDeque, net::Ipv4Addr};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use monitor_common::{
     Class, DhcpType, Direction,
@@ -46,6 +45,9 @@ pub struct Timeouts {
     pub no_answer_ns: u64,
     /// A session with nothing new for this long is closed as it stands.
     pub idle_ns: u64,
+    /// A DISCOVER this long after a session's verdict starts a new boot;
+    /// sooner, it is the same boot's next stage (iPXE, a loader's DHCP).
+    pub restart_ns: u64,
 }
 
 impl Default for Timeouts {
@@ -55,9 +57,16 @@ impl Default for Timeouts {
             no_offer_ns: 60 * S,
             no_answer_ns: 10 * S,
             idle_ns: 300 * S,
+            restart_ns: 60 * S,
         }
     }
 }
+
+/// Transfers kept per session (the first, and the latest ones).
+const MAX_TRANSFERS: usize = 64;
+/// Offers and timeline lines kept per session.
+const MAX_OFFERS: usize = 16;
+const MAX_TIMELINE: usize = 256;
 
 /// What the tracker reports for one client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,8 +197,8 @@ pub struct Tracker {
 impl Tracker {
     pub fn new(max_sessions: usize, timeouts: Timeouts) -> Self {
         Tracker {
-            sessions: HashMap::new(),
-            by_ip: HashMap::new(),
+            sessions: HashMap::default(),
+            by_ip: HashMap::default(),
             order: VecDeque::new(),
             finished: Vec::new(),
             max_sessions: max_sessions.max(1),
@@ -230,6 +239,14 @@ impl Tracker {
             }),
         };
         let Some(mac) = mac else { return };
+        // A client booting again, well after its last verdict: a new session.
+        if let (Event::Dhcp(e), Some(s)) = (ev, self.sessions.get(&mac))
+            && e.message_type == 1
+            && s.verdict.is_some()
+            && now_ns.saturating_sub(s.last_ns) >= self.timeouts.restart_ns
+        {
+            self.close(mac);
+        }
         if !self.sessions.contains_key(&mac) {
             if matches!(ev, Event::Icmp(_)) {
                 return;
@@ -346,7 +363,7 @@ impl Tracker {
 /// Adds a timeline line, formatted only when the timeline is kept.
 macro_rules! note {
     ($s:expr, $t:expr, $line:expr $(,)?) => {
-        if $s.keep_timeline {
+        if $s.keep_timeline && $s.timeline.len() < MAX_TIMELINE {
             $s.timeline.push(($t, $line));
         }
     };
@@ -404,7 +421,9 @@ fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) {
                 t,
                 format!("{what} from {} ({})", ip(o.server), describe(&o),)
             );
-            s.offers.push(o);
+            if s.offers.len() < MAX_OFFERS {
+                s.offers.push(o);
+            }
         }
         (DhcpType::REQUEST, false) => note!(s, t, "REQUEST".into()),
         (DhcpType::REQUEST, true) => {
@@ -532,6 +551,10 @@ fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) {
             tr.requests += 1;
             tr.client = client;
         } else {
+            // Bounded: a client that loops (or a flood) cannot grow it.
+            if s.transfers.len() >= MAX_TRANSFERS {
+                s.transfers.remove(1);
+            }
             s.transfers.push(Transfer {
                 client,
                 server: e.server_ip,
@@ -998,6 +1021,26 @@ mod tests {
         let v = run(&events, None);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].outcome, Outcome::Booted);
+    }
+
+    #[test]
+    fn a_reboot_minutes_later_is_a_new_session() {
+        let mut events = healthy();
+        for (t, e) in healthy() {
+            events.push((t + 120 * S, e));
+        }
+        let v = run(&events, None);
+        assert_eq!(v.len(), 2, "two boots");
+        assert!(v.iter().all(|v| v.outcome == Outcome::Booted));
+        assert!(v[1].first_seen_ns >= 120 * S);
+        // A loop of boots keeps each session small.
+        let mut many = Vec::new();
+        for i in 0..500 {
+            many.extend(healthy().into_iter().map(|(t, e)| (t + i * 120 * S, e)));
+        }
+        let v = run(&many, None);
+        assert_eq!(v.len(), 500);
+        assert!(v.iter().all(|v| v.transfers.len() == 1));
     }
 
     #[test]

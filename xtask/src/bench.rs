@@ -242,13 +242,18 @@ pub fn replay() -> Result<()> {
         bail!("bench_replay failed: {status}");
     }
     let frames = 1_000_000f64;
+    // Best of 3 runs each (the file is in the page cache after the first).
     let time = |cmd: &mut Command| -> Result<f64> {
-        let start = Instant::now();
-        let out = cmd.stdout(std::process::Stdio::null()).status()?;
-        if !out.success() {
-            bail!("{cmd:?}: {out}");
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let start = Instant::now();
+            let out = cmd.stdout(std::process::Stdio::null()).status()?;
+            if !out.success() {
+                bail!("{cmd:?}: {out}");
+            }
+            best = best.min(start.elapsed().as_secs_f64());
         }
-        Ok(start.elapsed().as_secs_f64())
+        Ok(best)
     };
     let bin = root.join("target/release/pxe-monitor");
     let ours = time(
@@ -263,7 +268,7 @@ pub fn replay() -> Result<()> {
             .args(["-Y", "dhcp || tftp"]),
     )?;
     println!();
-    println!("| reader | seconds | frames/s |");
+    println!("| reader | seconds (best of 3) | frames/s |");
     println!("|---|---:|---:|");
     println!(
         "| `pxe-monitor replay --format json` | {ours:.2} | {:.0} |",
