@@ -57,6 +57,22 @@ pub fn unfinished(mac: [u8; 6], file: Option<String>, server: Option<[u8; 4]>) -
     }
 }
 
+/// Boot information given, and no TFTP request seen from here afterwards.
+pub fn unseen_transfer(mac: [u8; 6], file: Option<String>, server: Option<[u8; 4]>) -> Verdict {
+    let to = server.map_or_else(
+        || "its TFTP server".to_owned(),
+        |s| Ipv4Addr::from(s).to_string(),
+    );
+    Verdict {
+        boot_file: file,
+        cause: Some(format!(
+            "the client got its boot information, and no TFTP request to {to} passed here: it is reached by another path (segment, interface), or the client stopped"
+        )),
+        fix: Some("watch the interface that carries the TFTP traffic too (pxe-monitor run --interface ...)".into()),
+        ..verdict(mac, Outcome::Unknown, None, server)
+    }
+}
+
 /// TFTP ERROR from the server for the boot file: PXE-E3B (1, not found),
 /// PXE-E3C (2, access violation), PXE-E36 (any other code).
 pub fn tftp_error(mac: [u8; 6], file: &str, server: [u8; 4], code: u16, msg: &str) -> Verdict {

@@ -245,7 +245,7 @@ impl Tracker {
             && s.verdict.is_some()
             && now_ns.saturating_sub(s.last_ns) >= self.timeouts.restart_ns
         {
-            self.close(mac);
+            self.close(mac, false);
         }
         if !self.sessions.contains_key(&mac) {
             if matches!(ev, Event::Icmp(_)) {
@@ -294,7 +294,7 @@ impl Tracker {
             }
         }
         for mac in closed {
-            self.close(mac);
+            self.close(mac, true);
         }
     }
 
@@ -303,7 +303,7 @@ impl Tracker {
     pub fn finish(&mut self) -> Vec<Verdict> {
         let macs: Vec<[u8; 6]> = self.order.iter().copied().collect();
         for mac in macs {
-            self.close(mac);
+            self.close(mac, false);
         }
         std::mem::take(&mut self.finished)
     }
@@ -340,7 +340,8 @@ impl Tracker {
         }
     }
 
-    fn close(&mut self, mac: [u8; 6]) {
+    /// `idle`: closed because nothing came for a long time (live use).
+    fn close(&mut self, mac: [u8; 6], idle: bool) {
         let Some(mut s) = self.sessions.remove(&mac) else {
             return;
         };
@@ -352,7 +353,7 @@ impl Tracker {
             Some(v) => decide(&s, s.last_ns, None)
                 .filter(|n| n.code == v.code && n.outcome == v.outcome)
                 .unwrap_or(v),
-            None => unfinished(&s),
+            None => unfinished(&s, idle),
         };
         if !s.reported {
             self.finished.push(finish_verdict(&s, v));
@@ -776,8 +777,14 @@ fn decide(s: &Session, now: u64, timeouts: Option<&Timeouts>) -> Option<Verdict>
     None
 }
 
-fn unfinished(s: &Session) -> Verdict {
+/// No verdict when the session ends. Live, a client that got its boot
+/// information and then long silence from here probably fetched its file
+/// by a path this monitor does not see: unknown, never a failure.
+fn unfinished(s: &Session, idle: bool) -> Verdict {
     let (file, server) = boot_target(s);
+    if idle && (s.ack.is_some() || s.proxy_ack.is_some()) && s.transfers.is_empty() {
+        return diagnosis::unseen_transfer(s.mac, file, server);
+    }
     diagnosis::unfinished(s.mac, file, server)
 }
 
@@ -1021,6 +1028,17 @@ mod tests {
         let v = run(&events, None);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].outcome, Outcome::Booted);
+    }
+
+    #[test]
+    fn a_transfer_this_monitor_cannot_see_is_unknown_never_failed() {
+        let dhcp_only = &healthy()[..4];
+        // The capture ends after the ACK: the evidence ran out.
+        assert_eq!(run(dhcp_only, None)[0].outcome, Outcome::Unfinished);
+        // Live: the boot information, then five minutes of silence here.
+        let v = &run(dhcp_only, Some(3 * S + Timeouts::default().idle_ns + 1))[0];
+        assert_eq!((v.outcome, v.code), (Outcome::Unknown, None));
+        assert_eq!(v.boot_file.as_deref(), Some("boot.ipxe"));
     }
 
     #[test]
