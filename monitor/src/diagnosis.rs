@@ -109,6 +109,27 @@ pub fn tftp_error(mac: [u8; 6], file: &str, server: [u8; 4], code: u16, msg: &st
     }
 }
 
+/// PXE-E35: the transfer started and its blocks stopped coming.
+pub fn tftp_stalled(
+    mac: [u8; 6],
+    file: &str,
+    server: [u8; 4],
+    flow: &monitor_common::flow::TftpFlow,
+) -> Verdict {
+    let s = Ipv4Addr::from(server);
+    let cause = format!(
+        "the transfer of {file:?} from {s} stopped after {} block(s), {} bytes (last block number {}), before a short last block",
+        flow.data_packets, flow.data_bytes, flow.highest_block
+    );
+    let fix = format!(
+        "look for packet loss or an MTU problem between the client and {s} (a smaller blksize helps on paths that fragment), and at the TFTP server's load"
+    );
+    Verdict {
+        boot_file: Some(file.to_owned()),
+        ..failed(mac, "PXE-E35", Some(server), cause, fix)
+    }
+}
+
 /// PXE-E32: the read request for the boot file got no answer.
 pub fn tftp_no_server(
     mac: [u8; 6],

@@ -64,7 +64,12 @@ impl Recent {
 
 /// Runs the tracker on the events until the channel closes: a tick a
 /// second for timeouts; every verdict is logged once and kept in `recent`.
-pub async fn track(mut rx: mpsc::UnboundedReceiver<Stamped>, recent: &Recent, max_sessions: usize) {
+pub async fn track(
+    mut rx: mpsc::UnboundedReceiver<Stamped>,
+    recent: &Recent,
+    max_sessions: usize,
+    kernel: &crate::metrics::KernelCollector,
+) {
     let mut tracker = Tracker::new(max_sessions, Timeouts::default()).without_timeline();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // Kernel time is monotonic; verdicts carry wall-clock times.
@@ -79,7 +84,8 @@ pub async fn track(mut rx: mpsc::UnboundedReceiver<Stamped>, recent: &Recent, ma
                 Some((dir, ev, ns)) => tracker.on_event(dir, &ev, ns, None),
                 None => break,
             },
-            _ = tick.tick() => tracker.on_tick(monotonic_ns()),
+            // The kernel's transfer table says where each transfer stands.
+            _ = tick.tick() => tracker.on_tick_with(monotonic_ns(), &|k| kernel.tftp_flow(k)),
         }
         let done = tracker
             .take_decided()

@@ -96,7 +96,8 @@ fn run(args: RunArgs) -> Result<()> {
         let tracker = {
             let sessions = sessions.clone();
             let max = args.max_sessions;
-            tokio::spawn(async move { live::track(rx, &sessions, max).await })
+            let kernel = kernel.clone();
+            tokio::spawn(async move { live::track(rx, &sessions, max, &kernel).await })
         };
         let readers: Vec<_> = rings
             .into_iter()

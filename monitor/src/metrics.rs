@@ -92,6 +92,15 @@ impl KernelCollector {
         }
     }
 
+    /// Where a TFTP transfer stands, from whichever interface follows it.
+    pub fn tftp_flow(
+        &self,
+        key: &monitor_common::flow::TftpKey,
+    ) -> Option<monitor_common::flow::TftpFlow> {
+        let probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+        probes.iter().find_map(|p| p.tftp_flow(key))
+    }
+
     /// Detaches every program (drops the probes).
     pub fn detach_all(&self) {
         self.probes

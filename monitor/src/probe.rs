@@ -17,6 +17,7 @@ use monitor_common::{
         DHCP_TYPES, EVENTS, EVENTS_BYTES, EVENTS_LOST, ICMP_UNREACHABLE, PARSE_ERRORS, PXE_XIDS,
         PXE_XIDS_LEN, TFTP_ERRORS, TFTP_FLOWS, TFTP_FLOWS_LEN, TFTP_OPCODES, TRAFFIC,
     },
+    flow::{TftpFlow, TftpKey},
 };
 use thiserror::Error;
 use tracing::{info, warn};
@@ -305,6 +306,14 @@ impl Probe {
                 name: EVENTS.to_owned(),
             })?;
         RingBuf::try_from(map)
+    }
+
+    /// Where the kernel's transfer table says a TFTP transfer stands.
+    pub fn tftp_flow(&self, key: &TftpKey) -> Option<TftpFlow> {
+        let m = self.ebpf.map(TFTP_FLOWS)?;
+        let flows: aya::maps::HashMap<&MapData, TftpKey, TftpFlow> =
+            aya::maps::HashMap::try_from(m).ok()?;
+        flows.get(key, 0).ok()
     }
 
     /// Reads the counter maps, summed over all possible CPUs.

@@ -77,7 +77,8 @@ pub fn verdicts(files: &[PathBuf], max_sessions: usize, timeline: bool) -> Resul
             host.events.clear();
             // Timeouts need no finer clock than a second (as live).
             if now >= last_tick + 1_000_000_000 {
-                tracker.on_tick(now);
+                // The host's transfer table says where each transfer stands.
+                tracker.on_tick_with(now, &|k| host.tftp_flows.0.get(k).copied());
                 last_tick = now;
             }
         })?;

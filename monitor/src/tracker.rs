@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap as HashMap;
 use monitor_common::{
     Class, DhcpType, Direction,
     event::{DhcpEvent, IcmpEvent, TftpEvent, dhcp_flags as f},
-    flow::TftpMoment,
+    flow::{TftpFlow, TftpKey, TftpMoment},
     wire::{tftp, udp},
 };
 
@@ -45,6 +45,8 @@ pub struct Timeouts {
     pub no_answer_ns: u64,
     /// A session with nothing new for this long is closed as it stands.
     pub idle_ns: u64,
+    /// A transfer whose blocks stopped coming this long ago (PXE-E35).
+    pub stall_ns: u64,
     /// A DISCOVER this long after a session's verdict starts a new boot;
     /// sooner, it is the same boot's next stage (iPXE, a loader's DHCP).
     pub restart_ns: u64,
@@ -58,9 +60,13 @@ impl Default for Timeouts {
             no_answer_ns: 10 * S,
             idle_ns: 300 * S,
             restart_ns: 60 * S,
+            stall_ns: 30 * S,
         }
     }
 }
+
+/// Where the transfer table says a TFTP transfer stands.
+pub type Progress<'a> = dyn Fn(&TftpKey) -> Option<TftpFlow> + 'a;
 
 /// Transfers kept per session (the first, and the latest ones).
 const MAX_TRANSFERS: usize = 64;
@@ -283,11 +289,18 @@ impl Tracker {
 
     /// Decides from silence (live use) and closes idle sessions.
     pub fn on_tick(&mut self, now_ns: u64) {
+        self.on_tick_with(now_ns, &|_| None);
+    }
+
+    /// [`on_tick`](Self::on_tick), with where each transfer stands: the
+    /// transfer table (kernel map or host replica) knows when its last
+    /// block passed, which no event says (DATA is aggregated).
+    pub fn on_tick_with(&mut self, now_ns: u64, progress: &Progress<'_>) {
         let t = self.timeouts;
         let mut closed = Vec::new();
         for (mac, s) in &mut self.sessions {
             if s.verdict.is_none() {
-                s.verdict = decide(s, now_ns, Some(&t));
+                s.verdict = decide(s, now_ns, Some((&t, progress)));
             }
             if now_ns.saturating_sub(s.last_ns) >= t.idle_ns {
                 closed.push(*mac);
@@ -656,7 +669,8 @@ fn same_file(requested: &str, named: &str) -> bool {
 
 /// The verdict the evidence supports now, or `None` to wait. With
 /// `timeouts`, silence counts as evidence too (live use).
-fn decide(s: &Session, now: u64, timeouts: Option<&Timeouts>) -> Option<Verdict> {
+fn decide(s: &Session, now: u64, live: Option<(&Timeouts, &Progress<'_>)>) -> Option<Verdict> {
+    let timeouts = live.map(|(t, _)| t);
     let (named, _) = boot_target(s);
     // TFTP decides first: a boot file arrived, or its server refused it.
     let boot_transfer = |tr: &Transfer| named.as_deref().is_none_or(|n| same_file(&tr.file, n));
@@ -699,6 +713,23 @@ fn decide(s: &Session, now: u64, timeouts: Option<&Timeouts>) -> Option<Verdict>
                 tr.requests,
                 false,
             ));
+        }
+        // Started, then the blocks stopped: PXE-E35.
+        if let Some((t, progress)) = live
+            && tr.answered
+        {
+            let key = TftpKey {
+                client_ip: tr.client.0,
+                server_ip: tr.server,
+                client_port: tr.client.1.to_be_bytes(),
+                _reserved: [0; 2],
+            };
+            if let Some(flow) = progress(&key)
+                && flow.data_packets > 0
+                && now.saturating_sub(flow.last_ns) >= t.stall_ns
+            {
+                return Some(diagnosis::tftp_stalled(s.mac, &tr.file, tr.server, &flow));
+            }
         }
     }
     if !s.transfers.is_empty() {
@@ -1039,6 +1070,37 @@ mod tests {
         let v = &run(dhcp_only, Some(3 * S + Timeouts::default().idle_ns + 1))[0];
         assert_eq!((v.outcome, v.code), (Outcome::Unknown, None));
         assert_eq!(v.boot_file.as_deref(), Some("boot.ipxe"));
+    }
+
+    #[test]
+    fn a_transfer_that_stops_is_e35() {
+        let mut events = healthy();
+        events[5] = (
+            3 * S + 3,
+            tftp(TftpMoment::FirstData, b"\0\x03\0\x01", true),
+        );
+        let stalled = |k: &TftpKey| {
+            (k.client_ip == CLIENT).then_some(TftpFlow {
+                data_packets: 40,
+                data_bytes: 40 * 512,
+                highest_block: 40,
+                last_ns: 4 * S,
+                ..TftpFlow::default()
+            })
+        };
+        let mut t = Tracker::new(16, Timeouts::default());
+        for (at, e) in &events {
+            t.on_event(Direction::Ingress, e, *at, None);
+        }
+        // Blocks stopped at 4 s: not yet at 33 s, E35 from 34 s on.
+        t.on_tick_with(33 * S, &stalled);
+        assert!(t.take_decided().is_empty());
+        t.on_tick_with(34 * S, &stalled);
+        let v = t.take_decided();
+        assert_eq!(v[0].code, Some("PXE-E35"), "{v:?}");
+        assert!(v[0].cause.as_deref().unwrap().contains("40 block(s)"));
+        // Without progress information (a capture that ends): unfinished.
+        assert_eq!(run(&events, None)[0].outcome, Outcome::Unfinished);
     }
 
     #[test]
