@@ -8,6 +8,7 @@ use std::{
 };
 
 use monitor_common::Direction;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -62,6 +63,90 @@ impl Recent {
     }
 }
 
+/// Session metrics, registered with the agent's registry.
+#[derive(Clone)]
+pub struct SessionMetrics {
+    pub started: IntCounter,
+    pub outcomes: IntCounterVec,
+    pub failures: IntCounterVec,
+    pub active: IntGauge,
+    pub evictions: IntCounter,
+    pub boot_duration: Histogram,
+}
+
+/// Firmware codes a failed session can carry (the label set is bounded).
+pub const FAILURE_CODES: &[&str] = &[
+    "PXE-E51", "PXE-E52", "PXE-E53", "PXE-E55", "PXE-E7B", "PXE-E32", "PXE-E35", "PXE-E36",
+    "PXE-E3B", "PXE-E3C", "NAK",
+];
+
+const OUTCOMES: [(Outcome, &str); 4] = [
+    (Outcome::Booted, "booted"),
+    (Outcome::Failed, "failed"),
+    (Outcome::Unfinished, "unfinished"),
+    (Outcome::Unknown, "unknown"),
+];
+
+impl SessionMetrics {
+    /// Creates and registers the session metrics, every label value at 0.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let m = SessionMetrics {
+            started: IntCounter::new("pxe_sessions_started_total", "PXE client sessions started (first message of a boot).")?,
+            outcomes: IntCounterVec::new(
+                Opts::new("pxe_sessions_total", "PXE client sessions decided, by outcome."),
+                &["outcome"],
+            )?,
+            failures: IntCounterVec::new(
+                Opts::new("pxe_boot_failures_total", "Failed PXE boots by the firmware's code (PXE-E51, PXE-E55, ...)."),
+                &["code"],
+            )?,
+            active: IntGauge::new("pxe_active_sessions", "PXE client sessions being followed.")?,
+            evictions: IntCounter::new(
+                "pxe_tracker_evictions_total",
+                "Sessions dropped, oldest first, because the session table was full.",
+            )?,
+            boot_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "pxe_boot_duration_seconds",
+                    "From a client's first message to its boot file's last block, for booted sessions.",
+                )
+                .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
+            )?,
+        };
+        for (_, o) in OUTCOMES {
+            m.outcomes.with_label_values(&[o]);
+        }
+        for c in FAILURE_CODES {
+            m.failures.with_label_values(&[c]);
+        }
+        registry.register(Box::new(m.started.clone()))?;
+        registry.register(Box::new(m.outcomes.clone()))?;
+        registry.register(Box::new(m.failures.clone()))?;
+        registry.register(Box::new(m.active.clone()))?;
+        registry.register(Box::new(m.evictions.clone()))?;
+        registry.register(Box::new(m.boot_duration.clone()))?;
+        Ok(m)
+    }
+
+    fn record(&self, v: &Verdict) {
+        let outcome = OUTCOMES
+            .iter()
+            .find(|(o, _)| *o == v.outcome)
+            .map_or("unknown", |(_, l)| l);
+        self.outcomes.with_label_values(&[outcome]).inc();
+        if let Some(code) = v.code {
+            // Only known codes get a label: the set stays bounded.
+            if FAILURE_CODES.contains(&code) {
+                self.failures.with_label_values(&[code]).inc();
+            }
+        }
+        if v.outcome == Outcome::Booted {
+            self.boot_duration
+                .observe(v.last_seen_ns.saturating_sub(v.first_seen_ns) as f64 / 1e9);
+        }
+    }
+}
+
 /// Runs the tracker on the events until the channel closes: a tick a
 /// second for timeouts; every verdict is logged once and kept in `recent`.
 pub async fn track(
@@ -69,6 +154,7 @@ pub async fn track(
     recent: &Recent,
     max_sessions: usize,
     kernel: &crate::metrics::KernelCollector,
+    metrics: &SessionMetrics,
 ) {
     let mut tracker = Tracker::new(max_sessions, Timeouts::default()).without_timeline();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -77,7 +163,7 @@ pub async fn track(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let offset = wall_now.saturating_sub(monotonic_ns());
-    let mut evicted = 0;
+    let (mut evicted, mut started) = (0, 0);
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -92,12 +178,17 @@ pub async fn track(
             .into_iter()
             .chain(tracker.take_finished());
         for mut v in done {
+            metrics.record(&v);
             v.first_seen_ns += offset;
             v.last_seen_ns += offset;
             report(&v);
             recent.push(v);
         }
+        metrics.started.inc_by(tracker.started - started);
+        started = tracker.started;
+        metrics.active.set(tracker.active() as i64);
         if tracker.evicted != evicted {
+            metrics.evictions.inc_by(tracker.evicted - evicted);
             warn!(
                 evicted = tracker.evicted - evicted,
                 "session table full: oldest sessions dropped"

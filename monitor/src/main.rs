@@ -87,6 +87,8 @@ fn run(args: RunArgs) -> Result<()> {
         .context("registering kernel counters")?;
 
     let sessions = Arc::new(live::Recent::new(args.recent_sessions));
+    let session_metrics =
+        live::SessionMetrics::register(&registry).context("registering the session metrics")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -97,7 +99,8 @@ fn run(args: RunArgs) -> Result<()> {
             let sessions = sessions.clone();
             let max = args.max_sessions;
             let kernel = kernel.clone();
-            tokio::spawn(async move { live::track(rx, &sessions, max, &kernel).await })
+            let metrics = session_metrics.clone();
+            tokio::spawn(async move { live::track(rx, &sessions, max, &kernel, &metrics).await })
         };
         let readers: Vec<_> = rings
             .into_iter()

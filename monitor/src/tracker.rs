@@ -198,6 +198,8 @@ pub struct Tracker {
     keep_timeline: bool,
     /// Sessions dropped (oldest first) because the table was full.
     pub evicted: u64,
+    /// Sessions created so far.
+    pub started: u64,
 }
 
 impl Tracker {
@@ -211,6 +213,7 @@ impl Tracker {
             timeouts,
             keep_timeline: true,
             evicted: 0,
+            started: 0,
         }
     }
 
@@ -259,6 +262,7 @@ impl Tracker {
             }
             self.make_room();
             self.order.push_back(mac);
+            self.started += 1;
             let s = Session {
                 mac,
                 first_ns: now_ns,

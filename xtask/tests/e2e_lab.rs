@@ -199,6 +199,38 @@ fn ipxe_client_boot_is_counted_like_the_capture_shows() {
     assert_eq!(mine[0]["outcome"], "booted", "{}", mine[0]);
     assert_eq!(mine[0]["boot_file"], lab::BOOT_FILE, "{}", mine[0]);
     assert_eq!(mine[0]["server"], lab::SERVER_IP, "{}", mine[0]);
+    let m = agent.metrics().expect("scrape /metrics again");
+    assert_eq!(
+        scrape::sum(&m, "pxe_sessions_total", &[("outcome", "booted")]),
+        1,
+        "one booted session"
+    );
+    assert_eq!(
+        scrape::sum(&m, "pxe_sessions_total", &[("outcome", "failed")]),
+        0
+    );
+    assert!(scrape::sum(&m, "pxe_sessions_started_total", &[]) >= 1);
+    assert_eq!(scrape::sum(&m, "pxe_boot_duration_seconds_count", &[]), 1);
+    // Prometheus's own linter finds nothing to say about /metrics.
+    let text = scrape::get(listen, "/metrics").expect("GET /metrics");
+    let mut lint = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running promtool (installed by cargo xtask setup)");
+    std::io::Write::write_all(&mut lint.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = lint.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {said}"
+    );
     let failed = scrape::get(listen, "/api/sessions?outcome=failed").expect("GET failed sessions");
     assert_eq!(failed.trim(), "[]");
     let bad = scrape::get(listen, "/api/sessions?outcome=sideways").unwrap_err();
