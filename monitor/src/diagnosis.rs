@@ -21,6 +21,7 @@ fn verdict(
         cause: None,
         fix: None,
         warnings: Vec::new(),
+        warning_kinds: Vec::new(),
         first_seen_ns: 0,
         last_seen_ns: 0,
         timeline: Vec::new(),
@@ -276,13 +277,21 @@ fn is_efi(arch: u16) -> bool {
     matches!(arch, 6 | 7 | 9 | 10 | 11 | 16)
 }
 
-/// Conditions on the servers that did not decide this boot but matter.
+/// Kinds of [`warnings`], the label values of `pxe_warnings_total`.
+pub const WARNING_KINDS: &[&str] = &[
+    "multiple_dhcp_servers",
+    "option60_on_dhcp_server",
+    "architecture_mismatch",
+];
+
+/// Conditions on the servers that did not decide this boot but matter:
+/// (kind, text).
 pub fn warnings(
     offers: impl Iterator<Item = ([u8; 4], [u8; 4], bool)>,
     arch: Option<u16>,
     boot_file: Option<&str>,
     booted: bool,
-) -> Vec<String> {
+) -> Vec<(&'static str, String)> {
     let mut w = Vec::new();
     let mut servers: Vec<[u8; 4]> = Vec::new();
     let mut vendor: Vec<[u8; 4]> = Vec::new();
@@ -301,17 +310,23 @@ pub fn warnings(
             .iter()
             .map(|s| Ipv4Addr::from(*s).to_string())
             .collect();
-        w.push(format!(
-            "several DHCP servers offered this client an address: {}",
-            list.join(", ")
+        w.push((
+            "multiple_dhcp_servers",
+            format!(
+                "several DHCP servers offered this client an address: {}",
+                list.join(", ")
+            ),
         ));
     }
     if booted {
         for s in vendor {
-            w.push(format!(
-                "DHCP server {} sends option 60 PXEClient with its addresses: firmware that honours it (UEFI) will look for a proxyDHCP on {}:4011 (Microsoft KB 259670)",
-                Ipv4Addr::from(s),
-                Ipv4Addr::from(s)
+            w.push((
+                "option60_on_dhcp_server",
+                format!(
+                    "DHCP server {} sends option 60 PXEClient with its addresses: firmware that honours it (UEFI) will look for a proxyDHCP on {}:4011 (Microsoft KB 259670)",
+                    Ipv4Addr::from(s),
+                    Ipv4Addr::from(s)
+                ),
             ));
         }
     }
@@ -321,10 +336,14 @@ pub fn warnings(
             f.ends_with(".0") || f.ends_with(".kpxe") || f.ends_with(".pxe") || f.ends_with(".com");
         let efi_loader = f.ends_with(".efi");
         if is_efi(arch) && bios_loader {
-            w.push(format!("the client is UEFI (architecture {arch}) but the boot file {file:?} is a BIOS loader"));
+            w.push((
+                "architecture_mismatch",
+                format!("the client is UEFI (architecture {arch}) but the boot file {file:?} is a BIOS loader"),
+            ));
         } else if arch == 0 && efi_loader {
-            w.push(format!(
-                "the client is BIOS (architecture 0) but the boot file {file:?} is a UEFI loader"
+            w.push((
+                "architecture_mismatch",
+                format!("the client is BIOS (architecture 0) but the boot file {file:?} is a UEFI loader"),
             ));
         }
     }

@@ -72,6 +72,7 @@ pub struct SessionMetrics {
     pub active: IntGauge,
     pub evictions: IntCounter,
     pub boot_duration: Histogram,
+    pub warnings: IntCounterVec,
 }
 
 /// Firmware codes a failed session can carry (the label set is bounded).
@@ -112,7 +113,17 @@ impl SessionMetrics {
                 )
                 .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
             )?,
+            warnings: IntCounterVec::new(
+                Opts::new(
+                    "pxe_warnings_total",
+                    "Server conditions seen in PXE sessions that did not decide them: several DHCP servers, option 60 on a DHCP server, a boot file for the other architecture.",
+                ),
+                &["kind"],
+            )?,
         };
+        for k in crate::diagnosis::WARNING_KINDS {
+            m.warnings.with_label_values(&[k]);
+        }
         for (_, o) in OUTCOMES {
             m.outcomes.with_label_values(&[o]);
         }
@@ -125,6 +136,7 @@ impl SessionMetrics {
         registry.register(Box::new(m.active.clone()))?;
         registry.register(Box::new(m.evictions.clone()))?;
         registry.register(Box::new(m.boot_duration.clone()))?;
+        registry.register(Box::new(m.warnings.clone()))?;
         Ok(m)
     }
 
@@ -139,6 +151,9 @@ impl SessionMetrics {
             if FAILURE_CODES.contains(&code) {
                 self.failures.with_label_values(&[code]).inc();
             }
+        }
+        for k in &v.warning_kinds {
+            self.warnings.with_label_values(&[k]).inc();
         }
         if v.outcome == Outcome::Booted {
             self.boot_duration

@@ -89,6 +89,8 @@ pub struct Verdict {
     /// Conditions on the servers worth fixing even though they did not
     /// decide this boot.
     pub warnings: Vec<String>,
+    /// The kind of each warning (`diagnosis::WARNING_KINDS`).
+    pub warning_kinds: Vec<&'static str>,
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
     /// One line per step, time relative to the first.
@@ -850,7 +852,7 @@ fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
     if v.boot_file.is_none() {
         v.boot_file = boot_target(s).0;
     }
-    v.warnings = diagnosis::warnings(
+    let warnings = diagnosis::warnings(
         s.offers
             .iter()
             .chain(s.ack.iter())
@@ -859,6 +861,7 @@ fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
         v.boot_file.as_deref(),
         v.outcome == Outcome::Booted,
     );
+    (v.warning_kinds, v.warnings) = warnings.into_iter().unzip();
     v
 }
 

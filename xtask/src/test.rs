@@ -123,6 +123,17 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
         );
         check(c)
     })?;
+    phase(phases, "promtool: alert rules and their tests", || {
+        let dir = agent::workspace_root().join("dashboards/prometheus");
+        let promtool = |args: &[&str]| {
+            let mut c = Command::new("promtool");
+            c.args(args).current_dir(&dir);
+            check(c)
+        };
+        promtool(&["check", "rules", "alerts.yml"])?;
+        promtool(&["check", "config", "prometheus.yml"])?;
+        promtool(&["test", "rules", "tests/alerts_test.yml"])
+    })?;
     phase(phases, "fuzz the classifier (cargo fuzz)", || {
         let mut c = Command::new("rustup");
         c.args([
