@@ -102,6 +102,15 @@ pub struct RunArgs {
     /// Finished sessions kept for /api/sessions.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub recent_sessions: usize,
+    /// Failure-spike alert: the sliding window, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub alert_window: u64,
+    /// Failure-spike alert: boots decided in the window before it can fire.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub alert_min_sessions: usize,
+    /// Failure-spike alert: the failed share (0..1) at which it fires.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.5, value_parser = parse_ratio)]
+    pub alert_failure_ratio: f64,
     /// Do not attach the TC egress program (then a monitor on the DHCP/PXE
     /// server itself does not see its own replies).
     #[arg(long)]
@@ -124,4 +133,12 @@ fn parse_ring_bytes(s: &str) -> Result<u32, String> {
         return Err(format!("{n} is not a power of two of at least 4096"));
     }
     Ok(n)
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    let r: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(0.0..=1.0).contains(&r) || r == 0.0 {
+        return Err(format!("{r} is not a ratio in (0, 1]"));
+    }
+    Ok(r)
 }

@@ -1,6 +1,7 @@
 //! pxe-monitor's agent: loading the kernel programs, reading their
 //! counters, capture files, and the HTTP/Prometheus side.
 
+pub mod alert;
 pub mod capture;
 pub mod cli;
 pub mod counters;

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::{
+    alert::{AlertChange, SpikeConfig, SpikeDetector},
     counters::Event,
     replay::mac_text,
     tracker::{Outcome, Timeouts, Tracker, Verdict},
@@ -170,7 +171,9 @@ pub async fn track(
     max_sessions: usize,
     kernel: &crate::metrics::KernelCollector,
     metrics: &SessionMetrics,
+    spike: SpikeConfig,
 ) {
+    let mut detector = SpikeDetector::new(spike);
     let mut tracker = Tracker::new(max_sessions, Timeouts::default()).without_timeline();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // Kernel time is monotonic; verdicts carry wall-clock times.
@@ -194,10 +197,14 @@ pub async fn track(
             .chain(tracker.take_finished());
         for mut v in done {
             metrics.record(&v);
+            detector.observe(monotonic_ns(), &v);
             v.first_seen_ns += offset;
             v.last_seen_ns += offset;
             report(&v);
             recent.push(v);
+        }
+        if let Some(change) = detector.check(monotonic_ns()) {
+            log_alert(&change);
         }
         metrics.started.inc_by(tracker.started - started);
         started = tracker.started;
@@ -210,6 +217,36 @@ pub async fn track(
             );
             evicted = tracker.evicted;
         }
+    }
+}
+
+/// The structured-log sink of the failure-spike alert (always on).
+fn log_alert(change: &AlertChange) {
+    match change {
+        AlertChange::Firing {
+            failed,
+            decided,
+            code,
+            server,
+            cause,
+            fix,
+        } => warn!(
+            alertname = "PxeBootFailureSpike",
+            severity = "critical",
+            failed,
+            decided,
+            code = code.unwrap_or(""),
+            server = server.as_deref().unwrap_or(""),
+            cause = cause.as_deref().unwrap_or(""),
+            fix = fix.as_deref().unwrap_or(""),
+            "PXE boot failures spiking: {failed} of {decided} recent boots failed"
+        ),
+        AlertChange::Resolved { failed, decided } => info!(
+            alertname = "PxeBootFailureSpike",
+            failed,
+            decided,
+            "PXE boot failure spike resolved: {failed} of {decided} recent boots failed"
+        ),
     }
 }
 

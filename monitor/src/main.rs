@@ -100,7 +100,14 @@ fn run(args: RunArgs) -> Result<()> {
             let max = args.max_sessions;
             let kernel = kernel.clone();
             let metrics = session_metrics.clone();
-            tokio::spawn(async move { live::track(rx, &sessions, max, &kernel, &metrics).await })
+            let spike = monitor::alert::SpikeConfig {
+                window_ns: args.alert_window * 1_000_000_000,
+                min_sessions: args.alert_min_sessions,
+                failure_ratio: args.alert_failure_ratio,
+            };
+            tokio::spawn(
+                async move { live::track(rx, &sessions, max, &kernel, &metrics, spike).await },
+            )
         };
         let readers: Vec<_> = rings
             .into_iter()
