@@ -102,6 +102,10 @@ pub struct RunArgs {
     /// Finished sessions kept for /api/sessions.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub recent_sessions: usize,
+    /// Also deliver the failure-spike alert to this Alertmanager (its v2
+    /// alerts API), e.g. http://127.0.0.1:9093; retried while it is down.
+    #[arg(long, value_name = "URL")]
+    pub alertmanager_url: Option<String>,
     /// Failure-spike alert: the sliding window, in seconds.
     #[arg(long, value_name = "S", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
     pub alert_window: u64,

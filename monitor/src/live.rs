@@ -172,6 +172,7 @@ pub async fn track(
     kernel: &crate::metrics::KernelCollector,
     metrics: &SessionMetrics,
     spike: SpikeConfig,
+    webhook: Option<mpsc::UnboundedSender<AlertChange>>,
 ) {
     let mut detector = SpikeDetector::new(spike);
     let mut tracker = Tracker::new(max_sessions, Timeouts::default()).without_timeline();
@@ -205,6 +206,10 @@ pub async fn track(
         }
         if let Some(change) = detector.check(monotonic_ns()) {
             log_alert(&change);
+            if let Some(w) = &webhook {
+                // The delivery task retries on its own; nothing waits here.
+                let _ = w.send(change);
+            }
         }
         metrics.started.inc_by(tracker.started - started);
         started = tracker.started;

@@ -40,6 +40,13 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: RunArgs) -> Result<()> {
+    // Flags first: nothing is attached when one is wrong.
+    let webhook_target = args
+        .alertmanager_url
+        .as_deref()
+        .map(monitor::alert::webhook::Target::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--alertmanager-url: {e}"))?;
     let mut probes = Vec::new();
     for iface in &args.interfaces {
         // On error, probes attached so far are dropped (detached) here.
@@ -100,14 +107,20 @@ fn run(args: RunArgs) -> Result<()> {
             let max = args.max_sessions;
             let kernel = kernel.clone();
             let metrics = session_metrics.clone();
+            let webhook = webhook_target.clone().map(|target| {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let interfaces = args.interfaces.join(",");
+                tokio::spawn(monitor::alert::webhook::deliver(target, interfaces, rx, 10));
+                tx
+            });
             let spike = monitor::alert::SpikeConfig {
                 window_ns: args.alert_window * 1_000_000_000,
                 min_sessions: args.alert_min_sessions,
                 failure_ratio: args.alert_failure_ratio,
             };
-            tokio::spawn(
-                async move { live::track(rx, &sessions, max, &kernel, &metrics, spike).await },
-            )
+            tokio::spawn(async move {
+                live::track(rx, &sessions, max, &kernel, &metrics, spike, webhook).await
+            })
         };
         let readers: Vec<_> = rings
             .into_iter()
