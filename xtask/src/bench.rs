@@ -223,24 +223,7 @@ pub fn replay() -> Result<()> {
         "pxe-monitor",
     ])?;
     println!("building the capture and timing the tracker alone:");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "--package",
-            "monitor",
-            "--example",
-            "bench_replay",
-            "--",
-        ])
-        .arg(&fixtures)
-        .arg(&pcap)
-        .current_dir(&root)
-        .status()?;
-    if !status.success() {
-        bail!("bench_replay failed: {status}");
-    }
+    run_example("bench_replay", &[fixtures.as_os_str(), pcap.as_os_str()])?;
     let frames = 1_000_000f64;
     // Best of 3 runs each (the file is in the page cache after the first).
     let time = |cmd: &mut Command| -> Result<f64> {
@@ -281,4 +264,40 @@ pub fn replay() -> Result<()> {
     println!();
     println!("pxe-monitor / tshark: {:.1}x", theirs / ours);
     Ok(())
+}
+
+/// Runs a benchmark example of the `monitor` package (release build).
+fn run_example(example: &str, args: &[&std::ffi::OsStr]) -> Result<()> {
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "monitor",
+            "--example",
+            example,
+            "--",
+        ])
+        .args(args)
+        .current_dir(agent::workspace_root())
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("{example} failed: {status}");
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench kernel`: ns per frame of the XDP program next to a
+/// bare XDP_PASS program (BPF_PROG_TEST_RUN), same run.
+pub fn kernel() -> Result<()> {
+    let fixtures = agent::workspace_root().join("../shared/fixtures");
+    if !fixtures.is_dir() {
+        bail!(
+            "the benchmark frames come from {}: not found",
+            fixtures.display()
+        );
+    }
+    run_example("bench_kernel", &[fixtures.as_os_str()])
 }

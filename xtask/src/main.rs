@@ -1,9 +1,8 @@
 //! Project tasks: `cargo xtask setup | lab up|down | demo | test`.
 
 use anyhow::Result;
-use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use xtask::{agent, demo, lab, setup, test};
+use xtask::{demo, lab, setup, test};
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "pxe-monitor project tasks")]
@@ -59,7 +58,7 @@ fn main() -> Result<()> {
         Cmd::Test => test::run(),
         Cmd::Bench {
             what: BenchWhat::Kernel,
-        } => bench_kernel(),
+        } => xtask::bench::kernel(),
         Cmd::Bench {
             what: BenchWhat::Veth,
         } => xtask::bench::veth(),
@@ -67,33 +66,4 @@ fn main() -> Result<()> {
             what: BenchWhat::Replay,
         } => xtask::bench::replay(),
     }
-}
-
-fn bench_kernel() -> Result<()> {
-    let fixtures = agent::workspace_root().join("../shared/fixtures");
-    if !fixtures.is_dir() {
-        bail!(
-            "the benchmark frames come from {}: not found",
-            fixtures.display()
-        );
-    }
-    let status = std::process::Command::new(env!("CARGO"))
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "--package",
-            "monitor",
-            "--example",
-            "bench_kernel",
-            "--",
-        ])
-        .arg(&fixtures)
-        .current_dir(agent::workspace_root())
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!("bench_kernel failed: {status}");
-    }
-    Ok(())
 }
