@@ -76,8 +76,8 @@ fn main() -> Result<()> {
     for p in capture::read_file(&out)? {
         let now = p.timestamp.as_nanos() as u64;
         host.observe_at(&p.data, Direction::Ingress, now);
-        for (dir, ev) in host.events.drain(..) {
-            events.push((dir, ev, now));
+        for (_, ev) in host.events.drain(..) {
+            events.push((ev, now));
         }
     }
     let mut best = f64::MAX;
@@ -85,8 +85,8 @@ fn main() -> Result<()> {
         let mut tracker = Tracker::new(65536, Timeouts::default()).without_timeline();
         let start = Instant::now();
         let mut last_tick = 0;
-        for (dir, ev, now) in &events {
-            tracker.on_event(*dir, ev, *now, None);
+        for (ev, now) in &events {
+            tracker.on_event(ev, *now, None);
             if *now >= last_tick + 1_000_000_000 {
                 tracker.on_tick(*now);
                 last_tick = *now;

@@ -193,7 +193,8 @@ pub async fn read(
         };
         let ring = guard.get_inner_mut();
         while let Some(item) = ring.next() {
-            let kind = match decode(&item) {
+            let record = decode(&item);
+            let kind = match &record {
                 Some(Record::Dhcp(rec)) => {
                     debug!(interface, "{}", describe(rec.header.direction, &rec.event));
                     "dhcp"
@@ -211,15 +212,9 @@ pub async fn read(
             received
                 .with_label_values(&[interface.as_str(), kind])
                 .inc();
-            if let Some(rec) = decode(&item) {
-                let h = rec.header();
-                let dir = if h.direction == Direction::Egress as u8 {
-                    Direction::Egress
-                } else {
-                    Direction::Ingress
-                };
+            if let Some(rec) = record {
                 // The tracker task ends only with the agent.
-                let _ = tracker.send((dir, rec.event(), h.timestamp_ns));
+                let _ = tracker.send((rec.event(), rec.header().timestamp_ns));
             }
         }
         guard.clear_ready();

@@ -7,7 +7,6 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use monitor_common::Direction;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -21,7 +20,7 @@ use crate::{
 
 /// An event from one interface's ring buffer, stamped with the kernel's
 /// monotonic clock.
-pub type Stamped = (Direction, Event, u64);
+pub type Stamped = (Event, u64);
 
 /// CLOCK_MONOTONIC, the clock of `bpf_ktime_get_ns`.
 pub fn monotonic_ns() -> u64 {
@@ -186,7 +185,7 @@ pub async fn track(
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Some((dir, ev, ns)) => tracker.on_event(dir, &ev, ns, None),
+                Some((ev, ns)) => tracker.on_event(&ev, ns, None),
                 None => break,
             },
             // The kernel's transfer table says where each transfer stands.

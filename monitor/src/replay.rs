@@ -70,8 +70,8 @@ pub fn verdicts(files: &[PathBuf], max_sessions: usize, timeline: bool) -> Resul
                 m.copy_from_slice(&frame[6..12]);
                 m
             });
-            for (dir, ev) in &host.events[before..] {
-                tracker.on_event(*dir, ev, now, eth_src);
+            for (_, ev) in &host.events[before..] {
+                tracker.on_event(ev, now, eth_src);
             }
             // Events are not needed once the tracker has them.
             host.events.clear();

@@ -11,7 +11,7 @@ use std::{collections::VecDeque, net::Ipv4Addr};
 use rustc_hash::FxHashMap as HashMap;
 
 use monitor_common::{
-    Class, DhcpType, Direction,
+    Class, DhcpType,
     event::{DhcpEvent, IcmpEvent, TftpEvent, dhcp_flags as f},
     flow::{TftpFlow, TftpKey, TftpMoment},
     wire::{tftp, udp},
@@ -233,8 +233,7 @@ impl Tracker {
 
     /// One event at `now_ns`. `eth_src` is the frame's Ethernet source when
     /// known (capture files): it names a client whose DHCP was not seen.
-    pub fn on_event(&mut self, dir: Direction, ev: &Event, now_ns: u64, eth_src: Option<[u8; 6]>) {
-        let _ = dir;
+    pub fn on_event(&mut self, ev: &Event, now_ns: u64, eth_src: Option<[u8; 6]>) {
         let mac = match ev {
             Event::Dhcp(e) => Some(e.chaddr),
             Event::Icmp(e) => self
@@ -669,8 +668,7 @@ fn boot_target(s: &Session) -> (Option<String>, Option<[u8; 4]>) {
 }
 
 fn same_file(requested: &str, named: &str) -> bool {
-    let norm = |f: &str| f.trim_start_matches('/').to_owned();
-    norm(requested) == norm(named)
+    requested.trim_start_matches('/') == named.trim_start_matches('/')
 }
 
 /// The verdict the evidence supports now, or `None` to wait. With
@@ -928,7 +926,7 @@ mod tests {
     fn run(events: &[(u64, Event)], tick: Option<u64>) -> Vec<Verdict> {
         let mut t = Tracker::new(16, Timeouts::default());
         for (at, e) in events {
-            t.on_event(Direction::Ingress, e, *at, None);
+            t.on_event(e, *at, None);
         }
         if let Some(at) = tick {
             t.on_tick(at);
@@ -1097,7 +1095,7 @@ mod tests {
         };
         let mut t = Tracker::new(16, Timeouts::default());
         for (at, e) in &events {
-            t.on_event(Direction::Ingress, e, *at, None);
+            t.on_event(e, *at, None);
         }
         // Blocks stopped at 4 s: not yet at 33 s, E35 from 34 s on.
         t.on_tick_with(33 * S, &stalled);
@@ -1190,12 +1188,7 @@ mod tests {
                 if let Event::Tftp(e) = &mut ev {
                     e.client_ip = [10, 0, 0, (r >> 32) as u8];
                 }
-                t.on_event(
-                    Direction::Ingress,
-                    &ev,
-                    now,
-                    Some([0, 0, 0, 0, 0, (r >> 56) as u8 % 32]),
-                );
+                t.on_event(&ev, now, Some([0, 0, 0, 0, 0, (r >> 56) as u8 % 32]));
                 assert!(t.active() <= 8);
                 if r % 17 == 0 {
                     t.on_tick(now);

@@ -114,29 +114,6 @@ impl<'a> Header<'a> {
         [f[c], f[c + 1], f[c + 2], f[c + 3], f[c + 4], f[c + 5]]
     }
 
-    /// The first `N` bytes (at most 64) of the `sname` field.
-    #[inline(always)]
-    pub fn sname_prefix<const N: usize>(&self) -> [u8; N] {
-        self.prefix::<N>(field::SNAME, field::FILE - field::SNAME)
-    }
-
-    /// The first `N` bytes (at most 128) of the `file` field.
-    #[inline(always)]
-    pub fn file_prefix<const N: usize>(&self) -> [u8; N] {
-        self.prefix::<N>(field::FILE, field::MAGIC - field::FILE)
-    }
-
-    #[inline(always)]
-    fn prefix<const N: usize>(&self, at: usize, size: usize) -> [u8; N] {
-        let mut out = [0u8; N];
-        for (i, b) in out.iter_mut().enumerate() {
-            if i < size && at + i < FIXED_LEN {
-                *b = self.fixed[at + i];
-            }
-        }
-        out
-    }
-
     pub fn has_options(&self) -> bool {
         self.has_options
     }
