@@ -99,6 +99,11 @@ pub struct RunArgs {
     /// Sessions followed at once per agent; the oldest is dropped when full.
     #[arg(long, value_name = "N", default_value_t = 65536)]
     pub max_sessions: usize,
+    /// DHCP/PXE servers that get a `server` label of their own in
+    /// pxe_dhcp_offers_total and pxe_server_warnings (the first seen);
+    /// later ones are counted as `other`.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_server_labels: usize,
     /// Finished sessions kept for /api/sessions.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub recent_sessions: usize,

@@ -26,6 +26,7 @@ fn verdict(
         last_seen_ns: 0,
         timeline: Vec::new(),
         transfers: Vec::new(),
+        dhcp_servers: Vec::new(),
     }
 }
 

@@ -13,5 +13,6 @@ pub mod metrics;
 pub mod netns;
 pub mod probe;
 pub mod replay;
+pub mod servers;
 pub mod testing;
 pub mod tracker;

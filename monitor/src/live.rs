@@ -15,7 +15,8 @@ use crate::{
     alert::{AlertChange, SpikeConfig, SpikeDetector},
     counters::Event,
     replay::mac_text,
-    tracker::{Outcome, Timeouts, Tracker, Verdict},
+    servers::ServerMetrics,
+    tracker::{Measurement, Outcome, Timeouts, Tracker, Verdict},
 };
 
 /// An event from one interface's ring buffer, stamped with the kernel's
@@ -72,7 +73,11 @@ pub struct SessionMetrics {
     pub active: IntGauge,
     pub evictions: IntCounter,
     pub boot_duration: Histogram,
+    pub offer_latency: Histogram,
+    pub transfer_duration: Histogram,
+    pub transfer_bytes: Histogram,
     pub warnings: IntCounterVec,
+    pub servers: ServerMetrics,
 }
 
 /// Firmware codes a failed session can carry (the label set is bounded).
@@ -89,8 +94,9 @@ const OUTCOMES: [(Outcome, &str); 4] = [
 ];
 
 impl SessionMetrics {
-    /// Creates and registers the session metrics, every label value at 0.
-    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+    /// Creates and registers the session metrics, every label value at 0;
+    /// at most `max_server_labels` servers get a `server` label of their own.
+    pub fn register(registry: &Registry, max_server_labels: usize) -> prometheus::Result<Self> {
         let m = SessionMetrics {
             started: IntCounter::new("pxe_sessions_started_total", "PXE client sessions started (first message of a boot).")?,
             outcomes: IntCounterVec::new(
@@ -113,6 +119,29 @@ impl SessionMetrics {
                 )
                 .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
             )?,
+            offer_latency: Histogram::with_opts(
+                HistogramOpts::new(
+                    "pxe_dhcp_offer_latency_seconds",
+                    "From a PXE client's DISCOVER (the first of its retries) to the first offer it gets: how long clients wait for DHCP.",
+                )
+                // Firmware resends its DISCOVER after 4, 8, 16 and 32 s.
+                .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+            )?,
+            transfer_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "pxe_tftp_transfer_duration_seconds",
+                    "From a TFTP read request to the last block, for transfers that completed.",
+                )
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
+            )?,
+            transfer_bytes: Histogram::with_opts(
+                HistogramOpts::new(
+                    "pxe_tftp_transfer_bytes",
+                    "Bytes of DATA in TFTP transfers that completed (resent blocks count again); the _sum's rate is the boot-file throughput.",
+                )
+                // 1 KiB to 1 GiB, by 4.
+                .buckets(prometheus::exponential_buckets(1024.0, 4.0, 11)?),
+            )?,
             warnings: IntCounterVec::new(
                 Opts::new(
                     "pxe_warnings_total",
@@ -120,6 +149,7 @@ impl SessionMetrics {
                 ),
                 &["kind"],
             )?,
+            servers: ServerMetrics::register(registry, max_server_labels)?,
         };
         for k in crate::diagnosis::WARNING_KINDS {
             m.warnings.with_label_values(&[k]);
@@ -136,6 +166,9 @@ impl SessionMetrics {
         registry.register(Box::new(m.active.clone()))?;
         registry.register(Box::new(m.evictions.clone()))?;
         registry.register(Box::new(m.boot_duration.clone()))?;
+        registry.register(Box::new(m.offer_latency.clone()))?;
+        registry.register(Box::new(m.transfer_duration.clone()))?;
+        registry.register(Box::new(m.transfer_bytes.clone()))?;
         registry.register(Box::new(m.warnings.clone()))?;
         Ok(m)
     }
@@ -159,6 +192,24 @@ impl SessionMetrics {
             self.boot_duration
                 .observe(v.last_seen_ns.saturating_sub(v.first_seen_ns) as f64 / 1e9);
         }
+        self.servers.session(&v.dhcp_servers);
+    }
+
+    fn measure(&self, m: &Measurement) {
+        match *m {
+            Measurement::Offer { server, wait_ns } => {
+                self.servers.offer(server);
+                if let Some(ns) = wait_ns {
+                    self.offer_latency.observe(ns as f64 / 1e9);
+                }
+            }
+            Measurement::Transfer {
+                duration_ns, bytes, ..
+            } => {
+                self.transfer_duration.observe(duration_ns as f64 / 1e9);
+                self.transfer_bytes.observe(bytes as f64);
+            }
+        }
     }
 }
 
@@ -174,7 +225,9 @@ pub async fn track(
     webhook: Option<mpsc::UnboundedSender<AlertChange>>,
 ) {
     let mut detector = SpikeDetector::new(spike);
-    let mut tracker = Tracker::new(max_sessions, Timeouts::default()).without_timeline();
+    let mut tracker = Tracker::new(max_sessions, Timeouts::default())
+        .without_timeline()
+        .with_measurements();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // Kernel time is monotonic; verdicts carry wall-clock times.
     let wall_now = SystemTime::now()
@@ -190,6 +243,9 @@ pub async fn track(
             },
             // The kernel's transfer table says where each transfer stands.
             _ = tick.tick() => tracker.on_tick_with(monotonic_ns(), &|k| kernel.tftp_flow(k)),
+        }
+        for m in tracker.take_measurements() {
+            metrics.measure(&m);
         }
         let done = tracker
             .take_decided()

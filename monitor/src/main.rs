@@ -94,8 +94,8 @@ fn run(args: RunArgs) -> Result<()> {
         .context("registering kernel counters")?;
 
     let sessions = Arc::new(live::Recent::new(args.recent_sessions));
-    let session_metrics =
-        live::SessionMetrics::register(&registry).context("registering the session metrics")?;
+    let session_metrics = live::SessionMetrics::register(&registry, args.max_server_labels)
+        .context("registering the session metrics")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

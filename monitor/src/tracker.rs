@@ -97,6 +97,40 @@ pub struct Verdict {
     pub timeline: Vec<(u64, String)>,
     /// Every TFTP transfer of the client, in order.
     pub transfers: Vec<TransferResult>,
+    /// The DHCP servers that offered the client an address.
+    pub dhcp_servers: Vec<DhcpServerSeen>,
+}
+
+/// What the session showed about one DHCP server that offered the client
+/// an address (`pxe_server_warnings`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhcpServerSeen {
+    pub server: Ipv4Addr,
+    /// It sent option 60 `PXEClient` with its address and did not answer
+    /// the client on port 4011 (Microsoft KB 259670).
+    pub option60: bool,
+    /// Another server offered this client an address too.
+    pub alongside_others: bool,
+}
+
+/// A figure measured when it happens (live metrics), not at the verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Measurement {
+    /// A DHCP or proxyDHCP offer from `server`. `wait_ns`: from the DISCOVER
+    /// it answers (the first of that attempt's retries) to the first offer;
+    /// `None` for the offers after the first.
+    Offer {
+        server: Ipv4Addr,
+        wait_ns: Option<u64>,
+    },
+    /// A TFTP transfer reached its last block: from the read request to the
+    /// last block, and the bytes of its DATA packets (resent blocks count
+    /// again).
+    Transfer {
+        server: Ipv4Addr,
+        duration_ns: u64,
+        bytes: u64,
+    },
 }
 
 /// How one TFTP transfer ended.
@@ -167,6 +201,8 @@ struct Session {
     last_ns: u64,
     discovers: u32,
     first_discover_ns: Option<u64>,
+    /// The first DISCOVER not answered yet (offer latency).
+    awaiting_offer_ns: Option<u64>,
     ipxe: bool,
     arch: Option<u16>,
     offers: Vec<Offer>,
@@ -202,6 +238,8 @@ pub struct Tracker {
     pub evicted: u64,
     /// Sessions created so far.
     pub started: u64,
+    /// Figures for live metrics, when asked for.
+    measurements: Option<Vec<Measurement>>,
 }
 
 impl Tracker {
@@ -216,7 +254,23 @@ impl Tracker {
             keep_timeline: true,
             evicted: 0,
             started: 0,
+            measurements: None,
         }
+    }
+
+    /// Also keep [`Measurement`]s, taken with
+    /// [`take_measurements`](Self::take_measurements) (live use).
+    pub fn with_measurements(mut self) -> Self {
+        self.measurements = Some(Vec::new());
+        self
+    }
+
+    /// The figures measured since the last call.
+    pub fn take_measurements(&mut self) -> Vec<Measurement> {
+        self.measurements
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Without the per-client timeline (JSON output and live use do not
@@ -276,10 +330,16 @@ impl Tracker {
             return;
         };
         s.last_ns = s.last_ns.max(now_ns);
-        match ev {
+        let measured = match ev {
             Event::Dhcp(e) => on_dhcp(s, e, now_ns),
-            Event::Icmp(e) => on_icmp(s, e, now_ns),
+            Event::Icmp(e) => {
+                on_icmp(s, e, now_ns);
+                None
+            }
             Event::Tftp(e) => on_tftp(s, e, now_ns),
+        };
+        if let (Some(m), Some(list)) = (measured, self.measurements.as_mut()) {
+            list.push(m);
         }
         if let Some(ip) = s.client_ip {
             self.by_ip.insert(ip, mac);
@@ -410,7 +470,7 @@ fn rel(s: &Session, now: u64) -> u64 {
     now.saturating_sub(s.first_ns)
 }
 
-fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) {
+fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) -> Option<Measurement> {
     let ty = DhcpType::from_option(e.message_type);
     let proxy_port = e.class == Class::ProxyDhcp as u8;
     if e.flags & f::USER_CLASS_IPXE != 0 {
@@ -424,6 +484,7 @@ fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) {
         (DhcpType::DISCOVER, _) => {
             s.discovers += 1;
             s.first_discover_ns.get_or_insert(now);
+            s.awaiting_offer_ns.get_or_insert(now);
             let arch = s.arch.map_or(String::new(), |a| format!(", arch {a}"));
             s.timeline
                 .push((t, format!("DISCOVER #{}{arch}", s.discovers)));
@@ -440,9 +501,14 @@ fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) {
                 t,
                 format!("{what} from {} ({})", ip(o.server), describe(&o),)
             );
+            let server = ip(o.server);
             if s.offers.len() < MAX_OFFERS {
                 s.offers.push(o);
             }
+            return Some(Measurement::Offer {
+                server,
+                wait_ns: s.awaiting_offer_ns.take().map(|t0| now.saturating_sub(t0)),
+            });
         }
         (DhcpType::REQUEST, false) => note!(s, t, "REQUEST".into()),
         (DhcpType::REQUEST, true) => {
@@ -490,6 +556,7 @@ fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) {
         }
         _ => {}
     }
+    None
 }
 
 fn describe(o: &Offer) -> String {
@@ -551,7 +618,7 @@ fn on_icmp(s: &mut Session, e: &IcmpEvent, now: u64) {
     }
 }
 
-fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) {
+fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) -> Option<Measurement> {
     let t = rel(s, now);
     let client = (e.client_ip, u16::from_be_bytes(e.client_port));
     let payload = &e.payload[..usize::from(e.payload_len).min(e.payload.len())];
@@ -588,22 +655,28 @@ fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) {
             t,
             format!("TFTP read request {file:?} to {}", ip(e.server_ip),)
         );
-        return;
+        return None;
     }
-    let Some(tr) = s
+    let tr = s
         .transfers
         .iter_mut()
         .rev()
-        .find(|tr| tr.client == client && tr.server == e.server_ip)
-    else {
-        return;
-    };
+        .find(|tr| tr.client == client && tr.server == e.server_ip)?;
     tr.answered |= e.from_server != 0;
+    let mut measured = None;
     match e.moment {
         m if m == TftpMoment::Oack as u8 => {
             note!(s, t, format!("TFTP OACK for {:?}", tr.file))
         }
         m if m == TftpMoment::LastData as u8 => {
+            // Once, though a monitor on two hooks may see it twice.
+            if !tr.complete {
+                measured = Some(Measurement::Transfer {
+                    server: ip(e.server_ip),
+                    duration_ns: u64::from(e.elapsed_ms) * 1_000_000,
+                    bytes: e.data_bytes.into(),
+                });
+            }
             tr.complete = true;
             note!(
                 s,
@@ -643,6 +716,7 @@ fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) {
         }
         _ => {}
     }
+    measured
 }
 
 /// The boot file the client was told to fetch, and from where.
@@ -854,13 +928,46 @@ fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
         s.offers
             .iter()
             .chain(s.ack.iter())
-            .map(|o| (o.server, o.yiaddr, o.vendor_pxe)),
+            .map(|o| (o.server, o.yiaddr, option60_unanswered(s, o))),
         s.arch,
         v.boot_file.as_deref(),
         v.outcome == Outcome::Booted,
     );
     (v.warning_kinds, v.warnings) = warnings.into_iter().unzip();
+    v.dhcp_servers = dhcp_servers(s);
     v
+}
+
+/// The offer carries option 60 PXEClient, and its server did not answer the
+/// client on 4011 (where it does, e.g. WDS on the DHCP server, option 60 is
+/// how it should be set up).
+fn option60_unanswered(s: &Session, o: &Offer) -> bool {
+    o.vendor_pxe && s.proxy_ack.as_ref().is_none_or(|p| p.server != o.server)
+}
+
+/// The servers that offered the client an address (not proxies), in the
+/// order they first did.
+fn dhcp_servers(s: &Session) -> Vec<DhcpServerSeen> {
+    let mut seen: Vec<DhcpServerSeen> = Vec::new();
+    for o in s.offers.iter().chain(s.ack.iter()) {
+        if o.yiaddr == [0; 4] {
+            continue;
+        }
+        let option60 = option60_unanswered(s, o);
+        match seen.iter_mut().find(|d| d.server == ip(o.server)) {
+            Some(d) => d.option60 |= option60,
+            None => seen.push(DhcpServerSeen {
+                server: ip(o.server),
+                option60,
+                alongside_others: false,
+            }),
+        }
+    }
+    let several = seen.len() > 1;
+    for d in &mut seen {
+        d.alongside_others = several;
+    }
+    seen
 }
 
 #[cfg(test)]
@@ -1045,8 +1152,99 @@ mod tests {
         let v = &run(&events, None)[0];
         assert_eq!(v.code, Some("PXE-E55"));
         assert!(v.cause.as_deref().unwrap().contains("KB 259670"));
+        // The server behind it, for pxe_server_warnings.
+        assert_eq!(
+            v.dhcp_servers,
+            [DhcpServerSeen {
+                server: ip(SERVER),
+                option60: true,
+                alongside_others: false
+            }]
+        );
+        // The same server answering on 4011 (WDS on the DHCP server): option
+        // 60 is how that is set up, no warning.
+        let mut ack = dhcp(5, Class::ProxyDhcp, f::SERVER_ID | f::VENDOR_PXE_CLIENT);
+        (ack.src_ip, ack.server_id) = (SERVER, SERVER);
+        let mut answered = events[..3].to_vec();
+        answered.push((2 * S + 10, Event::Dhcp(ack)));
+        let v = &run(&answered, None)[0];
+        assert!(!v.dhcp_servers[0].option60, "{v:?}");
+        assert!(!v.warning_kinds.contains(&"option60_on_dhcp_server"));
         let nak = Event::Dhcp(dhcp(6, Class::DhcpClient, 0));
         assert_eq!(run(&[(0, discover()), (S, nak)], None)[0].code, Some("NAK"));
+    }
+
+    #[test]
+    fn offer_waits_transfers_and_servers_are_measured() {
+        let mut t = Tracker::new(16, Timeouts::default()).with_measurements();
+        let mut last = tftp(TftpMoment::LastData, b"\0\x03\0\x01#!ipxe", true);
+        if let Event::Tftp(e) = &mut last {
+            (e.elapsed_ms, e.data_bytes) = (250, 3000);
+        }
+        let second_stage = Event::Dhcp(dhcp(
+            1,
+            Class::DhcpServer,
+            f::VENDOR_PXE_CLIENT | f::USER_CLASS_IPXE,
+        ));
+        // A retried DISCOVER, offers from two servers (one with option 60),
+        // the transfer (its last block seen twice, as by two hooks), then
+        // iPXE's second stage and its offer.
+        let mut rogue = reply(2, None);
+        if let Event::Dhcp(e) = &mut rogue {
+            (e.src_ip, e.server_id) = ([10, 77, 10, 9], [10, 77, 10, 9]);
+            e.flags |= f::VENDOR_PXE_CLIENT;
+        }
+        let events = [
+            (0, discover()),
+            (4 * S, discover()),
+            (4 * S + S / 10, reply(2, Some("boot.ipxe"))),
+            (4 * S + S / 5, rogue),
+            (5 * S, reply(5, Some("boot.ipxe"))),
+            (
+                5 * S + 1,
+                tftp(TftpMoment::Request, b"\0\x01boot.ipxe\0octet\0", false),
+            ),
+            (6 * S, last),
+            (6 * S + 1, last),
+            (7 * S, second_stage),
+            (7 * S + S / 50, reply(2, Some("boot.ipxe"))),
+        ];
+        for (at, e) in &events {
+            t.on_event(e, *at, None);
+        }
+        let offer = |last: u8, wait_ns| Measurement::Offer {
+            server: Ipv4Addr::new(10, 77, 10, last),
+            wait_ns,
+        };
+        assert_eq!(
+            t.take_measurements(),
+            [
+                // From the first DISCOVER, across its retry.
+                offer(1, Some(4 * S + S / 10)),
+                offer(9, None),
+                Measurement::Transfer {
+                    server: ip(SERVER),
+                    duration_ns: 250_000_000,
+                    bytes: 3000,
+                },
+                offer(1, Some(S / 50)),
+            ]
+        );
+        assert!(t.take_measurements().is_empty());
+        let v = t.finish();
+        assert_eq!(v[0].outcome, Outcome::Booted);
+        let seen = |last, option60| DhcpServerSeen {
+            server: Ipv4Addr::new(10, 77, 10, last),
+            option60,
+            alongside_others: true,
+        };
+        assert_eq!(v[0].dhcp_servers, [seen(1, false), seen(9, true)]);
+        // Without with_measurements nothing is kept.
+        let mut quiet = Tracker::new(16, Timeouts::default());
+        for (at, e) in &events {
+            quiet.on_event(e, *at, None);
+        }
+        assert!(quiet.take_measurements().is_empty());
     }
 
     #[test]

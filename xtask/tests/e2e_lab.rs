@@ -211,6 +211,32 @@ fn ipxe_client_boot_is_counted_like_the_capture_shows() {
     );
     assert!(scrape::sum(&m, "pxe_sessions_started_total", &[]) >= 1);
     assert_eq!(scrape::sum(&m, "pxe_boot_duration_seconds_count", &[]), 1);
+    // The boot file's transfer: once, with the file's size (nothing resent
+    // on a quiet lab segment).
+    assert_eq!(
+        scrape::sum(&m, "pxe_tftp_transfer_duration_seconds_count", &[]),
+        1
+    );
+    let file_size = std::fs::metadata(state.join("tftp").join(lab::BOOT_FILE))
+        .expect("the lab's boot file")
+        .len();
+    assert_eq!(
+        scrape::sum(&m, "pxe_tftp_transfer_bytes_sum", &[]),
+        file_size,
+        "bytes of the completed transfer"
+    );
+    // Every offer, by the server that made it; the client waited for the
+    // first one at least once (iPXE's second DISCOVER may be answered too).
+    let offers = tshark_count(&pcap, "!icmp && dhcp.option.dhcp == 2");
+    assert_eq!(
+        scrape::sum(&m, "pxe_dhcp_offers_total", &[("server", lab::SERVER_IP)]),
+        offers,
+        "offers from {} vs the capture",
+        lab::SERVER_IP
+    );
+    assert!(scrape::sum(&m, "pxe_dhcp_offer_latency_seconds_count", &[]) >= 1);
+    // dnsmasq sends no option 60 and answers alone.
+    assert_eq!(scrape::sum(&m, "pxe_server_warnings", &[]), 0);
     // Prometheus's own linter finds nothing to say about /metrics.
     let text = scrape::get(listen, "/metrics").expect("GET /metrics");
     let mut lint = Command::new("promtool")
