@@ -83,6 +83,8 @@ const BR_SRV_PORT: &str = "br-srv";
 const BR_RTR_PORT: &str = "br-rtr";
 const STATE_FILE: &str = "lab.state";
 const KEEPER_ROLE: &str = "keeper";
+/// Roles of the daemons [`Lab::switch_servers`] replaces.
+const SERVER_ROLES: [&str; 2] = ["dnsmasq", "dhcpd"];
 
 /// Serial-console lines after which iPXE/SeaBIOS will not boot any more.
 const CLIENT_FAILURE_LINES: &[&str] = &[
@@ -93,6 +95,18 @@ const CLIENT_FAILURE_LINES: &[&str] = &[
     "No more network devices",
     "No bootable device",
 ];
+
+/// What serves the client segment from [`SERVER_NS`] (at [`SERVER_IP`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Servers {
+    /// dnsmasq: DHCP with next-server and boot file, and TFTP. Boots.
+    Dnsmasq,
+    /// isc-dhcp-server set up the Microsoft KB 259670 way: option 60
+    /// `PXEClient`, 66 and 67 in every answer, no next-server, and nothing
+    /// listening on port 4011. The firmware asks 4011 and gives up
+    /// (PXE-E55; iPXE prints "Nothing to boot").
+    IscKb259670,
+}
 
 #[derive(clap::Subcommand)]
 pub enum LabAction {
@@ -173,7 +187,8 @@ impl Lab {
         let dir = std::path::absolute(state_dir)
             .with_context(|| format!("state dir {}", state_dir.display()))?;
         find_program("ip", "iproute2")?;
-        let dnsmasq = find_program("dnsmasq", "dnsmasq")?;
+        // Checked before anything is built.
+        find_program("dnsmasq", "dnsmasq")?;
         let radvd = find_program("radvd", "radvd")?;
 
         refuse_if_up()?;
@@ -202,7 +217,7 @@ impl Lab {
             keeper_pid: None,
             torn_down: false,
         };
-        if let Err(e) = lab.build(&dnsmasq, &radvd) {
+        if let Err(e) = lab.build(&radvd) {
             if let Err(e2) = lab.teardown() {
                 eprintln!("lab: cleanup after the failed `up` also failed: {e2:#}");
             }
@@ -211,7 +226,63 @@ impl Lab {
         Ok(lab)
     }
 
-    fn build(&mut self, dnsmasq: &str, radvd: &str) -> Result<()> {
+    /// Replaces what serves the segment: stops the DHCP/TFTP daemons in
+    /// [`SERVER_NS`] and starts `servers`' (radvd keeps running).
+    pub fn switch_servers(&mut self, servers: Servers) -> Result<()> {
+        let mut errors = Vec::new();
+        let mut kept = Vec::new();
+        for mut p in std::mem::take(&mut self.daemons) {
+            if SERVER_ROLES.contains(&p.role) {
+                if let Err(e) = terminate(&mut p, libc::SIGTERM, Duration::from_secs(3)) {
+                    errors.push(format!("{}: {e:#}", p.role));
+                }
+            } else {
+                kept.push(p);
+            }
+        }
+        self.daemons = kept;
+        self.write_state()?;
+        if !errors.is_empty() {
+            bail!("stopping the servers: {}", errors.join("; "));
+        }
+        self.start_servers(servers)
+    }
+
+    fn start_servers(&mut self, servers: Servers) -> Result<()> {
+        match servers {
+            Servers::Dnsmasq => {
+                let dnsmasq = find_program("dnsmasq", "dnsmasq")?;
+                let mut cmd = netns_command(SERVER_NS, &dnsmasq);
+                cmd.arg("--no-daemon")
+                    .arg(format!(
+                        "--conf-file={}",
+                        self.dir.join("dnsmasq.conf").display()
+                    ))
+                    .arg(format!(
+                        "--pid-file={}",
+                        self.dir.join("dnsmasq.pid").display()
+                    ))
+                    .arg("--log-facility=-");
+                self.start_daemon("dnsmasq", cmd, |l| l.contains("TFTP root is"))
+            }
+            Servers::IscKb259670 => {
+                let dhcpd = find_program("dhcpd", "isc-dhcp-server")?;
+                let leases = self.dir.join("dhcpd.leases");
+                fs::write(&leases, "").with_context(|| format!("creating {}", leases.display()))?;
+                let mut cmd = netns_command(SERVER_NS, &dhcpd);
+                cmd.args(["-4", "-f", "-d", "-cf"])
+                    .arg(self.dir.join("dhcpd-kb259670.conf"))
+                    .arg("-lf")
+                    .arg(&leases)
+                    .arg("-pf")
+                    .arg(self.dir.join("dhcpd.pid"))
+                    .arg(SERVER_IF);
+                self.start_daemon("dhcpd", cmd, |l| l.contains("Server starting service"))
+            }
+        }
+    }
+
+    fn build(&mut self, radvd: &str) -> Result<()> {
         for ns in ALL_NS {
             ip(None, &["netns", "add", ns])?;
             self.created_ns.push(ns);
@@ -277,21 +348,7 @@ impl Lab {
             .arg(self.dir.join("radvd.pid"))
             .args(["--logmethod", "stderr"]);
         self.start_daemon("radvd", cmd, |l| l.contains("started"))?;
-
-        // dnsmasq.
-        let mut cmd = netns_command(SERVER_NS, dnsmasq);
-        cmd.arg("--no-daemon")
-            .arg(format!(
-                "--conf-file={}",
-                self.dir.join("dnsmasq.conf").display()
-            ))
-            .arg(format!(
-                "--pid-file={}",
-                self.dir.join("dnsmasq.pid").display()
-            ))
-            .arg("--log-facility=-");
-        self.start_daemon("dnsmasq", cmd, |l| l.contains("TFTP root is"))?;
-        Ok(())
+        self.start_servers(Servers::Dnsmasq)
     }
 
     /// Starts one daemon (logging to `<role>.log` in the state dir), records
@@ -367,6 +424,12 @@ impl Lab {
     /// Starts the qemu iPXE client (TCG, -nographic, serial console to
     /// [`Lab::serial_log`], e1000 with [`CLIENT_MAC`] on tap0 in [`CLIENT_NS`]).
     pub fn boot_client(&mut self) -> Result<()> {
+        self.boot_client_as(CLIENT_MAC)
+    }
+
+    /// [`boot_client`](Self::boot_client) with another MAC address: another
+    /// machine on the segment.
+    pub fn boot_client_as(&mut self, mac: &str) -> Result<()> {
         if let Some(c) = &self.client {
             bail!("the client is already running (pid {})", c.pid());
         }
@@ -379,7 +442,7 @@ impl Lab {
             _ => {}
         }
         let mut cmd = netns_command(CLIENT_NS, &qemu);
-        cmd.args(qemu_args(&serial));
+        cmd.args(qemu_args(&serial, mac));
         let log = self.dir.join("qemu.log");
         let mut p = spawn("client", cmd, &log)?;
         // qemu creates the serial file once its chardevs (and the tap) are open.
@@ -539,7 +602,7 @@ fn down_all_report() -> Result<Vec<String>> {
     let rank = |role: &str| match role {
         "client" => 0,
         "capture" => 1,
-        "dnsmasq" => 2,
+        "dnsmasq" | "dhcpd" => 2,
         "radvd" => 3,
         KEEPER_ROLE => 5,
         _ => 4,
@@ -766,7 +829,7 @@ fn print_summary(dir: &Path, keeper: Option<u32>) -> Result<()> {
             .unwrap_or("?".into())
     };
     let serial = dir.join("client-serial.log");
-    let qemu = qemu_args(&serial)
+    let qemu = qemu_args(&serial, CLIENT_MAC)
         .iter()
         .map(|a| {
             if a.contains(' ') {
@@ -816,7 +879,7 @@ fn print_summary(dir: &Path, keeper: Option<u32>) -> Result<()> {
     Ok(())
 }
 
-fn qemu_args(serial: &Path) -> Vec<String> {
+fn qemu_args(serial: &Path, mac: &str) -> Vec<String> {
     [
         "-name",
         "pxe-lab-client",
@@ -836,7 +899,7 @@ fn qemu_args(serial: &Path) -> Vec<String> {
         "-netdev",
         &format!("tap,id=n0,ifname={CLIENT_TAP},script=no,downscript=no"),
         "-device",
-        &format!("e1000,netdev=n0,mac={CLIENT_MAC}"),
+        &format!("e1000,netdev=n0,mac={mac}"),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -876,6 +939,27 @@ fn write_files(dir: &Path) -> Result<()> {
              tftp-root={}\n",
             dir.join("dnsmasq.leases").display(),
             tftp.display()
+        ),
+    )?;
+    // Microsoft KB 259670: option 60 set on the DHCP server, no proxyDHCP.
+    // The parameter request list is extended so that dhcpd sends 60, 66 and
+    // 67 whatever the client asks for (as Windows DHCP does).
+    write(
+        dir.join("dhcpd-kb259670.conf"),
+        format!(
+            "# generated by `cargo xtask lab`: the KB 259670 misconfiguration\n\
+             authoritative;\n\
+             default-lease-time 3600;\n\
+             max-lease-time 3600;\n\
+             ping-check false;\n\
+             subnet 10.77.10.0 netmask 255.255.255.0 {{\n\
+             \trange {DHCP_RANGE_START} {DHCP_RANGE_END};\n\
+             \toption routers {ROUTER_IP};\n\
+             \toption vendor-class-identifier \"PXEClient\";\n\
+             \toption tftp-server-name \"{SERVER_IP}\";\n\
+             \toption bootfile-name \"{BOOT_FILE}\";\n\
+             \toption dhcp-parameter-request-list = concat(option dhcp-parameter-request-list, 3c, 42, 43);\n\
+             }}\n"
         ),
     )?;
     write(

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod bench;
 pub mod demo;
 pub mod lab;
+pub mod prom;
 pub mod scrape;
 pub mod setup;
 pub mod test;

@@ -26,7 +26,8 @@ pub fn get(addr: SocketAddr, path: &str) -> Result<String> {
         .context("malformed HTTP response")?;
     let status = head.lines().next().unwrap_or_default();
     if !status.contains(" 200 ") {
-        bail!("GET {path}: {status}");
+        let body: String = body.chars().take(300).collect();
+        bail!("GET {path}: {status} {body}");
     }
     Ok(body.to_owned())
 }

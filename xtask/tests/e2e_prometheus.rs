@@ -1,0 +1,489 @@
+//! End to end with real components, the way an on-call engineer meets the
+//! Microsoft KB 259670 change:
+//!
+//! 1. the lab's dnsmasq serves the segment and machine A boots (real iPXE);
+//! 2. the change: isc-dhcp-server with option 60 `PXEClient`, 66 and 67 and
+//!    no proxyDHCP takes over, and machine B fails ("Nothing to boot");
+//! 3. a real Prometheus (the Debian package, on loopback, its own temp dir)
+//!    scrapes pxe-monitor every second with the shipped alert rules.
+//!
+//! Checked through Prometheus's HTTP API: `pxe_boot_failures_total{code=
+//! "PXE-E55"}` goes from 0 to 1, PxeProxyDhcpNotAnswering fires with the
+//! fix and is the only alert firing, and every dashboard panel's query
+//! returns data (panels that need a scenario this test does not run are
+//! listed with it). The agent's own failure-spike alert reaches a local
+//! webhook receiver once, with the diagnosis.
+//!
+//! The rules are the shipped file with each `for:` shortened to 2 s so the
+//! test does not wait a quarter of an hour; the promtool unit tests
+//! (`dashboards/prometheus/tests`) hold the real `for` timings.
+//!
+//! Needs root, Prometheus, isc-dhcp-server and the binary in
+//! PXE_MONITOR_BIN (`cargo xtask test` installs and sets them). Without them
+//! the test says it is skipped; with CI=true it fails instead.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpListener},
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use xtask::{
+    agent::{self, Agent},
+    lab::{self, Lab, Servers},
+    prom::Prometheus,
+};
+
+const MAC_A: &str = "52:54:00:77:00:0a";
+const MAC_B: &str = "52:54:00:77:00:0b";
+
+fn skip_or_fail(why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}, and CI=true: the end-to-end test must run in CI");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
+/// A webhook receiver standing in for Alertmanager: records the path and
+/// body of every POST, answers 200.
+struct Receiver {
+    addr: SocketAddr,
+    posts: Arc<Mutex<Vec<(String, String)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let posts = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (posts, stop) = (posts.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((mut s, _)) => {
+                            s.set_nonblocking(false).unwrap();
+                            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                            if let Some(req) = read_request(&mut s) {
+                                posts.lock().unwrap().push(req);
+                            }
+                            let _ = s.write_all(
+                                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                            );
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            })
+        };
+        Receiver {
+            addr,
+            posts,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn posts(&self) -> Vec<(String, String)> {
+        self.posts.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// (path, body) of one HTTP request with a Content-Length body.
+fn read_request(s: &mut std::net::TcpStream) -> Option<(String, String)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                let path = head.split_whitespace().nth(1)?.to_owned();
+                return Some((path, body[..len].to_owned()));
+            }
+        }
+    }
+}
+
+/// Polls `f` every 250 ms until it gives `Some`, or panics after `timeout`
+/// with `what` and the last value seen.
+fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("{what}: not within {timeout:?}; last: {last}")
+            }
+            Err(_) => thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// The values of an instant query's samples.
+fn values(result: &[Value]) -> Vec<f64> {
+    result
+        .iter()
+        .filter_map(|s| s["value"][1].as_str()?.parse().ok())
+        .collect()
+}
+
+/// What a panel should show after this scenario.
+enum Expect {
+    /// At least one finite, non-zero value.
+    Data,
+    /// Series, all at zero here: the reason (the scenario that fills it).
+    ZeroHere(&'static str),
+}
+
+fn expectation(title: &str) -> Expect {
+    use Expect::*;
+    match title {
+        "Events lost" => ZeroHere("nothing is lost at lab rates; the boot storm fills it"),
+        "TFTP errors by code and sender" => {
+            ZeroHere("needs the boot-file-missing scenario (TFTP ERROR 1, PXE-E3B)")
+        }
+        "Session warnings by kind" => ZeroHere(
+            "needs a boot that succeeds despite a warning (two DHCP servers, option 60 with next-server)",
+        ),
+        "Parse errors" => {
+            ZeroHere("the lab's frames are well-formed; the differential tests feed malformed ones")
+        }
+        "Boot success ratio"
+        | "Sessions decided"
+        | "Active sessions"
+        | "Boot failures by firmware code"
+        | "Boot duration (DISCOVER to last block)"
+        | "DHCP messages by type and direction"
+        | "DHCP offer latency"
+        | "Offers by DHCP server"
+        | "Server warnings (by server)"
+        | "TFTP throughput"
+        | "TFTP transfer time"
+        | "TFTP packets by opcode"
+        | "ICMP port unreachable about PXE ports"
+        | "Traffic by class"
+        | "Programs attached" => Data,
+        other => panic!("dashboard panel {other:?} has no expectation in this test: add one"),
+    }
+}
+
+/// Each panel query of the shipped dashboard as Grafana would send it for
+/// this agent: (panel title, PromQL).
+fn panel_queries(instance: &str) -> Vec<(String, String)> {
+    let path = agent::workspace_root().join("dashboards/grafana/pxe-monitor.json");
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$job", "pxe-monitor")
+                .replace("$instance", &regex_escape(instance))
+                .replace("$__rate_interval", "5m")
+                .replace("$__range", "10m")
+                .replace("$__interval", "15s");
+            out.push((p["title"].as_str().unwrap().to_owned(), expr));
+        }
+    }
+    out
+}
+
+/// Escapes the regex metacharacters of an `ADDR:PORT` (its dots), as Grafana
+/// does for a variable in a `=~` matcher, in PromQL string syntax.
+fn regex_escape(s: &str) -> String {
+    s.replace('.', r"\\.")
+}
+
+#[test]
+fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return skip_or_fail("the lab needs root (network namespaces, XDP)");
+    }
+    let Some(bin) = std::env::var_os("PXE_MONITOR_BIN").map(PathBuf::from) else {
+        return skip_or_fail("PXE_MONITOR_BIN is not set (run through `cargo xtask test`)");
+    };
+    for (prog, package) in [("prometheus", "prometheus"), ("dhcpd", "isc-dhcp-server")] {
+        let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
+            .iter()
+            .any(|d| std::path::Path::new(d).join(prog).exists());
+        if !found {
+            return skip_or_fail(&format!(
+                "{prog} is not installed (package {package}; cargo xtask setup installs it)"
+            ));
+        }
+    }
+    let state = std::env::temp_dir().join(format!("pxe-monitor-e2e-prom-{}", std::process::id()));
+    // Dropped in reverse order on panic: receiver, Prometheus, agent, lab.
+    let mut lab = Lab::up(&state.join("lab")).expect("lab up");
+    let hook = Receiver::start();
+    let listen = agent::free_port().unwrap();
+    let webhook = format!("http://{}", hook.addr);
+    let mut agent = Agent::start_with(
+        &bin,
+        lab::SERVER_NS,
+        lab::SERVER_IF,
+        listen,
+        &[
+            "--alertmanager-url",
+            &webhook,
+            // Two boots decide here, one of them failed: a spike.
+            "--alert-min-sessions",
+            "2",
+            "--alert-failure-ratio",
+            "0.5",
+        ],
+    )
+    .expect("pxe-monitor");
+
+    let prom_dir = state.join("prometheus");
+    std::fs::create_dir_all(&prom_dir).unwrap();
+    let rules =
+        std::fs::read_to_string(agent::workspace_root().join("dashboards/prometheus/alerts.yml"))
+            .unwrap();
+    let mut shortened = 0;
+    let rules: String = rules
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("for: ") {
+            Some(_) => {
+                shortened += 1;
+                format!("{}for: 2s\n", &l[..l.len() - l.trim_start().len()])
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert!(shortened >= 8, "every rule has a `for`");
+    std::fs::write(prom_dir.join("alerts.yml"), rules).unwrap();
+    let mut prom = Prometheus::start(
+        &prom_dir,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - alerts.yml\n\
+             scrape_configs:\n  - job_name: pxe-monitor\n    static_configs:\n      - targets: ['{listen}']\n"
+        ),
+    )
+    .expect("prometheus");
+    let e55 = r#"pxe_boot_failures_total{job="pxe-monitor", code="PXE-E55"}"#;
+    // From the first scrape the series exists, at 0: rate() and the alert
+    // work from the first failure on.
+    let before = wait_for(Duration::from_secs(20), "the first scrape", || {
+        let v = values(&prom.query(e55).map_err(|e| e.to_string())?);
+        if v.is_empty() {
+            Err("no sample yet".into())
+        } else {
+            Ok(v)
+        }
+    });
+    assert_eq!(before, [0.0], "{e55} before any boot");
+
+    // 1. Machine A boots while dnsmasq serves the segment.
+    lab.boot_client_as(MAC_A).expect("boot machine A");
+    let booted = lab.wait_client(Duration::from_secs(90)).unwrap();
+    assert!(
+        booted,
+        "machine A did not boot: {}",
+        lab.serial_log().display()
+    );
+    lab.stop_client().unwrap();
+
+    // 2. The KB 259670 change, then machine B.
+    lab.switch_servers(Servers::IscKb259670)
+        .expect("isc-dhcp-server with option 60");
+    lab.boot_client_as(MAC_B).expect("boot machine B");
+    let booted = lab.wait_client(Duration::from_secs(90)).unwrap();
+    let console = std::fs::read_to_string(lab.serial_log()).unwrap_or_default();
+    assert!(!booted, "machine B booted despite option 60: {console}");
+    assert!(
+        console.contains("Nothing to boot"),
+        "iPXE's console should say it found nothing to boot: {console}"
+    );
+    lab.stop_client().unwrap();
+
+    // 3. Prometheus: the failure counted, the alert firing with the fix.
+    wait_for(
+        Duration::from_secs(30),
+        "PXE-E55 counted in Prometheus",
+        || {
+            let v = values(&prom.query(e55).map_err(|e| e.to_string())?);
+            if v == [1.0] {
+                Ok(())
+            } else {
+                Err(format!("{v:?}"))
+            }
+        },
+    );
+    let rising = prom
+        .query(&format!("increase({e55}[5m]) > 0"))
+        .expect("increase query");
+    assert_eq!(rising.len(), 1, "increase(PXE-E55) > 0: {rising:?}");
+    let firing = wait_for(
+        Duration::from_secs(30),
+        "PxeProxyDhcpNotAnswering firing",
+        || {
+            let alerts = prom.alerts().map_err(|e| e.to_string())?;
+            let firing: Vec<Value> = alerts
+                .iter()
+                .filter(|a| a["state"] == "firing")
+                .cloned()
+                .collect();
+            if firing
+                .iter()
+                .any(|a| a["labels"]["alertname"] == "PxeProxyDhcpNotAnswering")
+            {
+                Ok(firing)
+            } else {
+                Err(format!("{alerts:?}"))
+            }
+        },
+    );
+    // One page for one change: nothing else fires (PxeDhcpServerSendsOption60
+    // stands back while PXE-E55 pages with the same fix).
+    let names: Vec<&str> = firing
+        .iter()
+        .map(|a| a["labels"]["alertname"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["PxeProxyDhcpNotAnswering"], "{firing:?}");
+    let alert = &firing[0];
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["labels"]["code"], "PXE-E55");
+    let description = alert["annotations"]["description"].as_str().unwrap();
+    assert!(
+        description.contains("KB 259670") && description.contains("remove options 60, 66 and 67"),
+        "{description}"
+    );
+
+    // 4. The agent's own alert, delivered to the webhook once, with the
+    // diagnosis of the failed boot.
+    let posts = wait_for(Duration::from_secs(30), "the webhook alert", || {
+        let posts = hook.posts();
+        if posts.is_empty() {
+            Err("nothing posted".into())
+        } else {
+            Ok(posts)
+        }
+    });
+    // Any further post would be a repeat: give it a moment to show up.
+    thread::sleep(Duration::from_secs(2));
+    let posts = if hook.posts().len() > posts.len() {
+        hook.posts()
+    } else {
+        posts
+    };
+    assert_eq!(posts.len(), 1, "one notification: {posts:?}");
+    let (path, body) = &posts[0];
+    assert_eq!(path, "/api/v2/alerts");
+    let sent: Value = serde_json::from_str(body).expect("JSON alerts");
+    let a = &sent[0];
+    assert_eq!(a["labels"]["alertname"], "PxeBootFailureSpike");
+    assert_eq!(a["labels"]["code"], "PXE-E55");
+    assert_eq!(a["labels"]["server"], lab::SERVER_IP);
+    assert_eq!(a["labels"]["interface"], lab::SERVER_IF);
+    let d = a["annotations"]["description"].as_str().unwrap();
+    assert!(d.contains("KB 259670") && d.contains("4011"), "{d}");
+
+    // 5. Every dashboard panel's query, as Grafana would send it.
+    let mut report = Vec::new();
+    for (title, expr) in panel_queries(&listen.to_string()) {
+        let result = prom
+            .query(&expr)
+            .unwrap_or_else(|e| panic!("{title}: {expr}: {e:#}"));
+        let v = values(&result);
+        match expectation(&title) {
+            Expect::Data => {
+                assert!(
+                    v.iter().any(|x| x.is_finite() && *x != 0.0),
+                    "panel {title:?} shows no data: {expr} -> {result:?}"
+                );
+                report.push(format!("  data   {title}: {v:?}"));
+            }
+            Expect::ZeroHere(why) => {
+                assert!(
+                    !result.is_empty() && v.iter().all(|x| *x == 0.0),
+                    "panel {title:?}: {expr} -> {result:?}"
+                );
+                report.push(format!("  zero   {title} ({why})"));
+            }
+        }
+    }
+    println!(
+        "dashboard panels after the scenario:\n{}",
+        report.join("\n")
+    );
+
+    // The sessions behind it all.
+    let sessions: Value =
+        serde_json::from_str(&xtask::scrape::get(listen, "/api/sessions").unwrap()).unwrap();
+    let outcome = |mac: &str| {
+        sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["client_mac"] == mac)
+            .map(|s| (s["outcome"].clone(), s["code"].clone()))
+    };
+    assert_eq!(
+        outcome(MAC_A),
+        Some((Value::from("booted"), Value::Null)),
+        "{sessions}"
+    );
+    assert_eq!(
+        outcome(MAC_B),
+        Some((Value::from("failed"), Value::from("PXE-E55"))),
+        "{sessions}"
+    );
+
+    // Everything stops and nothing is left behind.
+    let prom_pid = prom.pid().unwrap();
+    prom.stop();
+    assert!(agent.stop().unwrap().success());
+    let pids = lab.pids();
+    assert!(pids.iter().any(|(role, _)| *role == "dhcpd"), "{pids:?}");
+    lab.down().expect("lab down");
+    for (role, pid) in pids.into_iter().chain([("prometheus", prom_pid)]) {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{role} (pid {pid}) left behind"
+        );
+    }
+    let left = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(!left.contains("pxe-"), "namespaces left behind: {left}");
+    let _ = std::fs::remove_dir_all(&state);
+}
