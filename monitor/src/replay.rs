@@ -58,7 +58,7 @@ pub fn verdicts(files: &[PathBuf], max_sessions: usize, timeline: bool) -> Resul
     }
     let mut last_tick = 0;
     for path in files {
-        capture::for_each(path, |p| {
+        let read = capture::for_each(path, |p| {
             let Some(frame) = ethernet_frame(&p) else {
                 return;
             };
@@ -81,7 +81,17 @@ pub fn verdicts(files: &[PathBuf], max_sessions: usize, timeline: bool) -> Resul
                 tracker.on_tick_with(now, &|k| host.tftp_flows.0.get(k).copied());
                 last_tick = now;
             }
-        })?;
+        });
+        match read {
+            // A capture cut short (the capturing program was killed): what
+            // was written before still counts.
+            Err(e @ capture::CaptureError::Damaged { .. }) => {
+                tracing::warn!("{e}; the verdicts use the frames before");
+            }
+            r => {
+                r?;
+            }
+        }
     }
     let mut v = tracker.take_finished();
     v.extend(tracker.finish());

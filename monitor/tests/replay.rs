@@ -153,3 +153,26 @@ fn peer_captures() {
     assert_eq!(errors, 9, "{transfers:?}");
     assert_eq!(s["boot_file"], "pxelinux.0");
 }
+
+#[test]
+fn a_capture_cut_short_still_gives_its_verdict_with_a_warning() {
+    let Some(dir) = testing::fixtures_dir() else {
+        return;
+    };
+    // The capturing program was killed while writing its last record.
+    let whole = std::fs::read(dir.join("lab-pcaps/b-kb259670-option60-no-proxy.pcap")).unwrap();
+    let cut = std::env::temp_dir().join(format!("pxe-cut-{}.pcap", std::process::id()));
+    std::fs::write(&cut, &whole[..whole.len() - 7]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pxe-monitor"))
+        .args(["replay", "--format", "json"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&cut);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("damaged after"), "{stderr}");
+    let s: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(s["code"], "PXE-E55", "{s}");
+}
