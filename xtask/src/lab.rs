@@ -49,6 +49,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
+mod client;
+mod servers;
+
+pub use client::{Console, Firmware};
+pub use servers::Servers;
+
 /// Client segment: bridge br0, tap0 for qemu, bridge-side ends of the veths.
 pub const CLIENT_NS: &str = "pxe-cli";
 /// DHCP + TFTP server (dnsmasq) on [`SERVER_IF`].
@@ -77,36 +83,57 @@ pub const CAPTURE_FILTER: &str = "udp or icmp";
 
 /// How long [`Lab::stop_capture`] lets dumpcap catch up before stopping it.
 const CAPTURE_SETTLE: Duration = Duration::from_millis(750);
-const ALL_NS: [&str; 3] = [CLIENT_NS, SERVER_NS, ROUTER_NS];
+/// Second DHCP server (scenarios with two), at [`SERVER2_IP`] on [`SERVER_IF`].
+pub const SERVER2_NS: &str = "pxe-srv2";
+pub const SERVER2_IP: &str = "10.77.10.3";
 /// Bridge-side veth ends in [`CLIENT_NS`].
 const BR_SRV_PORT: &str = "br-srv";
 const BR_RTR_PORT: &str = "br-rtr";
+const BR_SRV2_PORT: &str = "br-srv2";
+
+/// The namespace names of one lab instance. Instance 0 is the lab of `lab
+/// up`, the demo and the tests ([`CLIENT_NS`], [`SERVER_NS`], ...); the
+/// e2e matrix runs instances 1, 2, ... side by side (`pxe1-cli`, ...).
+/// Interface names and addresses are the same in every instance: each has
+/// its own namespaces, so its own segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    pub cli: String,
+    pub srv: String,
+    pub rtr: String,
+    pub srv2: String,
+}
+
+impl Names {
+    pub fn of(instance: u16) -> Names {
+        let p = match instance {
+            0 => "pxe".to_owned(),
+            n => format!("pxe{n}"),
+        };
+        Names {
+            cli: format!("{p}-cli"),
+            srv: format!("{p}-srv"),
+            rtr: format!("{p}-rtr"),
+            srv2: format!("{p}-srv2"),
+        }
+    }
+
+    fn all(&self) -> [&str; 4] {
+        [&self.cli, &self.srv, &self.rtr, &self.srv2]
+    }
+}
+
+/// Whether `ns` names a namespace of some lab instance (`pxe-cli`,
+/// `pxe3-srv2`, ...).
+fn is_lab_ns(ns: &str) -> bool {
+    let Some(rest) = ns.strip_prefix("pxe") else {
+        return false;
+    };
+    let role = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    matches!(role, "-cli" | "-srv" | "-rtr" | "-srv2")
+}
 const STATE_FILE: &str = "lab.state";
 const KEEPER_ROLE: &str = "keeper";
-/// Roles of the daemons [`Lab::switch_servers`] replaces.
-const SERVER_ROLES: [&str; 2] = ["dnsmasq", "dhcpd"];
-
-/// Serial-console lines after which iPXE/SeaBIOS will not boot any more.
-const CLIENT_FAILURE_LINES: &[&str] = &[
-    "Nothing to boot",
-    "No configuration methods succeeded",
-    "Connection timed out",
-    "No such file or directory",
-    "No more network devices",
-    "No bootable device",
-];
-
-/// What serves the client segment from [`SERVER_NS`] (at [`SERVER_IP`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Servers {
-    /// dnsmasq: DHCP with next-server and boot file, and TFTP. Boots.
-    Dnsmasq,
-    /// isc-dhcp-server set up the Microsoft KB 259670 way: option 60
-    /// `PXEClient`, 66 and 67 in every answer, no next-server, and nothing
-    /// listening on port 4011. The firmware asks 4011 and gives up
-    /// (PXE-E55; iPXE prints "Nothing to boot").
-    IscKb259670,
-}
 
 #[derive(clap::Subcommand)]
 pub enum LabAction {
@@ -165,12 +192,14 @@ impl Proc {
 /// A running lab. Dropping it tears it down (errors are only printed).
 pub struct Lab {
     dir: PathBuf,
+    pub names: Names,
     /// Namespaces this value created (only these are deleted).
-    created_ns: Vec<&'static str>,
+    created_ns: Vec<String>,
     /// radvd, dnsmasq (in start order).
     daemons: Vec<Proc>,
     capture: Option<Proc>,
     client: Option<Proc>,
+    client_firmware: Firmware,
     /// PID of the `lab up` keeper process, if this lab runs under one.
     keeper_pid: Option<u32>,
     torn_down: bool,
@@ -183,7 +212,14 @@ impl Lab {
     /// `lab.state` go into `state_dir` (created if needed). Makes the calling
     /// process a child subreaper (see the module docs).
     pub fn up(state_dir: &Path) -> Result<Lab> {
+        Self::up_with(state_dir, 0, Servers::Dnsmasq)
+    }
+
+    /// [`up`](Self::up) as instance `instance` ([`Names`]), with `servers`
+    /// serving the segment.
+    pub fn up_with(state_dir: &Path, instance: u16, servers: Servers) -> Result<Lab> {
         require_root()?;
+        let names = Names::of(instance);
         let dir = std::path::absolute(state_dir)
             .with_context(|| format!("state dir {}", state_dir.display()))?;
         find_program("ip", "iproute2")?;
@@ -191,8 +227,13 @@ impl Lab {
         find_program("dnsmasq", "dnsmasq")?;
         let radvd = find_program("radvd", "radvd")?;
 
-        refuse_if_up()?;
-        for state_dir in [dir.clone(), default_state_dir()] {
+        refuse_if_up(&names)?;
+        let earlier = if instance == 0 {
+            vec![dir.clone(), default_state_dir()]
+        } else {
+            vec![dir.clone()]
+        };
+        for state_dir in earlier {
             for e in read_state(&state_dir).unwrap_or_default() {
                 if e.role != KEEPER_ROLE && is_alive(e.pid, Some(e.start_time)) {
                     bail!(
@@ -210,14 +251,16 @@ impl Lab {
         become_subreaper();
         let mut lab = Lab {
             dir,
+            names,
             created_ns: Vec::new(),
             daemons: Vec::new(),
             capture: None,
             client: None,
+            client_firmware: Firmware::Bios,
             keeper_pid: None,
             torn_down: false,
         };
-        if let Err(e) = lab.build(&radvd) {
+        if let Err(e) = lab.build(&radvd, servers) {
             if let Err(e2) = lab.teardown() {
                 eprintln!("lab: cleanup after the failed `up` also failed: {e2:#}");
             }
@@ -226,75 +269,18 @@ impl Lab {
         Ok(lab)
     }
 
-    /// Replaces what serves the segment: stops the DHCP/TFTP daemons in
-    /// [`SERVER_NS`] and starts `servers`' (radvd keeps running).
-    pub fn switch_servers(&mut self, servers: Servers) -> Result<()> {
-        let mut errors = Vec::new();
-        let mut kept = Vec::new();
-        for mut p in std::mem::take(&mut self.daemons) {
-            if SERVER_ROLES.contains(&p.role) {
-                if let Err(e) = terminate(&mut p, libc::SIGTERM, Duration::from_secs(3)) {
-                    errors.push(format!("{}: {e:#}", p.role));
-                }
-            } else {
-                kept.push(p);
-            }
-        }
-        self.daemons = kept;
-        self.write_state()?;
-        if !errors.is_empty() {
-            bail!("stopping the servers: {}", errors.join("; "));
-        }
-        self.start_servers(servers)
-    }
-
-    fn start_servers(&mut self, servers: Servers) -> Result<()> {
-        match servers {
-            Servers::Dnsmasq => {
-                let dnsmasq = find_program("dnsmasq", "dnsmasq")?;
-                let mut cmd = netns_command(SERVER_NS, &dnsmasq);
-                cmd.arg("--no-daemon")
-                    .arg(format!(
-                        "--conf-file={}",
-                        self.dir.join("dnsmasq.conf").display()
-                    ))
-                    .arg(format!(
-                        "--pid-file={}",
-                        self.dir.join("dnsmasq.pid").display()
-                    ))
-                    .arg("--log-facility=-");
-                self.start_daemon("dnsmasq", cmd, |l| l.contains("TFTP root is"))
-            }
-            Servers::IscKb259670 => {
-                let dhcpd = find_program("dhcpd", "isc-dhcp-server")?;
-                let leases = self.dir.join("dhcpd.leases");
-                fs::write(&leases, "").with_context(|| format!("creating {}", leases.display()))?;
-                let mut cmd = netns_command(SERVER_NS, &dhcpd);
-                cmd.args(["-4", "-f", "-d", "-cf"])
-                    .arg(self.dir.join("dhcpd-kb259670.conf"))
-                    .arg("-lf")
-                    .arg(&leases)
-                    .arg("-pf")
-                    .arg(self.dir.join("dhcpd.pid"))
-                    .arg(SERVER_IF);
-                self.start_daemon("dhcpd", cmd, |l| l.contains("Server starting service"))
-            }
-        }
-    }
-
-    fn build(&mut self, radvd: &str) -> Result<()> {
-        for ns in ALL_NS {
-            ip(None, &["netns", "add", ns])?;
-            self.created_ns.push(ns);
-            ip(Some(ns), &["link", "set", "lo", "up"])?;
+    fn build(&mut self, radvd: &str, servers: Servers) -> Result<()> {
+        let n = self.names.clone();
+        for ns in [&n.cli, &n.srv, &n.rtr] {
+            self.add_ns(ns)?;
         }
 
         // Client segment: a pure L2 bridge. No IPv6 either, so the only
         // frames on the segment are the client's and the servers'.
-        sysctl(CLIENT_NS, "net.ipv6.conf.all.disable_ipv6", "1")?;
-        sysctl(CLIENT_NS, "net.ipv6.conf.default.disable_ipv6", "1")?;
+        sysctl(&n.cli, "net.ipv6.conf.all.disable_ipv6", "1")?;
+        sysctl(&n.cli, "net.ipv6.conf.default.disable_ipv6", "1")?;
         ip(
-            Some(CLIENT_NS),
+            Some(&n.cli),
             &[
                 "link",
                 "add",
@@ -309,30 +295,30 @@ impl Lab {
                 "0",
             ],
         )?;
-        ip(Some(CLIENT_NS), &["link", "set", BRIDGE, "up"])?;
+        ip(Some(&n.cli), &["link", "set", BRIDGE, "up"])?;
         ip(
-            Some(CLIENT_NS),
+            Some(&n.cli),
             &["tuntap", "add", "dev", CLIENT_TAP, "mode", "tap"],
         )?;
         ip(
-            Some(CLIENT_NS),
+            Some(&n.cli),
             &["link", "set", CLIENT_TAP, "master", BRIDGE, "up"],
         )?;
 
         // Server.
-        plug_into_segment(SERVER_NS, BR_SRV_PORT, SERVER_IF, SERVER_IP)?;
+        plug_into_segment(&n.cli, &n.srv, BR_SRV_PORT, SERVER_IF, SERVER_IP)?;
 
         // Router: radvd wants forwarding on and a usable link-local address
         // (no DAD, so it is usable at once).
-        sysctl(ROUTER_NS, "net.ipv6.conf.all.forwarding", "1")?;
-        sysctl(ROUTER_NS, "net.ipv6.conf.default.accept_dad", "0")?;
-        plug_into_segment(ROUTER_NS, BR_RTR_PORT, ROUTER_IF, ROUTER_IP)?;
+        sysctl(&n.rtr, "net.ipv6.conf.all.forwarding", "1")?;
+        sysctl(&n.rtr, "net.ipv6.conf.default.accept_dad", "0")?;
+        plug_into_segment(&n.cli, &n.rtr, BR_RTR_PORT, ROUTER_IF, ROUTER_IP)?;
         wait_for(
             Duration::from_secs(5),
             "a link-local IPv6 address on rtr0",
             || {
                 let out = ip(
-                    Some(ROUTER_NS),
+                    Some(&n.rtr),
                     &["-6", "addr", "show", "dev", ROUTER_IF, "scope", "link"],
                 )?;
                 Ok(out.contains("inet6 fe80") && !out.contains("tentative"))
@@ -340,7 +326,7 @@ impl Lab {
         )?;
 
         // radvd.
-        let mut cmd = netns_command(ROUTER_NS, radvd);
+        let mut cmd = netns_command(&n.rtr, radvd);
         cmd.arg("--nodaemon")
             .arg("--config")
             .arg(self.dir.join("radvd.conf"))
@@ -348,7 +334,14 @@ impl Lab {
             .arg(self.dir.join("radvd.pid"))
             .args(["--logmethod", "stderr"]);
         self.start_daemon("radvd", cmd, |l| l.contains("started"))?;
-        self.start_servers(Servers::Dnsmasq)
+        self.start_servers(servers)
+    }
+
+    fn add_ns(&mut self, ns: &str) -> Result<()> {
+        ip(None, &["netns", "add", ns])?;
+        self.created_ns.push(ns.to_owned());
+        ip(Some(ns), &["link", "set", "lo", "up"])?;
+        Ok(())
     }
 
     /// Starts one daemon (logging to `<role>.log` in the state dir), records
@@ -368,10 +361,22 @@ impl Lab {
         wait_ready(pid, &log, role, Duration::from_secs(5), ready)
     }
 
-    /// Starts dumpcap capturing on [`SERVER_IF`] inside [`SERVER_NS`] into
+    /// Starts dumpcap capturing on [`SERVER_IF`] in the server namespace into
     /// `pcap` (classic pcap, filter [`CAPTURE_FILTER`]) and returns once it is
     /// really capturing. Stop it with [`Lab::stop_capture`] (or teardown).
     pub fn start_capture(&mut self, pcap: &Path) -> Result<()> {
+        let ns = self.names.srv.clone();
+        self.start_capture_at(pcap, &ns, SERVER_IF)
+    }
+
+    /// [`start_capture`](Self::start_capture) on the client segment: the
+    /// bridge, which sees every frame of every port (as the clients do).
+    pub fn start_capture_on_segment(&mut self, pcap: &Path) -> Result<()> {
+        let ns = self.names.cli.clone();
+        self.start_capture_at(pcap, &ns, BRIDGE)
+    }
+
+    fn start_capture_at(&mut self, pcap: &Path, ns: &str, iface: &str) -> Result<()> {
         if let Some(c) = &self.capture {
             bail!("a capture is already running (pid {})", c.pid());
         }
@@ -386,8 +391,8 @@ impl Lab {
             }
             _ => {}
         }
-        let mut cmd = netns_command(SERVER_NS, &dumpcap);
-        cmd.args(["-q", "-P", "-i", SERVER_IF, "-f", CAPTURE_FILTER, "-w"])
+        let mut cmd = netns_command(ns, &dumpcap);
+        cmd.args(["-q", "-P", "-i", iface, "-f", CAPTURE_FILTER, "-w"])
             .arg(&pcap);
         let log = self.dir.join("capture.log");
         let mut p = spawn("capture", cmd, &log)?;
@@ -430,6 +435,12 @@ impl Lab {
     /// [`boot_client`](Self::boot_client) with another MAC address: another
     /// machine on the segment.
     pub fn boot_client_as(&mut self, mac: &str) -> Result<()> {
+        self.boot(Firmware::Bios, mac)
+    }
+
+    /// Starts a client with `firmware` and `mac` (qemu, TCG, serial console
+    /// to [`Lab::serial_log`], on tap0 in the client namespace).
+    pub fn boot(&mut self, firmware: Firmware, mac: &str) -> Result<()> {
         if let Some(c) = &self.client {
             bail!("the client is already running (pid {})", c.pid());
         }
@@ -441,8 +452,14 @@ impl Lab {
             }
             _ => {}
         }
-        let mut cmd = netns_command(CLIENT_NS, &qemu);
-        cmd.args(qemu_args(&serial, mac));
+        let mut cmd = netns_command(&self.names.cli, &qemu);
+        cmd.args(client::qemu_args(
+            &serial,
+            mac,
+            firmware,
+            Some(&self.dir.join("ovmf-vars.fd")),
+        )?);
+        self.client_firmware = firmware;
         let log = self.dir.join("qemu.log");
         let mut p = spawn("client", cmd, &log)?;
         // qemu creates the serial file once its chardevs (and the tap) are open.
@@ -461,6 +478,13 @@ impl Lab {
     /// a known failure line appears, qemu exits, or `timeout` passes
     /// (`Ok(false)`). The client keeps running; see [`Lab::stop_client`].
     pub fn wait_client(&self, timeout: Duration) -> Result<bool> {
+        Ok(self.wait_console(timeout)?.booted)
+    }
+
+    /// Polls the serial log until the firmware says how its boot went (see
+    /// [`client::read_console`]), qemu exits, or `timeout` passes (then the
+    /// line is empty and `booted` false). The client keeps running.
+    pub fn wait_console(&self, timeout: Duration) -> Result<Console> {
         let Some(client) = &self.client else {
             bail!("no client was booted (call boot_client first)");
         };
@@ -468,15 +492,16 @@ impl Lab {
         let deadline = Instant::now() + timeout;
         loop {
             let bytes = fs::read(&serial).unwrap_or_default();
-            let text = String::from_utf8_lossy(&bytes);
-            if text.contains(BOOT_OK_MARKER) {
-                return Ok(true);
-            }
-            if CLIENT_FAILURE_LINES.iter().any(|l| text.contains(l)) {
-                return Ok(false);
+            if let Some(c) =
+                client::read_console(self.client_firmware, &String::from_utf8_lossy(&bytes))
+            {
+                return Ok(c);
             }
             if !is_alive(client.pid(), Some(client.start_time)) || Instant::now() >= deadline {
-                return Ok(false);
+                return Ok(Console {
+                    booted: false,
+                    line: String::new(),
+                });
             }
             sleep(Duration::from_millis(100));
         }
@@ -539,8 +564,8 @@ impl Lab {
             }
         }
         while let Some(ns) = self.created_ns.pop() {
-            if ns_exists(ns)
-                && let Err(e) = ip(None, &["netns", "del", ns])
+            if ns_exists(&ns)
+                && let Err(e) = ip(None, &["netns", "del", &ns])
             {
                 errors.push(format!("{e:#}"));
             }
@@ -624,12 +649,10 @@ fn down_all_report() -> Result<Vec<String>> {
         }
     }
 
-    // Anything else still inside the lab's namespaces (e.g. a qemu started
-    // by hand, or the children of a test that was killed).
-    for ns in ALL_NS {
-        if !ns_exists(ns) {
-            continue;
-        }
+    // Anything else still inside a lab's namespaces (e.g. a qemu started
+    // by hand, or the children of a test or an e2e run that was killed).
+    let lab_ns = lab_namespaces();
+    for ns in &lab_ns {
         let pids = ip(None, &["netns", "pids", ns]).unwrap_or_default();
         for pid in pids
             .split_whitespace()
@@ -645,7 +668,7 @@ fn down_all_report() -> Result<Vec<String>> {
             }
         }
     }
-    for ns in ALL_NS {
+    for ns in &lab_ns {
         if ns_exists(ns) {
             match ip(None, &["netns", "del", ns]) {
                 Ok(_) => done.push(format!("deleted netns {ns}")),
@@ -677,9 +700,20 @@ fn down_all_report() -> Result<Vec<String>> {
     }
 }
 
-/// Fails, naming them, when any of the lab's namespaces exist.
-fn refuse_if_up() -> Result<()> {
-    let existing: Vec<&str> = ALL_NS.iter().copied().filter(|ns| ns_exists(ns)).collect();
+/// The namespaces of every lab instance that exist now.
+fn lab_namespaces() -> Vec<String> {
+    ip(None, &["netns", "list"])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|ns| is_lab_ns(ns))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Fails, naming them, when any of the instance's namespaces exist.
+fn refuse_if_up(names: &Names) -> Result<()> {
+    let existing: Vec<&str> = names.all().into_iter().filter(|ns| ns_exists(ns)).collect();
     if !existing.is_empty() {
         bail!(
             "network namespace(s) {} already exist: a lab is already up (or was left \
@@ -695,7 +729,7 @@ fn refuse_if_up() -> Result<()> {
 fn up_detached(dir: &Path) -> Result<()> {
     require_root()?;
     // Lab::up checks this too; checking here as well starts no keeper at all.
-    refuse_if_up()?;
+    refuse_if_up(&Names::of(0))?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = fs::canonicalize(dir)?;
 
@@ -829,7 +863,7 @@ fn print_summary(dir: &Path, keeper: Option<u32>) -> Result<()> {
             .unwrap_or("?".into())
     };
     let serial = dir.join("client-serial.log");
-    let qemu = qemu_args(&serial, CLIENT_MAC)
+    let qemu = client::qemu_args(&serial, CLIENT_MAC, Firmware::Bios, None)?
         .iter()
         .map(|a| {
             if a.contains(' ') {
@@ -879,34 +913,7 @@ fn print_summary(dir: &Path, keeper: Option<u32>) -> Result<()> {
     Ok(())
 }
 
-fn qemu_args(serial: &Path, mac: &str) -> Vec<String> {
-    [
-        "-name",
-        "pxe-lab-client",
-        "-accel",
-        "tcg",
-        "-m",
-        "256",
-        "-nographic",
-        "-monitor",
-        "none",
-        "-nodefaults",
-        "-serial",
-        &format!("file:{}", serial.display()),
-        "-no-reboot",
-        "-boot",
-        "n",
-        "-netdev",
-        &format!("tap,id=n0,ifname={CLIENT_TAP},script=no,downscript=no"),
-        "-device",
-        &format!("e1000,netdev=n0,mac={mac}"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-/// Writes the dnsmasq and radvd configs and the TFTP root.
+/// Writes the radvd config and the TFTP root.
 fn write_files(dir: &Path) -> Result<()> {
     let tftp = dir.join("tftp");
     fs::create_dir_all(&tftp).with_context(|| format!("creating {}", tftp.display()))?;
@@ -919,48 +926,6 @@ fn write_files(dir: &Path) -> Result<()> {
     write(
         tftp.join(BOOT_FILE),
         format!("#!ipxe\necho {BOOT_OK_MARKER}\n"),
-    )?;
-    let _ = fs::remove_file(dir.join("dnsmasq.leases"));
-    write(
-        dir.join("dnsmasq.conf"),
-        format!(
-            "# generated by `cargo xtask lab`\n\
-             port=0\n\
-             no-resolv\n\
-             no-hosts\n\
-             interface={SERVER_IF}\n\
-             bind-interfaces\n\
-             dhcp-range={DHCP_RANGE_START},{DHCP_RANGE_END},255.255.255.0,1h\n\
-             dhcp-boot={BOOT_FILE},,{SERVER_IP}\n\
-             dhcp-leasefile={}\n\
-             no-ping\n\
-             log-dhcp\n\
-             enable-tftp\n\
-             tftp-root={}\n",
-            dir.join("dnsmasq.leases").display(),
-            tftp.display()
-        ),
-    )?;
-    // Microsoft KB 259670: option 60 set on the DHCP server, no proxyDHCP.
-    // The parameter request list is extended so that dhcpd sends 60, 66 and
-    // 67 whatever the client asks for (as Windows DHCP does).
-    write(
-        dir.join("dhcpd-kb259670.conf"),
-        format!(
-            "# generated by `cargo xtask lab`: the KB 259670 misconfiguration\n\
-             authoritative;\n\
-             default-lease-time 3600;\n\
-             max-lease-time 3600;\n\
-             ping-check false;\n\
-             subnet 10.77.10.0 netmask 255.255.255.0 {{\n\
-             \trange {DHCP_RANGE_START} {DHCP_RANGE_END};\n\
-             \toption routers {ROUTER_IP};\n\
-             \toption vendor-class-identifier \"PXEClient\";\n\
-             \toption tftp-server-name \"{SERVER_IP}\";\n\
-             \toption bootfile-name \"{BOOT_FILE}\";\n\
-             \toption dhcp-parameter-request-list = concat(option dhcp-parameter-request-list, 3c, 42, 43);\n\
-             }}\n"
-        ),
     )?;
     write(
         dir.join("radvd.conf"),
@@ -1235,17 +1200,14 @@ fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> Result<bool
 /// Connects namespace `ns` to the client segment: a veth whose bridge end
 /// `port` joins the bridge in the client namespace and whose other end `ifname`
 /// gets `addr`/24 in `ns`.
-fn plug_into_segment(ns: &str, port: &str, ifname: &str, addr: &str) -> Result<()> {
+fn plug_into_segment(cli: &str, ns: &str, port: &str, ifname: &str, addr: &str) -> Result<()> {
     ip(
-        Some(CLIENT_NS),
+        Some(cli),
         &[
             "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns,
         ],
     )?;
-    ip(
-        Some(CLIENT_NS),
-        &["link", "set", port, "master", BRIDGE, "up"],
-    )?;
+    ip(Some(cli), &["link", "set", port, "master", BRIDGE, "up"])?;
     ip(
         Some(ns),
         &["addr", "add", &format!("{addr}/24"), "dev", ifname],
@@ -1377,6 +1339,23 @@ fn remove_state(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_names() {
+        let zero = Names::of(0);
+        assert_eq!(
+            zero.all(),
+            [CLIENT_NS, SERVER_NS, ROUTER_NS, SERVER2_NS],
+            "instance 0 is the lab of `lab up`"
+        );
+        assert_eq!(Names::of(12).srv2, "pxe12-srv2");
+        for ns in zero.all().into_iter().chain(Names::of(7).all()) {
+            assert!(is_lab_ns(ns), "{ns}");
+        }
+        for other in ["pxe-bench-tx", "pxe", "pxe7", "lab-cli", "pxe-cli2"] {
+            assert!(!is_lab_ns(other), "{other}");
+        }
+    }
 
     #[test]
     fn state_file_round_trip() {
