@@ -223,6 +223,21 @@ pub fn no_boot_file(mac: [u8; 6], server: [u8; 4], offers: usize) -> Verdict {
     )
 }
 
+/// The client took the offer of a server whose offer and answer this
+/// interface does not see.
+pub fn unseen_dhcp_server(mac: [u8; 6], server: [u8; 4]) -> Verdict {
+    let s = Ipv4Addr::from(server);
+    Verdict {
+        cause: Some(format!(
+            "the client asked DHCP server {s} for the address it offered; {s}'s offer and answer did not pass this interface (sent to the client directly), so how the boot went cannot be seen from here"
+        )),
+        fix: Some(format!(
+            "if {s} is not meant to serve PXE clients, stop it answering on this segment; to see its answers, watch the client segment or {s}'s interface too"
+        )),
+        ..verdict(mac, Outcome::Unknown, None, Some(server))
+    }
+}
+
 /// PXE-E7B: a boot file, but no TFTP server address this client uses.
 pub fn no_tftp_server(
     mac: [u8; 6],

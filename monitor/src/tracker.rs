@@ -203,6 +203,8 @@ struct Session {
     first_discover_ns: Option<u64>,
     /// The first DISCOVER not answered yet (offer latency).
     awaiting_offer_ns: Option<u64>,
+    /// The server a REQUEST (port 67) named in option 54, and when.
+    requested: Option<([u8; 4], u64)>,
     ipxe: bool,
     arch: Option<u16>,
     offers: Vec<Offer>,
@@ -510,7 +512,12 @@ fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) -> Option<Measurement> {
                 wait_ns: s.awaiting_offer_ns.take().map(|t0| now.saturating_sub(t0)),
             });
         }
-        (DhcpType::REQUEST, false) => note!(s, t, "REQUEST".into()),
+        (DhcpType::REQUEST, false) => {
+            if e.flags & f::SERVER_ID != 0 {
+                s.requested = Some((e.server_id, now));
+            }
+            note!(s, t, "REQUEST".into())
+        }
         (DhcpType::REQUEST, true) => {
             s.proxy_requests += 1;
             s.proxy_target = Some(e.dst_ip);
@@ -882,6 +889,22 @@ fn decide(s: &Session, now: u64, live: Option<(&Timeouts, &Progress<'_>)>) -> Op
         if s.offers.is_empty() {
             return Some(diagnosis::no_offers(s.mac, s.discovers));
         }
+        // Offers came, and the client asked for none of them: none was
+        // good enough (UEFI firmware wants a boot file or a proxy).
+        if s.requested.is_none() && !proxy_offered && s.offers.iter().all(|o| o.boot_file.is_none())
+        {
+            let server = s.offers[0].server;
+            return Some(diagnosis::no_boot_file(s.mac, server, s.offers.len()));
+        }
+    }
+    // The client asked for another server's offer, and neither that offer
+    // nor the answer passed here (unicast to the client on another port of
+    // the segment): this interface cannot tell how it went.
+    if let (Some(t), Some((server, at))) = (timeouts, s.requested)
+        && !s.offers.iter().any(|o| o.server == server)
+        && now.saturating_sub(at) >= t.no_answer_ns
+    {
+        return Some(diagnosis::unseen_dhcp_server(s.mac, server));
     }
     None
 }
@@ -1245,6 +1268,44 @@ mod tests {
             quiet.on_event(e, *at, None);
         }
         assert!(quiet.take_measurements().is_empty());
+    }
+
+    #[test]
+    fn offers_the_client_never_takes_and_offers_this_interface_cannot_see() {
+        // UEFI firmware (EDK2) ignores offers without a boot file: four
+        // DISCOVERs, each answered, and never a REQUEST: PXE-E53.
+        let mut events = Vec::new();
+        for (i, at) in [0, 4, 12, 28].into_iter().enumerate() {
+            events.push((at * S, discover()));
+            events.push((at * S + i as u64 + 1, reply(2, None)));
+        }
+        assert_eq!(run(&events[..6], None)[0].outcome, Outcome::Unfinished);
+        let v = &run(&events, None)[0];
+        assert_eq!(
+            (v.outcome, v.code, v.server),
+            (Outcome::Failed, Some("PXE-E53"), Some(ip(SERVER)))
+        );
+        // The client asks for the offer of a server whose answers do not
+        // pass here: unknown, once the answer had its time, never a failure.
+        let mut req = dhcp(3, Class::DhcpServer, f::VENDOR_PXE_CLIENT | f::SERVER_ID);
+        req.server_id = [10, 77, 10, 3];
+        let events = [
+            (0, discover()),
+            (S / 100, reply(2, Some("boot.ipxe"))),
+            (S, Event::Dhcp(req)),
+        ];
+        assert_eq!(run(&events, Some(5 * S))[0].outcome, Outcome::Unfinished);
+        let v = &run(&events, Some(11 * S))[0];
+        assert_eq!(
+            (v.outcome, v.code, v.server),
+            (Outcome::Unknown, None, Some(Ipv4Addr::new(10, 77, 10, 3)))
+        );
+        assert!(
+            v.cause
+                .as_deref()
+                .unwrap()
+                .contains("did not pass this interface")
+        );
     }
 
     #[test]

@@ -33,17 +33,46 @@ impl Agent {
         listen: SocketAddr,
         extra: &[&str],
     ) -> Result<Agent> {
-        let child = Command::new(bin)
-            .args([
-                "run",
-                "--netns",
-                netns,
-                "--interface",
-                interface,
-                "--listen",
-            ])
-            .arg(listen.to_string())
-            .args(extra)
+        Self::spawn(bin, netns, interface, listen, extra, None)
+    }
+
+    /// [`start_with`](Self::start_with), its output going to `log`.
+    pub fn start_logged(
+        bin: &Path,
+        netns: &str,
+        interface: &str,
+        listen: SocketAddr,
+        extra: &[&str],
+        log: &Path,
+    ) -> Result<Agent> {
+        Self::spawn(bin, netns, interface, listen, extra, Some(log))
+    }
+
+    fn spawn(
+        bin: &Path,
+        netns: &str,
+        interface: &str,
+        listen: SocketAddr,
+        extra: &[&str],
+        log: Option<&Path>,
+    ) -> Result<Agent> {
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "run",
+            "--netns",
+            netns,
+            "--interface",
+            interface,
+            "--listen",
+        ])
+        .arg(listen.to_string())
+        .args(extra);
+        if let Some(log) = log {
+            let f = std::fs::File::create(log)
+                .with_context(|| format!("creating {}", log.display()))?;
+            cmd.stdout(f.try_clone()?).stderr(f);
+        }
+        let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let mut agent = Agent {

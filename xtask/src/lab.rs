@@ -139,13 +139,36 @@ const KEEPER_ROLE: &str = "keeper";
 pub enum LabAction {
     /// Build the namespaces, start radvd and dnsmasq, leave them running.
     Up,
-    /// Stop everything a previous `lab up` started and delete the namespaces.
+    /// Stop everything a previous `lab up` started and delete the namespaces
+    /// (of every lab instance, leftovers of crashed e2e runs included).
     Down,
+    /// Run one e2e scenario (see `cargo xtask e2e`) with each firmware, or
+    /// the one given, and print what the console and pxe-monitor said.
+    Scenario {
+        /// The scenario's name (`cargo xtask e2e --list` lists them).
+        name: String,
+        #[arg(long, value_enum)]
+        firmware: Vec<Firmware>,
+        /// Where the captures, consoles and logs go (default
+        /// target/e2e/<time>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 pub fn run(action: LabAction) -> Result<()> {
     match action {
         LabAction::Up => up_detached(&default_state_dir()),
+        LabAction::Scenario {
+            name,
+            firmware,
+            out,
+        } => crate::e2e::run(crate::e2e::Options {
+            scenarios: vec![name],
+            firmware,
+            jobs: 2,
+            out,
+        }),
         LabAction::Down => {
             let done = down_all_report()?;
             if done.is_empty() {
@@ -698,6 +721,15 @@ fn down_all_report() -> Result<Vec<String>> {
         }
         bail!("lab down: {}", errors.join("; "))
     }
+}
+
+/// Namespaces of lab instances 1 and up (the e2e runs) that exist now.
+pub fn leftover_namespaces() -> Vec<String> {
+    let zero = Names::of(0);
+    lab_namespaces()
+        .into_iter()
+        .filter(|ns| !zero.all().contains(&ns.as_str()))
+        .collect()
 }
 
 /// The namespaces of every lab instance that exist now.

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod bench;
 pub mod demo;
+pub mod e2e;
 pub mod lab;
 pub mod prom;
 pub mod scrape;

@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | lab up|down | demo | test`.
+//! Project tasks: `cargo xtask setup | lab up|down|scenario | demo | test | e2e | bench`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,6 +30,27 @@ enum Cmd {
     },
     /// Every test, set-up first.
     Test,
+    /// Every failure mode live in the lab, with BIOS (iPXE) and UEFI (OVMF)
+    /// clients and pxe-monitor attached: console, live verdict, metrics and
+    /// replay of the capture checked per run (root).
+    E2e {
+        /// Only this scenario (repeatable).
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
+        /// Only this firmware (repeatable; default both).
+        #[arg(long, value_enum)]
+        firmware: Vec<lab::Firmware>,
+        /// Runs at once, each in its own lab instance.
+        #[arg(long, default_value_t = xtask::e2e::DEFAULT_JOBS)]
+        jobs: usize,
+        /// Where captures, consoles, logs and results.md go (default
+        /// target/e2e/<time>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+        /// List the scenarios and exit.
+        #[arg(long)]
+        list: bool,
+    },
     /// Benchmarks (root; needs ../shared/fixtures).
     Bench {
         #[command(subcommand)]
@@ -56,6 +77,24 @@ fn main() -> Result<()> {
         Cmd::Lab { action } => lab::run(action),
         Cmd::Demo { duration } => demo::run(duration),
         Cmd::Test => test::run(),
+        Cmd::E2e { list: true, .. } => {
+            for s in xtask::e2e::SCENARIOS {
+                println!("{:<22} {}", s.name, s.about);
+            }
+            Ok(())
+        }
+        Cmd::E2e {
+            scenarios,
+            firmware,
+            jobs,
+            out,
+            list: false,
+        } => xtask::e2e::run(xtask::e2e::Options {
+            scenarios,
+            firmware,
+            jobs,
+            out,
+        }),
         Cmd::Bench {
             what: BenchWhat::Kernel,
         } => xtask::bench::kernel(),

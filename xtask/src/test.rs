@@ -165,5 +165,13 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
         );
         check(c)
     })?;
+    phase(phases, "e2e matrix: live, BIOS and UEFI", || {
+        crate::e2e::run(crate::e2e::Options {
+            scenarios: Vec::new(),
+            firmware: Vec::new(),
+            jobs: crate::e2e::DEFAULT_JOBS,
+            out: None,
+        })
+    })?;
     Ok(())
 }

@@ -47,7 +47,7 @@ pub enum Servers {
     IscOptions6667Only,
     /// dnsmasq as in [`Servers::Dnsmasq`], plus a second dnsmasq at
     /// [`SERVER2_IP`] that offers addresses without boot information, a
-    /// second later (`dhcp-reply-delay`).
+    /// second later (`dhcp-reply-delay`), broadcast.
     TwoDhcpServers,
 }
 
@@ -59,6 +59,8 @@ struct DnsmasqConf {
     boot: Option<(&'static str, &'static str)>,
     tftp: bool,
     reply_delay_s: Option<u32>,
+    /// Broadcast every reply (else offers go to the client's MAC).
+    broadcast: bool,
 }
 
 impl DnsmasqConf {
@@ -82,6 +84,9 @@ impl DnsmasqConf {
         }
         if let Some(s) = self.reply_delay_s {
             c += &format!("dhcp-reply-delay={s}\n");
+        }
+        if self.broadcast {
+            c += "dhcp-broadcast\n";
         }
         if self.tftp {
             c += &format!("enable-tftp\ntftp-root={}\n", dir.join("tftp").display());
@@ -174,6 +179,7 @@ impl Lab {
             boot: Some((BOOT_FILE, SERVER_IP)),
             tftp: true,
             reply_delay_s: None,
+            broadcast: false,
         };
         let tftp_only = DnsmasqConf {
             role: "tftp",
@@ -181,6 +187,7 @@ impl Lab {
             boot: None,
             tftp: true,
             reply_delay_s: None,
+            broadcast: false,
         };
         match servers {
             Servers::Dnsmasq => self.start_dnsmasq(&healthy),
@@ -242,6 +249,9 @@ impl Lab {
                         boot: None,
                         tftp: false,
                         reply_delay_s: Some(1),
+                        // Its answers reach the whole segment, the monitor
+                        // on the first server's interface included.
+                        broadcast: true,
                     },
                 )
             }
