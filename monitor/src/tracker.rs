@@ -849,10 +849,18 @@ fn decide(s: &Session, now: u64, live: Option<(&Timeouts, &Progress<'_>)>) -> Op
         return Some(diagnosis::nak(s.mac, server));
     }
     let proxy_offered = s.offers.iter().any(Offer::is_proxy);
+    // Live: the client has its boot information and nothing more of its
+    // boot passed here for a while (its boot-server and TFTP exchanges go
+    // to a server this interface does not carry): unknown, never a failure.
+    let quiet = timeouts.is_some_and(|t| now.saturating_sub(s.last_ns) >= t.no_answer_ns);
+    let unseen = || {
+        let (file, server) = boot_target(s);
+        Some(diagnosis::unseen_transfer(s.mac, file, server))
+    };
     if let Some(ack) = &s.ack {
         // The client will ask a proxy (an offer said so): wait for it.
         if proxy_offered || ack.vendor_pxe || s.proxy_target.is_some() {
-            return None;
+            return if quiet { unseen() } else { None };
         }
         let offered_file = s
             .offers
@@ -870,7 +878,7 @@ fn decide(s: &Session, now: u64, live: Option<(&Timeouts, &Progress<'_>)>) -> Op
                     ack.tftp_server.as_deref(),
                 ));
             }
-            Some(_) => return None,
+            Some(_) => return if quiet { unseen() } else { None },
         }
     }
     // No ACK yet: the offers (or their absence) decide once the client has

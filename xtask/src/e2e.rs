@@ -90,12 +90,54 @@ const IPXE_BOOTED: &str = lab::BOOT_OK_MARKER;
 /// EDK2's line when it downloaded its boot file.
 const EDK2_BOOTED: &str = "NBP file downloaded successfully";
 
+/// Where a monitor runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// On the DHCP server's interface.
+    DhcpServer,
+    /// On the proxyDHCP / boot server's interface.
+    ProxyServer,
+}
+
+impl Placement {
+    pub fn label(self) -> &'static str {
+        match self {
+            Placement::DhcpServer => "on the DHCP server",
+            Placement::ProxyServer => "on the proxyDHCP server",
+        }
+    }
+
+    /// The namespace and interface the monitor attaches to.
+    fn at(self, lab: &Lab) -> (String, &'static str) {
+        match self {
+            Placement::DhcpServer => (lab.names.srv.clone(), lab::SERVER_IF),
+            Placement::ProxyServer => (lab.names.srv2.clone(), lab::SERVER_IF),
+        }
+    }
+}
+
+/// A monitor of a scenario, and whether the traffic that decides the boot
+/// passes where it runs (if not, its verdict must be `unknown`: never a
+/// wrong failure).
+#[derive(Clone, Copy, Debug)]
+pub struct Watch {
+    pub at: Placement,
+    pub sees_all: bool,
+}
+
+const ON_THE_DHCP_SERVER: &[Watch] = &[Watch {
+    at: Placement::DhcpServer,
+    sees_all: true,
+}];
+
 pub struct Scenario {
     pub name: &'static str,
     pub about: &'static str,
     pub servers: Servers,
     pub bios: Expect,
     pub uefi: Expect,
+    /// The monitors, each run live during the same boot.
+    pub watch: &'static [Watch],
 }
 
 impl Scenario {
@@ -116,6 +158,7 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::Dnsmasq,
         bios: booted(IPXE_BOOTED),
         uefi: booted(EDK2_BOOTED),
+        watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "kb259670-isc",
@@ -123,6 +166,7 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::IscKb259670,
         bios: failed("Nothing to boot", "PXE-E55"),
         uefi: failed("PXE-E16: No valid offer received", "PXE-E55"),
+        watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "kb259670-kea",
@@ -130,6 +174,7 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::KeaKb259670,
         bios: failed("Nothing to boot", "PXE-E55"),
         uefi: failed("PXE-E16: No valid offer received", "PXE-E55"),
+        watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "option60-next-server",
@@ -139,6 +184,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // risk is still named.
         bios: booted(IPXE_BOOTED).warning(OPTION60),
         uefi: failed("PXE-E16: No valid offer received", "PXE-E55"),
+        watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "no-bootfile",
@@ -146,6 +192,7 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::DnsmasqNoBootFile,
         bios: failed("Nothing to boot", "PXE-E53"),
         uefi: failed("PXE-E16: No valid offer received", "PXE-E53"),
+        watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "bootfile-missing",
@@ -153,6 +200,7 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::DnsmasqFileMissing,
         bios: failed("No such file or directory", "PXE-E3B"),
         uefi: failed("PXE-E23: Client received TFTP error from server", "PXE-E3B"),
+        watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "no-dhcp-server",
@@ -160,6 +208,7 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::NoDhcp,
         bios: failed("Nothing to boot", "PXE-E51"),
         uefi: failed("PXE-E18: Server response timeout", "PXE-E51"),
+        watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "tftp-server-down",
@@ -167,6 +216,7 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::DnsmasqNoTftp,
         bios: failed("Connection timed out", "PXE-E32"),
         uefi: failed("PXE-E99: Unexpected network error", "PXE-E32"),
+        watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "options-66-67-only",
@@ -175,6 +225,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bios: failed("Nothing to boot", "PXE-E7B"),
         // EDK2 takes option 66 as the TFTP server.
         uefi: booted(EDK2_BOOTED),
+        watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "two-dhcp-servers",
@@ -184,17 +235,55 @@ pub const SCENARIOS: &[Scenario] = &[
         // boot file.
         bios: failed("Nothing to boot", "PXE-E53").warning(SEVERAL_SERVERS),
         uefi: booted(EDK2_BOOTED).warning(SEVERAL_SERVERS),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "healthy-proxydhcp",
+        about: "isc-dhcp-server gives addresses; dnsmasq at 10.77.10.2 is proxyDHCP (67, 4011) and TFTP",
+        servers: Servers::ProxyDhcp,
+        bios: booted(IPXE_BOOTED),
+        uefi: booted(EDK2_BOOTED),
+        // The boot-server exchange and the transfer go to 10.77.10.2 only.
+        watch: &[
+            Watch {
+                at: Placement::ProxyServer,
+                sees_all: true,
+            },
+            Watch {
+                at: Placement::DhcpServer,
+                sees_all: false,
+            },
+        ],
+    },
+    Scenario {
+        name: "proxydhcp-no-boot-service",
+        about: "the same, the proxy configured without a boot service (it stays silent)",
+        servers: Servers::ProxyDhcpNoBootService,
+        bios: failed("Nothing to boot", "PXE-E53"),
+        uefi: failed("PXE-E16: No valid offer received", "PXE-E53"),
+        watch: ON_THE_DHCP_SERVER,
     },
 ];
 
 /// What one run showed.
+/// An outcome and its code, as /api/sessions and replay print them.
+type Verdict = (String, Option<String>);
+
+/// What one monitor said.
+pub struct View {
+    pub at: Placement,
+    pub live: Option<Verdict>,
+    /// `pxe-monitor replay` of a capture taken where the monitor runs.
+    pub replay: Option<Verdict>,
+}
+
 pub struct Run {
     pub scenario: &'static str,
     pub firmware: Firmware,
     pub console: Console,
-    /// (outcome, code) live and from the replayed capture.
-    pub live: Option<(String, Option<String>)>,
-    pub replay: Option<(String, Option<String>)>,
+    pub views: Vec<View>,
+    /// `pxe-monitor replay` of the capture taken on the client segment.
+    pub segment: Option<Verdict>,
     pub took: Duration,
     /// What did not hold; empty when the run passed.
     pub problems: Vec<String>,
@@ -301,7 +390,7 @@ pub fn run(opts: Options) -> Result<()> {
     Ok(())
 }
 
-fn verdict_text(v: &Option<(String, Option<String>)>) -> String {
+fn verdict_text(v: &Option<Verdict>) -> String {
     match v {
         None => "none".into(),
         Some((o, Some(c))) => format!("{o} {c}"),
@@ -309,9 +398,25 @@ fn verdict_text(v: &Option<(String, Option<String>)>) -> String {
     }
 }
 
+/// The live verdicts, each after the first with where it was taken.
+fn views_text(r: &Run) -> String {
+    r.views
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if i == 0 {
+                verdict_text(&v.live)
+            } else {
+                format!("{} ({})", verdict_text(&v.live), v.at.label())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn line(r: &Run) -> String {
     format!(
-        "{} {:<22} {:<4} console: {:<45} live: {:<14} replay: {:<14} {:>4.0} s",
+        "{} {:<26} {:<4} console: {:<45} live: {:<14} segment replay: {:<14} {:>4.0} s",
         if r.problems.is_empty() {
             "ok  "
         } else {
@@ -320,8 +425,8 @@ fn line(r: &Run) -> String {
         r.scenario,
         r.firmware.label(),
         format!("{:?}", r.console.line),
-        verdict_text(&r.live),
-        verdict_text(&r.replay),
+        views_text(r),
+        verdict_text(&r.segment),
         r.took.as_secs_f64()
     )
 }
@@ -329,7 +434,7 @@ fn line(r: &Run) -> String {
 /// The results as a Markdown table (also written to results.md).
 pub fn table(runs: &[Run]) -> String {
     let mut t = String::from(
-        "| scenario | firmware | console said | pxe-monitor live | replay of the capture | time | result |\n\
+        "| scenario | firmware | console said | pxe-monitor live | replay of the segment capture | time | result |\n\
          |---|---|---|---|---|---:|---|\n",
     );
     for r in runs {
@@ -339,8 +444,8 @@ pub fn table(runs: &[Run]) -> String {
             r.scenario,
             r.firmware.label(),
             r.console.line.replace('|', "\\|"),
-            verdict_text(&r.live),
-            verdict_text(&r.replay),
+            views_text(r),
+            verdict_text(&r.segment),
             r.took.as_secs_f64(),
             if r.problems.is_empty() {
                 "ok".to_owned()
@@ -370,8 +475,8 @@ fn run_one(bin: &Path, s: &Scenario, fw: Firmware, instance: u16, out: &Path) ->
             booted: false,
             line: String::new(),
         },
-        live: None,
-        replay: None,
+        views: Vec::new(),
+        segment: None,
         took: Duration::ZERO,
         problems: Vec::new(),
     };
@@ -395,20 +500,34 @@ fn drive(
     let expect = s.expect(fw);
     fs::create_dir_all(dir)?;
     // Dropping the lab (also on error) stops its processes and deletes its
-    // namespaces; dropping the agent kills it.
+    // namespaces; dropping an agent kills it.
     let mut lab = Lab::up_with(&dir.join("lab"), instance, s.servers).context("lab up")?;
-    let pcap = dir.join("segment.pcap");
-    lab.start_capture_on_segment(&pcap)?;
-    let listen = agent::free_port()?;
-    let mut agent = Agent::start_logged(
-        bin,
-        &lab.names.srv,
-        lab::SERVER_IF,
-        listen,
-        &[],
-        &dir.join("pxe-monitor.log"),
-    )?;
-    let before = agent.metrics()?;
+    let segment_pcap = dir.join("segment.pcap");
+    lab.start_capture_on_segment(&segment_pcap)?;
+    let mut monitors = Vec::new();
+    for (i, w) in s.watch.iter().enumerate() {
+        let (ns, iface) = w.at.at(&lab);
+        let pcap = dir.join(format!("monitor-{i}.pcap"));
+        lab.start_capture_at(&pcap, &ns, iface)?;
+        let listen = agent::free_port()?;
+        let agent = Agent::start_logged(
+            bin,
+            &ns,
+            iface,
+            listen,
+            &[],
+            &dir.join(format!("pxe-monitor-{i}.log")),
+        )?;
+        let before = agent.metrics()?;
+        monitors.push(Monitor {
+            watch: *w,
+            ns,
+            agent,
+            listen,
+            before,
+            pcap,
+        });
+    }
     lab.boot(fw, MAC)?;
     run.console = lab.wait_console(console_timeout(fw))?;
     // The console decided: let the last packets pass, then stop the client
@@ -416,19 +535,76 @@ fn drive(
     thread::sleep(Duration::from_millis(500));
     lab.stop_client()?;
     let _ = fs::copy(lab.serial_log(), dir.join("console.log"));
+    check_console(run, &expect, fw);
+
+    // Each monitor's live verdict: at once on evidence, or after the
+    // tracker's timeouts (no answer 10 s, a stalled transfer 30 s).
+    let truth: Verdict = (expect.outcome.to_owned(), expect.code.map(str::to_owned));
+    let deadline = Instant::now() + Duration::from_secs(40);
+    for m in &monitors {
+        let view = check_monitor(m, &truth, &expect, deadline, &mut run.problems)?;
+        // A frame after the verdict, so that the captures' clock (all that
+        // replay knows of time) reaches the moment the agent decided.
+        clock_frame(&m.ns)?;
+        run.views.push(view);
+    }
+    for m in &mut monitors {
+        m.agent.stop()?;
+    }
+    lab.stop_capture()?;
+    lab.down()?;
+
+    for (view, m) in run.views.iter_mut().zip(&monitors) {
+        view.replay = replay(bin, &m.pcap)?;
+        if view.replay != view.live {
+            run.problems.push(format!(
+                "{}: replay of its capture says {}, live said {}",
+                view.at.label(),
+                verdict_text(&view.replay),
+                verdict_text(&view.live)
+            ));
+        }
+    }
+    run.segment = replay(bin, &segment_pcap)?;
+    if run.segment.as_ref() != Some(&truth) {
+        run.problems.push(format!(
+            "replay of the segment capture says {}, expected {}",
+            verdict_text(&run.segment),
+            verdict_text(&Some(truth))
+        ));
+    }
+    Ok(())
+}
+
+/// One live agent of a run.
+struct Monitor {
+    watch: Watch,
+    ns: String,
+    agent: Agent,
+    listen: std::net::SocketAddr,
+    /// /metrics before the boot.
+    before: Vec<scrape::Sample>,
+    /// The capture taken where it runs.
+    pcap: PathBuf,
+}
+
+/// The console says what the scenario expects of this firmware.
+fn check_console(run: &mut Run, expect: &Expect, fw: Firmware) {
     if run.console.line.is_empty() {
         run.problems.push(format!(
             "the console said nothing decisive within {:?}",
             console_timeout(fw)
         ));
-    } else if !run.console.line.contains(expect.console) {
+        return;
+    }
+    if !run.console.line.contains(expect.console) {
         run.problems.push(format!(
             "console {:?}, expected a line with {:?}",
             run.console.line, expect.console
         ));
     }
     let booted_expected = expect.outcome == "booted";
-    if run.console.booted != booted_expected && !run.console.line.is_empty() {
+    if run.console.booted != booted_expected {
         run.problems.push(format!(
             "the firmware {} (expected it to {})",
             if run.console.booted {
@@ -439,13 +615,19 @@ fn drive(
             if booted_expected { "boot" } else { "fail" }
         ));
     }
+}
 
-    // The live verdict: at once on evidence, or after the tracker's
-    // timeouts (no answer 10 s, a stalled transfer 30 s).
-    let deadline = Instant::now() + Duration::from_secs(40);
+/// One monitor's live verdict, warning and metric deltas.
+fn check_monitor(
+    m: &Monitor,
+    truth: &Verdict,
+    expect: &Expect,
+    deadline: Instant,
+    problems: &mut Vec<String>,
+) -> Result<View> {
     let mut warnings = Vec::new();
-    run.live = loop {
-        if let Some((v, w)) = session(listen)? {
+    let live = loop {
+        if let Some((v, w)) = session(m.listen)? {
             warnings = w;
             break Some(v);
         }
@@ -454,69 +636,81 @@ fn drive(
         }
         thread::sleep(Duration::from_millis(250));
     };
-    if let Some(w) = expect.warning
-        && !warnings.iter().any(|x| x.contains(w))
-    {
-        run.problems
-            .push(format!("no warning with {w:?} (warnings: {warnings:?})"));
-    }
-    let after = agent.metrics()?;
-    agent.stop()?;
-    lab.stop_capture()?;
-    lab.down()?;
-
-    let want = (expect.outcome.to_owned(), expect.code.map(str::to_owned));
-    match &run.live {
-        None => run.problems.push("no live verdict within 40 s".into()),
-        Some(v) if *v != want => run.problems.push(format!(
-            "live verdict {}, expected {}",
-            verdict_text(&run.live),
+    let want: Verdict = if m.watch.sees_all {
+        truth.clone()
+    } else {
+        ("unknown".to_owned(), None)
+    };
+    let at = m.watch.at.label();
+    match &live {
+        None => problems.push(format!("{at}: no live verdict within 40 s")),
+        Some(v) if *v != want => problems.push(format!(
+            "{at}: live verdict {}, expected {}",
+            verdict_text(&live),
             verdict_text(&Some(want.clone()))
         )),
         _ => {}
     }
-    let delta = |name: &str, labels: &[(&str, &str)]| {
-        scrape::sum(&after, name, labels) as i64 - scrape::sum(&before, name, labels) as i64
-    };
-    let d = delta("pxe_sessions_total", &[("outcome", expect.outcome)]);
-    if d != 1 {
-        run.problems.push(format!(
-            "pxe_sessions_total{{outcome=\"{}\"}} rose by {d}, expected 1",
-            expect.outcome
+    if m.watch.sees_all
+        && let Some(wanted) = expect.warning
+        && !warnings.iter().any(|x| x.contains(wanted))
+    {
+        problems.push(format!(
+            "{at}: no warning with {wanted:?} (warnings: {warnings:?})"
         ));
     }
-    if let Some(code) = expect.code {
+    let after = m.agent.metrics()?;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        scrape::sum(&after, name, labels) as i64 - scrape::sum(&m.before, name, labels) as i64
+    };
+    let d = delta("pxe_sessions_total", &[("outcome", &want.0)]);
+    if d != 1 {
+        problems.push(format!(
+            "{at}: pxe_sessions_total{{outcome=\"{}\"}} rose by {d}, expected 1",
+            want.0
+        ));
+    }
+    if let Some(code) = &want.1 {
         let d = delta("pxe_boot_failures_total", &[("code", code)]);
         if d != 1 {
-            run.problems.push(format!(
-                "pxe_boot_failures_total{{code=\"{code}\"}} rose by {d}, expected 1"
+            problems.push(format!(
+                "{at}: pxe_boot_failures_total{{code=\"{code}\"}} rose by {d}, expected 1"
             ));
         }
     }
     let lost = scrape::sum(&after, "pxe_events_lost_total", &[]);
     if lost != 0 {
-        run.problems.push(format!("{lost} event(s) lost"));
+        problems.push(format!("{at}: {lost} event(s) lost"));
     }
+    Ok(View {
+        at: m.watch.at,
+        live,
+        replay: None,
+    })
+}
 
-    run.replay = replay(bin, &pcap)?;
-    if run.replay != run.live {
-        run.problems.push(format!(
-            "replay of the capture says {}, live said {}",
-            verdict_text(&run.replay),
-            verdict_text(&run.live)
-        ));
+/// One UDP datagram from `ns` across the segment (to the router's discard
+/// port), seen by every capture: their clock moves on.
+fn clock_frame(ns: &str) -> Result<()> {
+    let out = lab::netns_command(ns, "bash")
+        .args(["-c", &format!("echo clock > /dev/udp/{}/9", lab::ROUTER_IP)])
+        .output()
+        .context("sending the clock frame")?;
+    if !out.status.success() {
+        bail!(
+            "sending the clock frame: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
 
-fn outcome_of(v: &Value) -> (String, Option<String>) {
+fn outcome_of(v: &Value) -> Verdict {
     (
         v["outcome"].as_str().unwrap_or("?").to_owned(),
         v["code"].as_str().map(str::to_owned),
     )
 }
-
-type Verdict = (String, Option<String>);
 
 /// The client's verdict at /api/sessions, if there is one yet, and its
 /// warnings.
@@ -539,7 +733,7 @@ fn session(listen: std::net::SocketAddr) -> Result<Option<(Verdict, Vec<String>)
 }
 
 /// The client's verdict from `pxe-monitor replay --format json`.
-fn replay(bin: &Path, pcap: &Path) -> Result<Option<(String, Option<String>)>> {
+fn replay(bin: &Path, pcap: &Path) -> Result<Option<Verdict>> {
     let out = Command::new(bin)
         .args(["replay", "--format", "json"])
         .arg(pcap)

@@ -86,6 +86,9 @@ const CAPTURE_SETTLE: Duration = Duration::from_millis(750);
 /// Second DHCP server (scenarios with two), at [`SERVER2_IP`] on [`SERVER_IF`].
 pub const SERVER2_NS: &str = "pxe-srv2";
 pub const SERVER2_IP: &str = "10.77.10.3";
+/// The proxyDHCP / boot server of the proxy scenarios, in the second
+/// server's namespace.
+pub const PROXY_IP: &str = "10.77.10.2";
 /// Bridge-side veth ends in [`CLIENT_NS`].
 const BR_SRV_PORT: &str = "br-srv";
 const BR_RTR_PORT: &str = "br-rtr";
@@ -220,7 +223,8 @@ pub struct Lab {
     created_ns: Vec<String>,
     /// radvd, dnsmasq (in start order).
     daemons: Vec<Proc>,
-    capture: Option<Proc>,
+    /// Running captures (dumpcap), each on one interface.
+    captures: Vec<Proc>,
     client: Option<Proc>,
     client_firmware: Firmware,
     /// PID of the `lab up` keeper process, if this lab runs under one.
@@ -277,7 +281,7 @@ impl Lab {
             names,
             created_ns: Vec::new(),
             daemons: Vec::new(),
-            capture: None,
+            captures: Vec::new(),
             client: None,
             client_firmware: Firmware::Bios,
             keeper_pid: None,
@@ -399,10 +403,9 @@ impl Lab {
         self.start_capture_at(pcap, &ns, BRIDGE)
     }
 
-    fn start_capture_at(&mut self, pcap: &Path, ns: &str, iface: &str) -> Result<()> {
-        if let Some(c) = &self.capture {
-            bail!("a capture is already running (pid {})", c.pid());
-        }
+    /// Captures on `iface` in namespace `ns` into `pcap`, besides any other
+    /// capture running.
+    pub fn start_capture_at(&mut self, pcap: &Path, ns: &str, iface: &str) -> Result<()> {
         let dumpcap = find_program("dumpcap", "tshark")?;
         let pcap = std::path::absolute(pcap)?;
         if let Some(parent) = pcap.parent() {
@@ -417,7 +420,9 @@ impl Lab {
         let mut cmd = netns_command(ns, &dumpcap);
         cmd.args(["-q", "-P", "-i", iface, "-f", CAPTURE_FILTER, "-w"])
             .arg(&pcap);
-        let log = self.dir.join("capture.log");
+        let log = self
+            .dir
+            .join(format!("capture-{}-{iface}.log", self.captures.len()));
         let mut p = spawn("capture", cmd, &log)?;
         let ready = wait_ready(p.pid(), &log, "dumpcap", Duration::from_secs(10), |l| {
             l.contains("Capturing on")
@@ -427,26 +432,38 @@ impl Lab {
             let _ = terminate(&mut p, libc::SIGINT, Duration::from_secs(2));
             return Err(e);
         }
-        self.capture = Some(p);
+        self.captures.push(p);
         self.write_state()
     }
 
-    /// Stops the capture: lets dumpcap catch up ([`CAPTURE_SETTLE`]), sends
-    /// SIGINT and waits for it to exit, so the file is complete.
+    /// Stops the captures: lets dumpcap catch up ([`CAPTURE_SETTLE`]), sends
+    /// SIGINT and waits for each to exit, so the files are complete.
     /// Does nothing if no capture is running.
     pub fn stop_capture(&mut self) -> Result<()> {
-        let Some(mut p) = self.capture.take() else {
+        if self.captures.is_empty() {
             return Ok(());
-        };
-        if is_alive(p.pid(), Some(p.start_time)) {
+        }
+        if self
+            .captures
+            .iter()
+            .any(|p| is_alive(p.pid(), Some(p.start_time)))
+        {
             // dumpcap (libpcap, TPACKET_V3) gets packets in blocks that the
             // kernel hands over after a 250 ms timer; on SIGINT it does not
             // drain the ring, so packets younger than ~300 ms would be lost.
             sleep(CAPTURE_SETTLE);
         }
-        let res = terminate(&mut p, libc::SIGINT, Duration::from_secs(5));
+        let mut errors = Vec::new();
+        for mut p in std::mem::take(&mut self.captures) {
+            if let Err(e) = terminate(&mut p, libc::SIGINT, Duration::from_secs(5)) {
+                errors.push(format!("{e:#}"));
+            }
+        }
         self.write_state()?;
-        res.map(|_| ())
+        if !errors.is_empty() {
+            bail!("stopping the captures: {}", errors.join("; "));
+        }
+        Ok(())
     }
 
     /// Starts the qemu iPXE client (TCG, -nographic, serial console to
@@ -565,7 +582,7 @@ impl Lab {
     fn procs(&self) -> impl Iterator<Item = &Proc> {
         self.client
             .iter()
-            .chain(self.capture.iter())
+            .chain(self.captures.iter())
             .chain(self.daemons.iter().rev())
     }
 

@@ -8,7 +8,7 @@ use std::{fs, path::Path};
 use anyhow::{Context as _, Result, bail};
 
 use super::{
-    BOOT_FILE, BR_SRV2_PORT, DHCP_RANGE_END, DHCP_RANGE_START, Lab, ROUTER_IP, SERVER_IF,
+    BOOT_FILE, BR_SRV2_PORT, DHCP_RANGE_END, DHCP_RANGE_START, Lab, PROXY_IP, ROUTER_IP, SERVER_IF,
     SERVER_IP, SERVER2_IP, find_program, netns_command, plug_into_segment, terminate,
 };
 
@@ -16,7 +16,16 @@ use super::{
 pub const MISSING_BOOT_FILE: &str = "missing-boot.ipxe";
 
 /// Roles of the daemons [`Lab::switch_servers`] replaces.
-const SERVER_ROLES: [&str; 5] = ["dnsmasq", "dnsmasq2", "dhcpd", "kea", "tftp"];
+const SERVER_ROLES: [&str; 6] = ["dnsmasq", "dnsmasq2", "dhcpd", "kea", "tftp", "proxy"];
+
+/// dnsmasq as a proxyDHCP for the lab subnet, with a boot service for BIOS
+/// and for x64 UEFI (RFC 4578 types 7 and 9), the boot file from itself.
+const PROXY_WITH_BOOT_SERVICE: &str = "dhcp-range=10.77.10.0,proxy,255.255.255.0\n\
+     pxe-service=x86PC,\"pxe-monitor lab\",boot.ipxe\n\
+     pxe-service=BC_EFI,\"pxe-monitor lab\",boot.ipxe\n\
+     pxe-service=x86-64_EFI,\"pxe-monitor lab\",boot.ipxe\n";
+/// The same proxy without any boot service (dnsmasq then stays silent).
+const PROXY_WITHOUT_BOOT_SERVICE: &str = "dhcp-range=10.77.10.0,proxy,255.255.255.0\n";
 
 /// What serves the client segment, from the server namespace at
 /// [`SERVER_IP`] (and, for two servers, the second one at [`SERVER2_IP`]).
@@ -45,6 +54,13 @@ pub enum Servers {
     /// isc-dhcp-server with options 66 and 67 only (Windows DHCP style):
     /// no next-server, no option 60; dnsmasq serves TFTP only.
     IscOptions6667Only,
+    /// isc-dhcp-server gives addresses only; dnsmasq at [`PROXY_IP`] is the
+    /// proxyDHCP (on 67 and 4011, with a boot service per architecture)
+    /// and the TFTP server.
+    ProxyDhcp,
+    /// The same, the proxy configured without a boot service: it stays
+    /// silent, so clients get an address and no boot file.
+    ProxyDhcpNoBootService,
     /// dnsmasq as in [`Servers::Dnsmasq`], plus a second dnsmasq at
     /// [`SERVER2_IP`] that offers addresses without boot information, a
     /// second later (`dhcp-reply-delay`), broadcast.
@@ -61,6 +77,8 @@ struct DnsmasqConf {
     reply_delay_s: Option<u32>,
     /// Broadcast every reply (else offers go to the client's MAC).
     broadcast: bool,
+    /// Configuration lines added as they are.
+    extra: &'static str,
 }
 
 impl DnsmasqConf {
@@ -88,6 +106,7 @@ impl DnsmasqConf {
         if self.broadcast {
             c += "dhcp-broadcast\n";
         }
+        c += self.extra;
         if self.tftp {
             c += &format!("enable-tftp\ntftp-root={}\n", dir.join("tftp").display());
         }
@@ -180,6 +199,7 @@ impl Lab {
             tftp: true,
             reply_delay_s: None,
             broadcast: false,
+            extra: "",
         };
         let tftp_only = DnsmasqConf {
             role: "tftp",
@@ -188,6 +208,7 @@ impl Lab {
             tftp: true,
             reply_delay_s: None,
             broadcast: false,
+            extra: "",
         };
         match servers {
             Servers::Dnsmasq => self.start_dnsmasq(&healthy),
@@ -234,13 +255,29 @@ impl Lab {
                     ),
                 )
             }
+            Servers::ProxyDhcp | Servers::ProxyDhcpNoBootService => {
+                self.start_dhcpd("addresses only (a proxyDHCP gives the boot file)", "")?;
+                let srv2 = self.second_server(PROXY_IP)?;
+                self.start_dnsmasq_in(
+                    &srv2,
+                    &DnsmasqConf {
+                        role: "proxy",
+                        dhcp_range: None,
+                        boot: None,
+                        tftp: true,
+                        reply_delay_s: None,
+                        broadcast: false,
+                        extra: if servers == Servers::ProxyDhcp {
+                            PROXY_WITH_BOOT_SERVICE
+                        } else {
+                            PROXY_WITHOUT_BOOT_SERVICE
+                        },
+                    },
+                )
+            }
             Servers::TwoDhcpServers => {
                 self.start_dnsmasq(&healthy)?;
-                let srv2 = self.names.srv2.clone();
-                if !self.created_ns.contains(&srv2) {
-                    self.add_ns(&srv2)?;
-                    plug_into_segment(&self.names.cli, &srv2, BR_SRV2_PORT, SERVER_IF, SERVER2_IP)?;
-                }
+                let srv2 = self.second_server(SERVER2_IP)?;
                 self.start_dnsmasq_in(
                     &srv2,
                     &DnsmasqConf {
@@ -252,10 +289,22 @@ impl Lab {
                         // Its answers reach the whole segment, the monitor
                         // on the first server's interface included.
                         broadcast: true,
+                        extra: "",
                     },
                 )
             }
         }
+    }
+
+    /// The second server's namespace, plugged into the segment at `addr`
+    /// the first time.
+    fn second_server(&mut self, addr: &str) -> Result<String> {
+        let srv2 = self.names.srv2.clone();
+        if !self.created_ns.contains(&srv2) {
+            self.add_ns(&srv2)?;
+            plug_into_segment(&self.names.cli, &srv2, BR_SRV2_PORT, SERVER_IF, addr)?;
+        }
+        Ok(srv2)
     }
 
     fn start_dnsmasq(&mut self, d: &DnsmasqConf) -> Result<()> {
