@@ -242,6 +242,51 @@ pub struct Tracker {
     pub started: u64,
     /// Figures for live metrics, when asked for.
     measurements: Option<Vec<Measurement>>,
+    /// Fingerprints of the latest events and when they came: the same
+    /// message seen twice (a router's two interfaces: the client's
+    /// broadcast and its relayed copy) counts once.
+    recent: VecDeque<(u64, u64)>,
+}
+
+/// How long a copy of the same message may trail it (a relay or a router
+/// forwards within milliseconds; a client's retry comes seconds later).
+const DUPLICATE_NS: u64 = 100_000_000;
+/// Fingerprints kept (a window of busy traffic).
+const RECENT_EVENTS: usize = 64;
+
+/// What identifies a message across the copies a relay or router makes
+/// (they change addresses, ports, hops, giaddr; not these fields).
+fn fingerprint(ev: &Event) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    match ev {
+        Event::Dhcp(e) => {
+            (0u8, e.xid, e.chaddr, e.message_type, e.op, e.ciaddr, e.yiaddr).hash(&mut h);
+            (e.server_id, e.flags & f::SERVER_ID, e.class == Class::ProxyDhcp as u8).hash(&mut h);
+        }
+        Event::Tftp(e) => (
+            1u8,
+            e.client_ip,
+            e.client_port,
+            e.server_ip,
+            e.moment,
+            e.opcode,
+            e.arg,
+            e.payload_len,
+            e.data_packets,
+        )
+            .hash(&mut h),
+        Event::Icmp(e) => (
+            2u8,
+            e.quoted_src,
+            e.quoted_dst,
+            e.quoted_src_port,
+            e.quoted_dst_port,
+            e.code,
+        )
+            .hash(&mut h),
+    }
+    h.finish()
 }
 
 impl Tracker {
@@ -257,7 +302,24 @@ impl Tracker {
             evicted: 0,
             started: 0,
             measurements: None,
+            recent: VecDeque::with_capacity(RECENT_EVENTS),
         }
+    }
+
+    /// Whether `ev` is a copy of an event of the last moments; remembers it.
+    fn duplicate(&mut self, ev: &Event, now_ns: u64) -> bool {
+        let fp = fingerprint(ev);
+        let seen = self
+            .recent
+            .iter()
+            .any(|&(t, f)| f == fp && now_ns.saturating_sub(t) <= DUPLICATE_NS);
+        if !seen {
+            if self.recent.len() == RECENT_EVENTS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((now_ns, fp));
+        }
+        seen
     }
 
     /// Also keep [`Measurement`]s, taken with
@@ -290,6 +352,9 @@ impl Tracker {
     /// One event at `now_ns`. `eth_src` is the frame's Ethernet source when
     /// known (capture files): it names a client whose DHCP was not seen.
     pub fn on_event(&mut self, ev: &Event, now_ns: u64, eth_src: Option<[u8; 6]>) {
+        if self.duplicate(ev, now_ns) {
+            return;
+        }
         let mac = match ev {
             Event::Dhcp(e) => Some(e.chaddr),
             Event::Icmp(e) => self
@@ -1175,7 +1240,7 @@ mod tests {
         (req.src_ip, req.dst_ip) = (CLIENT, SERVER);
         let mut events = vec![(0, discover()), (S, Event::Dhcp(e))];
         for i in 0..3 {
-            events.push((2 * S + i, Event::Dhcp(req)));
+            events.push((2 * S + i * S / 4, Event::Dhcp(req)));
         }
         // Three unanswered requests: the client has not given up yet.
         assert_eq!(run(&events, None)[0].outcome, Outcome::Unfinished);
@@ -1314,6 +1379,29 @@ mod tests {
                 .unwrap()
                 .contains("did not pass this interface")
         );
+    }
+
+    #[test]
+    fn a_message_seen_on_two_interfaces_counts_once() {
+        // A router sees the client's broadcast DISCOVER, then its relayed
+        // copy (giaddr, hops, addresses changed): two DISCOVERs, not four.
+        let relayed = |at| {
+            let Event::Dhcp(mut e) = discover() else {
+                unreachable!()
+            };
+            (e.giaddr, e.hops, e.src_ip) = ([10, 77, 10, 254], 1, [10, 77, 10, 254]);
+            (at + 2_000_000, Event::Dhcp(e))
+        };
+        let events = [
+            (0, discover()),
+            relayed(0),
+            (S, discover()),
+            relayed(S),
+        ];
+        assert_eq!(run(&events, None)[0].outcome, Outcome::Unfinished);
+        // The same DISCOVER as a retry a second later does count.
+        let retries: Vec<_> = (0..4).map(|i| (i * S, discover())).collect();
+        assert_eq!(run(&retries, None)[0].code, Some("PXE-E51"));
     }
 
     #[test]
