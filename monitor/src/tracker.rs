@@ -261,8 +261,22 @@ fn fingerprint(ev: &Event) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
     match ev {
         Event::Dhcp(e) => {
-            (0u8, e.xid, e.chaddr, e.message_type, e.op, e.ciaddr, e.yiaddr).hash(&mut h);
-            (e.server_id, e.flags & f::SERVER_ID, e.class == Class::ProxyDhcp as u8).hash(&mut h);
+            (
+                0u8,
+                e.xid,
+                e.chaddr,
+                e.message_type,
+                e.op,
+                e.ciaddr,
+                e.yiaddr,
+            )
+                .hash(&mut h);
+            (
+                e.server_id,
+                e.flags & f::SERVER_ID,
+                e.class == Class::ProxyDhcp as u8,
+            )
+                .hash(&mut h);
         }
         Event::Tftp(e) => (
             1u8,
@@ -1392,12 +1406,7 @@ mod tests {
             (e.giaddr, e.hops, e.src_ip) = ([10, 77, 10, 254], 1, [10, 77, 10, 254]);
             (at + 2_000_000, Event::Dhcp(e))
         };
-        let events = [
-            (0, discover()),
-            relayed(0),
-            (S, discover()),
-            relayed(S),
-        ];
+        let events = [(0, discover()), relayed(0), (S, discover()), relayed(S)];
         assert_eq!(run(&events, None)[0].outcome, Outcome::Unfinished);
         // The same DISCOVER as a retry a second later does count.
         let retries: Vec<_> = (0..4).map(|i| (i * S, discover())).collect();

@@ -97,6 +97,8 @@ pub enum Placement {
     DhcpServer,
     /// On the proxyDHCP / boot server's interface.
     ProxyServer,
+    /// On the router that relays DHCP: both its interfaces.
+    Router,
 }
 
 impl Placement {
@@ -104,14 +106,25 @@ impl Placement {
         match self {
             Placement::DhcpServer => "on the DHCP server",
             Placement::ProxyServer => "on the proxyDHCP server",
+            Placement::Router => "on the router",
         }
     }
 
-    /// The namespace and interface the monitor attaches to.
-    fn at(self, lab: &Lab) -> (String, &'static str) {
+    /// The namespace and interfaces the monitor attaches to.
+    fn at(self, lab: &Lab) -> (String, &'static [&'static str]) {
         match self {
-            Placement::DhcpServer => (lab.names.srv.clone(), lab::SERVER_IF),
-            Placement::ProxyServer => (lab.names.srv2.clone(), lab::SERVER_IF),
+            Placement::DhcpServer => (lab.names.srv.clone(), &[lab::SERVER_IF]),
+            Placement::ProxyServer => (lab.names.srv2.clone(), &[lab::SERVER_IF]),
+            Placement::Router => (lab.names.rtr.clone(), &[lab::ROUTER_IF, lab::UPSTREAM_IF]),
+        }
+    }
+
+    /// Where a datagram from the monitor's namespace crosses its
+    /// interfaces (see [`clock_frame`]).
+    fn clock_target(self) -> &'static str {
+        match self {
+            Placement::Router => lab::UPSTREAM_SERVER_IP,
+            _ => lab::ROUTER_IP,
         }
     }
 }
@@ -129,6 +142,17 @@ const ON_THE_DHCP_SERVER: &[Watch] = &[Watch {
     at: Placement::DhcpServer,
     sees_all: true,
 }];
+
+const ON_THE_DHCP_SERVER_AND_THE_ROUTER: &[Watch] = &[
+    Watch {
+        at: Placement::DhcpServer,
+        sees_all: true,
+    },
+    Watch {
+        at: Placement::Router,
+        sees_all: true,
+    },
+];
 
 pub struct Scenario {
     pub name: &'static str,
@@ -236,6 +260,22 @@ pub const SCENARIOS: &[Scenario] = &[
         bios: failed("Nothing to boot", "PXE-E53").warning(SEVERAL_SERVERS),
         uefi: booted(EDK2_BOOTED).warning(SEVERAL_SERVERS),
         watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "relay-ip-helper",
+        about: "the router relays DHCP (its IP helper) to dnsmasq behind it; TFTP is routed",
+        servers: Servers::Relay,
+        bios: booted(IPXE_BOOTED),
+        uefi: booted(EDK2_BOOTED),
+        watch: ON_THE_DHCP_SERVER_AND_THE_ROUTER,
+    },
+    Scenario {
+        name: "relay-missing-pxe-server",
+        about: "the router relays to the DHCP server (addresses only) but not to the PXE server behind it",
+        servers: Servers::RelayMissingPxeServer,
+        bios: failed("Nothing to boot", "PXE-E53"),
+        uefi: failed("PXE-E16: No valid offer received", "PXE-E53"),
+        watch: ON_THE_DHCP_SERVER_AND_THE_ROUTER,
     },
     Scenario {
         name: "healthy-proxydhcp",
@@ -506,16 +546,20 @@ fn drive(
     lab.start_capture_on_segment(&segment_pcap)?;
     let mut monitors = Vec::new();
     for (i, w) in s.watch.iter().enumerate() {
-        let (ns, iface) = w.at.at(&lab);
+        let (ns, ifaces) = w.at.at(&lab);
         let pcap = dir.join(format!("monitor-{i}.pcap"));
-        lab.start_capture_at(&pcap, &ns, iface)?;
+        lab.start_capture_on(&pcap, &ns, ifaces)?;
         let listen = agent::free_port()?;
+        let more: Vec<&str> = ifaces[1..]
+            .iter()
+            .flat_map(|i| ["--interface", i])
+            .collect();
         let agent = Agent::start_logged(
             bin,
             &ns,
-            iface,
+            ifaces[0],
             listen,
-            &[],
+            &more,
             &dir.join(format!("pxe-monitor-{i}.log")),
         )?;
         let before = agent.metrics()?;
@@ -545,7 +589,7 @@ fn drive(
         let view = check_monitor(m, &truth, &expect, deadline, &mut run.problems)?;
         // A frame after the verdict, so that the captures' clock (all that
         // replay knows of time) reaches the moment the agent decided.
-        clock_frame(&m.ns)?;
+        clock_frame(&m.ns, m.watch.at.clock_target())?;
         run.views.push(view);
     }
     for m in &mut monitors {
@@ -689,11 +733,11 @@ fn check_monitor(
     })
 }
 
-/// One UDP datagram from `ns` across the segment (to the router's discard
-/// port), seen by every capture: their clock moves on.
-fn clock_frame(ns: &str) -> Result<()> {
+/// One UDP datagram from `ns` to `to` (its discard port), across the
+/// monitored interfaces and into their capture: its clock moves on.
+fn clock_frame(ns: &str, to: &str) -> Result<()> {
     let out = lab::netns_command(ns, "bash")
-        .args(["-c", &format!("echo clock > /dev/udp/{}/9", lab::ROUTER_IP)])
+        .args(["-c", &format!("echo clock > /dev/udp/{to}/9")])
         .output()
         .context("sending the clock frame")?;
     if !out.status.success() {

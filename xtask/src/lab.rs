@@ -89,6 +89,13 @@ pub const SERVER2_IP: &str = "10.77.10.3";
 /// The proxyDHCP / boot server of the proxy scenarios, in the second
 /// server's namespace.
 pub const PROXY_IP: &str = "10.77.10.2";
+/// Relay scenarios: the router's upstream interface and the routed link
+/// behind it, where the servers are (the DHCP server at
+/// [`UPSTREAM_SERVER_IP`], a PXE server at [`UPSTREAM_PXE_IP`]).
+pub const UPSTREAM_IF: &str = "rtr1";
+pub const UPSTREAM_ROUTER_IP: &str = "10.77.20.254";
+pub const UPSTREAM_SERVER_IP: &str = "10.77.20.1";
+pub const UPSTREAM_PXE_IP: &str = "10.77.20.2";
 /// Bridge-side veth ends in [`CLIENT_NS`].
 const BR_SRV_PORT: &str = "br-srv";
 const BR_RTR_PORT: &str = "br-rtr";
@@ -105,6 +112,9 @@ pub struct Names {
     pub srv: String,
     pub rtr: String,
     pub srv2: String,
+    /// The routed upstream link (relay scenarios): a bridge joining the
+    /// router's [`UPSTREAM_IF`] and the servers.
+    pub up: String,
 }
 
 impl Names {
@@ -118,11 +128,12 @@ impl Names {
             srv: format!("{p}-srv"),
             rtr: format!("{p}-rtr"),
             srv2: format!("{p}-srv2"),
+            up: format!("{p}-up"),
         }
     }
 
-    fn all(&self) -> [&str; 4] {
-        [&self.cli, &self.srv, &self.rtr, &self.srv2]
+    fn all(&self) -> [&str; 5] {
+        [&self.cli, &self.srv, &self.rtr, &self.srv2, &self.up]
     }
 }
 
@@ -133,7 +144,7 @@ fn is_lab_ns(ns: &str) -> bool {
         return false;
     };
     let role = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-    matches!(role, "-cli" | "-srv" | "-rtr" | "-srv2")
+    matches!(role, "-cli" | "-srv" | "-rtr" | "-srv2" | "-up")
 }
 const STATE_FILE: &str = "lab.state";
 const KEEPER_ROLE: &str = "keeper";
@@ -332,8 +343,34 @@ impl Lab {
             &["link", "set", CLIENT_TAP, "master", BRIDGE, "up"],
         )?;
 
-        // Server.
-        plug_into_segment(&n.cli, &n.srv, BR_SRV_PORT, SERVER_IF, SERVER_IP)?;
+        // Server: on the segment, or (relay scenarios) behind the router.
+        if servers.upstream() {
+            self.add_ns(&n.up)?;
+            ip(
+                Some(&n.up),
+                &[
+                    "link",
+                    "add",
+                    BRIDGE,
+                    "type",
+                    "bridge",
+                    "stp_state",
+                    "0",
+                    "forward_delay",
+                    "0",
+                ],
+            )?;
+            ip(Some(&n.up), &["link", "set", BRIDGE, "up"])?;
+            plug_into_segment(&n.up, &n.srv, BR_SRV_PORT, SERVER_IF, UPSTREAM_SERVER_IP)?;
+            ip(
+                Some(&n.srv),
+                &["route", "add", "10.77.10.0/24", "via", UPSTREAM_ROUTER_IP],
+            )?;
+            plug_into_segment(&n.up, &n.rtr, BR_RTR_PORT, UPSTREAM_IF, UPSTREAM_ROUTER_IP)?;
+            sysctl(&n.rtr, "net.ipv4.ip_forward", "1")?;
+        } else {
+            plug_into_segment(&n.cli, &n.srv, BR_SRV_PORT, SERVER_IF, SERVER_IP)?;
+        }
 
         // Router: radvd wants forwarding on and a usable link-local address
         // (no DAD, so it is usable at once).
@@ -406,6 +443,12 @@ impl Lab {
     /// Captures on `iface` in namespace `ns` into `pcap`, besides any other
     /// capture running.
     pub fn start_capture_at(&mut self, pcap: &Path, ns: &str, iface: &str) -> Result<()> {
+        self.start_capture_on(pcap, ns, &[iface])
+    }
+
+    /// Captures on every interface of `ifaces` in namespace `ns` into one
+    /// file (pcapng when there are several).
+    pub fn start_capture_on(&mut self, pcap: &Path, ns: &str, ifaces: &[&str]) -> Result<()> {
         let dumpcap = find_program("dumpcap", "tshark")?;
         let pcap = std::path::absolute(pcap)?;
         if let Some(parent) = pcap.parent() {
@@ -418,11 +461,19 @@ impl Lab {
             _ => {}
         }
         let mut cmd = netns_command(ns, &dumpcap);
-        cmd.args(["-q", "-P", "-i", iface, "-f", CAPTURE_FILTER, "-w"])
-            .arg(&pcap);
-        let log = self
-            .dir
-            .join(format!("capture-{}-{iface}.log", self.captures.len()));
+        cmd.arg("-q");
+        if ifaces.len() == 1 {
+            cmd.arg("-P");
+        }
+        for iface in ifaces {
+            cmd.args(["-i", iface, "-f", CAPTURE_FILTER]);
+        }
+        cmd.arg("-w").arg(&pcap);
+        let log = self.dir.join(format!(
+            "capture-{}-{}.log",
+            self.captures.len(),
+            ifaces.join("+")
+        ));
         let mut p = spawn("capture", cmd, &log)?;
         let ready = wait_ready(p.pid(), &log, "dumpcap", Duration::from_secs(10), |l| {
             l.contains("Capturing on")
@@ -1394,7 +1445,7 @@ mod tests {
         let zero = Names::of(0);
         assert_eq!(
             zero.all(),
-            [CLIENT_NS, SERVER_NS, ROUTER_NS, SERVER2_NS],
+            [CLIENT_NS, SERVER_NS, ROUTER_NS, SERVER2_NS, "pxe-up"],
             "instance 0 is the lab of `lab up`"
         );
         assert_eq!(Names::of(12).srv2, "pxe12-srv2");
