@@ -132,6 +132,11 @@ impl Names {
         }
     }
 
+    /// The namespace of light client `i` (boot storms).
+    pub fn client(&self, i: usize) -> String {
+        format!("{}-c{i}", self.cli.trim_end_matches("-cli"))
+    }
+
     fn all(&self) -> [&str; 5] {
         [&self.cli, &self.srv, &self.rtr, &self.srv2, &self.up]
     }
@@ -144,7 +149,10 @@ fn is_lab_ns(ns: &str) -> bool {
         return false;
     };
     let role = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-    matches!(role, "-cli" | "-srv" | "-rtr" | "-srv2" | "-up")
+    let light_client = role
+        .strip_prefix("-c")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    light_client || matches!(role, "-cli" | "-srv" | "-rtr" | "-srv2" | "-up")
 }
 const STATE_FILE: &str = "lab.state";
 const KEEPER_ROLE: &str = "keeper";
@@ -399,6 +407,30 @@ impl Lab {
             .args(["--logmethod", "stderr"]);
         self.start_daemon("radvd", cmd, |l| l.contains("started"))?;
         self.start_servers(servers)
+    }
+
+    /// `n` light clients for a boot storm: namespaces [`Names::client`],
+    /// each with `eth0` (MAC `52:54:00:77:01:<i>`, no address) on the
+    /// segment. Removed with the lab.
+    pub fn add_light_clients(&mut self, n: usize) -> Result<Vec<(String, String)>> {
+        let cli = self.names.cli.clone();
+        let mut out = Vec::new();
+        for i in 0..n {
+            let ns = self.names.client(i);
+            self.add_ns(&ns)?;
+            let port = format!("br-c{i}");
+            let mac = format!("52:54:00:77:01:{i:02x}");
+            ip(
+                Some(&cli),
+                &[
+                    "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+                ],
+            )?;
+            ip(Some(&cli), &["link", "set", &port, "master", BRIDGE, "up"])?;
+            ip(Some(&ns), &["link", "set", "eth0", "address", &mac, "up"])?;
+            out.push((ns, mac));
+        }
+        Ok(out)
     }
 
     fn add_ns(&mut self, ns: &str) -> Result<()> {
@@ -1449,6 +1481,8 @@ mod tests {
             "instance 0 is the lab of `lab up`"
         );
         assert_eq!(Names::of(12).srv2, "pxe12-srv2");
+        assert_eq!(Names::of(3).client(49), "pxe3-c49");
+        assert!(is_lab_ns(&Names::of(0).client(7)));
         for ns in zero.all().into_iter().chain(Names::of(7).all()) {
             assert!(is_lab_ns(ns), "{ns}");
         }

@@ -79,8 +79,13 @@ fn main() -> Result<()> {
         Cmd::Test => test::run(),
         Cmd::E2e { list: true, .. } => {
             for s in xtask::e2e::SCENARIOS {
-                println!("{:<22} {}", s.name, s.about);
+                println!("{:<26} {}", s.name, s.about);
             }
+            println!(
+                "{:<26} {} light PXE clients (udhcpc + atftp) within a second against dnsmasq",
+                xtask::e2e::STORM,
+                xtask::e2e::STORM_CLIENTS
+            );
             Ok(())
         }
         Cmd::E2e {
