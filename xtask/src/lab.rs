@@ -53,7 +53,7 @@ mod client;
 mod servers;
 
 pub use client::{Console, Firmware};
-pub use servers::Servers;
+pub use servers::{PXELINUX_OK_MARKER, Servers};
 
 /// Client segment: bridge br0, tap0 for qemu, bridge-side ends of the veths.
 pub const CLIENT_NS: &str = "pxe-cli";
@@ -601,13 +601,13 @@ impl Lab {
     /// a known failure line appears, qemu exits, or `timeout` passes
     /// (`Ok(false)`). The client keeps running; see [`Lab::stop_client`].
     pub fn wait_client(&self, timeout: Duration) -> Result<bool> {
-        Ok(self.wait_console(timeout)?.booted)
+        Ok(self.wait_console(timeout, None)?.booted)
     }
 
     /// Polls the serial log until the firmware says how its boot went (see
     /// [`client::read_console`]), qemu exits, or `timeout` passes (then the
     /// line is empty and `booted` false). The client keeps running.
-    pub fn wait_console(&self, timeout: Duration) -> Result<Console> {
+    pub fn wait_console(&self, timeout: Duration, booted: Option<&str>) -> Result<Console> {
         let Some(client) = &self.client else {
             bail!("no client was booted (call boot_client first)");
         };
@@ -615,9 +615,11 @@ impl Lab {
         let deadline = Instant::now() + timeout;
         loop {
             let bytes = fs::read(&serial).unwrap_or_default();
-            if let Some(c) =
-                client::read_console(self.client_firmware, &String::from_utf8_lossy(&bytes))
-            {
+            if let Some(c) = client::read_console(
+                self.client_firmware,
+                &String::from_utf8_lossy(&bytes),
+                booted,
+            ) {
                 return Ok(c);
             }
             if !is_alive(client.pid(), Some(client.start_time)) || Instant::now() >= deadline {

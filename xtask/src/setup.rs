@@ -34,6 +34,10 @@ pub const PACKAGES: &[&str] = &[
     "tftp-hpa",
     "tshark",
     "curl",
+    // the pxelinux / syslinux.efi chain
+    "pxelinux",
+    "syslinux-common",
+    "syslinux-efi",
     // metrics
     "prometheus",
 ];

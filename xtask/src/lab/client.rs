@@ -55,14 +55,17 @@ pub struct Console {
     pub line: String,
 }
 
-/// Reads a serial console log (`None`: nothing decisive yet).
-pub fn read_console(firmware: Firmware, text: &str) -> Option<Console> {
+/// Reads a serial console log (`None`: nothing decisive yet). `booted`:
+/// the line that says the boot went through, when not the firmware's own
+/// (a loader further down the chain prints it).
+pub fn read_console(firmware: Firmware, text: &str, booted: Option<&str>) -> Option<Console> {
     let (ok, failures) = match firmware {
         Firmware::Bios => (BOOT_OK_MARKER, IPXE_FAILURE_LINES),
         Firmware::Uefi => (EDK2_BOOTED, EDK2_FAILURE_LINES),
     };
-    // Escape sequences and carriage returns aside, line by line, first
-    // decisive line wins.
+    let ok = booted.unwrap_or(ok);
+    let text = plain(text);
+    // Line by line, first decisive line wins.
     for line in text.split(['\r', '\n']) {
         let line = line.trim();
         if line.contains(ok) {
@@ -79,6 +82,46 @@ pub fn read_console(firmware: Firmware, text: &str) -> Option<Console> {
         }
     }
     None
+}
+
+/// The console text as a screen shows it: ANSI control sequences removed,
+/// a cursor move to another row read as a line break (EFI loaders such as
+/// syslinux.efi place each character with one).
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut row: Option<u32> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() != Some(&'[') {
+            continue;
+        }
+        chars.next();
+        let mut params = String::new();
+        let mut fin = None;
+        for c in chars.by_ref() {
+            if ('\u{40}'..='\u{7e}').contains(&c) {
+                fin = Some(c);
+                break;
+            }
+            params.push(c);
+        }
+        if matches!(fin, Some('H' | 'f')) {
+            let r = params
+                .split(';')
+                .next()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(1);
+            if row.is_some_and(|old| old != r) {
+                out.push('\n');
+            }
+            row = Some(r);
+        }
+    }
+    out
 }
 
 /// qemu's arguments for a client with `firmware` and `mac`; UEFI's
@@ -143,7 +186,7 @@ mod tests {
         let ipxe = "Configuring (net0 52:54:00:77:00:10)...... ok\r\n\
                     Nothing to boot: No such file or directory (2d03e13b)\r\n";
         assert_eq!(
-            read_console(Firmware::Bios, ipxe),
+            read_console(Firmware::Bios, ipxe, None),
             Some(Console {
                 booted: false,
                 line: "Nothing to boot: No such file or directory (2d03e13b)".into()
@@ -151,11 +194,24 @@ mod tests {
         );
         let edk2 = ">>Start PXE over IPv4.\r\n  Station IP address is 10.77.10.100\r\n\
                     \r\n  PXE-E16: No valid offer received.\r\nBdsDxe: failed to load Boot0001\r\n";
-        let c = read_console(Firmware::Uefi, edk2).unwrap();
+        let c = read_console(Firmware::Uefi, edk2, None).unwrap();
         assert!(!c.booted);
         assert_eq!(c.line, "PXE-E16: No valid offer received.");
         let ok = " Downloading NBP file...\r\n\r\n  NBP file downloaded successfully.\r\n";
-        assert!(read_console(Firmware::Uefi, ok).unwrap().booted);
-        assert_eq!(read_console(Firmware::Uefi, ">>Start PXE over IPv4."), None);
+        assert!(read_console(Firmware::Uefi, ok, None).unwrap().booted);
+        assert_eq!(
+            read_console(Firmware::Uefi, ">>Start PXE over IPv4.", None),
+            None
+        );
+        // syslinux.efi places each character, then the firmware goes on.
+        let efi = "My IP is 10.77.10.145\r\n\u{1b}[17;01HO\u{1b}[17;02H\u{1b}[17;02HK\
+                   \u{1b}[18;01HBdsDxe: failed to start Boot0001: Load Error\r\n";
+        assert_eq!(
+            read_console(Firmware::Uefi, efi, Some("OK")),
+            Some(Console {
+                booted: true,
+                line: "OK".into()
+            })
+        );
     }
 }

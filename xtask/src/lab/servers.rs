@@ -13,6 +13,25 @@ use super::{
     UPSTREAM_SERVER_IP, find_program, netns_command, plug_into_segment, terminate,
 };
 
+/// What pxelinux.cfg/default of the chain set-up prints.
+pub const PXELINUX_OK_MARKER: &str = "LAB-PXELINUX-OK";
+
+/// The syslinux files of the chain (Debian packages pxelinux,
+/// syslinux-common, syslinux-efi), by name in the TFTP root.
+const SYSLINUX_FILES: [(&str, &str); 4] = [
+    ("pxelinux.0", "/usr/lib/PXELINUX/pxelinux.0"),
+    ("ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32"),
+    ("syslinux.efi", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi"),
+    ("ldlinux.e64", "/usr/lib/syslinux/modules/efi64/ldlinux.e64"),
+];
+
+/// dnsmasq's boot file per client architecture (RFC 4578: 7 and 9 are x64
+/// UEFI).
+const PXELINUX_BOOT: &str = "dhcp-match=set:efi64,option:client-arch,7\n\
+     dhcp-match=set:efi64,option:client-arch,9\n\
+     dhcp-boot=tag:efi64,syslinux.efi,,10.77.10.1\n\
+     dhcp-boot=tag:!efi64,pxelinux.0,,10.77.10.1\n";
+
 /// The boot file the "missing file" set-up names (it is not in the root).
 pub const MISSING_BOOT_FILE: &str = "missing-boot.ipxe";
 
@@ -72,6 +91,11 @@ pub enum Servers {
     /// addresses only), but not to the PXE server ([`UPSTREAM_PXE_IP`], a
     /// proxyDHCP with a boot service): it is missing from the helper list.
     RelayMissingPxeServer,
+    /// dnsmasq serving a chain: pxelinux.0 (BIOS) or syslinux.efi (x64
+    /// UEFI), which fetch ldlinux and probe pxelinux.cfg/ for config files
+    /// (most do not exist: normal) before `default` prints
+    /// [`PXELINUX_OK_MARKER`].
+    PxelinuxChain,
     /// dnsmasq as in [`Servers::Dnsmasq`], plus a second dnsmasq at
     /// [`SERVER2_IP`] that offers addresses without boot information, a
     /// second later (`dhcp-reply-delay`), broadcast.
@@ -322,6 +346,26 @@ impl Lab {
                     },
                 )?;
                 self.start_relay()
+            }
+            Servers::PxelinuxChain => {
+                let tftp = self.dir.join("tftp");
+                for (name, from) in SYSLINUX_FILES {
+                    fs::copy(from, tftp.join(name)).with_context(|| {
+                        format!("copying {from} (packages pxelinux, syslinux-common, syslinux-efi)")
+                    })?;
+                }
+                fs::create_dir_all(tftp.join("pxelinux.cfg"))?;
+                write(
+                    &tftp.join("pxelinux.cfg/default"),
+                    &format!(
+                        "SAY {PXELINUX_OK_MARKER}\nPROMPT 0\nTIMEOUT 0\nDEFAULT local\nLABEL local\n  LOCALBOOT -1\n"
+                    ),
+                )?;
+                self.start_dnsmasq(&DnsmasqConf {
+                    boot: None,
+                    extra: PXELINUX_BOOT,
+                    ..healthy
+                })
             }
             Servers::TwoDhcpServers => {
                 self.start_dnsmasq(&healthy)?;
