@@ -27,6 +27,7 @@ fn verdict(
         timeline: Vec::new(),
         transfers: Vec::new(),
         dhcp_servers: Vec::new(),
+        console: None,
     }
 }
 
@@ -285,6 +286,28 @@ pub fn no_offers(mac: [u8; 6], discovers: u32) -> Verdict {
         format!("no DHCP or proxyDHCP offer after {discovers} DISCOVERs"),
         "check that a DHCP server serves this segment: the server running, the VLAN reaching it, and the router's IP helper (DHCP relay) pointing at it".into(),
     )
+}
+
+/// What UEFI firmware built on EDK2 (most of it; OVMF 2022.11 measured in
+/// the lab, `cargo xtask e2e`) prints for a failure, so a user can match
+/// the screen in front of them to the verdict. `None` for other firmware:
+/// classic BIOS ROMs print the code itself, iPXE its own words.
+pub fn console_message(arch: Option<u16>, code: &str) -> Option<&'static str> {
+    if !arch.is_some_and(is_efi) {
+        return None;
+    }
+    match code {
+        // Nothing answers on 4011, or no offer names a boot file: EDK2
+        // finds no offer it can boot from.
+        "PXE-E55" | "PXE-E53" => Some("PXE-E16: No valid offer received."),
+        "PXE-E51" => Some("PXE-E18: Server response timeout."),
+        "PXE-E3B" | "PXE-E3C" | "PXE-E36" => {
+            Some("PXE-E23: Client received TFTP error from server.")
+        }
+        // ICMP port unreachable from the TFTP server.
+        "PXE-E32" => Some("PXE-E99: Unexpected network error."),
+        _ => None,
+    }
 }
 
 fn is_efi(arch: u16) -> bool {

@@ -109,6 +109,9 @@ pub struct SessionJson<'a> {
     pub boot_file: Option<&'a str>,
     pub cause: Option<&'a str>,
     pub fix: Option<&'a str>,
+    /// What the client's firmware prints for this failure, where known
+    /// (UEFI/EDK2).
+    pub console: Option<&'a str>,
     pub warnings: &'a [String],
     pub transfers: &'a [crate::tracker::TransferResult],
     pub first_seen: String,
@@ -133,6 +136,7 @@ impl<'a> SessionJson<'a> {
             boot_file: v.boot_file.as_deref(),
             cause: v.cause.as_deref(),
             fix: v.fix.as_deref(),
+            console: v.console,
             warnings: &v.warnings,
             transfers: &v.transfers,
             first_seen: rfc3339(v.first_seen_ns),
@@ -173,6 +177,9 @@ pub fn write_text(out: &mut impl Write, verdicts: &[Verdict]) -> std::io::Result
         }
         if let Some(f) = &v.fix {
             writeln!(out, "  fix:   {f}")?;
+        }
+        if let Some(c) = v.console {
+            writeln!(out, "  the client's UEFI firmware shows: {c}")?;
         }
         for w in &v.warnings {
             writeln!(out, "  warning: {w}")?;

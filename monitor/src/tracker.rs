@@ -99,6 +99,9 @@ pub struct Verdict {
     pub transfers: Vec<TransferResult>,
     /// The DHCP servers that offered the client an address.
     pub dhcp_servers: Vec<DhcpServerSeen>,
+    /// What the client's firmware prints for this failure, where known
+    /// ([`diagnosis::console_message`]).
+    pub console: Option<&'static str>,
 }
 
 /// What the session showed about one DHCP server that offered the client
@@ -1045,6 +1048,9 @@ fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
     );
     (v.warning_kinds, v.warnings) = warnings.into_iter().unzip();
     v.dhcp_servers = dhcp_servers(s);
+    v.console = v
+        .code
+        .and_then(|code| diagnosis::console_message(s.arch, code));
     v
 }
 

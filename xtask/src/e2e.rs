@@ -352,12 +352,16 @@ pub fn run(opts: Options) -> Result<()> {
     let bin = agent::build_monitor()?;
     let out = match opts.out {
         Some(o) => o,
-        None => agent::workspace_root().join("target/e2e").join(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs()
-                .to_string(),
-        ),
+        None => {
+            let runs = agent::workspace_root().join("target/e2e");
+            prune(&runs, KEEP_RUNS);
+            runs.join(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_secs()
+                    .to_string(),
+            )
+        }
     };
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let out = fs::canonicalize(&out)?;
@@ -434,6 +438,11 @@ pub fn run(opts: Options) -> Result<()> {
     if !left.is_empty() {
         bail!("namespaces left behind: {}", left.join(", "));
     }
+    let left = processes_using(&out);
+    if !left.is_empty() {
+        let list: Vec<String> = left.iter().map(|(p, c)| format!("{c} (pid {p})")).collect();
+        bail!("processes left behind: {}", list.join(", "));
+    }
     println!(
         "e2e: {} of {total} run(s) passed in {:.0} s ({jobs} at a time); details in {}",
         total - failed.len(),
@@ -456,6 +465,54 @@ pub fn run(opts: Options) -> Result<()> {
         bail!("{} e2e run(s) failed", failed.len());
     }
     Ok(())
+}
+
+/// Processes whose command line names `dir`: every process of a run does
+/// (its config, log, capture or console file is there). This process and
+/// its ancestors (which may name it in `--out`) aside.
+fn processes_using(dir: &Path) -> Vec<(u32, String)> {
+    let mut mine = vec![std::process::id()];
+    while let Some(parent) = mine
+        .last()
+        .and_then(|p| lab::proc_ppid(*p))
+        .filter(|p| *p > 1)
+    {
+        mine.push(parent);
+    }
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| !mine.contains(pid))
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
+        .map(|pid| (pid, lab::proc_comm(pid)))
+        .collect()
+}
+
+/// Earlier runs kept in target/e2e (each holds captures of tens of MB).
+const KEEP_RUNS: usize = 5;
+
+/// Removes all but the newest `keep - 1` run directories in `dir` (their
+/// names are start times), making room for one more.
+fn prune(dir: &Path, keep: usize) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut runs: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
+        .collect();
+    runs.sort();
+    let remove = runs.len().saturating_sub(keep.saturating_sub(1));
+    for (_, path) in runs.into_iter().take(remove) {
+        let _ = fs::remove_dir_all(path);
+    }
 }
 
 fn verdict_text(v: &Option<Verdict>) -> String {
@@ -615,7 +672,15 @@ fn drive(
     let truth: Verdict = (expect.outcome.to_owned(), expect.code.map(str::to_owned));
     let deadline = Instant::now() + Duration::from_secs(40);
     for m in &monitors {
-        let view = check_monitor(m, &truth, &expect, deadline, &mut run.problems)?;
+        let view = check_monitor(
+            m,
+            &truth,
+            &expect,
+            fw,
+            &run.console.line,
+            deadline,
+            &mut run.problems,
+        )?;
         // A frame after the verdict, so that the captures' clock (all that
         // replay knows of time) reaches the moment the agent decided.
         clock_frame(&m.ns, m.watch.at.clock_target())?;
@@ -695,14 +760,18 @@ fn check_monitor(
     m: &Monitor,
     truth: &Verdict,
     expect: &Expect,
+    fw: Firmware,
+    console_line: &str,
     deadline: Instant,
     problems: &mut Vec<String>,
 ) -> Result<View> {
     let mut warnings = Vec::new();
+    let mut said_console = None;
     let live = loop {
-        if let Some((v, w)) = session(m.listen)? {
-            warnings = w;
-            break Some(v);
+        if let Some(l) = session(m.listen)? {
+            warnings = l.warnings;
+            said_console = l.console;
+            break Some(l.verdict);
         }
         if Instant::now() >= deadline {
             break None;
@@ -723,6 +792,21 @@ fn check_monitor(
             verdict_text(&Some(want.clone()))
         )),
         _ => {}
+    }
+    // Where pxe-monitor says what the client's screen shows, the screen
+    // shows it.
+    if let Some(c) = &said_console
+        && !console_line.contains(c.trim_end_matches('.'))
+    {
+        problems.push(format!(
+            "{at}: pxe-monitor says the console shows {c:?}, it showed {console_line:?}"
+        ));
+    }
+    if fw == Firmware::Uefi && m.watch.sees_all && want.1.is_some() && said_console.is_none() {
+        problems.push(format!(
+            "{at}: no console message for the UEFI failure {}",
+            verdict_text(&live)
+        ));
     }
     if m.watch.sees_all
         && let Some(wanted) = expect.warning
@@ -785,9 +869,16 @@ fn outcome_of(v: &Value) -> Verdict {
     )
 }
 
-/// The client's verdict at /api/sessions, if there is one yet, and its
-/// warnings.
-fn session(listen: std::net::SocketAddr) -> Result<Option<(Verdict, Vec<String>)>> {
+/// A session at /api/sessions: its verdict, warnings, and what it says the
+/// client's console shows.
+struct Live {
+    verdict: Verdict,
+    warnings: Vec<String>,
+    console: Option<String>,
+}
+
+/// The client's session at /api/sessions, if it has a verdict yet.
+fn session(listen: std::net::SocketAddr) -> Result<Option<Live>> {
     let list: Value = serde_json::from_str(&scrape::get(listen, "/api/sessions")?)?;
     Ok(list
         .as_array()
@@ -801,7 +892,11 @@ fn session(listen: std::net::SocketAddr) -> Result<Option<(Verdict, Vec<String>)
                 .flatten()
                 .filter_map(|w| w.as_str().map(str::to_owned))
                 .collect();
-            (outcome_of(s), w)
+            Live {
+                verdict: outcome_of(s),
+                warnings: w,
+                console: s["console"].as_str().map(str::to_owned),
+            }
         }))
 }
 
@@ -833,7 +928,7 @@ pub const STORM: &str = "boot-storm";
 
 fn storm_line(st: &Storm) -> String {
     format!(
-        "{} {STORM}: {} light clients started within a second, {} booted by their own account; \
+        "{} {STORM}: {} light clients started within a second, {} fetched their {} KiB boot file; \
          pxe-monitor live: {:?}; first DISCOVER to last block {}; {:.0} s{}",
         if st.problems.is_empty() {
             "ok  "
@@ -842,6 +937,7 @@ fn storm_line(st: &Storm) -> String {
         },
         st.clients,
         st.clients_booted,
+        lab::STORM_FILE_BYTES / 1024,
         st.verdicts,
         st.first_to_last
             .map_or("unknown".to_owned(), |s| format!("{s:.2} s")),
@@ -914,7 +1010,8 @@ impl Drop for Children {
 
 fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<()> {
     fs::create_dir_all(dir)?;
-    let mut lab = Lab::up_with(&dir.join("lab"), instance, Servers::Dnsmasq).context("lab up")?;
+    let mut lab =
+        Lab::up_with(&dir.join("lab"), instance, Servers::DnsmasqBigFile).context("lab up")?;
     let pcap = dir.join("segment.pcap");
     lab.start_capture_on_segment(&pcap)?;
     let listen = agent::free_port()?;
@@ -943,7 +1040,10 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
             "busybox udhcpc -f -q -n -t 4 -T 1 -i eth0 -s {handler} \
              -V PXEClient:Arch:00000:UNDI:002001 -x 0x5d:0000 && \
              read server file < {lease} && \
-             atftp --option 'blksize 1428' --option 'tsize 0' -g -r \"$file\" -l /dev/null \"$server\"",
+             atftp --option 'blksize 1428' --option 'tsize 0' -g -r \"$file\" -l {local} \"$server\" && \
+             test $(stat -c %s {local}) -eq {size} && rm -f {local}",
+            local = dir.join(format!("got-{i}")).display(),
+            size = lab::STORM_FILE_BYTES,
             handler = handler.display(),
             lease = lease.display()
         );
@@ -1070,4 +1170,43 @@ fn first_discover_to_last_block(pcap: &Path) -> Result<Option<f64>> {
     let first = times("dhcp.option.dhcp == 1")?.into_iter().reduce(f64::min);
     let last = times("tftp.opcode == 3")?.into_iter().reduce(f64::max);
     Ok(first.zip(last).map(|(a, b)| b - a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn older_runs_are_pruned() {
+        let dir = std::env::temp_dir().join(format!("pxe-prune-{}", std::process::id()));
+        for name in ["100", "200", "300", "400", "500", "600", "700", "notes"] {
+            fs::create_dir_all(dir.join(name)).unwrap();
+        }
+        prune(&dir, 5);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let _ = fs::remove_dir_all(&dir);
+        // Room for the run about to start: four kept, and what is not a run.
+        assert_eq!(left, ["400", "500", "600", "700", "notes"]);
+    }
+
+    #[test]
+    fn a_process_naming_the_directory_is_found() {
+        let dir = std::env::temp_dir().join(format!("pxe-procs-{}", std::process::id()));
+        // sh's $0 names the directory, as a lab process's config path does.
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 30; true"])
+            .arg(&dir)
+            .spawn()
+            .unwrap();
+        let found = processes_using(&dir);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.iter().any(|(p, _)| *p == child.id()), "{found:?}");
+        assert!(processes_using(&dir.join("nothing-here")).is_empty());
+    }
 }

@@ -53,7 +53,7 @@ mod client;
 mod servers;
 
 pub use client::{Console, Firmware};
-pub use servers::{PXELINUX_OK_MARKER, Servers};
+pub use servers::{PXELINUX_OK_MARKER, STORM_FILE, STORM_FILE_BYTES, Servers};
 
 /// Client segment: bridge br0, tap0 for qemu, bridge-side ends of the veths.
 pub const CLIENT_NS: &str = "pxe-cli";
@@ -1269,7 +1269,7 @@ fn become_subreaper() {
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 }
 
-fn proc_ppid(pid: u32) -> Option<u32> {
+pub(crate) fn proc_ppid(pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(1)?.parse().ok()
@@ -1286,7 +1286,7 @@ fn proc_stat(pid: u32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-fn proc_comm(pid: u32) -> String {
+pub(crate) fn proc_comm(pid: u32) -> String {
     fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "process".into())

@@ -13,6 +13,10 @@ use super::{
     UPSTREAM_SERVER_IP, find_program, netns_command, plug_into_segment, terminate,
 };
 
+/// The boot file of [`Servers::DnsmasqBigFile`] and its size.
+pub const STORM_FILE: &str = "storm.bin";
+pub const STORM_FILE_BYTES: usize = 256 * 1024;
+
 /// What pxelinux.cfg/default of the chain set-up prints.
 pub const PXELINUX_OK_MARKER: &str = "LAB-PXELINUX-OK";
 
@@ -96,6 +100,9 @@ pub enum Servers {
     /// (most do not exist: normal) before `default` prints
     /// [`PXELINUX_OK_MARKER`].
     PxelinuxChain,
+    /// dnsmasq as in [`Servers::Dnsmasq`], naming a boot file of
+    /// [`STORM_FILE_BYTES`] (boot storms: many blocks per client).
+    DnsmasqBigFile,
     /// dnsmasq as in [`Servers::Dnsmasq`], plus a second dnsmasq at
     /// [`SERVER2_IP`] that offers addresses without boot information, a
     /// second later (`dhcp-reply-delay`), broadcast.
@@ -346,6 +353,15 @@ impl Lab {
                     },
                 )?;
                 self.start_relay()
+            }
+            Servers::DnsmasqBigFile => {
+                // Not all zeros: each block differs.
+                let data: Vec<u8> = (0..STORM_FILE_BYTES).map(|i| (i * 7 % 251) as u8).collect();
+                fs::write(self.dir.join("tftp").join(STORM_FILE), data)?;
+                self.start_dnsmasq(&DnsmasqConf {
+                    boot: Some((STORM_FILE, SERVER_IP)),
+                    ..healthy
+                })
             }
             Servers::PxelinuxChain => {
                 let tftp = self.dir.join("tftp");
