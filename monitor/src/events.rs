@@ -165,13 +165,18 @@ pub fn describe_tftp(ev: &TftpEvent) -> String {
 }
 
 /// Reads one interface's ring buffer until the task is dropped: counts the
-/// records and logs each at debug level. (The session tracker will consume
-/// them here.)
+/// records, logs each at debug level and hands it to the session tracker.
+///
+/// The channel to the tracker is bounded: when the tracker falls behind,
+/// this waits, the kernel's ring buffer fills, and what it cannot hold is
+/// counted in `pxe_events_lost_total`. Memory stays bounded, losses are
+/// counted in one place, and packets are never held up (the kernel side
+/// only ever drops an event, never waits).
 pub async fn read(
     interface: String,
     ring: RingBuf<MapData>,
     received: IntCounterVec,
-    tracker: tokio::sync::mpsc::UnboundedSender<crate::live::Stamped>,
+    tracker: tokio::sync::mpsc::Sender<crate::live::Stamped>,
 ) {
     // SAFETY: the RingBuf owns its map's file descriptor, which stays open
     // and the same for as long as the RingBuf lives, i.e. inside the
@@ -194,6 +199,8 @@ pub async fn read(
         let ring = guard.get_inner_mut();
         while let Some(item) = ring.next() {
             let record = decode(&item);
+            // The record is a copy: the kernel may reuse the slot.
+            drop(item);
             let kind = match &record {
                 Some(Record::Dhcp(rec)) => {
                     debug!(interface, "{}", describe(rec.header.direction, &rec.event));
@@ -214,7 +221,7 @@ pub async fn read(
                 .inc();
             if let Some(rec) = record {
                 // The tracker task ends only with the agent.
-                let _ = tracker.send((rec.event(), rec.header().timestamp_ns));
+                let _ = tracker.send((rec.event(), rec.header().timestamp_ns)).await;
             }
         }
         guard.clear_ready();

@@ -23,6 +23,10 @@ use crate::{
 /// monotonic clock.
 pub type Stamped = (Event, u64);
 
+/// Events in flight from the ring-buffer readers to the tracker (a few ms
+/// of a boot storm; the ring buffers hold the rest).
+pub const EVENT_QUEUE: usize = 4096;
+
 /// CLOCK_MONOTONIC, the clock of `bpf_ktime_get_ns`.
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -216,7 +220,7 @@ impl SessionMetrics {
 /// Runs the tracker on the events until the channel closes: a tick a
 /// second for timeouts; every verdict is logged once and kept in `recent`.
 pub async fn track(
-    mut rx: mpsc::UnboundedReceiver<Stamped>,
+    mut rx: mpsc::Receiver<Stamped>,
     recent: &Recent,
     max_sessions: usize,
     kernel: &crate::metrics::KernelCollector,

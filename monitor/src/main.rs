@@ -101,7 +101,7 @@ fn run(args: RunArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(live::EVENT_QUEUE);
         let tracker = {
             let sessions = sessions.clone();
             let max = args.max_sessions;
