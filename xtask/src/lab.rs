@@ -1396,7 +1396,7 @@ fn ns_exists(ns: &str) -> bool {
     Path::new("/run/netns").join(ns).exists()
 }
 
-fn require_root() -> Result<()> {
+pub fn require_root() -> Result<()> {
     // SAFETY: plain syscall.
     if unsafe { libc::geteuid() } != 0 {
         bail!("the PXE lab needs root (network namespaces, tap devices)");
