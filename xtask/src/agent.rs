@@ -72,6 +72,7 @@ impl Agent {
                 .with_context(|| format!("creating {}", log.display()))?;
             cmd.stdout(f.try_clone()?).stderr(f);
         }
+        die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
@@ -129,6 +130,23 @@ impl Drop for Agent {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// The child gets SIGTERM when the thread that started it ends, so a run
+/// that is killed (or panics past its guards) leaves no agent or server
+/// behind outside the lab's namespaces, where `lab down` would not find it.
+pub fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: prctl(2) is async-signal-safe; nothing else runs between fork
+    // and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

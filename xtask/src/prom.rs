@@ -32,7 +32,9 @@ impl Prometheus {
         fs::write(&file, config).with_context(|| format!("writing {}", file.display()))?;
         let addr = agent::free_port()?;
         let log = fs::File::create(dir.join("prometheus.log"))?;
-        let child = Command::new("prometheus")
+        let mut cmd = Command::new("prometheus");
+        agent::die_with_parent(&mut cmd);
+        let child = cmd
             .arg(format!("--config.file={}", file.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
