@@ -14,7 +14,7 @@ use monitor_common::{
     Class, DhcpType,
     event::{DhcpEvent, IcmpEvent, TftpEvent, dhcp_flags as f},
     flow::{TftpFlow, TftpKey, TftpMoment},
-    wire::{tftp, udp},
+    wire::{dhcp, tftp, udp},
 };
 
 use crate::{counters::Event, diagnosis};
@@ -154,6 +154,9 @@ struct Offer {
     yiaddr: [u8; 4],
     siaddr: [u8; 4],
     boot_file: Option<String>,
+    /// The `file` field carries options (option 52) and option 67 is not
+    /// in the part the event holds: a boot file may be named all the same.
+    boot_file_unseen: bool,
     tftp_server: Option<String>,
     vendor_pxe: bool,
     vendor_specific: bool,
@@ -166,11 +169,13 @@ impl Offer {
         } else {
             e.src_ip
         };
+        let (boot_file, boot_file_unseen) = boot_file(e);
         Offer {
             server,
             yiaddr: e.yiaddr,
             siaddr: e.siaddr,
-            boot_file: boot_file(e),
+            boot_file,
+            boot_file_unseen,
             tftp_server: (e.flags & f::TFTP_SERVER != 0)
                 .then(|| text(&e.tftp_server, e.tftp_server_len.into())),
             vendor_pxe: e.flags & f::VENDOR_PXE_CLIENT != 0,
@@ -536,14 +541,33 @@ fn text(bytes: &[u8], len: usize) -> String {
     crate::events::text(bytes, len)
 }
 
-/// The boot file a DHCP message names: option 67, else the `file` field.
-fn boot_file(e: &DhcpEvent) -> Option<String> {
-    let name = if e.flags & f::BOOTFILE != 0 {
-        text(&e.bootfile, e.bootfile_len.into())
-    } else {
-        text(&e.file, e.file.len())
-    };
-    (!name.is_empty()).then_some(name)
+/// The boot file a DHCP message names: option 67, else the `file` field;
+/// and whether a name may be there unseen. When option 52 says the `file`
+/// field carries options (RFC 2132), option 67 is looked for among them
+/// (in the part of the field the event holds), and the field is not a name.
+fn boot_file(e: &DhcpEvent) -> (Option<String>, bool) {
+    let named = |name: String| (!name.is_empty()).then_some(name);
+    if e.flags & f::BOOTFILE != 0 {
+        return (named(text(&e.bootfile, e.bootfile_len.into())), false);
+    }
+    if e.flags & f::OVERLOAD != 0 && e.overload & 1 != 0 {
+        let mut found = None;
+        dhcp::walk_options(&e.file[..], 0, |code, len, at| {
+            if code == dhcp::option::BOOTFILE {
+                found = e
+                    .file
+                    .get(at..at + usize::from(len))
+                    .map(|v| text(v, v.len()));
+                return false;
+            }
+            true
+        });
+        return match found {
+            Some(name) => (named(name), false),
+            None => (None, true),
+        };
+    }
+    (named(text(&e.file, e.file.len())), false)
 }
 
 fn ip(a: [u8; 4]) -> Ipv4Addr {
@@ -951,6 +975,8 @@ fn decide(s: &Session, now: u64, live: Option<(&Timeouts, &Progress<'_>)>) -> Op
             .find_map(|o| o.boot_file.clone());
         let file = ack.boot_file.clone().or(offered_file);
         match file {
+            // Option 52 hid part of the answer: no claim about its file.
+            None if ack.boot_file_unseen => return if quiet { unseen() } else { None },
             None => return Some(diagnosis::no_boot_file(s.mac, ack.server, s.offers.len())),
             Some(file) if ack.siaddr == [0; 4] && (ack.tftp_server.is_none() || s.ipxe) => {
                 return Some(diagnosis::no_tftp_server(
@@ -981,7 +1007,11 @@ fn decide(s: &Session, now: u64, live: Option<(&Timeouts, &Progress<'_>)>) -> Op
         }
         // Offers came, and the client asked for none of them: none was
         // good enough (UEFI firmware wants a boot file or a proxy).
-        if s.requested.is_none() && !proxy_offered && s.offers.iter().all(|o| o.boot_file.is_none())
+        if s.requested.is_none()
+            && !proxy_offered
+            && s.offers
+                .iter()
+                .all(|o| o.boot_file.is_none() && !o.boot_file_unseen)
         {
             let server = s.offers[0].server;
             return Some(diagnosis::no_boot_file(s.mac, server, s.offers.len()));
@@ -1417,6 +1447,30 @@ mod tests {
         // The same DISCOVER as a retry a second later does count.
         let retries: Vec<_> = (0..4).map(|i| (i * S, discover())).collect();
         assert_eq!(run(&retries, None)[0].code, Some("PXE-E51"));
+    }
+
+    #[test]
+    fn option_overload_is_read_not_taken_for_a_file_name() {
+        // Option 52 = 1: the `file` field carries options, 67 among them.
+        let overloaded = |file: &[u8]| {
+            let Event::Dhcp(mut e) = reply(5, None) else {
+                unreachable!()
+            };
+            e.flags |= f::OVERLOAD;
+            e.overload = 1;
+            e.file[..file.len()].copy_from_slice(file);
+            Event::Dhcp(e)
+        };
+        let events = |ack| [(0, discover()), (S / 100, reply(2, None)), (S, ack)];
+        let v = &run(&events(overloaded(b"\x43\x09boot.ipxe\xff")), Some(20 * S))[0];
+        assert_eq!(v.boot_file.as_deref(), Some("boot.ipxe"), "{v:?}");
+        assert_ne!(v.code, Some("PXE-E53"));
+        // Option 67 beyond what the event holds: no claim of a missing file.
+        let v = &run(&events(overloaded(b"\x0c\x04host\xff")), None)[0];
+        assert_eq!(v.outcome, Outcome::Unfinished, "{v:?}");
+        // Without option 52 the same ACK has no boot file: PXE-E53.
+        let v = &run(&events(reply(5, None)), None)[0];
+        assert_eq!(v.code, Some("PXE-E53"));
     }
 
     #[test]
