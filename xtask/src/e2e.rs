@@ -1241,7 +1241,13 @@ mod tests {
             .arg(&dir)
             .spawn()
             .unwrap();
-        let found = processes_using(&dir);
+        // Until it has exec'd, the child's command line is this test's.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut found = processes_using(&dir);
+        while found.is_empty() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+            found = processes_using(&dir);
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert!(found.iter().any(|(p, _)| *p == child.id()), "{found:?}");
