@@ -247,9 +247,11 @@ pub mod maps {
     /// `LruHashMap<TftpKey, TftpFlow>`: transfers being followed.
     pub const TFTP_FLOWS: &str = "TFTP_FLOWS";
     pub const TFTP_FLOWS_LEN: u32 = 4096;
-    /// `Array<u8>`, one byte per UDP port: non-zero once the port was a
-    /// client port of a transfer, so other UDP skips the flow lookup (a
-    /// byte, not a bit, so CPUs never overwrite each other's marks).
+    /// `Array<u32>`, one per UDP port: when the port last carried a packet
+    /// of a followed transfer as its client port ([`crate::flow::port_hint`]),
+    /// so other UDP skips the flow lookup, and the hints of finished
+    /// transfers lapse. One slot per port: CPUs never overwrite each
+    /// other's marks.
     pub const TFTP_PORT_HINTS: &str = "TFTP_PORT_HINTS";
     pub const TFTP_PORT_HINTS_LEN: u32 = 65536;
     /// `PerCpuArray<u64>`, one slot: events lost because the ring buffer

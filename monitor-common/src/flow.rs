@@ -296,3 +296,48 @@ mod tests {
         }
     }
 }
+
+/// The kernel's per-port hints: which UDP ports are client ports of a
+/// transfer being followed, so that other UDP skips the transfer lookup.
+/// A hint holds the second (boot clock) the port last carried a packet of a
+/// followed transfer, and lapses [`port_hint::TTL_S`] later: a finished
+/// transfer stops costing a lookup for every datagram on its port.
+pub mod port_hint {
+    /// A transfer silent this long is over (TFTP clients and servers give
+    /// up after seconds).
+    pub const TTL_S: u32 = 300;
+
+    /// The hint for a packet at `now_ns` (never 0, which means "none").
+    #[inline(always)]
+    pub fn stamp(now_ns: u64) -> u32 {
+        let s = (now_ns / 1_000_000_000) as u32;
+        if s == 0 { 1 } else { s }
+    }
+
+    /// Whether `hint` still marks its port at `now_ns`. A hint up to a
+    /// second ahead counts (stamped by the precise clock, checked by the
+    /// coarse one, which may lag it by a tick).
+    #[inline(always)]
+    pub fn fresh(hint: u32, now_ns: u64) -> bool {
+        hint != 0 && stamp(now_ns).wrapping_add(1).wrapping_sub(hint) < TTL_S + 1
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn hints_lapse() {
+            const S: u64 = 1_000_000_000;
+            assert!(!fresh(0, 5 * S), "no hint");
+            assert_eq!(stamp(0), 1, "never 0");
+            let h = stamp(1000 * S);
+            assert!(fresh(h, 1000 * S));
+            assert!(fresh(h, (1000 + u64::from(TTL_S) - 1) * S));
+            assert!(!fresh(h, (1000 + u64::from(TTL_S)) * S));
+            // The checking clock a tick behind the stamping one.
+            assert!(fresh(stamp(1001 * S), 1000 * S + S - 1));
+            assert!(fresh(stamp(1001 * S), 1000 * S));
+        }
+    }
+}

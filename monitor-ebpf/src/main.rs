@@ -17,7 +17,7 @@
 
 use aya_ebpf::{
     bindings::{__sk_buff, TC_ACT_OK, xdp_action, xdp_md},
-    helpers::bpf_ktime_get_ns,
+    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
     macros::{classifier, map, xdp},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
     programs::{TcContext, XdpContext},
@@ -35,7 +35,7 @@ use monitor_common::{
         DhcpRecord, DhcpScratch, EventHeader, EventKind, IcmpEvent, IcmpRecord, TftpRecord,
         fill_dhcp_event, fill_tftp_event,
     },
-    flow::{TftpFlow, TftpFlows, TftpKey, TftpMoment, observe_tftp},
+    flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, port_hint},
     wire::tftp,
 };
 use monitor_ebpf::PacketFrame;
@@ -61,7 +61,7 @@ static TFTP_FLOWS: LruHashMap<TftpKey, TftpFlow> =
     LruHashMap::with_max_entries(names::TFTP_FLOWS_LEN, 0);
 
 #[map(name = "TFTP_PORT_HINTS")]
-static TFTP_PORT_HINTS: Array<u8> = Array::with_max_entries(names::TFTP_PORT_HINTS_LEN, 0);
+static TFTP_PORT_HINTS: Array<u32> = Array::with_max_entries(names::TFTP_PORT_HINTS_LEN, 0);
 
 #[map(name = "EVENTS_LOST")]
 static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
@@ -172,11 +172,19 @@ fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<Stage2> {
     }
 }
 
+/// Whether `port` carried a followed transfer lately (the clock is read
+/// only for a port that has a hint at all).
 #[inline(always)]
 fn port_hinted(port: u16) -> bool {
-    TFTP_PORT_HINTS
-        .get(u32::from(port))
-        .is_some_and(|h| *h != 0)
+    match TFTP_PORT_HINTS.get(u32::from(port)) {
+        Some(&h) if h != 0 => {
+            // The coarse clock (a tick's resolution) is plenty for a TTL in
+            // minutes, and several times cheaper on this hot path.
+            // SAFETY: a helper without arguments or preconditions.
+            port_hint::fresh(h, unsafe { bpf_ktime_get_coarse_ns() })
+        }
+        _ => false,
+    }
 }
 
 /// The context a stage-two or stage-three function was called with, to pass
@@ -334,12 +342,17 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
             tftp_error_index(dir, seen.from_server, seen.header.arg),
         );
     }
-    if seen.moment == Some(TftpMoment::Request) {
-        let port = u16::from_be_bytes(seen.key.client_port);
-        if let Some(h) = TFTP_PORT_HINTS.get_ptr_mut(u32::from(port)) {
-            // SAFETY: a valid map value; one byte per port, so CPUs setting
-            // different ports never overwrite each other.
-            unsafe { *h = 1 };
+    // Every packet of a followed transfer keeps its port's hint fresh.
+    let port = u16::from_be_bytes(seen.key.client_port);
+    if let Some(h) = TFTP_PORT_HINTS.get_ptr_mut(u32::from(port)) {
+        let stamp = port_hint::stamp(now);
+        // SAFETY: a valid map value; one slot per port, so CPUs marking
+        // different ports never overwrite each other. Written only when the
+        // second changed, to keep the cache line shared.
+        unsafe {
+            if *h != stamp {
+                *h = stamp;
+            }
         }
     }
     if seen.moment.is_none() {

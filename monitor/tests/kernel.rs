@@ -303,3 +303,64 @@ fn truncated_malformed_and_non_ip_frames_always_pass() {
         pair.kernel_events.len()
     );
 }
+
+#[test]
+fn the_port_hint_of_a_transfer_silent_for_minutes_lapses() {
+    let Some(dir) = prerequisites() else {
+        return;
+    };
+    // A healthy boot: its TFTP request, then the transfer on the client's
+    // ephemeral port.
+    let frames = common::frames(&dir.join("lab-pcaps/a-healthy-dnsmasq.pcap"));
+    let udp_ports = |f: &[u8]| {
+        let ip_len = usize::from(f[14] & 0x0f) * 4;
+        let at = 14 + ip_len;
+        (
+            u16::from_be_bytes([f[at], f[at + 1]]),
+            u16::from_be_bytes([f[at + 2], f[at + 3]]),
+        )
+    };
+    let is_udp = |f: &[u8]| f.len() > 42 && f[12..14] == [0x08, 0x00] && f[23] == 17;
+    let rrq = frames
+        .iter()
+        .position(|f| is_udp(f) && udp_ports(f).1 == 69)
+        .expect("the capture holds a TFTP read request");
+    let client_port = udp_ports(&frames[rrq]).0;
+    let data = |c: &Counters| c.tftp_opcodes.iter().sum::<u64>();
+
+    // The request, then the hint made 10 minutes old: the transfer's
+    // packets are no longer looked up, so not counted as TFTP.
+    let mut stale = Pair::new();
+    for f in &frames[..=rrq] {
+        stale.run(f);
+    }
+    let after_request = data(&stale.kernel_counters());
+    let mut hints: aya::maps::Array<_, u32> = stale
+        .ebpf
+        .map_mut(monitor_common::counters::maps::TFTP_PORT_HINTS)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let now_s = (monitor::live::monotonic_ns() / 1_000_000_000) as u32;
+    let h = hints.get(&u32::from(client_port), 0).unwrap();
+    assert!(h != 0 && now_s.abs_diff(h) <= 1, "hint {h}, now {now_s}");
+    // Wrapping: the machine may have booted less than 10 minutes ago.
+    hints
+        .set(u32::from(client_port), now_s.wrapping_sub(600), 0)
+        .unwrap();
+    for f in &frames[rrq + 1..] {
+        stale.run(f);
+    }
+    assert_eq!(
+        data(&stale.kernel_counters()),
+        after_request,
+        "packets on a port whose hint lapsed are not looked up"
+    );
+
+    // Without the lapse the same packets are followed.
+    let mut fresh = Pair::new();
+    for f in &frames {
+        fresh.run(f);
+    }
+    assert!(data(&fresh.kernel_counters()) > after_request);
+}
