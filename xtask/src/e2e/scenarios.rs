@@ -1,0 +1,278 @@
+//! The scenarios of the matrix: the servers of each failure mode, what each
+//! firmware's console printed and the verdict that names it, and where the
+//! monitors run.
+
+use crate::lab::{self, Firmware, Lab, Servers};
+
+/// What a scenario must show with one firmware.
+#[derive(Clone, Copy, Debug)]
+pub struct Expect {
+    /// A piece of the console line that says how the boot went.
+    pub console: &'static str,
+    /// The verdict: outcome and firmware code.
+    pub outcome: &'static str,
+    pub code: Option<&'static str>,
+    /// A piece of a warning the verdict must carry.
+    pub warning: Option<&'static str>,
+}
+
+const fn booted(console: &'static str) -> Expect {
+    Expect {
+        console,
+        outcome: "booted",
+        code: None,
+        warning: None,
+    }
+}
+
+const fn failed(console: &'static str, code: &'static str) -> Expect {
+    Expect {
+        console,
+        outcome: "failed",
+        code: Some(code),
+        warning: None,
+    }
+}
+
+impl Expect {
+    const fn warning(self, w: &'static str) -> Expect {
+        Expect {
+            warning: Some(w),
+            ..self
+        }
+    }
+}
+
+/// The warning texts the scenarios look for.
+const SEVERAL_SERVERS: &str = "several DHCP servers offered this client an address";
+const OPTION60: &str = "sends option 60 PXEClient";
+
+/// iPXE's last line when it booted the lab's boot.ipxe.
+const IPXE_BOOTED: &str = lab::BOOT_OK_MARKER;
+/// EDK2's line when it downloaded its boot file.
+const EDK2_BOOTED: &str = "NBP file downloaded successfully";
+
+/// Where a monitor runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// On the DHCP server's interface.
+    DhcpServer,
+    /// On the proxyDHCP / boot server's interface.
+    ProxyServer,
+    /// On the router that relays DHCP: both its interfaces.
+    Router,
+}
+
+impl Placement {
+    pub fn label(self) -> &'static str {
+        match self {
+            Placement::DhcpServer => "on the DHCP server",
+            Placement::ProxyServer => "on the proxyDHCP server",
+            Placement::Router => "on the router",
+        }
+    }
+
+    /// The namespace and interfaces the monitor attaches to.
+    pub(super) fn at(self, lab: &Lab) -> (String, &'static [&'static str]) {
+        match self {
+            Placement::DhcpServer => (lab.names.srv.clone(), &[lab::SERVER_IF]),
+            Placement::ProxyServer => (lab.names.srv2.clone(), &[lab::SERVER_IF]),
+            Placement::Router => (lab.names.rtr.clone(), &[lab::ROUTER_IF, lab::UPSTREAM_IF]),
+        }
+    }
+
+    /// Where a datagram from the monitor's namespace crosses its
+    /// interfaces (see [`clock_frame`]).
+    pub(super) fn clock_target(self) -> &'static str {
+        match self {
+            Placement::Router => lab::UPSTREAM_SERVER_IP,
+            _ => lab::ROUTER_IP,
+        }
+    }
+}
+
+/// A monitor of a scenario, and whether the traffic that decides the boot
+/// passes where it runs (if not, its verdict must be `unknown`: never a
+/// wrong failure).
+#[derive(Clone, Copy, Debug)]
+pub struct Watch {
+    pub at: Placement,
+    pub sees_all: bool,
+}
+
+const ON_THE_DHCP_SERVER: &[Watch] = &[Watch {
+    at: Placement::DhcpServer,
+    sees_all: true,
+}];
+
+const ON_THE_DHCP_SERVER_AND_THE_ROUTER: &[Watch] = &[
+    Watch {
+        at: Placement::DhcpServer,
+        sees_all: true,
+    },
+    Watch {
+        at: Placement::Router,
+        sees_all: true,
+    },
+];
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub servers: Servers,
+    pub bios: Expect,
+    pub uefi: Expect,
+    /// The monitors, each run live during the same boot.
+    pub watch: &'static [Watch],
+}
+
+impl Scenario {
+    pub(super) fn expect(&self, fw: Firmware) -> Expect {
+        match fw {
+            Firmware::Bios => self.bios,
+            Firmware::Uefi => self.uefi,
+        }
+    }
+}
+
+/// The matrix. The expectations are what each firmware's console printed
+/// in the lab, and the code that names that failure.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "healthy-dnsmasq",
+        about: "dnsmasq: DHCP with next-server and boot file, TFTP",
+        servers: Servers::Dnsmasq,
+        bios: booted(IPXE_BOOTED),
+        uefi: booted(EDK2_BOOTED),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "kb259670-isc",
+        about: "isc-dhcp-server with option 60 PXEClient, 66, 67; nothing on 4011 (Microsoft KB 259670)",
+        servers: Servers::IscKb259670,
+        bios: failed("Nothing to boot", "PXE-E55"),
+        uefi: failed("PXE-E16: No valid offer received", "PXE-E55"),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "kb259670-kea",
+        about: "the same misconfiguration served by Kea",
+        servers: Servers::KeaKb259670,
+        bios: failed("Nothing to boot", "PXE-E55"),
+        uefi: failed("PXE-E16: No valid offer received", "PXE-E55"),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "option60-next-server",
+        about: "isc-dhcp-server with option 60 PXEClient and next-server + file; TFTP by dnsmasq",
+        servers: Servers::IscOption60NextServer,
+        // iPXE skips 4011 when the offer has next-server and a file; the
+        // risk is still named.
+        bios: booted(IPXE_BOOTED).warning(OPTION60),
+        uefi: failed("PXE-E16: No valid offer received", "PXE-E55"),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "no-bootfile",
+        about: "dnsmasq: addresses and TFTP, no boot file",
+        servers: Servers::DnsmasqNoBootFile,
+        bios: failed("Nothing to boot", "PXE-E53"),
+        uefi: failed("PXE-E16: No valid offer received", "PXE-E53"),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "bootfile-missing",
+        about: "dnsmasq names a boot file its TFTP root lacks",
+        servers: Servers::DnsmasqFileMissing,
+        bios: failed("No such file or directory", "PXE-E3B"),
+        uefi: failed("PXE-E23: Client received TFTP error from server", "PXE-E3B"),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "no-dhcp-server",
+        about: "no DHCP server on the segment",
+        servers: Servers::NoDhcp,
+        bios: failed("Nothing to boot", "PXE-E51"),
+        uefi: failed("PXE-E18: Server response timeout", "PXE-E51"),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "tftp-server-down",
+        about: "dnsmasq names itself as TFTP server; no TFTP server runs",
+        servers: Servers::DnsmasqNoTftp,
+        bios: failed("Connection timed out", "PXE-E32"),
+        uefi: failed("PXE-E99: Unexpected network error", "PXE-E32"),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "options-66-67-only",
+        about: "isc-dhcp-server with options 66/67 only: no next-server, no option 60 (Windows DHCP style)",
+        servers: Servers::IscOptions6667Only,
+        bios: failed("Nothing to boot", "PXE-E7B"),
+        // EDK2 takes option 66 as the TFTP server.
+        uefi: booted(EDK2_BOOTED),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "two-dhcp-servers",
+        about: "dnsmasq, and a second DHCP server without boot information answering a second later",
+        servers: Servers::TwoDhcpServers,
+        // iPXE takes the last of equal offers; EDK2 prefers one with a
+        // boot file.
+        bios: failed("Nothing to boot", "PXE-E53").warning(SEVERAL_SERVERS),
+        uefi: booted(EDK2_BOOTED).warning(SEVERAL_SERVERS),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "pxelinux-chain",
+        about: "dnsmasq serves pxelinux.0 / syslinux.efi, which fetch ldlinux and probe pxelinux.cfg/ before default",
+        servers: Servers::PxelinuxChain,
+        // The loader prints the marker from pxelinux.cfg/default: the whole
+        // chain ran.
+        bios: booted(lab::PXELINUX_OK_MARKER),
+        uefi: booted(lab::PXELINUX_OK_MARKER),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "relay-ip-helper",
+        about: "the router relays DHCP (its IP helper) to dnsmasq behind it; TFTP is routed",
+        servers: Servers::Relay,
+        bios: booted(IPXE_BOOTED),
+        uefi: booted(EDK2_BOOTED),
+        watch: ON_THE_DHCP_SERVER_AND_THE_ROUTER,
+    },
+    Scenario {
+        name: "relay-missing-pxe-server",
+        about: "the router relays to the DHCP server (addresses only) but not to the PXE server behind it",
+        servers: Servers::RelayMissingPxeServer,
+        bios: failed("Nothing to boot", "PXE-E53"),
+        uefi: failed("PXE-E16: No valid offer received", "PXE-E53"),
+        watch: ON_THE_DHCP_SERVER_AND_THE_ROUTER,
+    },
+    Scenario {
+        name: "healthy-proxydhcp",
+        about: "isc-dhcp-server gives addresses; dnsmasq at 10.77.10.2 is proxyDHCP (67, 4011) and TFTP",
+        servers: Servers::ProxyDhcp,
+        bios: booted(IPXE_BOOTED),
+        uefi: booted(EDK2_BOOTED),
+        // The boot-server exchange and the transfer go to 10.77.10.2 only.
+        watch: &[
+            Watch {
+                at: Placement::ProxyServer,
+                sees_all: true,
+            },
+            Watch {
+                at: Placement::DhcpServer,
+                sees_all: false,
+            },
+        ],
+    },
+    Scenario {
+        name: "proxydhcp-no-boot-service",
+        about: "the same, the proxy configured without a boot service (it stays silent)",
+        servers: Servers::ProxyDhcpNoBootService,
+        bios: failed("Nothing to boot", "PXE-E53"),
+        uefi: failed("PXE-E16: No valid offer received", "PXE-E53"),
+        watch: ON_THE_DHCP_SERVER,
+    },
+];

@@ -1,0 +1,305 @@
+//! The boot storm: many light PXE clients at once against one server, each
+//! client's own outcome checked against pxe-monitor's verdict.
+
+use std::{
+    fs,
+    path::Path,
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use serde_json::Value;
+
+use crate::{
+    agent::{self, Agent},
+    lab::{self, Lab, Servers},
+    scrape,
+};
+
+/// The name of the boot storm in `--scenario`.
+pub const STORM: &str = "boot-storm";
+
+pub(super) fn storm_line(st: &Storm) -> String {
+    format!(
+        "{} {STORM}: {} light clients, first DISCOVERs within {}, {} fetched their {} KiB boot file; \
+         pxe-monitor live: {:?}; first DISCOVER to last block {}; {:.0} s{}",
+        if st.problems.is_empty() {
+            "ok  "
+        } else {
+            "FAIL"
+        },
+        st.clients,
+        st.discover_spread
+            .map_or("?".to_owned(), |s| format!("{s:.2} s")),
+        st.clients_booted,
+        lab::STORM_FILE_BYTES / 1024,
+        st.verdicts,
+        st.first_to_last
+            .map_or("unknown".to_owned(), |s| format!("{s:.2} s")),
+        st.took.as_secs_f64(),
+        if st.problems.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", st.problems.join("; "))
+        }
+    )
+}
+
+/// Light clients in the boot storm.
+pub const STORM_CLIENTS: usize = 50;
+
+/// What the boot storm showed.
+pub struct Storm {
+    pub clients: usize,
+    /// Clients whose own DHCP and TFTP succeeded.
+    pub clients_booted: usize,
+    /// Live verdicts by outcome.
+    pub verdicts: std::collections::BTreeMap<String, usize>,
+    /// From the first DISCOVER to the last completed transfer (the
+    /// client-segment capture).
+    pub first_to_last: Option<f64>,
+    /// How far apart the clients' first DISCOVERs were.
+    pub discover_spread: Option<f64>,
+    pub took: Duration,
+    pub problems: Vec<String>,
+}
+
+/// The shell handler busybox udhcpc runs: on "bound", configure the address
+/// and write the next server and boot file for the TFTP step.
+const UDHCPC_HANDLER: &str = "#!/bin/sh\n\
+    [ \"$1\" = bound ] || exit 0\n\
+    ip addr add \"$ip/${mask:-24}\" dev \"$interface\"\n\
+    echo \"$siaddr $boot_file\" > \"$LEASE_FILE\"\n";
+
+/// `clients` light PXE clients (busybox udhcpc with a PXE vendor class and
+/// client architecture, then atftp of the boot file it was given, as
+/// firmware does) start within a second against dnsmasq, pxe-monitor on
+/// the server's interface. Every client must have a verdict, the verdict
+/// must match what the client itself saw, and no event may be lost.
+pub fn storm(bin: &Path, instance: u16, out: &Path, clients: usize) -> Storm {
+    let start = Instant::now();
+    let mut st = Storm {
+        clients,
+        clients_booted: 0,
+        verdicts: Default::default(),
+        first_to_last: None,
+        discover_spread: None,
+        took: Duration::ZERO,
+        problems: Vec::new(),
+    };
+    if let Err(e) = drive_storm(bin, instance, &out.join("boot-storm"), &mut st) {
+        st.problems.push(format!("{e:#}"));
+    }
+    st.took = start.elapsed();
+    st
+}
+
+/// Kills the storm's clients still running when dropped.
+struct Children(Vec<(String, std::process::Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<()> {
+    fs::create_dir_all(dir)?;
+    let mut lab =
+        Lab::up_with(&dir.join("lab"), instance, Servers::DnsmasqBigFile).context("lab up")?;
+    let pcap = dir.join("segment.pcap");
+    lab.start_capture_on_segment(&pcap)?;
+    let listen = agent::free_port()?;
+    let mut agent = Agent::start_logged(
+        bin,
+        &lab.names.srv,
+        lab::SERVER_IF,
+        listen,
+        &[],
+        &dir.join("pxe-monitor.log"),
+    )?;
+    let before = agent.metrics()?;
+    let light = lab.add_light_clients(st.clients)?;
+    let handler = dir.join("udhcpc-handler.sh");
+    fs::write(&handler, UDHCPC_HANDLER)?;
+    fs::set_permissions(
+        &handler,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let mut children = Children(Vec::new());
+    // Every client waits for this file, then all start together: how long
+    // spawning 50 processes takes does not spread the storm.
+    let go = dir.join("go");
+    let _ = fs::remove_file(&go);
+    for (i, (ns, mac)) in light.iter().enumerate() {
+        let lease = dir.join(format!("lease-{i}"));
+        let log = fs::File::create(dir.join(format!("client-{i}.log")))?;
+        let script = format!(
+            "while [ ! -e {go} ]; do sleep 0.01; done; \
+             busybox udhcpc -f -q -n -t 4 -T 1 -i eth0 -s {handler} \
+             -V PXEClient:Arch:00000:UNDI:002001 -x 0x5d:0000 && \
+             read server file < {lease} && \
+             atftp --option 'blksize 1428' --option 'tsize 0' -g -r \"$file\" -l {local} \"$server\" && \
+             test $(stat -c %s {local}) -eq {size} && rm -f {local}",
+            local = dir.join(format!("got-{i}")).display(),
+            size = lab::STORM_FILE_BYTES,
+            handler = handler.display(),
+            lease = lease.display(),
+            go = go.display()
+        );
+        let child = lab::netns_command(ns, "sh")
+            .args(["-c", &script])
+            .env("LEASE_FILE", &lease)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting a light client")?;
+        children.0.push((mac.clone(), child));
+    }
+    fs::write(&go, "")?;
+    // Each client's own view: it booted when its TFTP download succeeded.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut booted_macs = Vec::new();
+    for (mac, child) in &mut children.0 {
+        loop {
+            if let Some(status) = child.try_wait()? {
+                if status.success() {
+                    booted_macs.push(mac.clone());
+                }
+                break;
+            }
+            if Instant::now() >= deadline {
+                st.problems
+                    .push(format!("client {mac} still running after 60 s"));
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    st.clients_booted = booted_macs.len();
+
+    // Every client gets its live verdict, and it says what the client saw.
+    let macs: Vec<&String> = light.iter().map(|(_, m)| m).collect();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let sessions = loop {
+        let list: Value = serde_json::from_str(&scrape::get(listen, "/api/sessions")?)?;
+        let mine: Vec<Value> = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                s["client_mac"]
+                    .as_str()
+                    .is_some_and(|m| macs.iter().any(|x| *x == m))
+            })
+            .cloned()
+            .collect();
+        if mine.len() >= macs.len() || Instant::now() >= deadline {
+            break mine;
+        }
+        thread::sleep(Duration::from_millis(250));
+    };
+    for s in &sessions {
+        *st.verdicts
+            .entry(s["outcome"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+        let mac = s["client_mac"].as_str().unwrap_or("");
+        let client_booted = booted_macs.iter().any(|m| m == mac);
+        if (s["outcome"] == "booted") != client_booted {
+            st.problems.push(format!(
+                "{mac}: the client {} but pxe-monitor says {}",
+                if client_booted { "booted" } else { "failed" },
+                s["outcome"]
+            ));
+        }
+    }
+    if sessions.len() != macs.len() {
+        st.problems.push(format!(
+            "{} of {} clients have a verdict",
+            sessions.len(),
+            macs.len()
+        ));
+    }
+    let after = agent.metrics()?;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        scrape::sum(&after, name, labels) as i64 - scrape::sum(&before, name, labels) as i64
+    };
+    let started = delta("pxe_sessions_started_total", &[]);
+    let decided: i64 = ["booted", "failed", "unfinished", "unknown"]
+        .iter()
+        .map(|o| delta("pxe_sessions_total", &[("outcome", o)]))
+        .sum();
+    if started != st.clients as i64 || decided != started {
+        st.problems.push(format!(
+            "pxe_sessions_started_total rose by {started}, the decided sessions by {decided}, for {} clients",
+            st.clients
+        ));
+    }
+    let lost = scrape::sum(&after, "pxe_events_lost_total", &[]);
+    if lost != 0 {
+        st.problems.push(format!("{lost} event(s) lost"));
+    }
+    agent.stop()?;
+    drop(children);
+    lab.stop_capture()?;
+    lab.down()?;
+    let (spread, first_to_last) = storm_times(&pcap)?;
+    st.first_to_last = first_to_last;
+    st.discover_spread = spread;
+    match spread {
+        Some(s) if s <= 1.0 => {}
+        Some(s) => st.problems.push(format!(
+            "the clients' first DISCOVERs spread over {s:.2} s (more than a second)"
+        )),
+        None => st.problems.push("no DISCOVER in the capture".into()),
+    }
+    Ok(())
+}
+
+/// From the capture: how far apart the clients' first DISCOVERs are, and
+/// the seconds from the first DISCOVER to the last TFTP DATA.
+fn storm_times(pcap: &Path) -> Result<(Option<f64>, Option<f64>)> {
+    let times = |filter: &str| -> Result<Vec<f64>> {
+        let out = Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(pcap)
+            .args(["-Y", filter, "-T", "fields", "-e", "frame.time_relative"])
+            .output()
+            .context("running tshark")?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect())
+    };
+    // The first DISCOVER of each client (by its MAC).
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args(["-Y", "dhcp.option.dhcp == 1", "-T", "fields"])
+        .args(["-e", "eth.src", "-e", "frame.time_relative"])
+        .output()
+        .context("running tshark")?;
+    let mut first_by_client = std::collections::BTreeMap::<String, f64>::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some((mac, t)) = l.split_once('\t')
+            && let Ok(t) = t.trim().parse::<f64>()
+        {
+            first_by_client.entry(mac.to_owned()).or_insert(t);
+        }
+    }
+    let firsts = first_by_client.values().copied();
+    let spread = firsts
+        .clone()
+        .reduce(f64::max)
+        .zip(firsts.clone().reduce(f64::min))
+        .map(|(hi, lo)| hi - lo);
+    let first = firsts.reduce(f64::min);
+    let last = times("tftp.opcode == 3")?.into_iter().reduce(f64::max);
+    Ok((spread, first.zip(last).map(|(a, b)| b - a)))
+}
