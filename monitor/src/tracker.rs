@@ -250,63 +250,59 @@ pub struct Tracker {
     pub started: u64,
     /// Figures for live metrics, when asked for.
     measurements: Option<Vec<Measurement>>,
-    /// Fingerprints of the latest events and when they came: the same
-    /// message seen twice (a router's two interfaces: the client's
-    /// broadcast and its relayed copy) counts once.
-    recent: VecDeque<(u64, u64)>,
+    /// Fingerprints of the latest events and when they came, one slot per
+    /// fingerprint's low bits: the same message seen twice (a router's two
+    /// interfaces: the client's broadcast and its relayed copy) counts
+    /// once.
+    recent: Box<[(u64, u64); RECENT_EVENTS]>,
 }
 
 /// How long a copy of the same message may trail it (a relay or a router
 /// forwards within milliseconds; a client's retry comes seconds later).
 const DUPLICATE_NS: u64 = 100_000_000;
-/// Fingerprints kept (a window of busy traffic).
-const RECENT_EVENTS: usize = 64;
+/// Fingerprint slots (a power of two): a copy is recognised unless another
+/// message took its slot in the meantime.
+const RECENT_EVENTS: usize = 256;
 
 /// What identifies a message across the copies a relay or router makes
 /// (they change addresses, ports, hops, giaddr; not these fields).
 fn fingerprint(ev: &Event) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    match ev {
+    use std::hash::Hasher;
+    let u32_of = |b: [u8; 4]| u64::from(u32::from_ne_bytes(b));
+    let u16_of = |b: [u8; 2]| u64::from(u16::from_ne_bytes(b));
+    // The fields, packed into words (a word per write: this runs for every
+    // event, replay included).
+    let words: [u64; 4] = match ev {
         Event::Dhcp(e) => {
-            (
-                0u8,
-                e.xid,
-                e.chaddr,
-                e.message_type,
-                e.op,
-                e.ciaddr,
-                e.yiaddr,
-            )
-                .hash(&mut h);
-            (
-                e.server_id,
-                e.flags & f::SERVER_ID,
-                e.class == Class::ProxyDhcp as u8,
-            )
-                .hash(&mut h);
+            let mut mac = [0u8; 8];
+            mac[..6].copy_from_slice(&e.chaddr);
+            [
+                u32_of(e.xid)
+                    | u64::from(e.message_type) << 32
+                    | u64::from(e.op) << 40
+                    | u64::from(e.flags & f::SERVER_ID != 0) << 48
+                    | u64::from(e.class == Class::ProxyDhcp as u8) << 49,
+                u64::from_ne_bytes(mac),
+                u32_of(e.ciaddr) | u32_of(e.yiaddr) << 32,
+                u32_of(e.server_id),
+            ]
         }
-        Event::Tftp(e) => (
-            1u8,
-            e.client_ip,
-            e.client_port,
-            e.server_ip,
-            e.moment,
-            e.opcode,
-            e.arg,
-            e.payload_len,
-            e.data_packets,
-        )
-            .hash(&mut h),
-        Event::Icmp(e) => (
-            2u8,
-            e.quoted_src,
-            e.quoted_dst,
-            e.quoted_src_port,
-            e.quoted_dst_port,
-            e.code,
-        )
-            .hash(&mut h),
+        Event::Tftp(e) => [
+            1 << 63 | u32_of(e.client_ip) | u16_of(e.client_port) << 32 | u64::from(e.moment) << 48,
+            u32_of(e.server_ip) | u16_of(e.opcode) << 32 | u16_of(e.arg) << 48,
+            u64::from(e.payload_len) | u64::from(e.data_packets) << 16,
+            0,
+        ],
+        Event::Icmp(e) => [
+            1 << 62 | u32_of(e.quoted_src) | u64::from(e.code) << 32,
+            u32_of(e.quoted_dst),
+            u16_of(e.quoted_src_port) | u16_of(e.quoted_dst_port) << 16,
+            0,
+        ],
+    };
+    let mut h = rustc_hash::FxHasher::default();
+    for w in words {
+        h.write_u64(w);
     }
     h.finish()
 }
@@ -324,24 +320,20 @@ impl Tracker {
             evicted: 0,
             started: 0,
             measurements: None,
-            recent: VecDeque::with_capacity(RECENT_EVENTS),
+            recent: Box::new([(0, 0); RECENT_EVENTS]),
         }
     }
 
     /// Whether `ev` is a copy of an event of the last moments; remembers it.
     fn duplicate(&mut self, ev: &Event, now_ns: u64) -> bool {
-        let fp = fingerprint(ev);
-        let seen = self
-            .recent
-            .iter()
-            .any(|&(t, f)| f == fp && now_ns.saturating_sub(t) <= DUPLICATE_NS);
-        if !seen {
-            if self.recent.len() == RECENT_EVENTS {
-                self.recent.pop_front();
-            }
-            self.recent.push_back((now_ns, fp));
+        // Never 0, the mark of an empty slot.
+        let fp = fingerprint(ev) | 1;
+        let slot = &mut self.recent[(fp as usize) & (RECENT_EVENTS - 1)];
+        if slot.1 == fp && now_ns.saturating_sub(slot.0) <= DUPLICATE_NS {
+            return true;
         }
-        seen
+        *slot = (now_ns, fp);
+        false
     }
 
     /// Also keep [`Measurement`]s, taken with
