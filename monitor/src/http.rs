@@ -42,13 +42,10 @@ async fn sessions(
     Query(q): Query<SessionsQuery>,
 ) -> axum::response::Response {
     use crate::tracker::Outcome;
-    let outcome = match q.outcome.as_deref() {
+    let outcome = match q.outcome.as_deref().map(|l| (l, Outcome::from_label(l))) {
         None => None,
-        Some("booted") => Some(Outcome::Booted),
-        Some("failed") => Some(Outcome::Failed),
-        Some("unfinished") => Some(Outcome::Unfinished),
-        Some("unknown") => Some(Outcome::Unknown),
-        Some(other) => {
+        Some((_, Some(o))) => Some(o),
+        Some((other, None)) => {
             let msg = format!("unknown outcome {other:?}: booted, failed, unfinished or unknown\n");
             return (StatusCode::BAD_REQUEST, msg).into_response();
         }

@@ -90,13 +90,6 @@ pub const FAILURE_CODES: &[&str] = &[
     "PXE-E3B", "PXE-E3C", "NAK",
 ];
 
-const OUTCOMES: [(Outcome, &str); 4] = [
-    (Outcome::Booted, "booted"),
-    (Outcome::Failed, "failed"),
-    (Outcome::Unfinished, "unfinished"),
-    (Outcome::Unknown, "unknown"),
-];
-
 impl SessionMetrics {
     /// Creates and registers the session metrics, every label value at 0;
     /// at most `max_server_labels` servers get a `server` label of their own.
@@ -158,8 +151,8 @@ impl SessionMetrics {
         for k in crate::diagnosis::WARNING_KINDS {
             m.warnings.with_label_values(&[k]);
         }
-        for (_, o) in OUTCOMES {
-            m.outcomes.with_label_values(&[o]);
+        for o in Outcome::ALL {
+            m.outcomes.with_label_values(&[o.label()]);
         }
         for c in FAILURE_CODES {
             m.failures.with_label_values(&[c]);
@@ -178,11 +171,7 @@ impl SessionMetrics {
     }
 
     fn record(&self, v: &Verdict) {
-        let outcome = OUTCOMES
-            .iter()
-            .find(|(o, _)| *o == v.outcome)
-            .map_or("unknown", |(_, l)| l);
-        self.outcomes.with_label_values(&[outcome]).inc();
+        self.outcomes.with_label_values(&[v.outcome.label()]).inc();
         if let Some(code) = v.code {
             // Only known codes get a label: the set stays bounded.
             if FAILURE_CODES.contains(&code) {
@@ -316,12 +305,7 @@ fn log_alert(change: &AlertChange) {
 
 /// One structured log line per session.
 fn report(v: &Verdict) {
-    let outcome = match v.outcome {
-        Outcome::Booted => "booted",
-        Outcome::Failed => "failed",
-        Outcome::Unfinished => "unfinished",
-        Outcome::Unknown => "unknown",
-    };
+    let outcome = v.outcome.label();
     info!(
         client_mac = mac_text(v.client_mac),
         outcome,

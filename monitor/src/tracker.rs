@@ -35,6 +35,29 @@ pub enum Outcome {
     Unknown,
 }
 
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Booted,
+        Outcome::Failed,
+        Outcome::Unfinished,
+        Outcome::Unknown,
+    ];
+
+    /// Its name in JSON, logs, metric labels and `?outcome=`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Outcome::Booted => "booted",
+            Outcome::Failed => "failed",
+            Outcome::Unfinished => "unfinished",
+            Outcome::Unknown => "unknown",
+        }
+    }
+
+    pub fn from_label(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.label() == s)
+    }
+}
+
 /// Patience before deciding from silence, in live use (firmware defaults:
 /// ../shared/docs/lab-notes.md).
 #[derive(Clone, Copy, Debug)]
