@@ -612,13 +612,19 @@ struct Live {
     console: Option<String>,
 }
 
+/// The sessions an agent has decided (its /api/sessions).
+fn sessions(listen: std::net::SocketAddr) -> Result<Vec<Value>> {
+    let list: Value = serde_json::from_str(&scrape::get(listen, "/api/sessions")?)?;
+    Ok(match list {
+        Value::Array(l) => l,
+        _ => Vec::new(),
+    })
+}
+
 /// The client's session at /api/sessions, if it has a verdict yet.
 fn session(listen: std::net::SocketAddr) -> Result<Option<Live>> {
-    let list: Value = serde_json::from_str(&scrape::get(listen, "/api/sessions")?)?;
-    Ok(list
-        .as_array()
-        .into_iter()
-        .flatten()
+    Ok(sessions(listen)?
+        .iter()
         .find(|s| s["client_mac"] == MAC)
         .map(|s| {
             let w = s["warnings"]

@@ -325,23 +325,7 @@ impl Lab {
         // frames on the segment are the client's and the servers'.
         sysctl(&n.cli, "net.ipv6.conf.all.disable_ipv6", "1")?;
         sysctl(&n.cli, "net.ipv6.conf.default.disable_ipv6", "1")?;
-        ip(
-            Some(&n.cli),
-            &[
-                "link",
-                "add",
-                BRIDGE,
-                "type",
-                "bridge",
-                "stp_state",
-                "0",
-                "forward_delay",
-                "0",
-                "mcast_snooping",
-                "0",
-            ],
-        )?;
-        ip(Some(&n.cli), &["link", "set", BRIDGE, "up"])?;
+        add_bridge(&n.cli)?;
         ip(
             Some(&n.cli),
             &["tuntap", "add", "dev", CLIENT_TAP, "mode", "tap"],
@@ -354,21 +338,7 @@ impl Lab {
         // Server: on the segment, or (relay scenarios) behind the router.
         if servers.upstream() {
             self.add_ns(&n.up)?;
-            ip(
-                Some(&n.up),
-                &[
-                    "link",
-                    "add",
-                    BRIDGE,
-                    "type",
-                    "bridge",
-                    "stp_state",
-                    "0",
-                    "forward_delay",
-                    "0",
-                ],
-            )?;
-            ip(Some(&n.up), &["link", "set", BRIDGE, "up"])?;
+            add_bridge(&n.up)?;
             plug_into_segment(&n.up, &n.srv, BR_SRV_PORT, SERVER_IF, UPSTREAM_SERVER_IP)?;
             ip(
                 Some(&n.srv),
@@ -1331,6 +1301,29 @@ fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> Result<bool
 // ---------------------------------------------------------------- commands
 
 /// Runs `ip [-n NS] ARGS`, returning stdout or an error with stderr.
+/// A switch in namespace `ns`: bridge [`BRIDGE`], up, forwarding at once
+/// (STP off, no forward delay), flooding multicast (no snooping).
+fn add_bridge(ns: &str) -> Result<()> {
+    ip(
+        Some(ns),
+        &[
+            "link",
+            "add",
+            BRIDGE,
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+            "mcast_snooping",
+            "0",
+        ],
+    )?;
+    ip(Some(ns), &["link", "set", BRIDGE, "up"])?;
+    Ok(())
+}
+
 /// Connects namespace `ns` to the client segment: a veth whose bridge end
 /// `port` joins the bridge in the client namespace and whose other end `ifname`
 /// gets `addr`/24 in `ns`.

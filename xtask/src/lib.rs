@@ -11,3 +11,4 @@ pub mod prom;
 pub mod scrape;
 pub mod setup;
 pub mod test;
+pub mod testing;

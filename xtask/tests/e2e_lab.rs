@@ -7,20 +7,13 @@
 //! and sets it). Without them the test says it is skipped; with CI=true it
 //! fails instead.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
 use xtask::{
     agent::{self, Agent},
     lab::{self, Lab},
     scrape,
 };
-
-fn skip_or_fail(why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}, and CI=true: the end-to-end test must run in CI");
-    }
-    eprintln!("SKIPPED: {why}");
-}
 
 /// Frames of `pcap` matching a tshark display filter.
 fn tshark_count(pcap: &std::path::Path, filter: &str) -> u64 {
@@ -52,12 +45,8 @@ fn server_mac() -> String {
 
 #[test]
 fn ipxe_client_boot_is_counted_like_the_capture_shows() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return skip_or_fail("the lab needs root (network namespaces, XDP)");
-    }
-    let Some(bin) = std::env::var_os("PXE_MONITOR_BIN").map(PathBuf::from) else {
-        return skip_or_fail("PXE_MONITOR_BIN is not set (run through `cargo xtask test`)");
+    let Some(bin) = xtask::testing::lab_prerequisites() else {
+        return;
     };
     let state = std::env::temp_dir().join(format!("pxe-monitor-e2e-{}", std::process::id()));
     // Dropping `lab` (also on panic) kills its processes and deletes the

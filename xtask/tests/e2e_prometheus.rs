@@ -25,7 +25,6 @@
 use std::{
     io::{Read as _, Write as _},
     net::{SocketAddr, TcpListener},
-    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -43,13 +42,6 @@ use xtask::{
 
 const MAC_A: &str = "52:54:00:77:00:0a";
 const MAC_B: &str = "52:54:00:77:00:0b";
-
-fn skip_or_fail(why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}, and CI=true: the end-to-end test must run in CI");
-    }
-    eprintln!("SKIPPED: {why}");
-}
 
 /// A webhook receiver standing in for Alertmanager: records the path and
 /// body of every POST, answers 200.
@@ -200,28 +192,6 @@ fn expectation(title: &str) -> Expect {
     }
 }
 
-/// Each panel query of the shipped dashboard as Grafana would send it for
-/// this agent: (panel title, PromQL).
-fn panel_queries(instance: &str) -> Vec<(String, String)> {
-    let path = agent::workspace_root().join("dashboards/grafana/pxe-monitor.json");
-    let d: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().unwrap() {
-        for t in p["targets"].as_array().unwrap() {
-            let expr = t["expr"]
-                .as_str()
-                .unwrap()
-                .replace("$job", "pxe-monitor")
-                .replace("$instance", &regex_escape(instance))
-                .replace("$__rate_interval", "5m")
-                .replace("$__range", "10m")
-                .replace("$__interval", "15s");
-            out.push((p["title"].as_str().unwrap().to_owned(), expr));
-        }
-    }
-    out
-}
-
 /// Escapes the regex metacharacters of an `ADDR:PORT` (its dots), as Grafana
 /// does for a variable in a `=~` matcher, in PromQL string syntax.
 fn regex_escape(s: &str) -> String {
@@ -230,19 +200,15 @@ fn regex_escape(s: &str) -> String {
 
 #[test]
 fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return skip_or_fail("the lab needs root (network namespaces, XDP)");
-    }
-    let Some(bin) = std::env::var_os("PXE_MONITOR_BIN").map(PathBuf::from) else {
-        return skip_or_fail("PXE_MONITOR_BIN is not set (run through `cargo xtask test`)");
+    let Some(bin) = xtask::testing::lab_prerequisites() else {
+        return;
     };
     for (prog, package) in [("prometheus", "prometheus"), ("dhcpd", "isc-dhcp-server")] {
         let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
             .iter()
             .any(|d| std::path::Path::new(d).join(prog).exists());
         if !found {
-            return skip_or_fail(&format!(
+            return xtask::testing::skip_or_fail(&format!(
                 "{prog} is not installed (package {package}; cargo xtask setup installs it)"
             ));
         }
@@ -417,7 +383,16 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
 
     // 5. Every dashboard panel's query, as Grafana would send it.
     let mut report = Vec::new();
-    for (title, expr) in panel_queries(&listen.to_string()) {
+    // As Grafana sends them for this agent.
+    let instance = regex_escape(&listen.to_string());
+    let queries = xtask::testing::panel_queries(&[
+        ("$job", "pxe-monitor"),
+        ("$instance", &instance),
+        ("$__rate_interval", "5m"),
+        ("$__range", "10m"),
+        ("$__interval", "15s"),
+    ]);
+    for (title, expr) in queries {
         let result = prom
             .query(&expr)
             .unwrap_or_else(|e| panic!("{title}: {expr}: {e:#}"));

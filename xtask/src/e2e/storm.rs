@@ -188,17 +188,13 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
     let macs: Vec<&String> = light.iter().map(|(_, m)| m).collect();
     let deadline = Instant::now() + Duration::from_secs(40);
     let sessions = loop {
-        let list: Value = serde_json::from_str(&scrape::get(listen, "/api/sessions")?)?;
-        let mine: Vec<Value> = list
-            .as_array()
+        let mine: Vec<Value> = super::sessions(listen)?
             .into_iter()
-            .flatten()
             .filter(|s| {
                 s["client_mac"]
                     .as_str()
                     .is_some_and(|m| macs.iter().any(|x| *x == m))
             })
-            .cloned()
             .collect();
         if mine.len() >= macs.len() || Instant::now() >= deadline {
             break mine;
