@@ -9,7 +9,7 @@ use aya::{
     maps::RingBuf,
     programs::{TestRun, TestRunOptions, Xdp},
 };
-use monitor::{capture, probe};
+use monitor::{capture, kernel};
 use monitor_common::{Class, DhcpType, classify, counters::maps::EVENTS};
 
 const REPEAT: u32 = 1_000_000;
@@ -92,13 +92,13 @@ fn main() -> Result<()> {
 
     // A ring buffer that holds a whole run's events (272 bytes each), drained
     // after every run: the normal path is measured, not the "full" one.
-    let sizes = probe::MapSizes {
+    let sizes = kernel::MapSizes {
         ring_bytes: 512 << 20,
         ..Default::default()
     };
-    let mut ebpf = probe::load_sized(&sizes)?;
+    let mut ebpf = kernel::load_sized(&sizes)?;
     let bare: &mut Xdp = ebpf
-        .program_mut(probe::BARE_PROGRAM)
+        .program_mut(kernel::BARE_PROGRAM)
         .context("the bare program is missing from the object")?
         .try_into()?;
     bare.load()?;
@@ -131,15 +131,15 @@ fn main() -> Result<()> {
     println!("| frame | bytes | bare XDP_PASS | pxe_xdp | difference |");
     println!("|---|---:|---:|---:|---:|");
     for (what, f) in &cases {
-        let base = ns(probe::BARE_PROGRAM, f)?;
-        let ours = ns(probe::XDP_PROGRAM, f)?;
+        let base = ns(kernel::BARE_PROGRAM, f)?;
+        let ours = ns(kernel::XDP_PROGRAM, f)?;
         println!(
             "| {what} | {} | {base:.0} | {ours:.0} | {:+.0} |",
             f.len(),
             ours - base
         );
     }
-    let lost = probe::read_counters(&ebpf)?.events_lost;
+    let lost = kernel::read_counters(&ebpf)?.events_lost;
     println!();
     println!("events lost (ring buffer full): {lost}");
     Ok(())

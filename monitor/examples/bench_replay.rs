@@ -10,7 +10,7 @@ use std::{fs::File, io::BufWriter, path::PathBuf, time::Instant};
 use anyhow::{Context as _, Result};
 use monitor::{
     capture,
-    counters::HostObserver,
+    host::HostObserver,
     tracker::{Timeouts, Tracker},
 };
 use monitor_common::Direction;

@@ -13,15 +13,11 @@ use tracing::{info, warn};
 
 use crate::{
     alert::{AlertChange, SpikeConfig, SpikeDetector},
-    counters::Event,
+    event::Stamped,
     replay::mac_text,
     servers::ServerMetrics,
     tracker::{Measurement, Outcome, Timeouts, Tracker, Verdict},
 };
-
-/// An event from one interface's ring buffer, stamped with the kernel's
-/// monotonic clock.
-pub type Stamped = (Event, u64);
 
 /// Events in flight from the ring-buffer readers to the tracker (a few ms
 /// of a boot storm; the ring buffers hold the rest).

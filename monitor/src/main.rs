@@ -8,8 +8,9 @@ use aya::programs::{SchedClassifier, Xdp};
 use clap::Parser as _;
 use monitor::{
     cli::{Cli, Command, RunArgs},
-    events, http, live, metrics, netns,
-    probe::{self, Probe, TC_PROGRAM, XDP_PROGRAM},
+    http,
+    kernel::{self as probe, Probe, TC_PROGRAM, XDP_PROGRAM},
+    live, metrics, netns,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -125,7 +126,7 @@ fn run(args: RunArgs) -> Result<()> {
         let readers: Vec<_> = rings
             .into_iter()
             .map(|(iface, ring)| {
-                tokio::spawn(events::read(iface, ring, received.clone(), tx.clone()))
+                tokio::spawn(probe::ring::read(iface, ring, received.clone(), tx.clone()))
             })
             .collect();
         drop(tx);

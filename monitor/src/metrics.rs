@@ -17,7 +17,7 @@ use prometheus::{
     proto::{Counter, LabelPair, Metric, MetricFamily, MetricType},
 };
 
-use crate::{counters::Counters, probe::Probe};
+use crate::{counters::Counters, kernel::Probe};
 
 /// Reads every probe's maps when Prometheus scrapes. Every known label
 /// combination is exported, zeros included, so `rate()` and alerts work from

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::{
     capture::{self, PacketRef},
-    counters::HostObserver,
+    host::HostObserver,
     tracker::{Outcome, Timeouts, Tracker, Verdict},
 };
 

@@ -17,7 +17,7 @@ use monitor_common::{
     wire::{dhcp, tftp, udp},
 };
 
-use crate::{counters::Event, diagnosis};
+use crate::{diagnosis, event::Event};
 
 /// How a boot ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -553,7 +553,7 @@ macro_rules! note {
 }
 
 fn text(bytes: &[u8], len: usize) -> String {
-    crate::events::text(bytes, len)
+    crate::event::text(bytes, len)
 }
 
 /// The boot file a DHCP message names: option 67, else the `file` field;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use monitor::{capture, counters::HostObserver, testing};
+use monitor::{capture, host::HostObserver, testing};
 use monitor_common::Direction;
 
 #[test]
@@ -70,7 +70,7 @@ fn pcapng_is_read() {
 
 /// The events of a capture, as the host replica of the kernel programs
 /// builds them.
-fn host_events(path: &std::path::Path) -> Vec<monitor::counters::Event> {
+fn host_events(path: &std::path::Path) -> Vec<monitor::event::Event> {
     let mut host = HostObserver::default();
     for f in common::frames(path) {
         host.observe(&f, Direction::Ingress);
@@ -81,7 +81,7 @@ fn host_events(path: &std::path::Path) -> Vec<monitor::counters::Event> {
 /// The DHCP events of a capture (messages of a PXE exchange).
 fn pxe_events(path: &std::path::Path) -> Vec<monitor_common::event::DhcpEvent> {
     let dhcp = |e| match e {
-        monitor::counters::Event::Dhcp(e) => Some(e),
+        monitor::event::Event::Dhcp(e) => Some(e),
         _ => None,
     };
     host_events(path).into_iter().filter_map(dhcp).collect()
@@ -198,7 +198,7 @@ fn dhcp_events_carry_what_the_servers_sent() {
 /// The TFTP events of a capture.
 fn tftp_events(path: &std::path::Path) -> Vec<monitor_common::event::TftpEvent> {
     let tftp = |e| match e {
-        monitor::counters::Event::Tftp(e) => Some(e),
+        monitor::event::Event::Tftp(e) => Some(e),
         _ => None,
     };
     host_events(path).into_iter().filter_map(tftp).collect()

@@ -13,9 +13,10 @@ use aya::{
     programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use monitor::{
-    counters::{Counters, Event, HostObserver},
-    events,
-    probe::{self, TC_PROGRAM, XDP_PROGRAM},
+    counters::Counters,
+    event::{self, Event},
+    host::HostObserver,
+    kernel::{self, TC_PROGRAM, XDP_PROGRAM},
     testing,
 };
 use monitor_common::{Class, DhcpType, Direction, counters::maps::EVENTS, event::EventKind};
@@ -62,7 +63,7 @@ struct Pair {
 impl Pair {
     fn new() -> Self {
         Pair {
-            ebpf: probe::load().unwrap_or_else(|e| panic!("{e}")),
+            ebpf: kernel::load().unwrap_or_else(|e| panic!("{e}")),
             host: HostObserver::default(),
             kernel_events: Vec::new(),
         }
@@ -123,7 +124,7 @@ impl Pair {
     fn drain(&mut self) {
         let mut rb = RingBuf::try_from(self.ebpf.map_mut(EVENTS).unwrap()).unwrap();
         while let Some(item) = rb.next() {
-            let rec = events::decode(&item)
+            let rec = event::decode(&item)
                 .unwrap_or_else(|| panic!("undecodable record {:02x?}", &*item));
             assert!(rec.header().timestamp_ns > 0);
             let ev = without_clock(rec.event());
@@ -133,7 +134,7 @@ impl Pair {
     }
 
     fn kernel_counters(&self) -> Counters {
-        probe::read_counters(&self.ebpf).unwrap()
+        kernel::read_counters(&self.ebpf).unwrap()
     }
 
     /// Kernel and host agree: counters, and every event byte for byte.

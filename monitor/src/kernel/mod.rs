@@ -4,6 +4,8 @@
 //! One object is loaded per interface, so every interface has its own maps
 //! and the metrics can carry an `interface` label without a map key for it.
 
+pub mod ring;
+
 use std::{ffi::CString, io};
 
 use aya::{

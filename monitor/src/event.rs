@@ -1,9 +1,8 @@
-//! Reading event records from the kernel's ring buffer.
+//! Events as the kernel sends them (and the host replica builds them): the
+//! [`Event`] type, decoding ring-buffer records, and describing events for
+//! the debug log.
 
-use std::net::Ipv4Addr;
-
-use aya::maps::{MapData, RingBuf};
-use std::mem::offset_of;
+use std::{mem::offset_of, net::Ipv4Addr};
 
 use monitor_common::{
     DhcpType, Direction,
@@ -11,14 +10,8 @@ use monitor_common::{
         DhcpEvent, DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord, TftpEvent,
         TftpRecord, dhcp_flags,
     },
+    wire::tftp,
 };
-
-use monitor_common::wire::tftp;
-
-use crate::counters::Event;
-use prometheus::IntCounterVec;
-use tokio::io::unix::AsyncFd;
-use tracing::{debug, warn};
 
 /// A record from the ring buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,66 +157,32 @@ pub fn describe_tftp(ev: &TftpEvent) -> String {
     )
 }
 
-/// Reads one interface's ring buffer until the task is dropped: counts the
-/// records, logs each at debug level and hands it to the session tracker.
-///
-/// The channel to the tracker is bounded: when the tracker falls behind,
-/// this waits, the kernel's ring buffer fills, and what it cannot hold is
-/// counted in `pxe_events_lost_total`. Memory stays bounded, losses are
-/// counted in one place, and packets are never held up (the kernel side
-/// only ever drops an event, never waits).
-pub async fn read(
-    interface: String,
-    ring: RingBuf<MapData>,
-    received: IntCounterVec,
-    tracker: tokio::sync::mpsc::Sender<crate::live::Stamped>,
-) {
-    // SAFETY: the RingBuf owns its map's file descriptor, which stays open
-    // and the same for as long as the RingBuf lives, i.e. inside the
-    // AsyncFd until it is dropped.
-    let mut fd = match unsafe { AsyncFd::register(ring) } {
-        Ok(fd) => fd,
-        Err(e) => {
-            warn!(interface, error = %e, "cannot poll the event ring buffer; events are not read");
-            return;
+/// An event as the kernel sends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Dhcp(DhcpEvent),
+    Icmp(IcmpEvent),
+    Tftp(TftpEvent),
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Dhcp(_) => EventKind::Dhcp,
+            Event::Icmp(_) => EventKind::IcmpUnreachable,
+            Event::Tftp(_) => EventKind::Tftp,
         }
-    };
-    loop {
-        let mut guard = match fd.readable_mut().await {
-            Ok(g) => g,
-            Err(e) => {
-                warn!(interface, error = %e, "polling the event ring buffer");
-                return;
-            }
-        };
-        let ring = guard.get_inner_mut();
-        while let Some(item) = ring.next() {
-            let record = decode(&item);
-            // The record is a copy: the kernel may reuse the slot.
-            drop(item);
-            let kind = match &record {
-                Some(Record::Dhcp(rec)) => {
-                    debug!(interface, "{}", describe(rec.header.direction, &rec.event));
-                    "dhcp"
-                }
-                Some(Record::Icmp(rec)) => {
-                    debug!(interface, "{}", describe_icmp(&rec.event));
-                    "icmp_unreachable"
-                }
-                Some(Record::Tftp(rec)) => {
-                    debug!(interface, "{}", describe_tftp(&rec.event));
-                    "tftp"
-                }
-                None => "malformed",
-            };
-            received
-                .with_label_values(&[interface.as_str(), kind])
-                .inc();
-            if let Some(rec) = record {
-                // The tracker task ends only with the agent.
-                let _ = tracker.send((rec.event(), rec.header().timestamp_ns)).await;
-            }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Event::Dhcp(e) => e.as_bytes(),
+            Event::Icmp(e) => e.as_bytes(),
+            Event::Tftp(e) => e.as_bytes(),
         }
-        guard.clear_ready();
     }
 }
+
+/// An event stamped with the kernel's monotonic clock (ns), as it travels
+/// from a ring-buffer reader to the session tracker.
+pub type Stamped = (Event, u64);

@@ -1,0 +1,138 @@
+//! The host's replica of the kernel programs: the same shared stages run on
+//! each frame of a capture file (or a test), giving the same counters and
+//! event records the kernel would.
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+use monitor_common::{
+    Class, Direction,
+    counters::maps::{dhcp_index, icmp_index, parse_error_index, traffic_index},
+    counters::maps::{tftp_error_index, tftp_opcode_index},
+    event::{DhcpEvent, IcmpEvent, TftpEvent, fill_dhcp_event, fill_tftp_event},
+    flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp},
+    wire::{tftp, udp},
+};
+
+use crate::{counters::Counters, event::Event};
+
+/// Does on the host what the kernel programs do for each frame, with the
+/// same shared code: counters, PXE transactions, events.
+#[derive(Debug, Default)]
+pub struct HostObserver {
+    pub counters: Counters,
+    /// xids of transactions started by boot clients (the kernel's LRU map;
+    /// unbounded here).
+    pub pxe_xids: HashSet<u32>,
+    /// Events in the order of the frames.
+    pub events: Vec<(Direction, Event)>,
+    /// TFTP transfers being followed (the kernel's LRU map, unbounded here).
+    pub tftp_flows: HostFlows,
+}
+
+/// The host's transfer table.
+#[derive(Debug, Default)]
+pub struct HostFlows(pub HashMap<TftpKey, TftpFlow>);
+
+impl TftpFlows for HostFlows {
+    fn get_either(&mut self, first: &TftpKey, second: &TftpKey) -> Option<(bool, &mut TftpFlow)> {
+        if self.0.contains_key(first) {
+            self.0.get_mut(first).map(|f| (true, f))
+        } else {
+            self.0.get_mut(second).map(|f| (false, f))
+        }
+    }
+
+    fn insert(&mut self, key: &TftpKey, flow: &TftpFlow) {
+        self.0.insert(*key, *flow);
+    }
+}
+
+impl HostObserver {
+    /// [`observe_at`](Self::observe_at) with the clock at 0.
+    pub fn observe(&mut self, frame: &[u8], dir: Direction) {
+        self.observe_at(frame, dir, 0);
+    }
+
+    /// One frame seen at `now_ns` (for TFTP transfer times).
+    pub fn observe_at(&mut self, frame: &[u8], dir: Direction, now_ns: u64) {
+        use monitor_common::classify::{Next, classify_dhcp, classify_headers, classify_icmp};
+        // The stages the kernel runs, each once.
+        let (head, next) = classify_headers(frame);
+        let c = match next {
+            Some(Next::Dhcp(at)) => classify_dhcp(frame, head.class, at),
+            Some(Next::Icmp { ip_at, icmp_at }) => classify_icmp(frame, ip_at, icmp_at),
+            Some(Next::Udp { ip_at, udp_at, .. }) => {
+                self.observe_tftp(frame, dir, head.class, ip_at.into(), udp_at.into(), now_ns);
+                head
+            }
+            None => head,
+        };
+        let t = &mut self.counters.traffic[traffic_index(dir, c.class) as usize];
+        t.packets += 1;
+        t.bytes += frame.len() as u64;
+        if let Some(e) = c.error {
+            self.counters.parse_errors[parse_error_index(dir, e) as usize] += 1;
+        }
+        if let Some(u) = &c.icmp {
+            self.counters.icmp_unreachable[icmp_index(dir, u.quoted_class) as usize] += 1;
+            let transfer = IcmpEvent::quotes_transfer(u, &mut self.tftp_flows);
+            if transfer || IcmpEvent::is_pxe_related(u) {
+                self.events
+                    .push((dir, Event::Icmp(IcmpEvent::new(u, transfer))));
+            }
+        }
+        let Some(loc) = &c.dhcp else { return };
+        self.observe_dhcp(frame, dir, &c, loc);
+    }
+
+    fn observe_tftp(
+        &mut self,
+        frame: &[u8],
+        dir: Direction,
+        class: Class,
+        ip_at: usize,
+        udp_at: usize,
+        now_ns: u64,
+    ) {
+        let seen = match observe_tftp(frame, ip_at, udp_at, class, now_ns, &mut self.tftp_flows) {
+            Ok(Some(seen)) => seen,
+            Ok(None) => return,
+            Err(e) => {
+                self.counters.parse_errors[parse_error_index(dir, e) as usize] += 1;
+                return;
+            }
+        };
+        self.counters.tftp_opcodes[tftp_opcode_index(dir, seen.header.opcode) as usize] += 1;
+        if seen.header.opcode == tftp::ERROR {
+            self.counters.tftp_errors
+                [tftp_error_index(dir, seen.from_server, seen.header.arg) as usize] += 1;
+        }
+        if seen.moment.is_some() {
+            let mut ev = TftpEvent::zeroed();
+            fill_tftp_event(frame, &seen, udp_at + udp::HEADER_LEN, now_ns, &mut ev);
+            self.events.push((dir, Event::Tftp(ev)));
+        }
+    }
+
+    fn observe_dhcp(
+        &mut self,
+        frame: &[u8],
+        dir: Direction,
+        c: &monitor_common::Classification,
+        loc: &monitor_common::event::DhcpLocation,
+    ) {
+        let pxe = loc.is_pxe(c.class, self.pxe_xids.contains(&loc.xid));
+        if let Some(ty) = c.dhcp_type {
+            self.counters.dhcp_types[dhcp_index(dir, pxe, ty) as usize] += 1;
+        }
+        if pxe {
+            let mut ev = DhcpEvent::zeroed();
+            if fill_dhcp_event(frame, loc, c.class, pxe, &mut ev) {
+                self.events.push((dir, Event::Dhcp(ev)));
+            }
+        }
+        if !self.pxe_xids.contains(&loc.xid) && loc.starts_pxe_transaction() {
+            self.pxe_xids.insert(loc.xid);
+        }
+    }
+}
