@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use monitor::{
     capture,
     host::HostObserver,
-    tracker::{Timeouts, Tracker},
+    session::{Timeouts, Tracker},
 };
 use monitor_common::Direction;
 use pcap_file::{

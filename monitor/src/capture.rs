@@ -1,6 +1,14 @@
-//! Reading capture files (pcap and pcapng) into frames.
+//! Reading capture files (pcap and pcapng) into frames with their capture
+//! time, and turning the link types pxe-monitor reads into Ethernet.
+//!
+//! pcapng timestamps are counted in units each interface names
+//! (`if_tsresol`: 10^-6 s when absent, as Wireshark and dumpcap write
+//! them; 10^-9, 2^-n ...) from an offset (`if_tsoffset`, seconds);
+//! pcap-file hands the raw count out as if it were nanoseconds, so it is
+//! converted here per interface.
 
 use std::{
+    borrow::Cow,
     fs::File,
     io::{BufReader, Read},
     path::{Path, PathBuf},
@@ -8,9 +16,9 @@ use std::{
 };
 
 use pcap_file::{
-    DataLink, TsResolution,
+    DataLink, Endianness, TsResolution,
     pcap::PcapReader,
-    pcapng::{Block, PcapNgReader},
+    pcapng::{Block, PcapNgReader, blocks::interface_description::InterfaceDescriptionOption},
 };
 use thiserror::Error;
 
@@ -38,6 +46,8 @@ pub enum CaptureError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path} is empty: a capture file holds at least a pcap or pcapng header")]
+    Empty { path: PathBuf },
     #[error("{path} is not a pcap or pcapng file: {source}")]
     Format {
         path: PathBuf,
@@ -73,11 +83,108 @@ impl PacketRef<'_> {
     }
 }
 
+/// Whether frames of this link type can be read as Ethernet.
+pub fn link_supported(link: DataLink) -> bool {
+    matches!(
+        link,
+        DataLink::ETHERNET
+            | DataLink::LINUX_SLL
+            | DataLink::LINUX_SLL2
+            | DataLink::NULL
+            | DataLink::LOOP
+    )
+}
+
+/// The frame as Ethernet: Ethernet as it is; Linux cooked (SLL, SLL2) and
+/// BSD loopback captures get an Ethernet header built from their protocol
+/// field. `None` for other link types, and for frames too short for their
+/// link header or (loopback) not IPv4.
+pub fn ethernet_frame<'a>(p: &PacketRef<'a>) -> Option<Cow<'a, [u8]>> {
+    let with_ethertype = |ethertype: [u8; 2], rest: &[u8]| {
+        let mut f = Vec::with_capacity(14 + rest.len());
+        f.extend_from_slice(&[0; 12]);
+        f.extend_from_slice(&ethertype);
+        f.extend_from_slice(rest);
+        Cow::Owned(f)
+    };
+    let d = p.data;
+    match p.link {
+        DataLink::ETHERNET => Some(Cow::Borrowed(d)),
+        // 16-byte header, protocol at 14.
+        DataLink::LINUX_SLL if d.len() >= 16 => Some(with_ethertype([d[14], d[15]], &d[16..])),
+        // 20-byte header, protocol at 0.
+        DataLink::LINUX_SLL2 if d.len() >= 20 => Some(with_ethertype([d[0], d[1]], &d[20..])),
+        // 4-byte address family (host or network order): 2 is IPv4.
+        DataLink::NULL | DataLink::LOOP if d.len() >= 4 => {
+            let family = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+            let ipv4 = family == 2 || family.swap_bytes() == 2;
+            ipv4.then(|| with_ethertype([0x08, 0x00], &d[4..]))
+        }
+        _ => None,
+    }
+}
+
 /// Reads every frame of a pcap or pcapng file into memory.
 pub fn read_file(path: &Path) -> Result<Vec<Packet>, CaptureError> {
     let mut out = Vec::new();
     for_each(path, |p| out.push(p.to_owned()))?;
     Ok(out)
+}
+
+/// How one pcapng interface counts time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TsUnits {
+    /// `if_tsresol`: bit 7 clear, units of 10^-n s; set, 2^-n s.
+    pub resol: u8,
+    /// `if_tsoffset`: seconds added to every timestamp.
+    pub offset_s: i64,
+}
+
+impl Default for TsUnits {
+    /// What an interface without the options counts in: microseconds.
+    fn default() -> Self {
+        TsUnits {
+            resol: 6,
+            offset_s: 0,
+        }
+    }
+}
+
+impl TsUnits {
+    fn of(options: &[InterfaceDescriptionOption<'_>]) -> Self {
+        let mut t = TsUnits::default();
+        for o in options {
+            match o {
+                InterfaceDescriptionOption::IfTsResol(r) => t.resol = *r,
+                // A signed count of seconds, stored as 64 bits.
+                InterfaceDescriptionOption::IfTsOffset(s) => t.offset_s = *s as i64,
+                _ => {}
+            }
+        }
+        t
+    }
+
+    /// A raw timestamp as time since the epoch (saturating where a crafted
+    /// resolution or offset would overflow).
+    pub fn to_duration(self, raw: u64) -> Duration {
+        let raw = u128::from(raw);
+        let n = u32::from(self.resol & 0x7f);
+        let nanos: u128 = if self.resol & 0x80 == 0 {
+            if n <= 9 {
+                raw.saturating_mul(10u128.pow(9 - n))
+            } else {
+                raw / 10u128.checked_pow(n - 9).unwrap_or(u128::MAX)
+            }
+        } else if n < 64 {
+            raw.saturating_mul(1_000_000_000) >> n
+        } else {
+            0
+        };
+        let offset = i128::from(self.offset_s) * 1_000_000_000;
+        let total = (nanos as i128).saturating_add(offset).max(0);
+        let total = u64::try_from(total).unwrap_or(u64::MAX);
+        Duration::from_nanos(total)
+    }
 }
 
 /// Calls `f` for every frame of a pcap or pcapng file, in order, without
@@ -89,7 +196,18 @@ pub fn for_each(path: &Path, mut f: impl FnMut(PacketRef<'_>)) -> Result<usize, 
     };
     let mut file = BufReader::new(File::open(path).map_err(open)?);
     let mut magic = [0u8; 4];
-    file.read_exact(&mut magic).map_err(open)?;
+    let mut got = 0;
+    while got < magic.len() {
+        match file.read(&mut magic[got..]).map_err(open)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    if got == 0 {
+        return Err(CaptureError::Empty {
+            path: path.to_owned(),
+        });
+    }
     let file = BufReader::with_capacity(1 << 20, File::open(path).map_err(open)?);
     let format = |e| CaptureError::Format {
         path: path.to_owned(),
@@ -103,26 +221,66 @@ pub fn for_each(path: &Path, mut f: impl FnMut(PacketRef<'_>)) -> Result<usize, 
     let mut n = 0;
     if magic == PCAPNG_MAGIC {
         let mut r = PcapNgReader::new(file).map_err(format)?;
-        // Link type of each interface of the current section.
-        let mut links: Vec<DataLink> = Vec::new();
+        // Each interface of the current section: its link type and units.
+        let mut interfaces: Vec<(DataLink, TsUnits)> = Vec::new();
+        let mut endianness = r.section().endianness;
+        let interface = |interfaces: &[(DataLink, TsUnits)], id: usize| {
+            interfaces
+                .get(id)
+                .copied()
+                .unwrap_or((DataLink::ETHERNET, TsUnits::default()))
+        };
         while let Some(block) = r.next_block() {
             let block = block.map_err(|e| damaged(n, e))?;
-            if let Block::SectionHeader(_) = block {
-                links.clear();
-            } else if let Block::InterfaceDescription(i) = block {
-                links.push(i.linktype);
-            } else if let Block::EnhancedPacket(p) = block {
-                let link = links
-                    .get(p.interface_id as usize)
-                    .copied()
-                    .unwrap_or(DataLink::ETHERNET);
-                f(PacketRef {
-                    timestamp: p.timestamp,
-                    link,
-                    orig_len: p.original_len,
-                    data: &p.data,
-                });
-                n += 1;
+            match block {
+                Block::SectionHeader(s) => {
+                    interfaces.clear();
+                    endianness = s.endianness;
+                }
+                Block::InterfaceDescription(i) => {
+                    interfaces.push((i.linktype, TsUnits::of(&i.options)));
+                }
+                Block::EnhancedPacket(p) => {
+                    let (link, units) = interface(&interfaces, p.interface_id as usize);
+                    // pcap-file hands out the raw 64-bit count as nanoseconds.
+                    let raw = u64::try_from(p.timestamp.as_nanos()).unwrap_or(u64::MAX);
+                    f(PacketRef {
+                        timestamp: units.to_duration(raw),
+                        link,
+                        orig_len: p.original_len,
+                        data: &p.data,
+                    });
+                    n += 1;
+                }
+                Block::Packet(p) => {
+                    // The obsolete Packet Block: pcap-file reads its two
+                    // 32-bit halves (high, then low) as one integer, which
+                    // swaps them in a little-endian section.
+                    let raw = match endianness {
+                        Endianness::Big => p.timestamp,
+                        Endianness::Little => p.timestamp.rotate_left(32),
+                    };
+                    let (link, units) = interface(&interfaces, p.interface_id.into());
+                    f(PacketRef {
+                        timestamp: units.to_duration(raw),
+                        link,
+                        orig_len: p.original_len,
+                        data: &p.data,
+                    });
+                    n += 1;
+                }
+                // No timestamp: the capture's clock stands still.
+                Block::SimplePacket(p) => {
+                    let (link, _) = interface(&interfaces, 0);
+                    f(PacketRef {
+                        timestamp: Duration::ZERO,
+                        link,
+                        orig_len: p.original_len,
+                        data: &p.data,
+                    });
+                    n += 1;
+                }
+                _ => {}
             }
         }
     } else {
@@ -148,4 +306,26 @@ pub fn for_each(path: &Path, mut f: impl FnMut(PacketRef<'_>)) -> Result<usize, 
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_units() {
+        let s = 1_700_000_000u64;
+        let at = |resol, offset_s, raw| TsUnits { resol, offset_s }.to_duration(raw);
+        assert_eq!(at(6, 0, s * 1_000_000 + 5), Duration::new(s, 5_000));
+        assert_eq!(at(9, 0, s * 1_000_000_000 + 5), Duration::new(s, 5));
+        assert_eq!(at(3, 0, s * 1_000 + 5), Duration::new(s, 5_000_000));
+        // 2^-20 s units: 2^20 units are one second.
+        assert_eq!(at(0x80 | 20, 0, s << 20), Duration::new(s, 0));
+        assert_eq!(at(6, 100, 0), Duration::from_secs(100));
+        assert_eq!(at(6, -100, 50_000_000), Duration::ZERO);
+        // Crafted options saturate, never panic.
+        let _ = at(0x7f, i64::MAX, u64::MAX);
+        let _ = at(0xff, i64::MIN, u64::MAX);
+        let _ = at(0, i64::MAX, u64::MAX);
+    }
 }

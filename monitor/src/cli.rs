@@ -1,8 +1,28 @@
-//! Command line (clap derive).
+//! The command line (clap derive): every flag, its default and its bounds,
+//! checked before anything is loaded or attached.
 
 use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::session::TftpOnlyClients;
+
+/// Bounds of the sizing flags: large enough for any boot network, small
+/// enough that a typo cannot take gigabytes of kernel memory.
+pub mod limits {
+    /// `--ring-buffer-bytes`: 256 MiB (about a million events).
+    pub const RING_BYTES_MAX: u32 = 1 << 28;
+    /// `--max-pxe-transactions`, `--max-tftp-transfers`.
+    pub const TABLE_MAX: u32 = 1 << 20;
+    /// `--max-sessions`.
+    pub const SESSIONS_MAX: u64 = 1 << 24;
+    /// `--recent-sessions`.
+    pub const RECENT_MAX: u64 = 100_000;
+    /// `--max-server-labels`.
+    pub const SERVER_LABELS_MAX: u64 = 1024;
+    /// `--alert-window`: a week.
+    pub const ALERT_WINDOW_MAX: u64 = 7 * 24 * 3600;
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,9 +62,38 @@ pub struct ReplayArgs {
     /// client and line (see the README for the fields).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Clients followed at once; the oldest is dropped when full.
-    #[arg(long, value_name = "N", default_value_t = 65536)]
-    pub max_sessions: usize,
+    /// Clients followed at once (default: no bound); when full, the oldest
+    /// is closed early with the verdict its evidence gives, and the count
+    /// of such clients is printed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=limits::SESSIONS_MAX))]
+    pub max_sessions: Option<u64>,
+    /// Clients seen only reading files over TFTP, with no PXE or HTTP-boot
+    /// DHCP exchange in the capture.
+    #[arg(long, value_enum, default_value_t = TftpOnlyArg::Transfers)]
+    pub tftp_only_clients: TftpOnlyArg,
+}
+
+/// `--tftp-only-clients`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TftpOnlyArg {
+    /// Report their transfers (outcome tftp_only), never a boot verdict:
+    /// IP phones, switches and firmware upgrades read files over TFTP too.
+    Transfers,
+    /// Give each a boot verdict inferred from TFTP alone: for a monitor
+    /// that cannot see DHCP (a TFTP-only server).
+    Boots,
+    /// `boots` until a DHCP message is seen, `transfers` after.
+    Auto,
+}
+
+impl From<TftpOnlyArg> for TftpOnlyClients {
+    fn from(a: TftpOnlyArg) -> Self {
+        match a {
+            TftpOnlyArg::Transfers => TftpOnlyClients::Transfers,
+            TftpOnlyArg::Boots => TftpOnlyClients::Boots,
+            TftpOnlyArg::Auto => TftpOnlyClients::Auto,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,38 +134,49 @@ pub struct RunArgs {
     /// PXE transactions (DHCP xids started by boot clients) remembered per
     /// interface; the oldest is forgotten when full.
     #[arg(long, value_name = "N", default_value_t = monitor_common::counters::maps::PXE_XIDS_LEN,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(limits::TABLE_MAX)))]
     pub max_pxe_transactions: u32,
     /// TFTP transfers followed per interface; the oldest is forgotten when
     /// full.
     #[arg(long, value_name = "N", default_value_t = monitor_common::counters::maps::TFTP_FLOWS_LEN,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(limits::TABLE_MAX)))]
     pub max_tftp_transfers: u32,
     /// Attach the do-nothing XDP program instead of the monitor (and no TC):
     /// the baseline of `cargo xtask bench veth`.
     #[arg(long, hide = true)]
     pub bench_bare_xdp: bool,
-    /// Sessions followed at once per agent; the oldest is dropped when full.
-    #[arg(long, value_name = "N", default_value_t = 65536)]
-    pub max_sessions: usize,
+    /// Sessions followed at once per agent; when full, the oldest is closed
+    /// early with the verdict its evidence gives.
+    #[arg(long, value_name = "N", default_value_t = 65536,
+          value_parser = clap::value_parser!(u64).range(1..=limits::SESSIONS_MAX))]
+    pub max_sessions: u64,
+    /// Clients seen only reading files over TFTP, with no PXE or HTTP-boot
+    /// DHCP exchange seen here.
+    #[arg(long, value_enum, default_value_t = TftpOnlyArg::Transfers)]
+    pub tftp_only_clients: TftpOnlyArg,
     /// DHCP/PXE servers that get a `server` label of their own in
     /// pxe_dhcp_offers_total and pxe_server_warnings (the first seen);
     /// later ones are counted as `other`.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub max_server_labels: usize,
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(0..=limits::SERVER_LABELS_MAX))]
+    pub max_server_labels: u64,
     /// Finished sessions kept for /api/sessions.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    pub recent_sessions: usize,
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=limits::RECENT_MAX))]
+    pub recent_sessions: u64,
     /// Also deliver the failure-spike alert to this Alertmanager (its v2
     /// alerts API), e.g. http://127.0.0.1:9093; retried while it is down.
     #[arg(long, value_name = "URL")]
     pub alertmanager_url: Option<String>,
     /// Failure-spike alert: the sliding window, in seconds.
-    #[arg(long, value_name = "S", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "S", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=limits::ALERT_WINDOW_MAX))]
     pub alert_window: u64,
-    /// Failure-spike alert: boots decided in the window before it can fire.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub alert_min_sessions: usize,
+    /// Failure-spike alert: boots decided in the window before it can fire
+    /// (at least 1).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=limits::SESSIONS_MAX))]
+    pub alert_min_sessions: u64,
     /// Failure-spike alert: the failed share (0..1) at which it fires.
     #[arg(long, value_name = "RATIO", default_value_t = 0.5, value_parser = parse_ratio)]
     pub alert_failure_ratio: f64,
@@ -137,11 +197,15 @@ pub enum XdpModeArg {
 }
 
 fn parse_ring_bytes(s: &str) -> Result<u32, String> {
-    let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
-    if n < 4096 || !n.is_power_of_two() {
-        return Err(format!("{n} is not a power of two of at least 4096"));
+    let limits = format!(
+        "a power of two from 4096 to {} (256 MiB)",
+        limits::RING_BYTES_MAX
+    );
+    let n: u64 = s.parse().map_err(|e| format!("{e}; expected {limits}"))?;
+    if !(4096..=u64::from(limits::RING_BYTES_MAX)).contains(&n) || !n.is_power_of_two() {
+        return Err(format!("{n} is not {limits}"));
     }
-    Ok(n)
+    Ok(n as u32)
 }
 
 fn parse_ratio(s: &str) -> Result<f64, String> {
@@ -150,4 +214,58 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
         return Err(format!("{r} is not a ratio in (0, 1]"));
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn run_error(flags: &[&str]) -> String {
+        let args = ["pxe-monitor", "run", "--interface", "eth0"]
+            .into_iter()
+            .chain(flags.iter().copied());
+        match Cli::try_parse_from(args) {
+            Ok(cli) => panic!("{flags:?} accepted: {cli:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn sizes_out_of_range_name_the_flag_and_its_limits() {
+        let e = run_error(&["--max-pxe-transactions", "4294967295"]);
+        assert!(
+            e.contains("--max-pxe-transactions") && e.contains("1..=1048576"),
+            "{e}"
+        );
+        let e = run_error(&["--max-tftp-transfers", "0"]);
+        assert!(
+            e.contains("--max-tftp-transfers") && e.contains("1..=1048576"),
+            "{e}"
+        );
+        let e = run_error(&["--ring-buffer-bytes", "2147483648"]);
+        assert!(
+            e.contains("--ring-buffer-bytes") && e.contains("4096 to 268435456"),
+            "{e}"
+        );
+        let e = run_error(&["--ring-buffer-bytes", "5000"]);
+        assert!(e.contains("power of two"), "{e}");
+        let e = run_error(&["--alert-min-sessions", "0"]);
+        assert!(e.contains("--alert-min-sessions"), "{e}");
+        let e = run_error(&["--max-sessions", "0"]);
+        assert!(e.contains("--max-sessions"), "{e}");
+        // The largest accepted values parse.
+        let ok = Cli::try_parse_from([
+            "pxe-monitor",
+            "run",
+            "--interface",
+            "eth0",
+            "--ring-buffer-bytes",
+            "268435456",
+            "--max-pxe-transactions",
+            "1048576",
+        ]);
+        assert!(ok.is_ok(), "{ok:?}");
+    }
 }

@@ -1,39 +1,24 @@
 //! What each outcome means for the person at the console and for the one
-//! running the servers: the firmware's code, the cause in one sentence, and
-//! the fix.
+//! running the servers: the firmware's code, the cause in one sentence, the
+//! fix, what EDK2's console prints, and the warnings about servers. Depends
+//! on [`crate::verdict`] only.
 
 use std::net::Ipv4Addr;
 
-use crate::tracker::{Outcome, Verdict};
+use crate::verdict::{FailureCode, Outcome, Verdict, Warning, WarningKind};
 
 fn verdict(
     mac: [u8; 6],
     outcome: Outcome,
-    code: Option<&'static str>,
+    code: Option<FailureCode>,
     server: Option<[u8; 4]>,
 ) -> Verdict {
-    Verdict {
-        client_mac: mac,
-        outcome,
-        code,
-        server: server.map(Ipv4Addr::from),
-        boot_file: None,
-        cause: None,
-        fix: None,
-        warnings: Vec::new(),
-        warning_kinds: Vec::new(),
-        first_seen_ns: 0,
-        last_seen_ns: 0,
-        timeline: Vec::new(),
-        transfers: Vec::new(),
-        dhcp_servers: Vec::new(),
-        console: None,
-    }
+    Verdict::new(mac, outcome, code, server.map(Ipv4Addr::from))
 }
 
 fn failed(
     mac: [u8; 6],
-    code: &'static str,
+    code: FailureCode,
     server: Option<[u8; 4]>,
     cause: String,
     fix: String,
@@ -57,6 +42,35 @@ pub fn unfinished(mac: [u8; 6], file: Option<String>, server: Option<[u8; 4]>) -
         boot_file: file,
         cause: Some("the traffic seen ends before the boot was decided".into()),
         ..verdict(mac, Outcome::Unfinished, None, server)
+    }
+}
+
+/// Closed before it was decided because more clients were open at once
+/// than the session table holds.
+pub fn evicted(
+    mac: [u8; 6],
+    file: Option<String>,
+    server: Option<[u8; 4]>,
+    max_sessions: usize,
+) -> Verdict {
+    Verdict {
+        boot_file: file,
+        cause: Some(format!(
+            "more than {max_sessions} clients were followed at once, and this one, the oldest, was closed before its boot was decided"
+        )),
+        fix: Some("raise --max-sessions if this many clients really boot at once; a DHCP flood (random MACs) also fills the table".into()),
+        ..verdict(mac, Outcome::Unfinished, None, server)
+    }
+}
+
+/// A client seen only reading files over TFTP: not a boot.
+pub fn tftp_only(mac: [u8; 6], server: Option<[u8; 4]>) -> Verdict {
+    Verdict {
+        cause: Some(
+            "no PXE or HTTP-boot DHCP exchange of this client was seen here (an IP phone, a switch, a firmware upgrade, or a boot whose DHCP passes elsewhere): its TFTP transfers are listed, not judged as a boot"
+                .into(),
+        ),
+        ..verdict(mac, Outcome::TftpOnly, None, server)
     }
 }
 
@@ -87,21 +101,21 @@ pub fn tftp_error(mac: [u8; 6], file: &str, server: [u8; 4], code: u16, msg: &st
     };
     let (code_name, cause, fix) = match code {
         1 => (
-            "PXE-E3B",
+            FailureCode::E3B,
             format!("TFTP server {s} has no file {file:?}{said}"),
             format!(
                 "put {file:?} in the TFTP root of {s}, or correct the boot file name (DHCP option 67 / the file field, or the proxy's boot menu)"
             ),
         ),
         2 => (
-            "PXE-E3C",
+            FailureCode::E3C,
             format!("TFTP server {s} refused to send {file:?}: access violation{said}"),
             format!(
                 "make {file:?} readable by the TFTP server on {s} (file permissions, --secure root, SELinux)"
             ),
         ),
         _ => (
-            "PXE-E36",
+            FailureCode::E36,
             format!("TFTP server {s} answered the request for {file:?} with error {code}{said}"),
             format!("look at the TFTP server's log on {s} for error {code}"),
         ),
@@ -112,24 +126,27 @@ pub fn tftp_error(mac: [u8; 6], file: &str, server: [u8; 4], code: u16, msg: &st
     }
 }
 
+/// How far a stalled transfer got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stalled {
+    pub blocks: u32,
+    pub bytes: u64,
+    pub highest_block: u16,
+}
+
 /// PXE-E35: the transfer started and its blocks stopped coming.
-pub fn tftp_stalled(
-    mac: [u8; 6],
-    file: &str,
-    server: [u8; 4],
-    flow: &monitor_common::flow::TftpFlow,
-) -> Verdict {
+pub fn tftp_stalled(mac: [u8; 6], file: &str, server: [u8; 4], progress: Stalled) -> Verdict {
     let s = Ipv4Addr::from(server);
     let cause = format!(
         "the transfer of {file:?} from {s} stopped after {} block(s), {} bytes (last block number {}), before a short last block",
-        flow.data_packets, flow.data_bytes, flow.highest_block
+        progress.blocks, progress.bytes, progress.highest_block
     );
     let fix = format!(
         "look for packet loss or an MTU problem between the client and {s} (a smaller blksize helps on paths that fragment), and at the TFTP server's load"
     );
     Verdict {
         boot_file: Some(file.to_owned()),
-        ..failed(mac, "PXE-E35", Some(server), cause, fix)
+        ..failed(mac, FailureCode::E35, Some(server), cause, fix)
     }
 }
 
@@ -153,7 +170,7 @@ pub fn tftp_no_server(
     );
     Verdict {
         boot_file: Some(file.to_owned()),
-        ..failed(mac, "PXE-E32", Some(server), cause, fix)
+        ..failed(mac, FailureCode::E32, Some(server), cause, fix)
     }
 }
 
@@ -181,7 +198,7 @@ pub fn proxy_silent(
         let fix = format!(
             "remove options 60, 66 and 67 from the DHCP server {t}, and add the PXE server to the router's IP helper (DHCP relay) list so it receives the clients' broadcasts and answers as a proxyDHCP itself"
         );
-        return failed(mac, "PXE-E55", Some(target), cause, fix);
+        return failed(mac, FailureCode::E55, Some(target), cause, fix);
     }
     let from = assigned_by.map_or(String::new(), |a| {
         format!(" (address from {})", Ipv4Addr::from(a))
@@ -192,14 +209,14 @@ pub fn proxy_silent(
     let fix = format!(
         "start the proxyDHCP / boot-server service on {t} (WDS, dnsmasq pxe-service), or stop announcing it (option 60 PXEClient, option 43) where none runs"
     );
-    failed(mac, "PXE-E55", Some(target), cause, fix)
+    failed(mac, FailureCode::E55, Some(target), cause, fix)
 }
 
 pub fn nak(mac: [u8; 6], server: [u8; 4]) -> Verdict {
     let s = Ipv4Addr::from(server);
     failed(
         mac,
-        "NAK",
+        FailureCode::Nak,
         Some(server),
         format!("DHCP server {s} refused the address the client requested (DHCPNAK)"),
         format!(
@@ -213,7 +230,7 @@ pub fn no_boot_file(mac: [u8; 6], server: [u8; 4], offers: usize) -> Verdict {
     let s = Ipv4Addr::from(server);
     failed(
         mac,
-        "PXE-E53",
+        FailureCode::E53,
         Some(server),
         format!(
             "DHCP server {s} gave an address but no boot file, and no proxyDHCP answered ({offers} offer(s) seen)"
@@ -258,7 +275,7 @@ pub fn no_tftp_server(
     let fix = format!("set next-server (siaddr) on {s} to the TFTP server's address");
     Verdict {
         boot_file: Some(file.to_owned()),
-        ..failed(mac, "PXE-E7B", Some(server), cause, fix)
+        ..failed(mac, FailureCode::E7B, Some(server), cause, fix)
     }
 }
 
@@ -270,7 +287,7 @@ pub fn proxy_only(mac: [u8; 6], proxy: Option<[u8; 4]>, discovers: u32) -> Verdi
     );
     failed(
         mac,
-        "PXE-E52",
+        FailureCode::E52,
         proxy,
         format!("{p} answered but no DHCP server offered an address ({discovers} DISCOVERs)"),
         "check that the DHCP server has a free address in this subnet's scope and receives the broadcasts (router IP helper / DHCP relay)".into(),
@@ -281,7 +298,7 @@ pub fn proxy_only(mac: [u8; 6], proxy: Option<[u8; 4]>, discovers: u32) -> Verdi
 pub fn no_offers(mac: [u8; 6], discovers: u32) -> Verdict {
     failed(
         mac,
-        "PXE-E51",
+        FailureCode::E51,
         None,
         format!("no DHCP or proxyDHCP offer after {discovers} DISCOVERs"),
         "check that a DHCP server serves this segment: the server running, the VLAN reaching it, and the router's IP helper (DHCP relay) pointing at it".into(),
@@ -292,21 +309,21 @@ pub fn no_offers(mac: [u8; 6], discovers: u32) -> Verdict {
 /// the lab, `cargo xtask e2e`) prints for a failure, so a user can match
 /// the screen in front of them to the verdict. `None` for other firmware:
 /// classic BIOS ROMs print the code itself, iPXE its own words.
-pub fn console_message(arch: Option<u16>, code: &str) -> Option<&'static str> {
+pub fn console_message(arch: Option<u16>, code: FailureCode) -> Option<&'static str> {
     if !arch.is_some_and(is_efi) {
         return None;
     }
     match code {
         // Nothing answers on 4011, or no offer names a boot file: EDK2
         // finds no offer it can boot from.
-        "PXE-E55" | "PXE-E53" => Some("PXE-E16: No valid offer received."),
-        "PXE-E51" => Some("PXE-E18: Server response timeout."),
-        "PXE-E3B" | "PXE-E3C" | "PXE-E36" => {
+        FailureCode::E55 | FailureCode::E53 => Some("PXE-E16: No valid offer received."),
+        FailureCode::E51 => Some("PXE-E18: Server response timeout."),
+        FailureCode::E3B | FailureCode::E3C | FailureCode::E36 => {
             Some("PXE-E23: Client received TFTP error from server.")
         }
         // ICMP port unreachable from the TFTP server.
-        "PXE-E32" => Some("PXE-E99: Unexpected network error."),
-        _ => None,
+        FailureCode::E32 => Some("PXE-E99: Unexpected network error."),
+        FailureCode::E52 | FailureCode::E7B | FailureCode::E35 | FailureCode::Nak => None,
     }
 }
 
@@ -316,22 +333,16 @@ fn is_efi(arch: u16) -> bool {
     matches!(arch, 6 | 7 | 9 | 10 | 11 | 16)
 }
 
-/// Kinds of [`warnings`], the label values of `pxe_warnings_total`.
-pub const WARNING_KINDS: &[&str] = &[
-    "multiple_dhcp_servers",
-    "option60_on_dhcp_server",
-    "architecture_mismatch",
-];
-
-/// Conditions on the servers that did not decide this boot but matter:
-/// (kind, text).
+/// Conditions on the servers that did not decide this boot but matter.
+/// `offers`: (server, yiaddr, option 60 PXEClient without an answer on 4011).
 pub fn warnings(
     offers: impl Iterator<Item = ([u8; 4], [u8; 4], bool)>,
     arch: Option<u16>,
     boot_file: Option<&str>,
     booted: bool,
-) -> Vec<(&'static str, String)> {
+) -> Vec<Warning> {
     let mut w = Vec::new();
+    let mut push = |kind, text| w.push(Warning { kind, text });
     let mut servers: Vec<[u8; 4]> = Vec::new();
     let mut vendor: Vec<[u8; 4]> = Vec::new();
     for (server, yiaddr, vendor_pxe) in offers {
@@ -349,24 +360,24 @@ pub fn warnings(
             .iter()
             .map(|s| Ipv4Addr::from(*s).to_string())
             .collect();
-        w.push((
-            "multiple_dhcp_servers",
+        push(
+            WarningKind::MultipleDhcpServers,
             format!(
                 "several DHCP servers offered this client an address: {}",
                 list.join(", ")
             ),
-        ));
+        );
     }
     if booted {
         for s in vendor {
-            w.push((
-                "option60_on_dhcp_server",
+            push(
+                WarningKind::Option60OnDhcpServer,
                 format!(
                     "DHCP server {} sends option 60 PXEClient with its addresses: firmware that honours it (UEFI) will look for a proxyDHCP on {}:4011 (Microsoft KB 259670)",
                     Ipv4Addr::from(s),
                     Ipv4Addr::from(s)
                 ),
-            ));
+            );
         }
     }
     if let (Some(arch), Some(file)) = (arch, boot_file) {
@@ -375,15 +386,19 @@ pub fn warnings(
             f.ends_with(".0") || f.ends_with(".kpxe") || f.ends_with(".pxe") || f.ends_with(".com");
         let efi_loader = f.ends_with(".efi");
         if is_efi(arch) && bios_loader {
-            w.push((
-                "architecture_mismatch",
-                format!("the client is UEFI (architecture {arch}) but the boot file {file:?} is a BIOS loader"),
-            ));
+            push(
+                WarningKind::ArchitectureMismatch,
+                format!(
+                    "the client is UEFI (architecture {arch}) but the boot file {file:?} is a BIOS loader"
+                ),
+            );
         } else if arch == 0 && efi_loader {
-            w.push((
-                "architecture_mismatch",
-                format!("the client is BIOS (architecture 0) but the boot file {file:?} is a UEFI loader"),
-            ));
+            push(
+                WarningKind::ArchitectureMismatch,
+                format!(
+                    "the client is BIOS (architecture 0) but the boot file {file:?} is a UEFI loader"
+                ),
+            );
         }
     }
     w

@@ -1,15 +1,17 @@
 //! Events as the kernel sends them (and the host replica builds them): the
-//! [`Event`] type, decoding ring-buffer records, and describing events for
-//! the debug log.
+//! [`Event`] type, decoding ring-buffer records, typed readers of their
+//! fields, the text of their strings ([`text`]) and how to print it safely
+//! ([`escape`]), and describing events for the debug log.
 
-use std::{mem::offset_of, net::Ipv4Addr};
+use std::{borrow::Cow, fmt::Write as _, mem::offset_of, net::Ipv4Addr};
 
 use monitor_common::{
-    DhcpType, Direction,
+    Class, DhcpType, Direction,
     event::{
         DhcpEvent, DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord, TftpEvent,
         TftpRecord, dhcp_flags,
     },
+    flow::TftpMoment,
     wire::tftp,
 };
 
@@ -73,6 +75,30 @@ pub fn text(bytes: &[u8], len: usize) -> String {
     String::from_utf8_lossy(&v[..end]).into_owned()
 }
 
+/// `s` with every character that a terminal or a log reader could act on
+/// written as `\u{..}`: control characters (C0, DEL, C1: escape sequences,
+/// line breaks that would fake a line of output) and the bidirectional
+/// overrides that reorder what is shown. Boot file names, TFTP error
+/// messages and option 66 come from the wire.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// One line for the debug log.
 pub fn describe(dir: u8, ev: &DhcpEvent) -> String {
     let ty = DhcpType::from_option(ev.message_type).label();
@@ -120,13 +146,13 @@ pub fn describe_icmp(ev: &IcmpEvent) -> String {
 
 /// One line for the debug log.
 pub fn describe_tftp(ev: &TftpEvent) -> String {
-    let moment = match ev.moment {
-        1 => "request",
-        2 => "oack",
-        3 => "error",
-        4 => "first data",
-        5 => "last data",
-        _ => "packet",
+    let moment = match tftp_moment(ev) {
+        Some(TftpMoment::Request) => "request",
+        Some(TftpMoment::Oack) => "oack",
+        Some(TftpMoment::Error) => "error",
+        Some(TftpMoment::FirstData) => "first data",
+        Some(TftpMoment::LastData) => "last data",
+        None => "packet",
     };
     let payload = &ev.payload[..usize::from(ev.payload_len).min(ev.payload.len())];
     let text = if let Some(r) = tftp::parse_request(payload) {
@@ -186,3 +212,85 @@ impl Event {
 /// An event stamped with the kernel's monotonic clock (ns), as it travels
 /// from a ring-buffer reader to the session tracker.
 pub type Stamped = (Event, u64);
+
+/// The kinds of record a ring-buffer reader counts
+/// (`pxe_events_received_total{kind}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    Dhcp,
+    IcmpUnreachable,
+    Tftp,
+    /// Bytes that are no record: counted and skipped.
+    Malformed,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 4] = [
+        RecordKind::Dhcp,
+        RecordKind::IcmpUnreachable,
+        RecordKind::Tftp,
+        RecordKind::Malformed,
+    ];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            RecordKind::Dhcp => "dhcp",
+            RecordKind::IcmpUnreachable => "icmp_unreachable",
+            RecordKind::Tftp => "tftp",
+            RecordKind::Malformed => "malformed",
+        }
+    }
+
+    /// The kind of a decoded record, or `Malformed`.
+    pub fn of(record: Option<&Record>) -> RecordKind {
+        match record {
+            Some(Record::Dhcp(_)) => RecordKind::Dhcp,
+            Some(Record::Icmp(_)) => RecordKind::IcmpUnreachable,
+            Some(Record::Tftp(_)) => RecordKind::Tftp,
+            None => RecordKind::Malformed,
+        }
+    }
+}
+
+/// The traffic class of the DHCP message an event carries.
+pub fn dhcp_class(e: &DhcpEvent) -> Option<Class> {
+    Class::ALL
+        .into_iter()
+        .find(|c| *c as u32 == u32::from(e.class))
+}
+
+/// Whether the DHCP message went from or to port 4011 (the boot server).
+pub fn on_proxy_port(e: &DhcpEvent) -> bool {
+    u32::from(e.class) == Class::ProxyDhcp as u32
+}
+
+/// Which moment of a transfer a TFTP event reports.
+pub fn tftp_moment(e: &TftpEvent) -> Option<TftpMoment> {
+    [
+        TftpMoment::Request,
+        TftpMoment::Oack,
+        TftpMoment::Error,
+        TftpMoment::FirstData,
+        TftpMoment::LastData,
+    ]
+    .into_iter()
+    .find(|m| *m as u8 == e.moment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_leaves_plain_text_and_defuses_the_rest() {
+        assert!(matches!(
+            escape("pxelinux.0 from 10.0.0.1"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(escape("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(escape("x\nBOOTED"), "x\\u{a}BOOTED");
+        assert_eq!(escape("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(escape("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(escape("Ünïcödé"), "Ünïcödé");
+    }
+}

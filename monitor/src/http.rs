@@ -1,4 +1,6 @@
-//! HTTP endpoints: `/metrics` (Prometheus text format) and `/healthz`.
+//! The HTTP server's routes: `/metrics` (Prometheus text format),
+//! `/healthz`, and `/api/sessions` (the recent verdicts, in the JSON format of
+//! `replay`).
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -15,7 +17,7 @@ use tokio::net::TcpListener;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
-    pub sessions: Arc<crate::live::Recent>,
+    pub sessions: Arc<crate::recent::Recent>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -28,7 +30,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn index() -> impl IntoResponse {
-    "pxe-monitor: /metrics, /healthz, /api/sessions[?outcome=booted|failed|unfinished|unknown]\n"
+    "pxe-monitor: /metrics, /healthz, /api/sessions[?outcome=booted|failed|unfinished|unknown|tftp_only]\n"
 }
 
 #[derive(serde::Deserialize)]
@@ -41,17 +43,22 @@ async fn sessions(
     State(state): State<AppState>,
     Query(q): Query<SessionsQuery>,
 ) -> axum::response::Response {
-    use crate::tracker::Outcome;
+    use crate::verdict::Outcome;
     let outcome = match q.outcome.as_deref().map(|l| (l, Outcome::from_label(l))) {
         None => None,
         Some((_, Some(o))) => Some(o),
         Some((other, None)) => {
-            let msg = format!("unknown outcome {other:?}: booted, failed, unfinished or unknown\n");
+            let known: Vec<&str> = Outcome::ALL.iter().map(|o| o.label()).collect();
+            let msg = format!(
+                "unknown outcome {:?}: one of {}\n",
+                crate::event::escape(other),
+                known.join(", ")
+            );
             return (StatusCode::BAD_REQUEST, msg).into_response();
         }
     };
     let list = state.sessions.snapshot(outcome);
-    let body: Vec<_> = list.iter().map(crate::replay::SessionJson::new).collect();
+    let body: Vec<_> = list.iter().map(crate::report::SessionJson::new).collect();
     Json(body).into_response()
 }
 

@@ -1,6 +1,16 @@
-//! pxe-monitor's agent: loading the kernel programs, reading their
-//! counters, capture files, and the HTTP/Prometheus side.
+//! pxe-monitor's agent, in layers that depend one way:
+//!
+//! - `kernel` (load, attach, read maps; `kernel::ring` reads events) and
+//!   `capture` (pcap/pcapng frames) with `host` (the same stages on the
+//!   host) are the two sources of [`event`]s;
+//! - `session` follows each client and hands out [`verdict`]s, worded by
+//!   `diagnosis`;
+//! - the sinks: `metrics`, `report` (JSON, text, log lines), `recent` and
+//!   `http`, `alert`;
+//! - the drivers `live` and `replay` run the same tracker; `agent` wires the
+//!   live one up; `cli` holds the flags.
 
+pub mod agent;
 pub mod alert;
 pub mod capture;
 pub mod cli;
@@ -13,7 +23,9 @@ pub mod kernel;
 pub mod live;
 pub mod metrics;
 pub mod netns;
+pub mod recent;
 pub mod replay;
-pub mod servers;
+pub mod report;
+pub mod session;
 pub mod testing;
-pub mod tracker;
+pub mod verdict;

@@ -1,70 +1,86 @@
-//! `pxe-monitor replay`: capture files through the same classifier and
-//! tracker as live traffic, the capture's timestamps as the clock.
+//! The replay driver of the session tracker: capture files through the
+//! host replica of the kernel programs and the same tracker as live
+//! traffic, the capture's timestamps as the clock.
 
-use std::{
-    borrow::Cow,
-    io::Write,
-    net::Ipv4Addr,
-    path::PathBuf,
-    time::{Duration, UNIX_EPOCH},
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use monitor_common::{
+    Direction, ParseError,
+    classify::{Next, classify_dhcp, classify_headers},
 };
-
-use anyhow::{Context as _, Result};
-use monitor_common::Direction;
 use pcap_file::DataLink;
-use serde::Serialize;
 
 use crate::{
-    capture::{self, PacketRef},
+    capture::{self, ethernet_frame, link_supported},
     host::HostObserver,
-    tracker::{Outcome, Timeouts, Tracker, Verdict},
+    session::{TftpOnlyClients, Timeouts, Tracker},
+    verdict::Verdict,
 };
 
-/// The frame as Ethernet: Ethernet as it is; Linux cooked (SLL, SLL2) and
-/// BSD loopback captures get an Ethernet header built from their protocol
-/// field. `None` for other link types.
-pub fn ethernet_frame<'a>(p: &PacketRef<'a>) -> Option<Cow<'a, [u8]>> {
-    let with_ethertype = |ethertype: [u8; 2], rest: &[u8]| {
-        let mut f = Vec::with_capacity(14 + rest.len());
-        f.extend_from_slice(&[0; 12]);
-        f.extend_from_slice(&ethertype);
-        f.extend_from_slice(rest);
-        Cow::Owned(f)
-    };
-    let d = p.data;
-    match p.link {
-        DataLink::ETHERNET => Some(Cow::Borrowed(d)),
-        // 16-byte header, protocol at 14.
-        DataLink::LINUX_SLL if d.len() >= 16 => Some(with_ethertype([d[14], d[15]], &d[16..])),
-        // 20-byte header, protocol at 0.
-        DataLink::LINUX_SLL2 if d.len() >= 20 => Some(with_ethertype([d[0], d[1]], &d[20..])),
-        // 4-byte address family (host or network order): 2 is IPv4.
-        DataLink::NULL | DataLink::LOOP if d.len() >= 4 => {
-            let family = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
-            let ipv4 = family == 2 || family.swap_bytes() == 2;
-            ipv4.then(|| with_ethertype([0x08, 0x00], &d[4..]))
-        }
-        _ => None,
-    }
+/// How to replay.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Clients followed at once (`None`: no bound, as a capture is finite);
+    /// the oldest is closed early, with its verdict, when full.
+    pub max_sessions: Option<usize>,
+    /// Each verdict carries its client's steps (text output).
+    pub timeline: bool,
+    pub tftp_only: TftpOnlyClients,
+}
+
+/// What a replay found.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub verdicts: Vec<Verdict>,
+    /// Sessions closed early because `max_sessions` were open.
+    pub evicted: u64,
+    /// Frames of link types that cannot be read, by link type.
+    pub unsupported: Vec<(DataLink, u64)>,
 }
 
 /// Runs capture files, in order, through the classifier and the tracker.
-/// With `timeline`, each verdict carries its client's steps (text output).
-pub fn verdicts(files: &[PathBuf], max_sessions: usize, timeline: bool) -> Result<Vec<Verdict>> {
+pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
     let mut host = HostObserver::default();
-    let mut tracker = Tracker::new(max_sessions, Timeouts::default());
-    if !timeline {
+    let mut tracker = Tracker::new(opts.max_sessions.unwrap_or(usize::MAX), Timeouts::default())
+        .with_tftp_only(opts.tftp_only);
+    if !opts.timeline {
         tracker = tracker.without_timeline();
     }
+    let mut out = Replayed::default();
     let mut last_tick = 0;
+    let mut dhcp_seen = false;
     for path in files {
-        let read = capture::for_each(path, |p| {
+        let (mut read, mut skipped) = (0u64, Vec::<(DataLink, u64)>::new());
+        let result = capture::for_each(path, |p| {
             let Some(frame) = ethernet_frame(&p) else {
+                if !link_supported(p.link) {
+                    match skipped.iter_mut().find(|(l, _)| *l == p.link) {
+                        Some((_, n)) => *n += 1,
+                        None => skipped.push((p.link, 1)),
+                    }
+                }
                 return;
             };
+            read += 1;
             let now = p.timestamp.as_nanos() as u64;
             let before = host.events.len();
+            let cut_before = host
+                .counters
+                .parse_error(Direction::Ingress, ParseError::TruncatedBootp);
             host.observe_at(&frame, Direction::Ingress, now);
+            if host
+                .counters
+                .parse_error(Direction::Ingress, ParseError::TruncatedBootp)
+                != cut_before
+                && let Some(mac) = cut_dhcp_client(&frame)
+            {
+                tracker.dhcp_cut_short(mac);
+            }
+            if !dhcp_seen && host.counters.dhcp_types.iter().any(|n| *n > 0) {
+                dhcp_seen = true;
+                tracker.dhcp_seen();
+            }
             let eth_src = (p.link == DataLink::ETHERNET && frame.len() >= 12).then(|| {
                 let mut m = [0u8; 6];
                 m.copy_from_slice(&frame[6..12]);
@@ -82,7 +98,7 @@ pub fn verdicts(files: &[PathBuf], max_sessions: usize, timeline: bool) -> Resul
                 last_tick = now;
             }
         });
-        match read {
+        match result {
             // A capture cut short (the capturing program was killed): what
             // was written before still counts.
             Err(e @ capture::CaptureError::Damaged { .. }) => {
@@ -92,107 +108,42 @@ pub fn verdicts(files: &[PathBuf], max_sessions: usize, timeline: bool) -> Resul
                 r?;
             }
         }
+        if read == 0
+            && let Some((link, _)) = skipped.first()
+        {
+            bail!("{}", unsupported_link(path, *link));
+        }
+        for (link, n) in &skipped {
+            tracing::warn!("{n} frame(s) skipped: {}", unsupported_link(path, *link));
+        }
+        out.unsupported.extend(skipped);
     }
     let mut v = tracker.take_finished();
     v.extend(tracker.finish());
-    Ok(v)
+    out.verdicts = v;
+    out.evicted = tracker.evicted;
+    Ok(out)
 }
 
-/// One session as `--format json` prints it (a public interface: see the
-/// README).
-#[derive(Serialize)]
-pub struct SessionJson<'a> {
-    pub client_mac: String,
-    pub outcome: Outcome,
-    pub code: Option<&'a str>,
-    pub server: Option<String>,
-    pub boot_file: Option<&'a str>,
-    pub cause: Option<&'a str>,
-    pub fix: Option<&'a str>,
-    /// What the client's firmware prints for this failure, where known
-    /// (UEFI/EDK2).
-    pub console: Option<&'a str>,
-    pub warnings: &'a [String],
-    pub transfers: &'a [crate::tracker::TransferResult],
-    pub first_seen: String,
-    pub last_seen: String,
-}
-
-pub fn mac_text(m: [u8; 6]) -> String {
-    m.map(|b| format!("{b:02x}")).join(":")
-}
-
-fn rfc3339(ns: u64) -> String {
-    humantime::format_rfc3339_micros(UNIX_EPOCH + Duration::from_nanos(ns)).to_string()
-}
-
-impl<'a> SessionJson<'a> {
-    pub fn new(v: &'a Verdict) -> Self {
-        SessionJson {
-            client_mac: mac_text(v.client_mac),
-            outcome: v.outcome,
-            code: v.code,
-            server: v.server.map(|s: Ipv4Addr| s.to_string()),
-            boot_file: v.boot_file.as_deref(),
-            cause: v.cause.as_deref(),
-            fix: v.fix.as_deref(),
-            console: v.console,
-            warnings: &v.warnings,
-            transfers: &v.transfers,
-            first_seen: rfc3339(v.first_seen_ns),
-            last_seen: rfc3339(v.last_seen_ns),
-        }
+/// The client of a DHCP message whose BOOTP header the capture cut short
+/// (a small snaplen): a DHCP exchange of that client was seen, though
+/// whether it was a PXE one cannot be read.
+fn cut_dhcp_client(frame: &[u8]) -> Option<[u8; 6]> {
+    let (head, Some(Next::Dhcp(at))) = classify_headers(frame) else {
+        return None;
+    };
+    if classify_dhcp(frame, head.class, at).error != Some(ParseError::TruncatedBootp) {
+        return None;
     }
+    // chaddr: 28 bytes into the BOOTP header.
+    let chaddr = usize::from(at.bootp_at) + 28;
+    frame.get(chaddr..chaddr + 6)?.try_into().ok()
 }
 
-/// Human-readable: per client a timeline and the verdict.
-pub fn write_text(out: &mut impl Write, verdicts: &[Verdict]) -> std::io::Result<()> {
-    if verdicts.is_empty() {
-        writeln!(out, "no PXE client in the input")?;
-    }
-    for v in verdicts {
-        let outcome = match v.outcome {
-            Outcome::Booted => "BOOTED".to_owned(),
-            Outcome::Failed => format!("FAILED {}", v.code.unwrap_or("")),
-            Outcome::Unfinished => "UNFINISHED".to_owned(),
-            Outcome::Unknown => "UNKNOWN".to_owned(),
-        };
-        let file = v
-            .boot_file
-            .as_deref()
-            .map_or(String::new(), |f| format!("  boot file {f:?}"));
-        let server = v.server.map_or(String::new(), |s| format!("  server {s}"));
-        writeln!(out, "{}  {outcome}{server}{file}", mac_text(v.client_mac))?;
-        writeln!(
-            out,
-            "  first seen {}, last seen {}",
-            rfc3339(v.first_seen_ns),
-            rfc3339(v.last_seen_ns)
-        )?;
-        for (t, what) in &v.timeline {
-            writeln!(out, "  {:>8.3}s  {what}", *t as f64 / 1e9)?;
-        }
-        if let Some(c) = &v.cause {
-            writeln!(out, "  cause: {c}")?;
-        }
-        if let Some(f) = &v.fix {
-            writeln!(out, "  fix:   {f}")?;
-        }
-        if let Some(c) = v.console {
-            writeln!(out, "  the client's UEFI firmware shows: {c}")?;
-        }
-        for w in &v.warnings {
-            writeln!(out, "  warning: {w}")?;
-        }
-        writeln!(out)?;
-    }
-    Ok(())
-}
-
-pub fn write_json(out: &mut impl Write, verdicts: &[Verdict]) -> Result<()> {
-    for v in verdicts {
-        serde_json::to_writer(&mut *out, &SessionJson::new(v)).context("writing JSON")?;
-        writeln!(out)?;
-    }
-    Ok(())
+fn unsupported_link(path: &Path, link: DataLink) -> String {
+    format!(
+        "{}: link type {} ({link:?}) is not supported; pxe-monitor reads Ethernet, Linux cooked (SLL, SLL2) and BSD loopback captures; capture on a wired interface",
+        path.display(),
+        u32::from(link)
+    )
 }

@@ -43,3 +43,16 @@ pub fn can_load_ebpf() -> bool {
         false
     }
 }
+
+/// Whether `program` (e.g. editcap) is on PATH; prints why not otherwise
+/// (`cargo xtask setup` installs what the tests use).
+pub fn has_program(program: &str, package: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
+    if !found {
+        skip_or_fail(&format!(
+            "{program} not found (Debian package {package}; `cargo xtask setup` installs it)"
+        ));
+    }
+    found
+}

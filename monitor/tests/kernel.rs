@@ -342,7 +342,7 @@ fn the_port_hint_of_a_transfer_silent_for_minutes_lapses() {
         .unwrap()
         .try_into()
         .unwrap();
-    let now_s = (monitor::live::monotonic_ns() / 1_000_000_000) as u32;
+    let now_s = (monitor::kernel::monotonic_ns() / 1_000_000_000) as u32;
     let h = hints.get(&u32::from(client_port), 0).unwrap();
     assert!(h != 0 && now_s.abs_diff(h) <= 1, "hint {h}, now {now_s}");
     // Wrapping: the machine may have booted less than 10 minutes ago.

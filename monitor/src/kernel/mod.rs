@@ -1,12 +1,15 @@
-//! The live source: load the eBPF object, attach it to an interface, and
-//! read its counter maps.
+//! The kernel side, as the agent sees it: loading the eBPF object (map
+//! sizes, verifier errors, missing privileges), attaching it to an
+//! interface ([`Probe`]), reading its counter and transfer maps, the clock
+//! its events are stamped with, and (in `ring`) reading its event ring
+//! buffer.
 //!
 //! One object is loaded per interface, so every interface has its own maps
 //! and the metrics can carry an `interface` label without a map key for it.
 
 pub mod ring;
 
-use std::{ffi::CString, io};
+use std::{ffi::CString, io, sync::Mutex};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -147,6 +150,77 @@ pub fn load() -> Result<Ebpf, ProbeError> {
     load_sized(&MapSizes::default())
 }
 
+/// What `pxe-monitor check` prints: each program as the verifier measured
+/// it, and each map.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub programs: Vec<ProgramCheck>,
+    pub maps: Vec<MapCheck>,
+}
+
+#[derive(Debug)]
+pub struct ProgramCheck {
+    pub name: &'static str,
+    pub kind: &'static str,
+    /// Translated instructions.
+    pub instructions: Option<u32>,
+    /// Instructions the verifier processed.
+    pub verified: Option<u32>,
+}
+
+#[derive(Debug)]
+pub struct MapCheck {
+    pub name: String,
+    pub kind: &'static str,
+    pub entries: Option<u32>,
+}
+
+/// Loads and verifies every program without attaching, and reads back
+/// what the verifier measured.
+pub fn check() -> Result<CheckReport, ProbeError> {
+    let ebpf = load()?;
+    let info_error = |name: &'static str| {
+        move |e: ProgramError| ProbeError::from_aya(format!("reading {name}'s info"), name, e)
+    };
+    let mut programs = Vec::new();
+    for (name, kind) in [(XDP_PROGRAM, "xdp"), (TC_PROGRAM, "tc classifier")] {
+        let prog = ebpf.program(name).ok_or_else(|| ProbeError::Other {
+            action: format!("finding program {name} in the eBPF object"),
+            source: "not present".into(),
+        })?;
+        let info = match prog {
+            aya::programs::Program::Xdp(p) => p.info().map_err(info_error(name))?,
+            aya::programs::Program::SchedClassifier(p) => p.info().map_err(info_error(name))?,
+            _ => continue,
+        };
+        programs.push(ProgramCheck {
+            name,
+            kind,
+            // Translated size in bytes; a BPF instruction is 8 bytes.
+            instructions: info.size_translated().map(|b| b / 8),
+            verified: info.verified_instruction_count(),
+        });
+    }
+    let maps = ebpf
+        .maps()
+        .map(|(name, map)| {
+            let (kind, entries) = match map {
+                aya::maps::Map::PerCpuArray(d) => {
+                    ("percpu_array", d.info().ok().map(|i| i.max_entries()))
+                }
+                aya::maps::Map::Array(d) => ("array", d.info().ok().map(|i| i.max_entries())),
+                _ => ("other", None),
+            };
+            MapCheck {
+                name: name.to_owned(),
+                kind,
+                entries,
+            }
+        })
+        .collect();
+    Ok(CheckReport { programs, maps })
+}
+
 /// Sizes of the maps that hold state or events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapSizes {
@@ -179,7 +253,15 @@ pub fn load_sized(sizes: &MapSizes) -> Result<Ebpf, ProbeError> {
         .map_max_entries(PXE_XIDS, sizes.pxe_xids)
         .map_max_entries(TFTP_FLOWS, sizes.tftp_flows)
         .load(EBPF_OBJECT)
-        .map_err(|e| ProbeError::from_aya("loading the eBPF object", "(maps)", e))?;
+        .map_err(|e| {
+            let action = format!(
+                "creating the maps and loading the eBPF object (--ring-buffer-bytes {}, \
+                 --max-pxe-transactions {}, --max-tftp-transfers {}: smaller sizes need less \
+                 kernel memory)",
+                sizes.ring_bytes, sizes.pxe_xids, sizes.tftp_flows
+            );
+            ProbeError::from_aya(action, "(maps)", e)
+        })?;
     let xdp: &mut Xdp = program(&mut ebpf, XDP_PROGRAM)?;
     xdp.load()
         .map_err(|e| ProbeError::from_aya(format!("loading {XDP_PROGRAM}"), XDP_PROGRAM, e))?;
@@ -322,6 +404,71 @@ impl Probe {
     pub fn read(&self) -> Result<Counters, aya::maps::MapError> {
         read_counters(&self.ebpf)
     }
+}
+
+/// Every interface's probe, shared by the scrape (counters) and the session
+/// tracker (where each transfer stands). Dropping them detaches.
+#[derive(Default)]
+pub struct Probes(Mutex<Vec<Probe>>);
+
+impl Probes {
+    pub fn new(probes: Vec<Probe>) -> Self {
+        Probes(Mutex::new(probes))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Probe>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where a TFTP transfer stands, from whichever interface follows it.
+    pub fn tftp_flow(&self, key: &TftpKey) -> Option<TftpFlow> {
+        self.lock().iter().find_map(|p| p.tftp_flow(key))
+    }
+
+    /// Each interface's counters, or why they could not be read.
+    pub fn read_all(&self) -> Vec<(String, Result<Counters, aya::maps::MapError>)> {
+        self.lock()
+            .iter()
+            .map(|p| (p.interface.clone(), p.read()))
+            .collect()
+    }
+
+    /// Whether any interface has counted a DHCP message (of any client,
+    /// PXE or not).
+    pub fn dhcp_seen(&self) -> bool {
+        self.lock()
+            .iter()
+            .any(|p| p.read().is_ok_and(|c| c.dhcp_types.iter().any(|n| *n > 0)))
+    }
+
+    /// (interface, hook, mode) of every attached program.
+    pub fn attachments(&self) -> Vec<(String, Attachment)> {
+        self.lock()
+            .iter()
+            .flat_map(|p| {
+                p.attachments
+                    .iter()
+                    .map(|a| (p.interface.clone(), a.clone()))
+            })
+            .collect()
+    }
+
+    /// Detaches every program (drops the probes).
+    pub fn detach_all(&self) {
+        self.lock().clear();
+    }
+}
+
+/// CLOCK_MONOTONIC, the clock of `bpf_ktime_get_ns` that stamps every
+/// event.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass and nothing else.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Reads all counters of one loaded object, summed over all possible CPUs;

@@ -6,7 +6,9 @@ use prometheus::IntCounterVec;
 use tokio::io::unix::AsyncFd;
 use tracing::{debug, warn};
 
-use crate::event::{Record, Stamped, decode, describe, describe_icmp, describe_tftp};
+use crate::event::{
+    Record, RecordKind, Stamped, decode, describe, describe_icmp, describe_tftp, escape,
+};
 
 /// Reads one interface's ring buffer until the task is dropped: counts the
 /// records, logs each at debug level and hands it to the session tracker.
@@ -45,23 +47,22 @@ pub async fn read(
             let record = decode(&item);
             // The record is a copy: the kernel may reuse the slot.
             drop(item);
-            let kind = match &record {
+            match &record {
                 Some(Record::Dhcp(rec)) => {
-                    debug!(interface, "{}", describe(rec.header.direction, &rec.event));
-                    "dhcp"
+                    debug!(
+                        interface,
+                        "{}",
+                        escape(&describe(rec.header.direction, &rec.event))
+                    );
                 }
-                Some(Record::Icmp(rec)) => {
-                    debug!(interface, "{}", describe_icmp(&rec.event));
-                    "icmp_unreachable"
-                }
+                Some(Record::Icmp(rec)) => debug!(interface, "{}", describe_icmp(&rec.event)),
                 Some(Record::Tftp(rec)) => {
-                    debug!(interface, "{}", describe_tftp(&rec.event));
-                    "tftp"
+                    debug!(interface, "{}", escape(&describe_tftp(&rec.event)));
                 }
-                None => "malformed",
-            };
+                None => {}
+            }
             received
-                .with_label_values(&[interface.as_str(), kind])
+                .with_label_values(&[interface.as_str(), RecordKind::of(record.as_ref()).label()])
                 .inc();
             if let Some(rec) = record {
                 // The tracker task ends only with the agent.

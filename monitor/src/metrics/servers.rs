@@ -9,13 +9,16 @@ use std::{
 
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
-use crate::tracker::DhcpServerSeen;
+use crate::verdict::{DhcpServerSeen, WarningKind};
 
 /// The `server` label of servers beyond the first N.
 pub const OTHER: &str = "other";
 
 /// Kinds of `pxe_server_warnings`: conditions of a server's configuration.
-pub const SERVER_WARNING_KINDS: [&str; 2] = ["option60_on_dhcp_server", "multiple_dhcp_servers"];
+pub const SERVER_WARNING_KINDS: [WarningKind; 2] = [
+    WarningKind::Option60OnDhcpServer,
+    WarningKind::MultipleDhcpServers,
+];
 
 /// `pxe_dhcp_offers_total{server}` and `pxe_server_warnings{server, kind}`.
 #[derive(Clone)]
@@ -57,7 +60,7 @@ impl ServerMetrics {
     fn init(&self, label: &str) {
         self.offers.with_label_values(&[label]);
         for kind in SERVER_WARNING_KINDS {
-            self.warnings.with_label_values(&[label, kind]);
+            self.warnings.with_label_values(&[label, kind.label()]);
         }
     }
 
@@ -88,11 +91,11 @@ impl ServerMetrics {
         for s in servers {
             let label = self.label(s.server);
             for (kind, on) in [
-                (SERVER_WARNING_KINDS[0], s.option60),
-                (SERVER_WARNING_KINDS[1], s.alongside_others),
+                (WarningKind::Option60OnDhcpServer, s.option60),
+                (WarningKind::MultipleDhcpServers, s.alongside_others),
             ] {
                 self.warnings
-                    .with_label_values(&[&label, kind])
+                    .with_label_values(&[&label, kind.label()])
                     .set(on.into());
             }
         }

@@ -1,7 +1,10 @@
-//! Prometheus exposition: kernel counters read at scrape time
-//! (node_exporter-style collector) plus the agent's own gauges.
+//! The kernel's counters as Prometheus metrics, read from the maps when
+//! Prometheus scrapes (a node_exporter-style collector): every known label
+//! combination exported, zeros included, so `rate()` and alerts work from
+//! the first scrape; a per-interface read-success gauge and a monotonic
+//! read-error counter; and the ring-buffer readers' record counter.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use monitor_common::{
     Class, DhcpType, Direction, ParseError,
@@ -12,19 +15,41 @@ use monitor_common::{
     wire::tftp,
 };
 use prometheus::{
-    IntGaugeVec, Opts, Registry,
+    IntCounterVec, Opts,
     core::{Collector, Desc},
-    proto::{Counter, LabelPair, Metric, MetricFamily, MetricType},
+    proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType},
 };
 
-use crate::{counters::Counters, kernel::Probe};
+use crate::{counters::Counters, event::RecordKind, kernel::Probes};
 
-/// Reads every probe's maps when Prometheus scrapes. Every known label
-/// combination is exported, zeros included, so `rate()` and alerts work from
-/// the first scrape.
-pub struct KernelCollector {
-    probes: Mutex<Vec<Probe>>,
+/// Where the collector reads counters from: the kernel probes, or a test's
+/// stand-in.
+pub trait CounterSource: Send + Sync {
+    /// Each interface's counters, or why they could not be read.
+    fn read_all(&self) -> Vec<(String, Result<Counters, String>)>;
+}
+
+impl CounterSource for Probes {
+    fn read_all(&self) -> Vec<(String, Result<Counters, String>)> {
+        Probes::read_all(self)
+            .into_iter()
+            .map(|(iface, r)| (iface, r.map_err(|e| e.to_string())))
+            .collect()
+    }
+}
+
+impl<T: CounterSource> CounterSource for std::sync::Arc<T> {
+    fn read_all(&self) -> Vec<(String, Result<Counters, String>)> {
+        T::read_all(self)
+    }
+}
+
+/// Reads every interface's counter maps when Prometheus scrapes.
+pub struct KernelCollector<S> {
+    source: S,
     descs: Vec<Desc>,
+    /// Map reads that failed, since start (a counter: it only grows).
+    read_errors: AtomicU64,
 }
 
 const PACKETS: (&str, &str) = (
@@ -59,13 +84,17 @@ const TFTP_ERRORS: (&str, &str) = (
     "pxe_tftp_errors_total",
     "TFTP ERROR packets by code and sender (server: a refused boot file; client: e.g. aborting a size probe, normal).",
 );
-const SCRAPE_ERRORS: (&str, &str) = (
+const READ_ERRORS: (&str, &str) = (
     "pxe_kernel_read_errors_total",
-    "Failures reading the kernel counter maps during this scrape.",
+    "Failures reading an interface's kernel counter maps during scrapes, since start.",
+);
+const READ_SUCCESS: (&str, &str) = (
+    "pxe_kernel_read_success",
+    "1 if this scrape read every kernel counter map of the interface, 0 if not (its counters are then missing from this scrape).",
 );
 
-impl KernelCollector {
-    pub fn new(probes: Vec<Probe>) -> Self {
+impl<S: CounterSource> KernelCollector<S> {
+    pub fn new(source: S) -> Self {
         let desc = |(name, help): (&str, &str), labels: &[&str]| {
             Desc::new(
                 name.to_owned(),
@@ -84,54 +113,65 @@ impl KernelCollector {
             desc(TFTP_PACKETS, &["interface", "direction", "opcode"]),
             desc(TFTP_ERRORS, &["interface", "direction", "sender", "code"]),
             desc(PARSE, &["interface", "direction", "reason"]),
-            desc(SCRAPE_ERRORS, &[]),
+            desc(READ_ERRORS, &[]),
+            desc(READ_SUCCESS, &["interface"]),
         ];
         KernelCollector {
-            probes: Mutex::new(probes),
+            source,
             descs,
+            read_errors: AtomicU64::new(0),
         }
-    }
-
-    /// Where a TFTP transfer stands, from whichever interface follows it.
-    pub fn tftp_flow(
-        &self,
-        key: &monitor_common::flow::TftpKey,
-    ) -> Option<monitor_common::flow::TftpFlow> {
-        let probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
-        probes.iter().find_map(|p| p.tftp_flow(key))
-    }
-
-    /// Detaches every program (drops the probes).
-    pub fn detach_all(&self) {
-        self.probes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
     }
 }
 
-impl Collector for KernelCollector {
+impl<S: CounterSource> Collector for KernelCollector<S> {
     fn desc(&self) -> Vec<&Desc> {
         self.descs.iter().collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
-        let mut read_errors = 0u64;
         let mut samples = Vec::new();
-        for probe in probes.iter() {
-            match probe.read() {
-                Ok(c) => samples.push((probe.interface.clone(), c)),
-                Err(e) => {
-                    read_errors += 1;
-                    tracing::warn!(interface = probe.interface, error = %e, "reading kernel counters");
+        let mut success = Vec::new();
+        for (iface, read) in self.source.read_all() {
+            let ok = match read {
+                Ok(c) => {
+                    samples.push((iface.clone(), c));
+                    true
                 }
-            }
+                Err(e) => {
+                    self.read_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(interface = iface, error = %e, "reading kernel counters");
+                    false
+                }
+            };
+            success.push(gauge(&[("interface", iface.as_str())], ok.into()));
         }
         let mut f = families(&samples);
-        f.push(family(SCRAPE_ERRORS, vec![counter(&[], read_errors)]));
+        let errors = self.read_errors.load(Ordering::Relaxed);
+        f.push(family(READ_ERRORS, vec![counter(&[], errors)]));
+        let mut ok = family(READ_SUCCESS, success);
+        ok.set_field_type(MetricType::GAUGE);
+        f.push(ok);
         f
     }
+}
+
+/// `pxe_events_received_total{interface, kind}`, every kind at 0 for each
+/// interface; the ring-buffer readers count into clones of it.
+pub fn events_received(interfaces: &[String]) -> prometheus::Result<IntCounterVec> {
+    let received = IntCounterVec::new(
+        Opts::new(
+            "pxe_events_received_total",
+            "Event records read from the kernel, by interface and kind (malformed: skipped).",
+        ),
+        &["interface", "kind"],
+    )?;
+    for iface in interfaces {
+        for kind in RecordKind::ALL {
+            received.with_label_values(&[iface.as_str(), kind.label()]);
+        }
+    }
+    Ok(received)
 }
 
 /// Turns counter values into metric families; every label combination is
@@ -251,7 +291,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
     ]
 }
 
-fn counter(labels: &[(&str, &str)], value: u64) -> Metric {
+fn labelled(labels: &[(&str, &str)]) -> Metric {
     let mut m = Metric::default();
     m.set_label(
         labels
@@ -264,9 +304,22 @@ fn counter(labels: &[(&str, &str)], value: u64) -> Metric {
             })
             .collect(),
     );
+    m
+}
+
+fn counter(labels: &[(&str, &str)], value: u64) -> Metric {
+    let mut m = labelled(labels);
     let mut c = Counter::default();
     c.set_value(value as f64);
     m.set_counter(c);
+    m
+}
+
+fn gauge(labels: &[(&str, &str)], value: u8) -> Metric {
+    let mut m = labelled(labels);
+    let mut g = Gauge::default();
+    g.set_value(value.into());
+    m.set_gauge(g);
     m
 }
 
@@ -277,36 +330,6 @@ fn family((name, help): (&str, &str), metrics: Vec<Metric>) -> MetricFamily {
     f.set_field_type(MetricType::COUNTER);
     f.set_metric(metrics);
     f
-}
-
-/// The agent's own metrics: build info and what is attached where.
-pub fn agent_registry(probes: &[Probe]) -> prometheus::Result<Registry> {
-    let registry = Registry::new();
-    let build = IntGaugeVec::new(
-        Opts::new(
-            "pxe_monitor_build_info",
-            "pxe-monitor build; the value is always 1.",
-        ),
-        &["version"],
-    )?;
-    build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-    registry.register(Box::new(build))?;
-    let attached = IntGaugeVec::new(
-        Opts::new(
-            "pxe_program_attached",
-            "1 for each kernel program attached, by interface, hook and mode.",
-        ),
-        &["interface", "hook", "mode"],
-    )?;
-    for p in probes {
-        for a in &p.attachments {
-            attached
-                .with_label_values(&[p.interface.as_str(), a.hook, a.mode])
-                .set(1);
-        }
-    }
-    registry.register(Box::new(attached))?;
-    Ok(registry)
 }
 
 #[cfg(test)]
@@ -354,5 +377,49 @@ mod tests {
             .filter(|l| l.starts_with("pxe_dhcp_messages_total{"))
             .count();
         assert_eq!(dhcp, Direction::COUNT * 2 * DhcpType::COUNT);
+    }
+
+    /// One interface whose maps cannot be read, one that can.
+    struct Flaky;
+
+    impl CounterSource for Flaky {
+        fn read_all(&self) -> Vec<(String, Result<Counters, String>)> {
+            vec![
+                ("eth0".into(), Ok(Counters::default())),
+                ("eth1".into(), Err("map gone".into())),
+            ]
+        }
+    }
+
+    #[test]
+    fn read_errors_only_grow_and_say_which_interface_failed() {
+        let c = KernelCollector::new(Flaky);
+        let value = |out: &str, series: &str| -> f64 {
+            out.lines()
+                .find_map(|l| l.strip_prefix(series))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{series} missing from {out}"))
+        };
+        let first = text(&c.collect());
+        let second = text(&c.collect());
+        assert_eq!(value(&first, "pxe_kernel_read_errors_total "), 1.0);
+        assert_eq!(
+            value(&second, "pxe_kernel_read_errors_total "),
+            2.0,
+            "a counter: the second scrape's failure adds to the first"
+        );
+        assert!(second.contains("# TYPE pxe_kernel_read_errors_total counter"));
+        assert!(second.contains("# TYPE pxe_kernel_read_success gauge"));
+        assert_eq!(
+            value(&second, r#"pxe_kernel_read_success{interface="eth0"} "#),
+            1.0
+        );
+        assert_eq!(
+            value(&second, r#"pxe_kernel_read_success{interface="eth1"} "#),
+            0.0
+        );
+        // The interface that was read is exported; the other is missing.
+        assert!(second.contains(r#"pxe_events_lost_total{interface="eth0"} 0"#));
+        assert!(!second.contains(r#"pxe_events_lost_total{interface="eth1"}"#));
     }
 }

@@ -1,0 +1,140 @@
+//! `pxe-monitor run`: wires the layers together — the kernel probes, a
+//! ring-buffer reader per interface, the session tracker's live driver,
+//! the metrics, the alert sinks and the HTTP server — and takes them down
+//! in order on SIGINT or SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use crate::{
+    alert::{SpikeConfig, webhook},
+    cli::RunArgs,
+    http,
+    kernel::{MapSizes, Probe, Probes, ring},
+    live, metrics,
+    metrics::{kernel::KernelCollector, sessions::SessionMetrics},
+    netns,
+    recent::Recent,
+    session::{Timeouts, Tracker},
+};
+
+pub fn run(args: RunArgs) -> Result<()> {
+    // Flags first: nothing is attached when one is wrong.
+    let webhook_target = args
+        .alertmanager_url
+        .as_deref()
+        .map(webhook::Target::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--alertmanager-url: {e}"))?;
+    let sizes = MapSizes {
+        ring_bytes: args.ring_buffer_bytes,
+        pxe_xids: args.max_pxe_transactions,
+        tftp_flows: args.max_tftp_transfers,
+    };
+    let mut probes = Vec::new();
+    for iface in &args.interfaces {
+        // On error, probes attached so far are dropped (detached) here.
+        let egress = !args.no_egress && !args.bench_bare_xdp;
+        let attach = || Probe::attach(iface, args.xdp_mode, egress, &sizes, args.bench_bare_xdp);
+        let probe = match &args.netns {
+            Some(ns) => netns::in_netns(ns, attach)??,
+            None => attach()?,
+        };
+        probes.push(probe);
+    }
+    let mut rings = Vec::new();
+    for p in &mut probes {
+        rings.push((
+            p.interface.clone(),
+            p.take_events().context("opening the event ring buffer")?,
+        ));
+    }
+    let probes = Arc::new(Probes::new(probes));
+    let registry =
+        metrics::agent_registry(&probes.attachments()).context("building the metrics registry")?;
+    // IntCounterVec clones share their values.
+    let received = metrics::kernel::events_received(&args.interfaces)
+        .context("defining pxe_events_received_total")?;
+    registry
+        .register(Box::new(received.clone()))
+        .context("registering pxe_events_received_total")?;
+    registry
+        .register(Box::new(KernelCollector::new(probes.clone())))
+        .context("registering kernel counters")?;
+    let recent = Arc::new(Recent::new(args.recent_sessions as usize));
+    let session_metrics = SessionMetrics::register(&registry, args.max_server_labels as usize)
+        .context("registering the session metrics")?;
+    let tracker = Tracker::new(args.max_sessions as usize, Timeouts::default())
+        .without_timeline()
+        .with_measurements()
+        .with_early_verdicts()
+        .with_tftp_only(args.tftp_only_clients.into());
+    let spike = SpikeConfig {
+        window_ns: args.alert_window * 1_000_000_000,
+        min_sessions: args.alert_min_sessions as usize,
+        failure_ratio: args.alert_failure_ratio,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::channel(live::EVENT_QUEUE);
+        let webhook = webhook_target.map(|target| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let interfaces = args.interfaces.join(",");
+            tokio::spawn(webhook::deliver(target, interfaces, rx, 10));
+            tx
+        });
+        let sinks = live::Sinks {
+            recent: recent.clone(),
+            metrics: session_metrics,
+            spike,
+            webhook,
+        };
+        let tracking = {
+            let probes = probes.clone();
+            tokio::spawn(async move { live::track(rx, tracker, &probes, sinks).await })
+        };
+        let readers: Vec<_> = rings
+            .into_iter()
+            .map(|(iface, r)| tokio::spawn(ring::read(iface, r, received.clone(), tx.clone())))
+            .collect();
+        drop(tx);
+        let listener = http::bind(args.listen).await?;
+        info!(listen = %listener.local_addr()?, "serving /metrics, /healthz and /api/sessions");
+        let app = http::router(http::AppState {
+            registry: Arc::new(registry),
+            sessions: recent,
+        });
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("HTTP server")?;
+        readers.iter().for_each(|r| r.abort());
+        tracking.abort();
+        anyhow::Ok(())
+    })?;
+    probes.detach_all();
+    info!("detached; exiting");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops pxe-monitor");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+        _ = term.recv() => info!("SIGTERM received"),
+    }
+}

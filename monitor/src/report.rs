@@ -1,0 +1,269 @@
+//! How verdicts are written for people and programs: the JSON schema
+//! (`replay --format json` and `/api/sessions`), the text output of
+//! `replay`, the log lines of the live agent, and the escaping of strings
+//! from the wire wherever they are printed as text.
+
+use std::{
+    io::{self, Write},
+    net::Ipv4Addr,
+    time::{Duration, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+pub use crate::event::escape;
+use crate::{
+    alert::AlertChange,
+    verdict::{Outcome, TransferResult, Verdict},
+};
+
+pub fn mac_text(m: [u8; 6]) -> String {
+    m.map(|b| format!("{b:02x}")).join(":")
+}
+
+fn rfc3339(ns: u64) -> String {
+    humantime::format_rfc3339_micros(UNIX_EPOCH + Duration::from_nanos(ns)).to_string()
+}
+
+/// One session as `--format json` prints it and `/api/sessions` serves it
+/// (a public interface: see the README). Strings are JSON-escaped.
+#[derive(Serialize)]
+pub struct SessionJson<'a> {
+    pub client_mac: String,
+    pub outcome: &'static str,
+    pub code: Option<&'static str>,
+    pub server: Option<String>,
+    pub boot_file: Option<&'a str>,
+    pub cause: Option<&'a str>,
+    pub fix: Option<&'a str>,
+    /// What the client's firmware prints for this failure, where known
+    /// (UEFI/EDK2).
+    pub console: Option<&'a str>,
+    pub warnings: Vec<&'a str>,
+    pub transfers: Vec<TransferJson<'a>>,
+    /// `pxe_exchange`, or `tftp_only`: only the client's TFTP traffic was
+    /// seen (outcome `tftp_only`, or a boot inferred from TFTP alone).
+    pub basis: &'static str,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+/// One TFTP transfer in [`SessionJson`].
+#[derive(Serialize)]
+pub struct TransferJson<'a> {
+    pub file: &'a str,
+    pub server: Ipv4Addr,
+    /// `complete`, `error`, `unanswered` or `incomplete`.
+    pub result: &'static str,
+    pub error_code: Option<u16>,
+    pub requests: u32,
+}
+
+impl<'a> TransferJson<'a> {
+    fn new(t: &'a TransferResult) -> Self {
+        TransferJson {
+            file: &t.file,
+            server: t.server,
+            result: t.status.label(),
+            error_code: t.error_code,
+            requests: t.requests,
+        }
+    }
+}
+
+impl<'a> SessionJson<'a> {
+    pub fn new(v: &'a Verdict) -> Self {
+        SessionJson {
+            client_mac: mac_text(v.client_mac),
+            outcome: v.outcome.label(),
+            code: v.code.map(|c| c.label()),
+            server: v.server.map(|s| s.to_string()),
+            boot_file: v.boot_file.as_deref(),
+            cause: v.cause.as_deref(),
+            fix: v.fix.as_deref(),
+            console: v.console,
+            warnings: v.warnings.iter().map(|w| w.text.as_str()).collect(),
+            transfers: v.transfers.iter().map(TransferJson::new).collect(),
+            basis: v.basis.label(),
+            first_seen: rfc3339(v.first_seen_ns),
+            last_seen: rfc3339(v.last_seen_ns),
+        }
+    }
+}
+
+/// Writes one JSON object per verdict and line.
+pub fn write_json(out: &mut impl Write, verdicts: &[Verdict]) -> io::Result<()> {
+    for v in verdicts {
+        serde_json::to_writer(&mut *out, &SessionJson::new(v))?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Human-readable: per client a timeline and the verdict, every string
+/// from the wire escaped.
+pub fn write_text(out: &mut impl Write, verdicts: &[Verdict]) -> io::Result<()> {
+    if verdicts.is_empty() {
+        writeln!(out, "no PXE client in the input")?;
+    }
+    for v in verdicts {
+        let outcome = match v.outcome {
+            Outcome::Booted => "BOOTED".to_owned(),
+            Outcome::Failed => format!("FAILED {}", v.code.map_or("", |c| c.label())),
+            Outcome::Unfinished => "UNFINISHED".to_owned(),
+            Outcome::Unknown => "UNKNOWN".to_owned(),
+            Outcome::TftpOnly => "TFTP ONLY (not a PXE boot)".to_owned(),
+        };
+        let file = v
+            .boot_file
+            .as_deref()
+            .map_or(String::new(), |f| format!("  boot file {f:?}"));
+        let server = v.server.map_or(String::new(), |s| format!("  server {s}"));
+        let line = format!("{}  {outcome}{server}{file}", mac_text(v.client_mac));
+        writeln!(out, "{}", escape(&line))?;
+        writeln!(
+            out,
+            "  first seen {}, last seen {}",
+            rfc3339(v.first_seen_ns),
+            rfc3339(v.last_seen_ns)
+        )?;
+        if v.basis == crate::verdict::Basis::TftpAlone && v.outcome != Outcome::TftpOnly {
+            writeln!(
+                out,
+                "  inferred from TFTP alone: no DHCP exchange of this client was seen here"
+            )?;
+        }
+        for (t, what) in &v.timeline {
+            writeln!(out, "  {:>8.3}s  {}", *t as f64 / 1e9, escape(what))?;
+        }
+        if v.outcome == Outcome::TftpOnly {
+            for t in &v.transfers {
+                let code = t.error_code.map_or(String::new(), |c| format!(" {c}"));
+                let line = format!(
+                    "  transfer {:?} from {}: {}{code}",
+                    t.file,
+                    t.server,
+                    t.status.label()
+                );
+                writeln!(out, "{}", escape(&line))?;
+            }
+        }
+        if let Some(c) = &v.cause {
+            writeln!(out, "  cause: {}", escape(c))?;
+        }
+        if let Some(f) = &v.fix {
+            writeln!(out, "  fix:   {}", escape(f))?;
+        }
+        if let Some(c) = v.console {
+            writeln!(out, "  the client's UEFI firmware shows: {c}")?;
+        }
+        for w in &v.warnings {
+            writeln!(out, "  warning: {}", escape(&w.text))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// One structured log line per session (strings from the wire escaped).
+pub fn log_verdict(v: &Verdict) {
+    let warnings: Vec<&str> = v.warnings.iter().map(|w| w.text.as_str()).collect();
+    info!(
+        client_mac = mac_text(v.client_mac),
+        outcome = v.outcome.label(),
+        code = v.code.map_or("", |c| c.label()),
+        server = v.server.map(|s| s.to_string()).unwrap_or_default(),
+        boot_file = %escape(v.boot_file.as_deref().unwrap_or("")),
+        cause = %escape(v.cause.as_deref().unwrap_or("")),
+        fix = %escape(v.fix.as_deref().unwrap_or("")),
+        warnings = %escape(&warnings.join("; ")),
+        basis = v.basis.label(),
+        "PXE session"
+    );
+}
+
+/// The structured-log sink of the failure-spike alert (always on).
+pub fn log_alert(change: &AlertChange) {
+    match change {
+        AlertChange::Firing {
+            failed,
+            decided,
+            code,
+            server,
+            cause,
+            fix,
+        } => warn!(
+            alertname = "PxeBootFailureSpike",
+            severity = "critical",
+            failed,
+            decided,
+            code = code.map_or("", |c| c.label()),
+            server = server.as_deref().unwrap_or(""),
+            cause = %escape(cause.as_deref().unwrap_or("")),
+            fix = %escape(fix.as_deref().unwrap_or("")),
+            "PXE boot failures spiking: {failed} of {decided} recent boots failed"
+        ),
+        AlertChange::Resolved { failed, decided } => info!(
+            alertname = "PxeBootFailureSpike",
+            failed,
+            decided,
+            "PXE boot failure spike resolved: {failed} of {decided} recent boots failed"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::verdict::{FailureCode, Outcome};
+
+    /// What the log lines say, in both formats.
+    fn logged(json: bool, f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = {
+            let buf = buf.clone();
+            move || buf.clone()
+        };
+        let builder = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false);
+        if json {
+            tracing::subscriber::with_default(builder.json().finish(), f);
+        } else {
+            tracing::subscriber::with_default(builder.finish(), f);
+        }
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn log_lines_escape_strings_from_the_wire() {
+        let mut v = Verdict::new(
+            [2, 0, 0, 0, 0, 1],
+            Outcome::Failed,
+            Some(FailureCode::E3B),
+            None,
+        );
+        v.boot_file = Some("\u{1b}[2Jboot\nFAKE LINE".into());
+        v.cause = Some("TFTP server said \"\u{1b}]0;title\u{7}\"".into());
+        for json in [false, true] {
+            let out = logged(json, || log_verdict(&v));
+            assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
+            assert_eq!(out.lines().count(), 1, "one line: {out}");
+            assert!(out.contains("PXE-E3B"), "{out}");
+        }
+    }
+}

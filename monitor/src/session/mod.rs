@@ -1,0 +1,474 @@
+//! The session layer: follows each client from DISCOVER through the boot
+//! server on 4011 and TFTP to the last block of its boot file, and decides
+//! how its boot went.
+//!
+//! A pure state machine: the time comes in with each event
+//! ([`Tracker::on_event`]) and tick ([`Tracker::on_tick`]); nothing here
+//! reads a clock or does I/O, so capture files and tests drive it exactly
+//! as live traffic does. Every table is bounded.
+//!
+//! - `state`: what is remembered per client, by stage;
+//! - `dhcp`, `proxy`, `tftp`: one module per boot stage, each with what its
+//!   events change and what it decides (a new stage, such as HTTP, is a
+//!   module beside them and an entry in `decide::STAGES`);
+//! - `decide`: the stages in order, and what every verdict carries;
+//! - `dedup`: the same message seen twice counts once;
+//! - `timeline`: the per-client timeline of text output.
+
+mod decide;
+mod dedup;
+mod dhcp;
+mod proxy;
+mod state;
+mod tftp;
+mod timeline;
+
+use std::{collections::VecDeque, net::Ipv4Addr};
+
+use monitor_common::flow::{TftpFlow, TftpKey, TftpMoment};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+use crate::{
+    event::{Event, tftp_moment},
+    verdict::Verdict,
+};
+use decide::{Closed, Live, decide, finish_verdict, tftp_only, unfinished};
+use state::{MAX_ADDRESSES, Session};
+
+/// Clients remembered with DHCP cut short before their session starts
+/// (forgotten all at once when full: a capture's snaplen cuts every
+/// message, so the next ones refill it).
+const CUT_SHORT_MAX: usize = 4096;
+
+/// Patience before deciding from silence, in live use (firmware defaults:
+/// ../shared/docs/lab-notes.md).
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// DISCOVERs with no offer (classic ROMs retry for about 60 s).
+    pub no_offer_ns: u64,
+    /// A 4011 request or a TFTP read request without an answer.
+    pub no_answer_ns: u64,
+    /// A session with nothing new for this long is closed as it stands.
+    pub idle_ns: u64,
+    /// A transfer whose blocks stopped coming this long ago (PXE-E35).
+    pub stall_ns: u64,
+    /// A DISCOVER this long after a session's verdict starts a new boot;
+    /// sooner, it is the same boot's next stage (iPXE, a loader's DHCP).
+    pub restart_ns: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        const S: u64 = 1_000_000_000;
+        Timeouts {
+            no_offer_ns: 60 * S,
+            no_answer_ns: 10 * S,
+            idle_ns: 300 * S,
+            restart_ns: 60 * S,
+            stall_ns: 30 * S,
+        }
+    }
+}
+
+/// Clients seen only through TFTP (no PXE or HTTP-boot DHCP exchange of
+/// theirs seen here): IP phones, switches and firmware upgrades read files
+/// from the same servers, and a monitor that cannot see DHCP at all (on a
+/// TFTP-only server) sees boot clients that way too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TftpOnlyClients {
+    /// Their transfers are reported ([`crate::verdict::Outcome::TftpOnly`]),
+    /// never a boot verdict.
+    #[default]
+    Transfers,
+    /// Each gets a boot verdict inferred from TFTP alone
+    /// ([`crate::verdict::Basis::TftpAlone`]).
+    Boots,
+    /// `Boots` while no DHCP message has been seen, `Transfers` after.
+    Auto,
+}
+
+/// Where the transfer table says a TFTP transfer stands.
+pub type Progress<'a> = dyn Fn(&TftpKey) -> Option<TftpFlow> + 'a;
+
+/// A figure measured when it happens (live metrics), not at the verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Measurement {
+    /// A DHCP or proxyDHCP offer from `server`. `wait_ns`: from the DISCOVER
+    /// it answers (the first of that attempt's retries) to the first offer;
+    /// `None` for the offers after the first.
+    Offer {
+        server: Ipv4Addr,
+        wait_ns: Option<u64>,
+    },
+    /// A TFTP transfer reached its last block: from the read request to the
+    /// last block, and the bytes of its DATA packets (resent blocks count
+    /// again).
+    Transfer {
+        server: Ipv4Addr,
+        duration_ns: u64,
+        bytes: u64,
+    },
+}
+
+/// The tracker: sessions by client MAC, at most `max_sessions` at once.
+#[derive(Debug)]
+pub struct Tracker {
+    sessions: HashMap<[u8; 6], Session>,
+    /// Client addresses (from ACKs, or the source of a request) to MACs.
+    by_ip: HashMap<[u8; 4], [u8; 6]>,
+    /// Sessions in the order they were created, for eviction: (MAC, the
+    /// session's `seq`). Entries of closed sessions are skipped when met
+    /// and dropped when they outnumber the open ones.
+    order: VecDeque<([u8; 6], u64)>,
+    next_seq: u64,
+    /// Sessions decided since the last `take_decided` (live use only).
+    decided: Option<Vec<[u8; 6]>>,
+    finished: Vec<Verdict>,
+    max_sessions: usize,
+    timeouts: Timeouts,
+    keep_timeline: bool,
+    tftp_only: TftpOnlyClients,
+    /// A DHCP message was seen (here or by the driver's counters).
+    dhcp_seen: bool,
+    /// Clients whose DHCP was seen cut short, before their session starts.
+    cut_short: HashSet<[u8; 6]>,
+    /// Sessions closed early (oldest first) because the table was full;
+    /// each still got its verdict.
+    pub evicted: u64,
+    /// Sessions created so far.
+    pub started: u64,
+    /// Figures for live metrics, when asked for.
+    measurements: Option<Vec<Measurement>>,
+    recent: dedup::Recent,
+}
+
+impl Tracker {
+    pub fn new(max_sessions: usize, timeouts: Timeouts) -> Self {
+        Tracker {
+            sessions: HashMap::default(),
+            by_ip: HashMap::default(),
+            order: VecDeque::new(),
+            next_seq: 0,
+            decided: None,
+            finished: Vec::new(),
+            max_sessions: max_sessions.max(1),
+            timeouts,
+            keep_timeline: true,
+            tftp_only: TftpOnlyClients::default(),
+            dhcp_seen: false,
+            cut_short: HashSet::default(),
+            evicted: 0,
+            started: 0,
+            measurements: None,
+            recent: dedup::Recent::default(),
+        }
+    }
+
+    /// Also keep [`Measurement`]s, taken with
+    /// [`take_measurements`](Self::take_measurements) (live use).
+    pub fn with_measurements(mut self) -> Self {
+        self.measurements = Some(Vec::new());
+        self
+    }
+
+    /// Hand out verdicts as soon as they are reached, with
+    /// [`take_decided`](Self::take_decided) (live use).
+    pub fn with_early_verdicts(mut self) -> Self {
+        self.decided = Some(Vec::new());
+        self
+    }
+
+    /// How clients seen only through TFTP are reported.
+    pub fn with_tftp_only(mut self, mode: TftpOnlyClients) -> Self {
+        self.tftp_only = mode;
+        self
+    }
+
+    /// Without the per-client timeline (JSON output and live use do not
+    /// show it; formatting each step is most of the tracker's work).
+    pub fn without_timeline(mut self) -> Self {
+        self.keep_timeline = false;
+        self
+    }
+
+    /// The driver saw a DHCP message (of any client) where it watches:
+    /// [`TftpOnlyClients::Auto`] stops inferring boots from TFTP alone.
+    pub fn dhcp_seen(&mut self) {
+        self.dhcp_seen = true;
+    }
+
+    /// A DHCP message of `mac` was seen that the capture cut short (a small
+    /// snaplen): whether its exchange was a PXE one cannot be read, so the
+    /// client is judged as a boot client.
+    pub fn dhcp_cut_short(&mut self, mac: [u8; 6]) {
+        self.dhcp_seen = true;
+        if let Some(s) = self.sessions.get_mut(&mac) {
+            s.announced = true;
+            return;
+        }
+        if self.cut_short.len() >= CUT_SHORT_MAX {
+            self.cut_short.clear();
+        }
+        self.cut_short.insert(mac);
+    }
+
+    /// The figures measured since the last call.
+    pub fn take_measurements(&mut self) -> Vec<Measurement> {
+        self.measurements
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Sessions being followed.
+    pub fn active(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The bound on sessions followed at once.
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+
+    /// Whether a client without a PXE exchange gets a boot verdict.
+    fn infers_boots(&self) -> bool {
+        match self.tftp_only {
+            TftpOnlyClients::Transfers => false,
+            TftpOnlyClients::Boots => true,
+            TftpOnlyClients::Auto => !self.dhcp_seen,
+        }
+    }
+
+    /// One event at `now_ns`. `eth_src` is the frame's Ethernet source when
+    /// known (capture files): it names a client whose DHCP was not seen.
+    pub fn on_event(&mut self, ev: &Event, now_ns: u64, eth_src: Option<[u8; 6]>) {
+        if self.recent.duplicate(ev, now_ns) {
+            return;
+        }
+        let mac = match ev {
+            Event::Dhcp(e) => Some(e.chaddr),
+            Event::Icmp(e) => self
+                .by_ip
+                .get(&e.quoted_src)
+                .or_else(|| self.by_ip.get(&e.quoted_dst))
+                .copied(),
+            Event::Tftp(e) => self.by_ip.get(&e.client_ip).copied().or_else(|| {
+                // The request's frame comes from the client itself.
+                (tftp_moment(e) == Some(TftpMoment::Request))
+                    .then_some(eth_src)
+                    .flatten()
+            }),
+        };
+        let Some(mac) = mac else { return };
+        if let (Event::Dhcp(e), Some(s)) = (ev, self.sessions.get(&mac)) {
+            self.dhcp_seen = true;
+            // A client booting again, well after its last verdict; or a
+            // client seen so far only over TFTP that now starts a PXE
+            // exchange: a new session.
+            let reboot = e.message_type == 1
+                && s.verdict.is_some()
+                && now_ns.saturating_sub(s.last_ns) >= self.timeouts.restart_ns;
+            if reboot || !s.announced {
+                self.close(mac, Closed::End);
+            }
+        }
+        if !self.sessions.contains_key(&mac) {
+            if matches!(ev, Event::Icmp(_)) {
+                return;
+            }
+            self.open(mac, now_ns);
+        }
+        let infer = self.infers_boots();
+        let Some(s) = self.sessions.get_mut(&mac) else {
+            return;
+        };
+        s.last_ns = s.last_ns.max(now_ns);
+        let measured = match ev {
+            Event::Dhcp(e) => {
+                s.announced = true;
+                self.dhcp_seen = true;
+                dhcp::on_dhcp(s, e, now_ns)
+            }
+            Event::Icmp(e) => {
+                if proxy::is_about(e) {
+                    proxy::on_unreachable(s, e, now_ns);
+                } else if tftp::is_about(e) {
+                    tftp::on_unreachable(s, e, now_ns);
+                }
+                None
+            }
+            Event::Tftp(e) => tftp::on_tftp(s, e, now_ns),
+        };
+        if let (Some(m), Some(list)) = (measured, self.measurements.as_mut()) {
+            list.push(m);
+        }
+        let tftp_client = match ev {
+            Event::Tftp(e) => Some(e.client_ip),
+            _ => None,
+        };
+        for addr in s.client_ip.into_iter().chain(tftp_client) {
+            if self.by_ip.insert(addr, mac) != Some(mac) && !s.addresses.contains(&addr) {
+                if s.addresses.len() >= MAX_ADDRESSES {
+                    s.addresses.remove(0);
+                }
+                s.addresses.push(addr);
+            }
+        }
+        if s.verdict.is_none() && (s.announced || infer) {
+            s.verdict = decide(s, now_ns, None);
+            if s.verdict.is_some()
+                && let Some(d) = self.decided.as_mut()
+            {
+                d.push(mac);
+            }
+        }
+    }
+
+    /// Decides from silence (live use) and closes idle sessions.
+    pub fn on_tick(&mut self, now_ns: u64) {
+        self.on_tick_with(now_ns, &|_| None);
+    }
+
+    /// [`on_tick`](Self::on_tick), with where each transfer stands: the
+    /// transfer table (kernel map or host replica) knows when its last
+    /// block passed, which no event says (DATA is aggregated).
+    pub fn on_tick_with(&mut self, now_ns: u64, progress: &Progress<'_>) {
+        let t = self.timeouts;
+        let live = Live {
+            timeouts: &t,
+            progress,
+        };
+        let infer = self.infers_boots();
+        let mut closed = Vec::new();
+        for (mac, s) in &mut self.sessions {
+            if s.verdict.is_none() && (s.announced || infer) {
+                s.verdict = decide(s, now_ns, Some(&live));
+                if s.verdict.is_some()
+                    && let Some(d) = self.decided.as_mut()
+                {
+                    d.push(*mac);
+                }
+            }
+            if now_ns.saturating_sub(s.last_ns) >= t.idle_ns {
+                closed.push(*mac);
+            }
+        }
+        for mac in closed {
+            self.close(mac, Closed::Idle);
+        }
+    }
+
+    /// End of input: every session gets its verdict (`unfinished` where
+    /// the evidence does not decide).
+    pub fn finish(&mut self) -> Vec<Verdict> {
+        for (mac, seq) in std::mem::take(&mut self.order) {
+            if self.sessions.get(&mac).is_some_and(|s| s.seq == seq) {
+                self.close(mac, Closed::End);
+            }
+        }
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Verdicts of sessions closed so far, except those already handed out
+    /// by [`take_decided`](Self::take_decided).
+    pub fn take_finished(&mut self) -> Vec<Verdict> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Verdicts reached since the last call, while their sessions stay open
+    /// for what follows (a second stage, retries): live use reports a boot
+    /// as soon as it is decided. Needs
+    /// [`with_early_verdicts`](Self::with_early_verdicts).
+    pub fn take_decided(&mut self) -> Vec<Verdict> {
+        let Some(decided) = self.decided.as_mut() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for mac in std::mem::take(decided) {
+            if let Some(s) = self.sessions.get_mut(&mac)
+                && !s.reported
+                && let Some(v) = &s.verdict
+            {
+                out.push(finish_verdict(s, v.clone()));
+                s.reported = true;
+            }
+        }
+        out.sort_by_key(|v| v.last_seen_ns);
+        out
+    }
+
+    fn open(&mut self, mac: [u8; 6], now_ns: u64) {
+        self.make_room();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.push_back((mac, seq));
+        self.started += 1;
+        let s = Session {
+            mac,
+            seq,
+            first_ns: now_ns,
+            announced: self.cut_short.remove(&mac),
+            keep_timeline: self.keep_timeline,
+            ..Session::default()
+        };
+        self.sessions.insert(mac, s);
+    }
+
+    /// Closes the oldest sessions until there is room for one more; each
+    /// gets its verdict as far as its evidence goes.
+    fn make_room(&mut self) {
+        while self.sessions.len() >= self.max_sessions {
+            let Some((mac, seq)) = self.order.pop_front() else {
+                break;
+            };
+            if self.sessions.get(&mac).is_some_and(|s| s.seq == seq) {
+                self.evicted += 1;
+                self.close(mac, Closed::Evicted(self.max_sessions));
+            }
+        }
+    }
+
+    fn close(&mut self, mac: [u8; 6], why: Closed) {
+        let infer = self.infers_boots();
+        let Some(mut s) = self.sessions.remove(&mac) else {
+            return;
+        };
+        for addr in &s.addresses {
+            if self.by_ip.get(addr) == Some(&mac) {
+                self.by_ip.remove(addr);
+            }
+        }
+        self.compact();
+        // Decided at once on evidence; what came after (more retries) only
+        // sharpens the wording of the same verdict.
+        let v = match s.verdict.take() {
+            Some(v) => decide(&s, s.last_ns, None)
+                .filter(|n| n.code == v.code && n.outcome == v.outcome)
+                .unwrap_or(v),
+            None if !s.announced && !infer => tftp_only(&s),
+            None => unfinished(&s, why),
+        };
+        if !s.reported {
+            self.finished.push(finish_verdict(&s, v));
+        }
+    }
+
+    /// Drops what closed sessions left in the eviction order and the
+    /// address table once it outnumbers the open sessions (amortised: each
+    /// entry is dropped once).
+    fn compact(&mut self) {
+        let open = self.sessions.len();
+        if self.order.len() > 2 * open + 1024 {
+            let sessions = &self.sessions;
+            self.order
+                .retain(|(mac, seq)| sessions.get(mac).is_some_and(|s| s.seq == *seq));
+        }
+        if self.by_ip.len() > MAX_ADDRESSES * open + 1024 {
+            let sessions = &self.sessions;
+            self.by_ip.retain(|_, mac| sessions.contains_key(mac));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,192 @@
+//! What the tracker remembers of one client: the [`Session`] and, per
+//! stage, what it saw (offers and ACKs, the 4011 exchange, TFTP
+//! transfers), each list bounded.
+
+use std::net::Ipv4Addr;
+
+use monitor_common::{
+    event::{DhcpEvent, dhcp_flags as f},
+    wire::dhcp,
+};
+
+use crate::{event::text, verdict::Verdict};
+
+/// Transfers kept per session (the first, and the latest ones).
+pub const MAX_TRANSFERS: usize = 64;
+/// Offers kept per session.
+pub const MAX_OFFERS: usize = 16;
+/// Timeline lines kept per session.
+pub const MAX_TIMELINE: usize = 256;
+/// Client addresses remembered per session (for closing its entries in
+/// the address table).
+pub const MAX_ADDRESSES: usize = 8;
+
+/// A DHCP or proxyDHCP OFFER or ACK, as far as the tracker needs it.
+#[derive(Clone, Debug, Default)]
+pub struct Offer {
+    pub server: [u8; 4],
+    pub yiaddr: [u8; 4],
+    pub siaddr: [u8; 4],
+    pub boot_file: Option<String>,
+    /// The `file` field carries options (option 52) and option 67 is not
+    /// in the part the event holds: a boot file may be named all the same.
+    pub boot_file_unseen: bool,
+    pub tftp_server: Option<String>,
+    pub vendor_pxe: bool,
+    pub vendor_specific: bool,
+}
+
+impl Offer {
+    pub fn from_event(e: &DhcpEvent) -> Self {
+        let (boot_file, boot_file_unseen) = boot_file(e);
+        Offer {
+            server: server_of(e),
+            yiaddr: e.yiaddr,
+            siaddr: e.siaddr,
+            boot_file,
+            boot_file_unseen,
+            tftp_server: (e.flags & f::TFTP_SERVER != 0)
+                .then(|| text(&e.tftp_server, e.tftp_server_len.into())),
+            vendor_pxe: e.flags & f::VENDOR_PXE_CLIENT != 0,
+            vendor_specific: e.flags & f::VENDOR_SPECIFIC != 0,
+        }
+    }
+
+    /// A proxyDHCP offer: no address, PXE vendor class.
+    pub fn is_proxy(&self) -> bool {
+        self.yiaddr == [0; 4] && self.vendor_pxe
+    }
+}
+
+/// The server a DHCP reply comes from: option 54, else its source address.
+pub fn server_of(e: &DhcpEvent) -> [u8; 4] {
+    if e.flags & f::SERVER_ID != 0 {
+        e.server_id
+    } else {
+        e.src_ip
+    }
+}
+
+/// The boot file a DHCP message names: option 67, else the `file` field;
+/// and whether a name may be there unseen. When option 52 says the `file`
+/// field carries options (RFC 2132), option 67 is looked for among them
+/// (in the part of the field the event holds), and the field is not a name.
+fn boot_file(e: &DhcpEvent) -> (Option<String>, bool) {
+    let named = |name: String| (!name.is_empty()).then_some(name);
+    if e.flags & f::BOOTFILE != 0 {
+        return (named(text(&e.bootfile, e.bootfile_len.into())), false);
+    }
+    if e.flags & f::OVERLOAD != 0 && e.overload & 1 != 0 {
+        let mut found = None;
+        dhcp::walk_options(&e.file[..], 0, |code, len, at| {
+            if code == dhcp::option::BOOTFILE {
+                found = e
+                    .file
+                    .get(at..at + usize::from(len))
+                    .map(|v| text(v, v.len()));
+                return false;
+            }
+            true
+        });
+        return match found {
+            Some(name) => (named(name), false),
+            None => (None, true),
+        };
+    }
+    (named(text(&e.file, e.file.len())), false)
+}
+
+/// One TFTP transfer the client asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Transfer {
+    pub client: ([u8; 4], u16),
+    pub server: [u8; 4],
+    pub file: String,
+    pub requests: u32,
+    pub answered: bool,
+    pub complete: bool,
+    pub server_error: Option<(u16, String)>,
+    pub unreachable: u32,
+    pub first_ns: u64,
+}
+
+/// Everything seen of one client, by stage.
+#[derive(Clone, Debug, Default)]
+pub struct Session {
+    pub mac: [u8; 6],
+    /// Which session of the table this is (stale entries of the eviction
+    /// order carry an older number).
+    pub seq: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// A DHCP message of a PXE or HTTP-boot exchange of this client was
+    /// seen (the kernel sends DHCP events for those only): a boot client,
+    /// not a phone reading its configuration over TFTP.
+    pub announced: bool,
+    // DHCP
+    pub discovers: u32,
+    pub first_discover_ns: Option<u64>,
+    /// The first DISCOVER not answered yet (offer latency).
+    pub awaiting_offer_ns: Option<u64>,
+    /// The server a REQUEST (port 67) named in option 54, and when.
+    pub requested: Option<([u8; 4], u64)>,
+    pub ipxe: bool,
+    pub arch: Option<u16>,
+    pub offers: Vec<Offer>,
+    pub ack: Option<Offer>,
+    pub nak_from: Option<[u8; 4]>,
+    pub client_ip: Option<[u8; 4]>,
+    // The boot server on port 4011.
+    pub proxy_requests: u32,
+    pub proxy_target: Option<[u8; 4]>,
+    pub proxy_first_ns: Option<u64>,
+    pub proxy_ack: Option<Offer>,
+    pub proxy_unreachable: u32,
+    // TFTP
+    pub transfers: Vec<Transfer>,
+    /// Addresses of this client in the tracker's address table.
+    pub addresses: Vec<[u8; 4]>,
+    pub verdict: Option<Verdict>,
+    /// Its verdict was handed out by `take_decided` (live use).
+    pub reported: bool,
+    pub keep_timeline: bool,
+    pub timeline: Vec<(u64, String)>,
+}
+
+impl Session {
+    /// Time since the session's first event.
+    pub fn rel(&self, now: u64) -> u64 {
+        now.saturating_sub(self.first_ns)
+    }
+
+    /// The boot file the client was told to fetch, and from where.
+    pub fn boot_target(&self) -> (Option<String>, Option<[u8; 4]>) {
+        let from = |o: &Offer| {
+            o.boot_file
+                .clone()
+                .map(|b| (b, (o.siaddr != [0; 4]).then_some(o.siaddr)))
+        };
+        self.proxy_ack
+            .as_ref()
+            .and_then(from)
+            .or_else(|| self.ack.as_ref().and_then(from))
+            .or_else(|| self.offers.iter().find(|o| o.is_proxy()).and_then(from))
+            .map_or((None, None), |(b, srv)| (Some(b), srv))
+    }
+
+    /// The offer carries option 60 PXEClient, and its server did not answer
+    /// the client on 4011 (where it does, e.g. WDS on the DHCP server,
+    /// option 60 is how it should be set up).
+    pub fn option60_unanswered(&self, o: &Offer) -> bool {
+        o.vendor_pxe && self.proxy_ack.as_ref().is_none_or(|p| p.server != o.server)
+    }
+}
+
+pub fn ip(a: [u8; 4]) -> Ipv4Addr {
+    Ipv4Addr::from(a)
+}
+
+/// Whether a requested file is the named one (a leading `/` or not).
+pub fn same_file(requested: &str, named: &str) -> bool {
+    requested.trim_start_matches('/') == named.trim_start_matches('/')
+}

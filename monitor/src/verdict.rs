@@ -1,0 +1,315 @@
+//! What the session layer says about one client: the [`Verdict`] and its
+//! vocabularies ([`Outcome`], [`FailureCode`], [`WarningKind`],
+//! [`TransferStatus`], [`Basis`]). A leaf: it imports nothing of the agent.
+//!
+//! Every vocabulary is an enum with `label()` (its name in JSON, logs and
+//! metric labels) and `ALL` (every value, for metric label sets that start
+//! at zero), so each list exists once.
+
+use std::net::Ipv4Addr;
+
+/// How a boot ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The boot file named by DHCP or the proxy was transferred to its last
+    /// block.
+    Booted,
+    /// A failure, with its firmware code.
+    Failed,
+    /// The evidence ran out before a decision (e.g. a capture ends
+    /// mid-transfer).
+    Unfinished,
+    /// The part that would decide cannot be seen from here.
+    Unknown,
+    /// Not a boot: a client seen only reading files over TFTP (an IP phone,
+    /// a switch, a firmware upgrade), with no PXE or HTTP-boot DHCP
+    /// exchange seen here. Its transfers are reported, not judged.
+    TftpOnly,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Booted,
+        Outcome::Failed,
+        Outcome::Unfinished,
+        Outcome::Unknown,
+        Outcome::TftpOnly,
+    ];
+
+    /// Its name in JSON, logs, metric labels and `?outcome=`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Outcome::Booted => "booted",
+            Outcome::Failed => "failed",
+            Outcome::Unfinished => "unfinished",
+            Outcome::Unknown => "unknown",
+            Outcome::TftpOnly => "tftp_only",
+        }
+    }
+
+    pub fn from_label(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.label() == s)
+    }
+
+    /// Booted or failed: a boot whose result is known (the failure ratio's
+    /// denominator).
+    pub const fn is_decided_boot(self) -> bool {
+        matches!(self, Outcome::Booted | Outcome::Failed)
+    }
+}
+
+/// The firmware's name for a failure: the classic PXE ROM's codes (EDK2
+/// prints its own, see [`crate::diagnosis::console_message`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailureCode {
+    /// No offer at all.
+    E51,
+    /// Only a proxyDHCP offered.
+    E52,
+    /// An address, and no boot file from anyone.
+    E53,
+    /// Nothing answers on the boot server's port 4011.
+    E55,
+    /// A boot file, and no TFTP server address the client uses.
+    E7B,
+    /// Nothing answers the TFTP read request.
+    E32,
+    /// The transfer's blocks stopped.
+    E35,
+    /// The TFTP server answered with an error other than 1 and 2.
+    E36,
+    /// The TFTP server has no such file (error 1).
+    E3B,
+    /// The TFTP server refused access (error 2).
+    E3C,
+    /// The DHCP server refused the address (DHCPNAK).
+    Nak,
+}
+
+impl FailureCode {
+    pub const ALL: [FailureCode; 11] = [
+        FailureCode::E51,
+        FailureCode::E52,
+        FailureCode::E53,
+        FailureCode::E55,
+        FailureCode::E7B,
+        FailureCode::E32,
+        FailureCode::E35,
+        FailureCode::E36,
+        FailureCode::E3B,
+        FailureCode::E3C,
+        FailureCode::Nak,
+    ];
+
+    /// As the firmware prints it, e.g. `PXE-E55`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            FailureCode::E51 => "PXE-E51",
+            FailureCode::E52 => "PXE-E52",
+            FailureCode::E53 => "PXE-E53",
+            FailureCode::E55 => "PXE-E55",
+            FailureCode::E7B => "PXE-E7B",
+            FailureCode::E32 => "PXE-E32",
+            FailureCode::E35 => "PXE-E35",
+            FailureCode::E36 => "PXE-E36",
+            FailureCode::E3B => "PXE-E3B",
+            FailureCode::E3C => "PXE-E3C",
+            FailureCode::Nak => "NAK",
+        }
+    }
+
+    pub fn from_label(s: &str) -> Option<FailureCode> {
+        FailureCode::ALL.into_iter().find(|c| c.label() == s)
+    }
+}
+
+/// A condition on the servers that did not decide the boot but is worth
+/// fixing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WarningKind {
+    /// Several DHCP servers offered the client an address.
+    MultipleDhcpServers,
+    /// A DHCP server sends option 60 PXEClient with its addresses and does
+    /// not answer on 4011 (Microsoft KB 259670).
+    Option60OnDhcpServer,
+    /// The boot file is for the other firmware family (BIOS / UEFI).
+    ArchitectureMismatch,
+}
+
+impl WarningKind {
+    pub const ALL: [WarningKind; 3] = [
+        WarningKind::MultipleDhcpServers,
+        WarningKind::Option60OnDhcpServer,
+        WarningKind::ArchitectureMismatch,
+    ];
+
+    /// The label of `pxe_warnings_total{kind}` and `pxe_server_warnings{kind}`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            WarningKind::MultipleDhcpServers => "multiple_dhcp_servers",
+            WarningKind::Option60OnDhcpServer => "option60_on_dhcp_server",
+            WarningKind::ArchitectureMismatch => "architecture_mismatch",
+        }
+    }
+}
+
+/// One warning: its kind and the sentence a user reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub text: String,
+}
+
+/// How one TFTP transfer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransferStatus {
+    /// Its last block was seen.
+    Complete,
+    /// The server refused it with a TFTP ERROR.
+    Error,
+    /// Nothing answered the read request.
+    Unanswered,
+    /// Answered, and the last block was not seen.
+    Incomplete,
+}
+
+impl TransferStatus {
+    pub const ALL: [TransferStatus; 4] = [
+        TransferStatus::Complete,
+        TransferStatus::Error,
+        TransferStatus::Unanswered,
+        TransferStatus::Incomplete,
+    ];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            TransferStatus::Complete => "complete",
+            TransferStatus::Error => "error",
+            TransferStatus::Unanswered => "unanswered",
+            TransferStatus::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// What the verdict rests on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Basis {
+    /// A PXE or HTTP-boot DHCP exchange of this client was seen.
+    #[default]
+    PxeExchange,
+    /// Only the client's TFTP traffic was seen (a monitor that cannot see
+    /// DHCP, e.g. on a TFTP-only server): a boot inferred from TFTP alone
+    /// (`--tftp-only-clients boots`), or no boot at all
+    /// ([`Outcome::TftpOnly`]).
+    TftpAlone,
+}
+
+impl Basis {
+    pub const fn label(self) -> &'static str {
+        match self {
+            Basis::PxeExchange => "pxe_exchange",
+            Basis::TftpAlone => "tftp_only",
+        }
+    }
+}
+
+/// One TFTP transfer of the client and how it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferResult {
+    pub file: String,
+    pub server: Ipv4Addr,
+    pub status: TransferStatus,
+    pub error_code: Option<u16>,
+    pub requests: u32,
+}
+
+/// What the session showed about one DHCP server that offered the client
+/// an address (`pxe_server_warnings`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhcpServerSeen {
+    pub server: Ipv4Addr,
+    /// It sent option 60 `PXEClient` with its address and did not answer
+    /// the client on port 4011 (Microsoft KB 259670).
+    pub option60: bool,
+    /// Another server offered this client an address too.
+    pub alongside_others: bool,
+}
+
+/// What the tracker reports for one client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub client_mac: [u8; 6],
+    pub outcome: Outcome,
+    /// `Some` exactly when the outcome is [`Outcome::Failed`].
+    pub code: Option<FailureCode>,
+    /// The server the verdict is about (the one that failed, or the boot
+    /// file's server).
+    pub server: Option<Ipv4Addr>,
+    pub boot_file: Option<String>,
+    pub cause: Option<String>,
+    pub fix: Option<String>,
+    /// Conditions on the servers worth fixing even though they did not
+    /// decide this boot.
+    pub warnings: Vec<Warning>,
+    pub basis: Basis,
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    /// One line per step, time relative to the first. Lines hold strings
+    /// from the wire as they came: text sinks escape them.
+    pub timeline: Vec<(u64, String)>,
+    /// Every TFTP transfer of the client, in order.
+    pub transfers: Vec<TransferResult>,
+    /// The DHCP servers that offered the client an address.
+    pub dhcp_servers: Vec<DhcpServerSeen>,
+    /// What the client's firmware prints for this failure, where known.
+    pub console: Option<&'static str>,
+}
+
+impl Verdict {
+    /// A verdict with only its outcome, code and server set.
+    pub fn new(
+        client_mac: [u8; 6],
+        outcome: Outcome,
+        code: Option<FailureCode>,
+        server: Option<Ipv4Addr>,
+    ) -> Verdict {
+        Verdict {
+            client_mac,
+            outcome,
+            code,
+            server,
+            boot_file: None,
+            cause: None,
+            fix: None,
+            warnings: Vec::new(),
+            basis: Basis::PxeExchange,
+            first_seen_ns: 0,
+            last_seen_ns: 0,
+            timeline: Vec::new(),
+            transfers: Vec::new(),
+            dhcp_servers: Vec::new(),
+            console: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique_and_read_back() {
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::from_label(o.label()), Some(o));
+        }
+        for c in FailureCode::ALL {
+            assert_eq!(FailureCode::from_label(c.label()), Some(c));
+        }
+        let mut kinds: Vec<&str> = WarningKind::ALL.iter().map(|k| k.label()).collect();
+        kinds.dedup();
+        assert_eq!(kinds.len(), WarningKind::ALL.len());
+        let mut statuses: Vec<&str> = TransferStatus::ALL.iter().map(|s| s.label()).collect();
+        statuses.dedup();
+        assert_eq!(statuses.len(), TransferStatus::ALL.len());
+    }
+}

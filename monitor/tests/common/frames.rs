@@ -1,0 +1,134 @@
+//! Hand-built frames and capture files for what the lab cannot produce (an
+//! IP phone's firmware, a crafted capture, a flood of clients): Ethernet,
+//! IPv4 and UDP headers around DHCP and TFTP payloads, written with
+//! pcap-file.
+
+use std::{path::Path, time::Duration};
+
+use pcap_file::{
+    DataLink,
+    pcap::{PcapHeader, PcapPacket, PcapWriter},
+};
+
+pub const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+
+/// An Ethernet + IPv4 + UDP frame (checksums zero: the monitor does not
+/// check them).
+pub fn udp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::with_capacity(42 + payload.len());
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + payload.len()) as u16;
+    f.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.1.to_be_bytes());
+    f.extend_from_slice(&dst.1.to_be_bytes());
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A DHCP message: `op` 1 (request) or 2 (reply), options after the
+/// message type (53), each (code, value).
+pub fn dhcp(
+    op: u8,
+    message_type: u8,
+    xid: u32,
+    chaddr: [u8; 6],
+    yiaddr: [u8; 4],
+    siaddr: [u8; 4],
+    options: &[(u8, &[u8])],
+) -> Vec<u8> {
+    let mut p = vec![0u8; 236];
+    p[0] = op;
+    p[1] = 1;
+    p[2] = 6;
+    p[4..8].copy_from_slice(&xid.to_be_bytes());
+    p[16..20].copy_from_slice(&yiaddr);
+    p[20..24].copy_from_slice(&siaddr);
+    p[28..34].copy_from_slice(&chaddr);
+    p.extend_from_slice(&[99, 130, 83, 99, 53, 1, message_type]);
+    for (code, value) in options {
+        p.push(*code);
+        p.push(value.len() as u8);
+        p.extend_from_slice(value);
+    }
+    p.push(255);
+    p
+}
+
+/// A TFTP read request for `file` (octet mode).
+pub fn rrq(file: &[u8]) -> Vec<u8> {
+    let mut p = vec![0, 1];
+    p.extend_from_slice(file);
+    p.push(0);
+    p.extend_from_slice(b"octet\0");
+    p
+}
+
+pub fn tftp_error(code: u16, message: &[u8]) -> Vec<u8> {
+    let mut p = vec![0, 5];
+    p.extend_from_slice(&code.to_be_bytes());
+    p.extend_from_slice(message);
+    p.push(0);
+    p
+}
+
+pub fn tftp_data(block: u16, data: &[u8]) -> Vec<u8> {
+    let mut p = vec![0, 3];
+    p.extend_from_slice(&block.to_be_bytes());
+    p.extend_from_slice(data);
+    p
+}
+
+pub fn tftp_ack(block: u16) -> Vec<u8> {
+    let mut p = vec![0, 4];
+    p.extend_from_slice(&block.to_be_bytes());
+    p
+}
+
+/// Writes `frames` (time since the first in ns, bytes) as an Ethernet pcap
+/// starting at `start_s` seconds after the epoch.
+pub fn write_pcap(path: &Path, start_s: u64, frames: &[(u64, Vec<u8>)]) {
+    write_pcap_link(path, DataLink::ETHERNET, start_s, frames);
+}
+
+pub fn write_pcap_link(path: &Path, link: DataLink, start_s: u64, frames: &[(u64, Vec<u8>)]) {
+    let header = PcapHeader {
+        datalink: link,
+        snaplen: 65535,
+        ..PcapHeader::default()
+    };
+    let file = std::fs::File::create(path).expect("creating the capture");
+    let mut w = PcapWriter::with_header(std::io::BufWriter::new(file), header).unwrap();
+    for (at, data) in frames {
+        let ts = Duration::from_secs(start_s) + Duration::from_nanos(*at);
+        w.write_packet(&PcapPacket::new(ts, data.len() as u32, data))
+            .unwrap();
+    }
+}
+
+/// A file in the temporary directory, removed when dropped.
+pub struct TempFile(pub std::path::PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str) -> Self {
+        TempFile(std::env::temp_dir().join(format!("pxe-{}-{name}", std::process::id())))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
