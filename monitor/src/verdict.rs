@@ -50,12 +50,6 @@ impl Outcome {
     pub fn from_label(s: &str) -> Option<Outcome> {
         Outcome::ALL.into_iter().find(|o| o.label() == s)
     }
-
-    /// Booted or failed: a boot whose result is known (the failure ratio's
-    /// denominator).
-    pub const fn is_decided_boot(self) -> bool {
-        matches!(self, Outcome::Booted | Outcome::Failed)
-    }
 }
 
 /// The firmware's name for a failure: the classic PXE ROM's codes (EDK2
