@@ -157,53 +157,23 @@ fn is_lab_ns(ns: &str) -> bool {
 const STATE_FILE: &str = "lab.state";
 const KEEPER_ROLE: &str = "keeper";
 
-#[derive(clap::Subcommand)]
-pub enum LabAction {
-    /// Build the namespaces, start radvd and dnsmasq, leave them running.
-    Up,
-    /// Stop everything a previous `lab up` started and delete the namespaces
-    /// (of every lab instance, leftovers of crashed e2e runs included).
-    Down,
-    /// Run one e2e scenario (see `cargo xtask e2e`) with each firmware, or
-    /// the one given, and print what the console and pxe-monitor said.
-    Scenario {
-        /// The scenario's name (`cargo xtask e2e --list` lists them).
-        name: String,
-        #[arg(long, value_enum)]
-        firmware: Vec<Firmware>,
-        /// Where the captures, consoles and logs go (default
-        /// target/e2e/<time>).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-    },
+/// `cargo xtask lab up`: [`up_detached`] in [`default_state_dir`].
+pub fn up_command() -> Result<()> {
+    up_detached(&default_state_dir())
 }
 
-pub fn run(action: LabAction) -> Result<()> {
-    match action {
-        LabAction::Up => up_detached(&default_state_dir()),
-        LabAction::Scenario {
-            name,
-            firmware,
-            out,
-        } => crate::e2e::run(crate::e2e::Options {
-            scenarios: vec![name],
-            firmware,
-            jobs: 2,
-            out,
-        }),
-        LabAction::Down => {
-            let done = down_all_report()?;
-            if done.is_empty() {
-                println!("nothing to tear down: no pxe-* namespace, no lab process");
-            } else {
-                for line in done {
-                    println!("{line}");
-                }
-                println!("lab is down");
-            }
-            Ok(())
+/// `cargo xtask lab down`: [`down_all`], saying what it stopped and deleted.
+pub fn down_command() -> Result<()> {
+    let done = down_all_report()?;
+    if done.is_empty() {
+        println!("nothing to tear down: no pxe-* namespace, no lab process");
+    } else {
+        for line in done {
+            println!("{line}");
         }
+        println!("lab is down");
     }
+    Ok(())
 }
 
 /// `/run/pxe-monitor-lab`: `/run` is a tmpfs, like `/run/netns` where the

@@ -19,7 +19,7 @@ enum Cmd {
     /// Build or tear down the network-namespace PXE lab.
     Lab {
         #[command(subcommand)]
-        action: lab::LabAction,
+        action: LabAction,
     },
     /// The lab, pxe-monitor on the server's interface and a real iPXE client
     /// booting, with a live summary; Ctrl-C to stop.
@@ -59,6 +59,27 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+enum LabAction {
+    /// Build the namespaces, start radvd and dnsmasq, leave them running.
+    Up,
+    /// Stop everything a previous `lab up` started and delete the namespaces
+    /// (of every lab instance, leftovers of crashed e2e runs included).
+    Down,
+    /// Run one e2e scenario (see `cargo xtask e2e`) with each firmware, or
+    /// the one given, and print what the console and pxe-monitor said.
+    Scenario {
+        /// The scenario's name (`cargo xtask e2e --list` lists them).
+        name: String,
+        #[arg(long, value_enum)]
+        firmware: Vec<lab::Firmware>,
+        /// Where the captures, consoles and logs go (default
+        /// target/e2e/<time>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum BenchWhat {
     /// ns per frame of the XDP program against a bare XDP_PASS program
     /// (BPF_PROG_TEST_RUN), same run.
@@ -74,7 +95,25 @@ enum BenchWhat {
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Setup => setup::run(),
-        Cmd::Lab { action } => lab::run(action),
+        Cmd::Lab {
+            action: LabAction::Up,
+        } => lab::up_command(),
+        Cmd::Lab {
+            action: LabAction::Down,
+        } => lab::down_command(),
+        Cmd::Lab {
+            action:
+                LabAction::Scenario {
+                    name,
+                    firmware,
+                    out,
+                },
+        } => xtask::e2e::run(xtask::e2e::Options {
+            scenarios: vec![name],
+            firmware,
+            jobs: 2,
+            out,
+        }),
         Cmd::Demo { duration } => demo::run(duration),
         Cmd::Test => test::run(),
         Cmd::E2e { list: true, .. } => {
