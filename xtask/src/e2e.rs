@@ -31,7 +31,8 @@ use serde_json::Value;
 use crate::{
     agent::{self, Agent},
     lab::{self, Console, Firmware, Lab},
-    scrape,
+    proc::processes_using,
+    scrape, sys,
 };
 
 mod scenarios;
@@ -200,34 +201,6 @@ pub fn run(opts: Options) -> Result<()> {
         bail!("{} e2e run(s) failed", failed.len());
     }
     Ok(())
-}
-
-/// Processes whose command line names `dir`: every process of a run does
-/// (its config, log, capture or console file is there). This process and
-/// its ancestors (which may name it in `--out`) aside.
-fn processes_using(dir: &Path) -> Vec<(u32, String)> {
-    let mut mine = vec![std::process::id()];
-    while let Some(parent) = mine
-        .last()
-        .and_then(|p| lab::proc_ppid(*p))
-        .filter(|p| *p > 1)
-    {
-        mine.push(parent);
-    }
-    let needle = dir.to_string_lossy().into_owned();
-    let Ok(procs) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| !mine.contains(pid))
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
-        })
-        .map(|pid| (pid, lab::proc_comm(pid)))
-        .collect()
 }
 
 /// Earlier runs kept in target/e2e (each holds captures of tens of MB).
@@ -584,7 +557,7 @@ fn check_monitor(
 /// One UDP datagram from `ns` to `to` (its discard port), across the
 /// monitored interfaces and into their capture: its clock moves on.
 fn clock_frame(ns: &str, to: &str) -> Result<()> {
-    let out = lab::netns_command(ns, "bash")
+    let out = sys::netns_command(ns, "bash")
         .args(["-c", &format!("echo clock > /dev/udp/{to}/9")])
         .output()
         .context("sending the clock frame")?;
@@ -684,27 +657,5 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         // Room for the run about to start: four kept, and what is not a run.
         assert_eq!(left, ["400", "500", "600", "700", "notes"]);
-    }
-
-    #[test]
-    fn a_process_naming_the_directory_is_found() {
-        let dir = std::env::temp_dir().join(format!("pxe-procs-{}", std::process::id()));
-        // sh's $0 names the directory, as a lab process's config path does.
-        let mut child = Command::new("sh")
-            .args(["-c", "sleep 30; true"])
-            .arg(&dir)
-            .spawn()
-            .unwrap();
-        // Until it has exec'd, the child's command line is this test's.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut found = processes_using(&dir);
-        while found.is_empty() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(10));
-            found = processes_using(&dir);
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        assert!(found.iter().any(|(p, _)| *p == child.id()), "{found:?}");
-        assert!(processes_using(&dir.join("nothing-here")).is_empty());
     }
 }

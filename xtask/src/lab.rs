@@ -36,18 +36,22 @@
 //! Captures use dumpcap directly (a single process; tshark would run dumpcap
 //! as a grandchild).
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
+
+use crate::proc::{
+    Proc, become_subreaper, is_alive, kill_foreign, proc_comm, proc_stat, spawn, terminate,
+    wait_ready, wait_until,
+};
+use crate::sys::{find_program, ip, netns_command, ns_exists, sysctl};
 
 mod client;
 mod servers;
@@ -181,27 +185,6 @@ pub fn down_command() -> Result<()> {
 /// needs root anyway.
 pub fn default_state_dir() -> PathBuf {
     PathBuf::from("/run/pxe-monitor-lab")
-}
-
-/// `Command` that runs `prog` inside network namespace `ns`
-/// (`ip netns exec NS PROG`, which execs PROG: the child PID is PROG's PID).
-pub fn netns_command(ns: &str, prog: &str) -> Command {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns, prog]);
-    cmd
-}
-
-/// One process the lab started (a direct child).
-struct Proc {
-    role: &'static str,
-    child: Child,
-    start_time: u64,
-}
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 /// A running lab. Dropping it tears it down (errors are only printed).
@@ -1019,242 +1002,6 @@ fn write_files(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-// ---------------------------------------------------------------- processes
-
-/// Spawns `cmd` as a direct child in its own process group, stdin from
-/// /dev/null, stdout and stderr into `log` (truncated).
-fn spawn(role: &'static str, mut cmd: Command, log: &Path) -> Result<Proc> {
-    let out = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let err = out.try_clone()?;
-    // Own process group: a Ctrl-C meant for the caller (the demo) does not
-    // kill the lab's processes behind its back; teardown stops them.
-    let child = cmd
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .with_context(|| format!("starting {role}: {cmd:?}"))?;
-    let pid = child.id();
-    let start_time = proc_stat(pid).map(|(_, s)| s).unwrap_or(0);
-    Ok(Proc {
-        role,
-        child,
-        start_time,
-    })
-}
-
-/// Waits until `ready(log text)` holds while `pid` stays alive.
-fn wait_ready(
-    pid: u32,
-    log: &Path,
-    what: &str,
-    timeout: Duration,
-    ready: impl Fn(&str) -> bool,
-) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let text = fs::read_to_string(log).unwrap_or_default();
-        if ready(&text) {
-            return Ok(());
-        }
-        if !is_alive(pid, None) {
-            bail!(
-                "{what} (pid {pid}) exited during startup; {}:\n{}",
-                log.display(),
-                tail(&text)
-            );
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "{what} (pid {pid}) not ready after {timeout:?}; {}:\n{}",
-                log.display(),
-                tail(&text)
-            );
-        }
-        sleep(Duration::from_millis(50));
-    }
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
-}
-
-/// Sends `sig` to our child, waits up to `grace`, then SIGKILLs it; always
-/// reaps it.
-fn terminate(p: &mut Proc, sig: libc::c_int, grace: Duration) -> Result<ExitStatus> {
-    // radvd forks a privsep helper that exits only after radvd itself; as a
-    // child subreaper we inherit and reap it (see `become_subreaper`).
-    let helpers = descendants(p.pid());
-    let status = signal_and_reap(p, sig, grace);
-    reap_helpers(&helpers);
-    status
-}
-
-fn signal_and_reap(p: &mut Proc, sig: libc::c_int, grace: Duration) -> Result<ExitStatus> {
-    if let Some(st) = p.child.try_wait()? {
-        return Ok(st);
-    }
-    // SAFETY: plain syscall on our own, not yet reaped child.
-    unsafe { libc::kill(p.pid() as libc::pid_t, sig) };
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if let Some(st) = p.child.try_wait()? {
-            return Ok(st);
-        }
-        sleep(Duration::from_millis(20));
-    }
-    eprintln!(
-        "lab: {} (pid {}) ignored signal {sig}; killing it",
-        p.role,
-        p.pid()
-    );
-    p.child.kill()?;
-    Ok(p.child.wait()?)
-}
-
-/// Stops a process that is not our child (from persisted state): `sig`,
-/// then SIGKILL. Verifies the start time before each signal.
-fn kill_foreign(pid: u32, start_time: Option<u64>, sig: libc::c_int) -> Result<()> {
-    let helpers = descendants(pid);
-    kill_one_foreign(pid, start_time, sig)?;
-    // Helpers (radvd's privsep process) exit once their parent is gone.
-    for (hpid, hstart) in helpers {
-        kill_one_foreign(hpid, Some(hstart), libc::SIGTERM)?;
-    }
-    Ok(())
-}
-
-fn kill_one_foreign(pid: u32, start_time: Option<u64>, sig: libc::c_int) -> Result<()> {
-    for (sig, grace) in [
-        (sig, Duration::from_secs(3)),
-        (libc::SIGKILL, Duration::from_secs(3)),
-    ] {
-        if !is_alive(pid, start_time) {
-            return Ok(());
-        }
-        // SAFETY: plain syscall; the PID was checked against its start time.
-        unsafe { libc::kill(pid as libc::pid_t, sig) };
-        if wait_until(grace, || !is_alive(pid, start_time)) {
-            return Ok(());
-        }
-    }
-    bail!("still alive after SIGKILL")
-}
-
-/// Waits (up to 3 s, then SIGKILL) for the helper processes of a stopped
-/// child, reaping those that were re-parented to us.
-fn reap_helpers(helpers: &[(u32, u64)]) {
-    let mut left: Vec<(u32, u64)> = helpers.to_vec();
-    for (sig, grace) in [
-        (0, Duration::from_secs(3)),
-        (libc::SIGKILL, Duration::from_secs(2)),
-    ] {
-        if left.is_empty() {
-            return;
-        }
-        for &(pid, start) in &left {
-            if sig != 0 && is_alive(pid, Some(start)) {
-                // SAFETY: plain syscall; PID checked against its start time.
-                unsafe { libc::kill(pid as libc::pid_t, sig) };
-            }
-        }
-        wait_until(grace, || {
-            left.retain(|&(pid, start)| {
-                let mut status = 0;
-                // SAFETY: plain syscall; only reaps `pid` if it is our child.
-                let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
-                // Reaped by us, or dead and not our child to reap.
-                !(r > 0 || (r < 0 && !is_alive(pid, Some(start))))
-            });
-            left.is_empty()
-        });
-    }
-    for (pid, _) in left {
-        eprintln!("lab: helper process {pid} did not exit");
-    }
-}
-
-/// All live descendants of `root` (pid, start time), from /proc.
-fn descendants(root: u32) -> Vec<(u32, u64)> {
-    let mut procs = Vec::new();
-    if let Ok(dir) = fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            if let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())
-                && let Some(ppid) = proc_ppid(pid)
-                && let Some((_, start)) = proc_stat(pid)
-            {
-                procs.push((pid, ppid, start));
-            }
-        }
-    }
-    let mut found = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for &(pid, ppid, start) in &procs {
-            if ppid == parent && !found.iter().any(|&(p, _)| p == pid) {
-                found.push((pid, start));
-                frontier.push(pid);
-            }
-        }
-    }
-    found
-}
-
-/// Makes this process the reaper of its orphaned descendants (radvd's
-/// privsep helper outlives radvd by a moment; PID 1 here reaps lazily).
-fn become_subreaper() {
-    // SAFETY: plain prctl on this process.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-}
-
-pub(crate) fn proc_ppid(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// (state, start time in clock ticks) from /proc/PID/stat.
-fn proc_stat(pid: u32) -> Option<(char, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields after the comm: [0] = state (field 3), [19] = starttime (field 22).
-    let state = fields.first()?.chars().next()?;
-    let start = fields.get(19)?.parse().ok()?;
-    Some((state, start))
-}
-
-pub(crate) fn proc_comm(pid: u32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "process".into())
-}
-
-/// Alive = exists, not a zombie, and (if given) has this start time.
-fn is_alive(pid: u32, start_time: Option<u64>) -> bool {
-    match proc_stat(pid) {
-        Some((state, start)) => {
-            state != 'Z' && state != 'X' && start_time.is_none_or(|s| s == start)
-        }
-        None => false,
-    }
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        sleep(Duration::from_millis(20));
-    }
-}
-
 fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> Result<bool>) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -1268,9 +1015,6 @@ fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> Result<bool
     }
 }
 
-// ---------------------------------------------------------------- commands
-
-/// Runs `ip [-n NS] ARGS`, returning stdout or an error with stderr.
 /// A switch in namespace `ns`: bridge [`BRIDGE`], up, forwarding at once
 /// (STP off, no forward delay), flooding multicast (no snooping).
 fn add_bridge(ns: &str) -> Result<()> {
@@ -1313,77 +1057,12 @@ fn plug_into_segment(cli: &str, ns: &str, port: &str, ifname: &str, addr: &str) 
     Ok(())
 }
 
-fn ip(ns: Option<&str>, args: &[&str]) -> Result<String> {
-    let mut cmd = Command::new("ip");
-    if let Some(ns) = ns {
-        cmd.args(["-n", ns]);
-    }
-    cmd.args(args);
-    run_cmd(&mut cmd)
-}
-
-fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
-    run_cmd(
-        netns_command(ns, "sysctl")
-            .arg("-qw")
-            .arg(format!("{key}={value}")),
-    )
-    .map(|_| ())
-}
-
-fn run_cmd(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {}", show(cmd)))?;
-    if !out.status.success() {
-        bail!(
-            "`{}` failed ({}): {}",
-            show(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn show(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(OsStr::to_string_lossy)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn ns_exists(ns: &str) -> bool {
-    Path::new("/run/netns").join(ns).exists()
-}
-
 pub fn require_root() -> Result<()> {
     // SAFETY: plain syscall.
     if unsafe { libc::geteuid() } != 0 {
         bail!("the PXE lab needs root (network namespaces, tap devices)");
     }
     Ok(())
-}
-
-/// Full path of `prog` (PATH plus the sbin directories).
-fn find_program(prog: &str, package: &str) -> Result<String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from));
-    for d in dirs {
-        let p = d.join(prog);
-        if p.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-        {
-            return Ok(p.to_string_lossy().into_owned());
-        }
-    }
-    Err(anyhow!(
-        "`{prog}` not found; install it: apt-get install {package}"
-    ))
 }
 
 // ---------------------------------------------------------------- state file
@@ -1477,14 +1156,5 @@ mod tests {
         remove_state(&dir);
         assert!(read_state(&dir).unwrap().is_empty());
         fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn own_process_is_alive_with_its_start_time() {
-        let pid = std::process::id();
-        let (state, start) = proc_stat(pid).unwrap();
-        assert_ne!(state, 'Z');
-        assert!(is_alive(pid, Some(start)));
-        assert!(!is_alive(pid, Some(start + 1)));
     }
 }

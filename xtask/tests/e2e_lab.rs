@@ -12,7 +12,7 @@ use std::{process::Command, time::Duration};
 use xtask::{
     agent::{self, Agent},
     lab::{self, Lab},
-    scrape,
+    scrape, sys,
 };
 
 /// Frames of `pcap` matching a tshark display filter.
@@ -36,7 +36,7 @@ fn tshark_count(pcap: &std::path::Path, filter: &str) -> u64 {
 
 /// The MAC address of the server's interface, as tshark prints it.
 fn server_mac() -> String {
-    let out = lab::netns_command(lab::SERVER_NS, "cat")
+    let out = sys::netns_command(lab::SERVER_NS, "cat")
         .arg(format!("/sys/class/net/{}/address", lab::SERVER_IF))
         .output()
         .expect("reading the server's MAC");

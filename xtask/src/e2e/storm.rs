@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::{
     agent::{self, Agent},
     lab::{self, Lab, Servers},
-    scrape,
+    scrape, sys,
 };
 
 /// The name of the boot storm in `--scenario`.
@@ -152,7 +152,7 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
             lease = lease.display(),
             go = go.display()
         );
-        let child = lab::netns_command(ns, "sh")
+        let child = sys::netns_command(ns, "sh")
             .args(["-c", &script])
             .env("LEASE_FILE", &lease)
             .stdin(std::process::Stdio::null())

@@ -10,7 +10,11 @@ use anyhow::{Context as _, Result, bail};
 use super::{
     BOOT_FILE, BR_SRV2_PORT, DHCP_RANGE_END, DHCP_RANGE_START, Lab, PROXY_IP, ROUTER_IF, ROUTER_IP,
     SERVER_IF, SERVER_IP, SERVER2_IP, UPSTREAM_IF, UPSTREAM_PXE_IP, UPSTREAM_ROUTER_IP,
-    UPSTREAM_SERVER_IP, find_program, netns_command, plug_into_segment, terminate,
+    UPSTREAM_SERVER_IP, plug_into_segment,
+};
+use crate::{
+    proc::terminate,
+    sys::{find_program, ip, netns_command},
 };
 
 /// The boot file of [`Servers::DnsmasqBigFile`] and its size.
@@ -410,7 +414,7 @@ impl Lab {
             };
             plug_into_segment(&link, &srv2, BR_SRV2_PORT, SERVER_IF, addr)?;
             if upstream {
-                super::ip(
+                ip(
                     Some(&srv2),
                     &["route", "add", "10.77.10.0/24", "via", UPSTREAM_ROUTER_IP],
                 )?;
