@@ -10,7 +10,6 @@ use std::{
     fs::File,
     net::UdpSocket,
     os::fd::AsRawFd,
-    path::Path,
     process::Command,
     thread,
     time::{Duration, Instant},
@@ -18,7 +17,10 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::agent::{self, Agent};
+use crate::{
+    agent::{self, Agent},
+    sys::{ip, netns_command, netns_path, ns_exists},
+};
 
 const SENDER_NS: &str = "pxe-bench-tx";
 const RECEIVER_NS: &str = "pxe-bench-rx";
@@ -35,77 +37,56 @@ struct Namespaces;
 impl Drop for Namespaces {
     fn drop(&mut self) {
         for ns in [SENDER_NS, RECEIVER_NS] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = ip(None, &["netns", "del", ns]);
         }
     }
-}
-
-fn ip(args: &[&str]) -> Result<()> {
-    let status = Command::new("ip")
-        .args(args)
-        .status()
-        .context("running ip")?;
-    if !status.success() {
-        bail!("ip {}: {status}", args.join(" "));
-    }
-    Ok(())
 }
 
 fn setup() -> Result<Namespaces> {
     for ns in [SENDER_NS, RECEIVER_NS] {
-        if Path::new("/run/netns").join(ns).exists() {
+        if ns_exists(ns) {
             bail!("namespace {ns} exists: a previous run did not finish; `ip netns del {ns}`");
         }
     }
-    ip(&["netns", "add", SENDER_NS])?;
+    ip(None, &["netns", "add", SENDER_NS])?;
     let guard = Namespaces;
-    ip(&["netns", "add", RECEIVER_NS])?;
-    ip(&[
-        "-n",
-        SENDER_NS,
-        "link",
-        "add",
-        TX_IF,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        RX_IF,
-        "netns",
-        RECEIVER_NS,
-    ])?;
-    ip(&[
-        "-n",
-        SENDER_NS,
-        "addr",
-        "add",
-        &format!("{TX_IP}/24"),
-        "dev",
-        TX_IF,
-    ])?;
-    ip(&[
-        "-n",
-        RECEIVER_NS,
-        "addr",
-        "add",
-        &format!("{RX_IP}/24"),
-        "dev",
-        RX_IF,
-    ])?;
+    ip(None, &["netns", "add", RECEIVER_NS])?;
+    ip(
+        Some(SENDER_NS),
+        &[
+            "link",
+            "add",
+            TX_IF,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            RX_IF,
+            "netns",
+            RECEIVER_NS,
+        ],
+    )?;
+    ip(
+        Some(SENDER_NS),
+        &["addr", "add", &format!("{TX_IP}/24"), "dev", TX_IF],
+    )?;
+    ip(
+        Some(RECEIVER_NS),
+        &["addr", "add", &format!("{RX_IP}/24"), "dev", RX_IF],
+    )?;
     for (ns, dev) in [
         (SENDER_NS, TX_IF),
         (RECEIVER_NS, RX_IF),
         (SENDER_NS, "lo"),
         (RECEIVER_NS, "lo"),
     ] {
-        ip(&["-n", ns, "link", "set", dev, "up"])?;
+        ip(Some(ns), &["link", "set", dev, "up"])?;
     }
     Ok(guard)
 }
 
 fn rx_packets() -> Result<u64> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", RECEIVER_NS, "cat"])
+    let out = netns_command(RECEIVER_NS, "cat")
         .arg(format!("/sys/class/net/{RX_IF}/statistics/rx_packets"))
         .output()?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
@@ -118,7 +99,7 @@ fn round() -> Result<f64> {
     let start = Instant::now();
     thread::scope(|s| -> Result<()> {
         s.spawn(|| -> Result<()> {
-            let ns = File::open(Path::new("/run/netns").join(SENDER_NS))?;
+            let ns = File::open(netns_path(SENDER_NS))?;
             // SAFETY: setns on this thread only, with an open namespace fd.
             if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                 bail!("setns: {}", std::io::Error::last_os_error());
