@@ -1,11 +1,16 @@
 //! The lab's PXE client: qemu with real firmware, and what its console
 //! says about the boot.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
-use super::{BOOT_OK_MARKER, CLIENT_TAP};
+use super::{BOOT_OK_MARKER, CLIENT_MAC, CLIENT_TAP, Lab};
+use crate::proc::{is_alive, spawn, terminate, wait_ready};
+use crate::sys::{find_program, netns_command};
 
 /// The network-boot firmware of a lab client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -175,6 +180,106 @@ pub fn qemu_args(
         }
     }
     Ok(a)
+}
+
+impl Lab {
+    /// Starts the qemu iPXE client (TCG, -nographic, serial console to
+    /// [`Lab::serial_log`], e1000 with [`CLIENT_MAC`] on tap0 in [`CLIENT_NS`]).
+    pub fn boot_client(&mut self) -> Result<()> {
+        self.boot_client_as(CLIENT_MAC)
+    }
+
+    /// [`boot_client`](Self::boot_client) with another MAC address: another
+    /// machine on the segment.
+    pub fn boot_client_as(&mut self, mac: &str) -> Result<()> {
+        self.boot(Firmware::Bios, mac)
+    }
+
+    /// Starts a client with `firmware` and `mac` (qemu, TCG, serial console
+    /// to [`Lab::serial_log`], on tap0 in the client namespace).
+    pub fn boot(&mut self, firmware: Firmware, mac: &str) -> Result<()> {
+        if let Some(c) = &self.client {
+            bail!("the client is already running (pid {})", c.pid());
+        }
+        let qemu = find_program("qemu-system-x86_64", "qemu-system-x86 ipxe-qemu")?;
+        let serial = self.serial_log();
+        match fs::remove_file(&serial) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing old {}", serial.display()));
+            }
+            _ => {}
+        }
+        let mut cmd = netns_command(&self.names.cli, &qemu);
+        cmd.args(qemu_args(
+            &serial,
+            mac,
+            firmware,
+            Some(&self.dir.join("ovmf-vars.fd")),
+        )?);
+        self.client_firmware = firmware;
+        let log = self.dir.join("qemu.log");
+        let mut p = spawn("client", cmd, &log)?;
+        // qemu creates the serial file once its chardevs (and the tap) are open.
+        let ready = wait_ready(p.pid(), &log, "qemu", Duration::from_secs(10), |_| {
+            serial.exists()
+        });
+        if let Err(e) = ready {
+            let _ = terminate(&mut p, libc::SIGTERM, Duration::from_secs(2));
+            return Err(e);
+        }
+        self.client = Some(p);
+        self.write_state()
+    }
+
+    /// Polls the serial log until [`BOOT_OK_MARKER`] appears (`Ok(true)`), or
+    /// a known failure line appears, qemu exits, or `timeout` passes
+    /// (`Ok(false)`). The client keeps running; see [`Lab::stop_client`].
+    pub fn wait_client(&self, timeout: Duration) -> Result<bool> {
+        Ok(self.wait_console(timeout, None)?.booted)
+    }
+
+    /// Polls the serial log until the firmware says how its boot went (see
+    /// [`read_console`]), qemu exits, or `timeout` passes (then the
+    /// line is empty and `booted` false). The client keeps running.
+    pub fn wait_console(&self, timeout: Duration, booted: Option<&str>) -> Result<Console> {
+        let Some(client) = &self.client else {
+            bail!("no client was booted (call boot_client first)");
+        };
+        let serial = self.serial_log();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let bytes = fs::read(&serial).unwrap_or_default();
+            if let Some(c) = read_console(
+                self.client_firmware,
+                &String::from_utf8_lossy(&bytes),
+                booted,
+            ) {
+                return Ok(c);
+            }
+            if !is_alive(client.pid(), Some(client.start_time)) || Instant::now() >= deadline {
+                return Ok(Console {
+                    booted: false,
+                    line: String::new(),
+                });
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the qemu client (if running) and reaps it.
+    pub fn stop_client(&mut self) -> Result<()> {
+        let Some(mut p) = self.client.take() else {
+            return Ok(());
+        };
+        let res = terminate(&mut p, libc::SIGTERM, Duration::from_secs(3));
+        self.write_state()?;
+        res.map(|_| ())
+    }
+
+    /// The client's serial console log.
+    pub fn serial_log(&self) -> PathBuf {
+        self.dir.join("client-serial.log")
+    }
 }
 
 #[cfg(test)]
