@@ -12,6 +12,7 @@ use std::{
 use anyhow::{Context as _, Result};
 use serde_json::Value;
 
+use super::verdict::sessions;
 use crate::{
     agent::{self, Agent},
     lab::{self, Lab, Servers},
@@ -188,7 +189,7 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
     let macs: Vec<&String> = light.iter().map(|(_, m)| m).collect();
     let deadline = Instant::now() + Duration::from_secs(40);
     let sessions = loop {
-        let mine: Vec<Value> = super::sessions(listen)?
+        let mine: Vec<Value> = sessions(listen)?
             .into_iter()
             .filter(|s| {
                 s["client_mac"]
