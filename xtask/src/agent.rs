@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::scrape;
+use crate::{proc::die_with_parent, scrape};
 
 pub struct Agent {
     child: Option<Child>,
@@ -130,23 +130,6 @@ impl Drop for Agent {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-}
-
-/// The child gets SIGTERM when the thread that started it ends, so a run
-/// that is killed (or panics past its guards) leaves no agent or server
-/// behind outside the lab's namespaces, where `lab down` would not find it.
-pub fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt as _;
-    // SAFETY: prctl(2) is async-signal-safe; nothing else runs between fork
-    // and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }
 

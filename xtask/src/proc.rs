@@ -1,7 +1,8 @@
 //! Supervising processes: spawning a child in its own process group with
-//! its output in a log, waiting until it is ready, signalling and reaping it
-//! and the helpers it forked, stopping a process that is not our child, the
-//! child-subreaper switch, and the /proc readers these need. A PID is only
+//! its output in a log (or one that dies with the thread that started it),
+//! waiting until it is ready, signalling and reaping it and the helpers it
+//! forked, stopping a process that is not our child, the child-subreaper
+//! switch, and the /proc readers these need. A PID is only
 //! ever signalled after its start time (from /proc/PID/stat) is checked, so
 //! a recycled PID is never hit.
 
@@ -49,6 +50,22 @@ pub(crate) fn spawn(role: &'static str, mut cmd: Command, log: &Path) -> Result<
         child,
         start_time,
     })
+}
+
+/// The child gets SIGTERM when the thread that started it ends, so a run
+/// that is killed (or panics past its guards) leaves no agent or server
+/// behind outside the lab's namespaces, where `lab down` would not find it.
+pub(crate) fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl(2) is async-signal-safe; nothing else runs between fork
+    // and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Waits until `ready(log text)` holds while `pid` stays alive.

@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
-use crate::{agent, scrape};
+use crate::{agent, proc::die_with_parent, scrape};
 
 pub struct Prometheus {
     child: Option<Child>,
@@ -33,7 +33,7 @@ impl Prometheus {
         let addr = agent::free_port()?;
         let log = fs::File::create(dir.join("prometheus.log"))?;
         let mut cmd = Command::new("prometheus");
-        agent::die_with_parent(&mut cmd);
+        die_with_parent(&mut cmd);
         let child = cmd
             .arg(format!("--config.file={}", file.display()))
             .arg(format!(
