@@ -2,9 +2,9 @@
 //! its output in a log (or one that dies with the thread that started it),
 //! waiting until it is ready, signalling and reaping it and the helpers it
 //! forked, stopping a process that is not our child, the child-subreaper
-//! switch, and the /proc readers these need. A PID is only
-//! ever signalled after its start time (from /proc/PID/stat) is checked, so
-//! a recycled PID is never hit.
+//! switch, and the /proc readers these need. A PID is only ever signalled
+//! after its start time (from /proc/PID/stat) is checked, so a recycled PID
+//! is never hit.
 
 use std::fs;
 use std::os::unix::process::CommandExt;

@@ -9,6 +9,8 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::sys::is_root;
+
 /// Debian packages: LLVM 22 for bpf-linker, the lab's servers and clients,
 /// capture tools and Prometheus.
 pub const PACKAGES: &[&str] = &[
@@ -61,11 +63,6 @@ pub fn run() -> Result<()> {
     cargo_fuzz().context("setup step 'cargo-fuzz' failed")?;
     println!("setup: done");
     Ok(())
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn installed(pkg: &str) -> bool {

@@ -1,7 +1,7 @@
 //! Running commands: `ip` and `sysctl`, in the root or in a network
 //! namespace, any command with its stdout returned and its command line and
-//! stderr in the error, and where programs and namespaces are. The lab and
-//! the benchmarks build their namespaces with these.
+//! stderr in the error; where programs and namespaces are, and whether we
+//! are root. The lab and the benchmarks build their namespaces with these.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
@@ -92,4 +92,10 @@ pub fn find_program(prog: &str, package: &str) -> Result<String> {
     Err(anyhow!(
         "`{prog}` not found; install it: apt-get install {package}"
     ))
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::agent;
+use crate::{agent, sys};
 
 /// Says the test is skipped, and why; with CI=true fails instead (CI must
 /// run every test).
@@ -20,8 +20,7 @@ pub fn skip_or_fail(why: &str) {
 /// root, and the binary in PXE_MONITOR_BIN (`cargo xtask test` builds it and
 /// sets it). Otherwise `None`, after [`skip_or_fail`].
 pub fn lab_prerequisites() -> Option<PathBuf> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !sys::is_root() {
         skip_or_fail("the lab needs root (network namespaces, XDP)");
         return None;
     }

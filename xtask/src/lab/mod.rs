@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::proc::{Proc, become_subreaper, is_alive, proc_stat, spawn, terminate, wait_ready};
-use crate::sys::{find_program, ip, netns_command, ns_exists, sysctl};
+use crate::sys::{find_program, ip, is_root, netns_command, ns_exists, sysctl};
 
 mod capture;
 mod client;
@@ -414,8 +414,7 @@ fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> Result<bool
 }
 
 pub fn require_root() -> Result<()> {
-    // SAFETY: plain syscall.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         bail!("the PXE lab needs root (network namespaces, tap devices)");
     }
     Ok(())
