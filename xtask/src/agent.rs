@@ -1,5 +1,6 @@
 //! Running pxe-monitor as a child process for the demo and the end-to-end
-//! test: started inside the lab, stopped by SIGTERM (and killed on drop).
+//! test: started inside the lab, stopped by SIGTERM (and killed on drop);
+//! building it, a free loopback port for it, and where the workspace is.
 
 use std::{
     net::{SocketAddr, TcpListener},

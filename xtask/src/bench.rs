@@ -1,7 +1,8 @@
-//! `cargo xtask bench veth`: packets per second through a veth pair between
-//! two network namespaces, with no program, with a do-nothing XDP program,
-//! and with pxe-monitor (XDP and TC egress) on the receiving end, in
-//! alternating rounds of the same run.
+//! The benchmarks. `cargo xtask bench veth`: packets per second through a
+//! veth pair between two network namespaces, with no program, with a
+//! do-nothing XDP program, and with pxe-monitor (XDP and TC egress) on the
+//! receiving end, in alternating rounds of the same run. `bench replay` and
+//! `bench kernel` run the monitor package's benchmark examples.
 //!
 //! Traffic stays inside the two namespaces this command creates (10.99.0.0/24)
 //! and each round is bounded in time.

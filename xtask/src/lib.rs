@@ -1,6 +1,12 @@
 //! Project tasks (`cargo xtask ...`): set-up, the network-namespace lab,
 //! the demo and the test runner. A library too, so that the end-to-end test
 //! in `tests/` drives the same lab.
+//!
+//! The modules depend one way: `sys` (commands, `ip`, `sysctl`) and `proc`
+//! (process supervision, /proc) at the bottom, with `scrape`; `agent` and
+//! `prom` (pxe-monitor and Prometheus as children) on them; `lab` on `sys`
+//! and `proc`; `e2e`, `demo` and `bench` above the lab; `test` runs it all,
+//! and `main.rs` is the command line. Nothing below calls up.
 
 pub mod agent;
 pub mod bench;

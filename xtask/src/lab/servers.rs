@@ -7,10 +7,11 @@ use std::{fs, path::Path};
 
 use anyhow::{Context as _, Result, bail};
 
+use super::topology::plug_into_segment;
 use super::{
     BOOT_FILE, BR_SRV2_PORT, DHCP_RANGE_END, DHCP_RANGE_START, Lab, PROXY_IP, ROUTER_IF, ROUTER_IP,
     SERVER_IF, SERVER_IP, SERVER2_IP, UPSTREAM_IF, UPSTREAM_PXE_IP, UPSTREAM_ROUTER_IP,
-    UPSTREAM_SERVER_IP, plug_into_segment,
+    UPSTREAM_SERVER_IP,
 };
 use crate::{
     proc::terminate,
