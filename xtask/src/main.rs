@@ -125,6 +125,10 @@ fn main() -> Result<()> {
                 xtask::e2e::STORM,
                 xtask::e2e::STORM_CLIENTS
             );
+            println!(
+                "{:<26} an IP phone's DHCP and TFTP on the boot network: reported as transfers, never a boot",
+                xtask::e2e::PHONE
+            );
             Ok(())
         }
         Cmd::E2e {

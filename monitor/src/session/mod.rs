@@ -314,8 +314,8 @@ impl Tracker {
                 s.addresses.push(addr);
             }
         }
-        if s.verdict.is_none() && (s.announced || infer) {
-            s.verdict = decide(s, now_ns, None);
+        if s.verdict.is_none() {
+            s.verdict = judge(s, now_ns, None, infer);
             if s.verdict.is_some()
                 && let Some(d) = self.decided.as_mut()
             {
@@ -341,8 +341,8 @@ impl Tracker {
         let infer = self.infers_boots();
         let mut closed = Vec::new();
         for (mac, s) in &mut self.sessions {
-            if s.verdict.is_none() && (s.announced || infer) {
-                s.verdict = decide(s, now_ns, Some(&live));
+            if s.verdict.is_none() {
+                s.verdict = judge(s, now_ns, Some(&live), infer);
                 if s.verdict.is_some()
                     && let Some(d) = self.decided.as_mut()
                 {
@@ -468,6 +468,18 @@ impl Tracker {
             self.by_ip.retain(|_, mac| sessions.contains_key(mac));
         }
     }
+}
+
+/// The verdict a session's evidence supports now. A client without a PXE
+/// exchange of its own gets no boot verdict unless boots are inferred from
+/// TFTP: live, its transfers are reported once it has been quiet for the
+/// no-answer timeout; else when its session closes.
+fn judge(s: &Session, now: u64, live: Option<&Live<'_>>, infer: bool) -> Option<Verdict> {
+    if s.announced || infer {
+        return decide(s, now, live);
+    }
+    let quiet = live.is_some_and(|l| now.saturating_sub(s.last_ns) >= l.timeouts.no_answer_ns);
+    quiet.then(|| tftp_only(s))
 }
 
 #[cfg(test)]

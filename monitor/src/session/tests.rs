@@ -623,6 +623,18 @@ fn tftp_alone_is_no_boot_unless_asked() {
     let v = judge(TftpOnlyClients::Transfers);
     assert_eq!((v[0].outcome, v[0].code), (Outcome::TftpOnly, None));
     assert_eq!(v[0].transfers.len(), 1);
+    // Live, the transfers are reported once the client is quiet for the
+    // no-answer timeout (10 s), not at the 5-minute idle close.
+    let mut t = Tracker::new(16, Timeouts::default()).with_early_verdicts();
+    for (at, e) in &events {
+        t.on_event(e, *at, Some(mac));
+    }
+    t.on_tick(10 * S);
+    assert!(t.take_decided().is_empty());
+    t.on_tick(11 * S);
+    let v = t.take_decided();
+    assert_eq!((v.len(), v[0].outcome), (1, Outcome::TftpOnly));
+    assert_eq!(t.active(), 1, "still followed until idle");
     let v = judge(TftpOnlyClients::Boots);
     assert_eq!(v[0].code, Some(FailureCode::E3B));
     assert_eq!(v[0].basis, crate::verdict::Basis::TftpAlone);

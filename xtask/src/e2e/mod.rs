@@ -16,8 +16,8 @@
 //!
 //! Here: the matrix itself (the queue of runs, the workers, the output
 //! directory and the check that nothing was left behind); one run, its
-//! checks, the verdicts, the report, the scenarios and the boot storm are in
-//! the submodules.
+//! checks, the verdicts, the report, the scenarios, the boot storm and the
+//! IP phone (a TFTP client that is not booting) are in the submodules.
 
 use std::{
     collections::VecDeque,
@@ -38,12 +38,15 @@ use crate::{
 };
 
 mod check;
+mod phone;
 mod report;
 mod run;
 mod scenarios;
 mod storm;
 mod verdict;
 
+use phone::phone_line;
+pub use phone::{PHONE, Phone, phone};
 use report::line;
 pub use report::{Run, View, table};
 use run::run_one;
@@ -90,15 +93,16 @@ pub fn run(opts: Options) -> Result<()> {
         opts.firmware
     };
     for name in &opts.scenarios {
-        if name != STORM && !SCENARIOS.iter().any(|s| s.name == name) {
+        if name != STORM && name != PHONE && !SCENARIOS.iter().any(|s| s.name == name) {
             let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
             bail!(
-                "no scenario {name:?}; there are: {}, {STORM}",
+                "no scenario {name:?}; there are: {}, {STORM}, {PHONE}",
                 names.join(", ")
             );
         }
     }
     let with_storm = opts.scenarios.is_empty() || opts.scenarios.iter().any(|n| n == STORM);
+    let with_phone = opts.scenarios.is_empty() || opts.scenarios.iter().any(|n| n == PHONE);
     // UEFI runs first: they take longest.
     let mut queue: VecDeque<(&Scenario, Firmware)> = VecDeque::new();
     for fw in firmware.iter().rev() {
@@ -144,9 +148,17 @@ pub fn run(opts: Options) -> Result<()> {
         println!("{}", storm_line(&st));
         st
     });
+    let phone = with_phone.then(|| {
+        let p = phone(&bin, 1, &out);
+        println!("{}", phone_line(&p));
+        p
+    });
     let mut table = table(&runs);
     if let Some(st) = &storm {
         let _ = writeln!(table, "\n{}", storm_line(st));
+    }
+    if let Some(p) = &phone {
+        let _ = writeln!(table, "\n{}", phone_line(p));
     }
     fs::write(out.join("results.md"), &table)?;
     println!("\n{table}");
@@ -173,6 +185,12 @@ pub fn run(opts: Options) -> Result<()> {
             eprintln!("FAILED {STORM}: {p}");
         }
         bail!("the boot storm failed");
+    }
+    if let Some(p) = phone.as_ref().filter(|p| !p.problems.is_empty()) {
+        for problem in &p.problems {
+            eprintln!("FAILED {PHONE}: {problem}");
+        }
+        bail!("the IP phone run failed");
     }
     if !failed.is_empty() {
         for r in &failed {
