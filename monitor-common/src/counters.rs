@@ -147,66 +147,6 @@ impl DhcpType {
     }
 }
 
-/// Why a frame could not be fully parsed. The frame is still counted in a
-/// class and passed on; this only says where parsing stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum ParseError {
-    /// Fewer than 14 bytes.
-    TruncatedEthernet = 0,
-    /// An 802.1Q/802.1ad tag cut short.
-    TruncatedVlan = 1,
-    /// IPv4 header (including its options) cut short.
-    TruncatedIpv4 = 2,
-    /// IPv4 version field not 4, header length under 20 bytes, or total
-    /// length shorter than the header.
-    BadIpv4Header = 3,
-    /// UDP header cut short.
-    TruncatedUdp = 4,
-    /// UDP length field under 8.
-    BadUdpLength = 5,
-    /// BOOTP fixed header (236 bytes) cut short on a DHCP port.
-    TruncatedBootp = 6,
-    /// DHCP option 53 empty or running past the end of the frame.
-    BadDhcpOption = 7,
-    /// ICMP header, or the datagram a destination-unreachable quotes, cut
-    /// short.
-    TruncatedIcmp = 8,
-    /// A TFTP datagram without its 2-byte opcode.
-    TruncatedTftp = 9,
-}
-
-impl ParseError {
-    pub const COUNT: usize = 10;
-    pub const ALL: [ParseError; Self::COUNT] = [
-        ParseError::TruncatedEthernet,
-        ParseError::TruncatedVlan,
-        ParseError::TruncatedIpv4,
-        ParseError::BadIpv4Header,
-        ParseError::TruncatedUdp,
-        ParseError::BadUdpLength,
-        ParseError::TruncatedBootp,
-        ParseError::BadDhcpOption,
-        ParseError::TruncatedIcmp,
-        ParseError::TruncatedTftp,
-    ];
-
-    pub const fn label(self) -> &'static str {
-        match self {
-            ParseError::TruncatedEthernet => "truncated_ethernet",
-            ParseError::TruncatedVlan => "truncated_vlan",
-            ParseError::TruncatedIpv4 => "truncated_ipv4",
-            ParseError::BadIpv4Header => "bad_ipv4_header",
-            ParseError::TruncatedUdp => "truncated_udp",
-            ParseError::BadUdpLength => "bad_udp_length",
-            ParseError::TruncatedBootp => "truncated_bootp",
-            ParseError::BadDhcpOption => "bad_dhcp_option",
-            ParseError::TruncatedIcmp => "truncated_icmp",
-            ParseError::TruncatedTftp => "truncated_tftp",
-        }
-    }
-}
-
 /// Packets and bytes, the value type of the traffic map.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
@@ -224,7 +164,8 @@ unsafe impl aya::Pod for Traffic {}
 
 /// Map names and sizes, shared so the loader can check what it expects.
 pub mod maps {
-    use super::{Class, DhcpType, Direction, ParseError};
+    use super::{Class, DhcpType, Direction};
+    use crate::wire::ParseError;
 
     /// `PerCpuArray<Traffic>` indexed by [`traffic_index`].
     pub const TRAFFIC: &str = "TRAFFIC";
@@ -306,6 +247,7 @@ pub mod maps {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::ParseError;
 
     #[test]
     fn indexes_fit_their_maps() {

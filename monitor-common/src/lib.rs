@@ -15,5 +15,6 @@ pub mod frame;
 pub mod wire;
 
 pub use classify::{Classification, classify};
-pub use counters::{Class, DhcpType, Direction, ParseError, Traffic};
+pub use counters::{Class, DhcpType, Direction, Traffic};
 pub use frame::Frame;
+pub use wire::ParseError;

@@ -1,6 +1,7 @@
 //! BOOTP / DHCP message (RFC 951, RFC 2131/2132): fixed header and options.
 
-use crate::{Frame, ParseError};
+use super::ParseError;
+use crate::frame::Frame;
 
 pub mod field {
     pub const OP: usize = 0;

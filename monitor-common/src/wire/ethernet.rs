@@ -1,6 +1,7 @@
 //! Ethernet II header and 802.1Q / 802.1ad tags.
 
-use crate::{Frame, ParseError};
+use super::ParseError;
+use crate::frame::Frame;
 
 pub mod field {
     pub const DESTINATION: core::ops::Range<usize> = 0..6;

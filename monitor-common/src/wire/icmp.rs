@@ -1,6 +1,7 @@
 //! ICMP (RFC 792): destination unreachable, with the datagram it quotes.
 
-use crate::{Frame, ParseError, wire::ipv4};
+use super::{ParseError, ipv4};
+use crate::frame::Frame;
 
 pub mod field {
     pub const TYPE: usize = 0;

@@ -1,6 +1,7 @@
 //! IPv4 header (RFC 791), options included in its length.
 
-use crate::{Frame, ParseError};
+use super::ParseError;
+use crate::frame::Frame;
 
 pub mod field {
     pub const VER_IHL: usize = 0;

@@ -1,7 +1,8 @@
 //! TFTP (RFC 1350, options RFC 2347-2349, 7440): the 2-byte opcode and the
 //! 2-byte block number or error code that follows it.
 
-use crate::{Frame, ParseError};
+use super::ParseError;
+use crate::frame::Frame;
 
 pub const RRQ: u16 = 1;
 pub const WRQ: u16 = 2;

@@ -1,6 +1,7 @@
 //! UDP header (RFC 768).
 
-use crate::{Frame, ParseError};
+use super::ParseError;
+use crate::frame::Frame;
 
 pub mod field {
     pub const SOURCE_PORT: usize = 0;
