@@ -1,9 +1,11 @@
 //! One frame in, one class (and, for DHCP, one message type) out.
 
 use crate::{
-    Class, DhcpType, Frame, ParseError,
-    event::DhcpLocation,
+    counters::{Class, DhcpType},
+    frame::Frame,
+    stage::{DhcpAt, DhcpLocation, IcmpAt, UdpAt},
     wire::{
+        ParseError,
         dhcp::{self, OptionSlots, VendorClass},
         ethernet::{self, EtherType},
         icmp::{self, QuotedUdp},
@@ -62,59 +64,17 @@ impl Classification {
     }
 }
 
-/// Where a DHCP message starts: the offsets of its IPv4, UDP and BOOTP
-/// headers in the frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DhcpAt {
-    pub ip_at: u16,
-    pub udp_at: u16,
-    pub bootp_at: u16,
-}
-
-impl DhcpAt {
-    /// Packs the offsets and the class into one integer: a BPF global
-    /// function takes scalars.
-    pub const fn pack(self, class: Class) -> u64 {
-        (self.ip_at as u64)
-            | (self.udp_at as u64) << 16
-            | (self.bootp_at as u64) << 32
-            | (class as u64) << 48
-    }
-
-    /// The reverse of [`pack`](Self::pack); `None` when the class is not a
-    /// DHCP class (a garbled value is refused, not trusted).
-    #[inline(always)]
-    pub fn unpack(v: u64) -> Option<(DhcpAt, Class)> {
-        let class = match (v >> 48) as u8 {
-            3 => Class::DhcpServer,
-            4 => Class::DhcpClient,
-            5 => Class::ProxyDhcp,
-            _ => return None,
-        };
-        let at = DhcpAt {
-            ip_at: v as u16,
-            udp_at: (v >> 16) as u16,
-            bootp_at: (v >> 32) as u16,
-        };
-        Some((at, class))
-    }
-}
-
 /// What stage one found that stage two reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
     Dhcp(DhcpAt),
-    /// An ICMP destination unreachable: offsets of the outer IPv4 header and
-    /// of the ICMP header.
-    Icmp {
-        ip_at: u16,
-        icmp_at: u16,
-    },
+    /// An ICMP destination unreachable.
+    Icmp(IcmpAt),
     /// UDP to port 69, or other UDP that may belong to a TFTP transfer
-    /// (source and destination ports, for the kernel's port hints).
+    /// (with its source and destination ports, for the kernel's port
+    /// hints).
     Udp {
-        ip_at: u16,
-        udp_at: u16,
+        at: UdpAt,
         ports: (u16, u16),
     },
 }
@@ -146,10 +106,10 @@ pub fn classify_headers<F: Frame + ?Sized>(frame: &F) -> (Classification, Option
             return match icmp::Header::new_checked(frame, icmp_at) {
                 Ok(h) if h.icmp_type() == icmp::TYPE_DEST_UNREACHABLE => (
                     Classification::new(Class::OtherIpv4),
-                    Some(Next::Icmp {
+                    Some(Next::Icmp(IcmpAt {
                         ip_at: l3.offset as u16,
                         icmp_at: icmp_at as u16,
-                    }),
+                    })),
                 ),
                 Ok(_) => (Classification::new(Class::OtherIpv4), None),
                 Err(e) => (Classification::failed(Class::OtherIpv4, e), None),
@@ -165,8 +125,10 @@ pub fn classify_headers<F: Frame + ?Sized>(frame: &F) -> (Classification, Option
     let class = port_class(udp.source_port(), udp.destination_port());
     if !class.is_dhcp() {
         let next = matches!(class, Class::TftpRequest | Class::OtherUdp).then_some(Next::Udp {
-            ip_at: l3.offset as u16,
-            udp_at: udp_at as u16,
+            at: UdpAt {
+                ip_at: l3.offset as u16,
+                udp_at: udp_at as u16,
+            },
             ports: (udp.source_port(), udp.destination_port()),
         });
         return (Classification::new(class), next);
@@ -182,14 +144,14 @@ pub fn classify_headers<F: Frame + ?Sized>(frame: &F) -> (Classification, Option
 /// Stage two for ICMP: the destination unreachable found by
 /// [`classify_headers`] and the UDP datagram it quotes.
 #[inline(always)]
-pub fn classify_icmp<F: Frame + ?Sized>(frame: &F, ip_at: u16, icmp_at: u16) -> Classification {
+pub fn classify_icmp<F: Frame + ?Sized>(frame: &F, at: IcmpAt) -> Classification {
     let (Ok(ip), Ok(h)) = (
-        ipv4::Header::new_checked(frame, ip_at as usize),
-        icmp::Header::new_checked(frame, icmp_at as usize),
+        ipv4::Header::new_checked(frame, at.ip_at as usize),
+        icmp::Header::new_checked(frame, at.icmp_at as usize),
     ) else {
         return Classification::failed(Class::OtherIpv4, ParseError::TruncatedIcmp);
     };
-    match icmp::quoted_udp(frame, icmp_at as usize) {
+    match icmp::quoted_udp(frame, at.icmp_at as usize) {
         Ok(Some(q)) => Classification {
             icmp: Some(IcmpUnreachable {
                 reporter: ip.source(),
@@ -249,7 +211,7 @@ pub fn classify_dhcp<F: Frame + ?Sized>(frame: &F, class: Class, at: DhcpAt) -> 
 pub fn classify<F: Frame + ?Sized>(frame: &F) -> Classification {
     match classify_headers(frame) {
         (c, Some(Next::Dhcp(at))) => classify_dhcp(frame, c.class, at),
-        (_, Some(Next::Icmp { ip_at, icmp_at })) => classify_icmp(frame, ip_at, icmp_at),
+        (_, Some(Next::Icmp(at))) => classify_icmp(frame, at),
         (c, Some(Next::Udp { .. }) | None) => c,
     }
 }
@@ -499,20 +461,6 @@ mod tests {
             VendorClass::Other
         );
         assert_eq!(vendor(&[53, 1, 1, 255]), VendorClass::None);
-    }
-
-    #[test]
-    fn dhcp_offsets_survive_packing() {
-        let at = DhcpAt {
-            ip_at: 22,
-            udp_at: 66,
-            bootp_at: 74,
-        };
-        for class in [Class::DhcpServer, Class::DhcpClient, Class::ProxyDhcp] {
-            assert_eq!(DhcpAt::unpack(at.pack(class)), Some((at, class)));
-        }
-        assert_eq!(DhcpAt::unpack(at.pack(Class::OtherUdp)), None);
-        assert_eq!(DhcpAt::unpack(u64::MAX), None);
     }
 
     #[test]

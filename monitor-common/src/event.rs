@@ -6,10 +6,14 @@
 use crate::{
     Class, Frame,
     wire::{
-        dhcp::{self, OptionSlots, Slot, VendorClass},
+        dhcp::{self, Slot},
         ipv4, udp,
     },
 };
+
+/// Compatibility: [`DhcpLocation`] moved to `crate::stage`; remove once
+/// monitor/src imports it from there.
+pub use crate::stage::DhcpLocation;
 
 /// What kind of record follows the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -364,104 +368,6 @@ pub fn fill_tftp_event<F: Frame + ?Sized>(
     ev.blksize = seen.flow.blksize;
     frame.copy_prefix(payload_at, seen.payload_len as usize, &mut ev.payload);
 }
-
-/// Where the DHCP message of a frame is, as found by `classify`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DhcpLocation {
-    pub ip_at: u16,
-    pub udp_at: u16,
-    pub bootp_at: u16,
-    pub slots: OptionSlots,
-    pub vendor: VendorClass,
-    pub op: u8,
-    pub xid: u32,
-}
-
-impl DhcpLocation {
-    /// Whether a server reply to this transaction should be treated as PXE:
-    /// a boot client asked.
-    pub fn starts_pxe_transaction(&self) -> bool {
-        self.op == 1 && self.vendor.is_boot_client()
-    }
-
-    /// Whether the message is part of a PXE exchange, given whether its xid
-    /// was started by a boot client.
-    pub fn is_pxe(&self, class: Class, xid_known: bool) -> bool {
-        class == Class::ProxyDhcp || self.vendor.is_boot_client() || xid_known
-    }
-}
-
-/// A parsed DHCP message parked between two BPF functions (in a per-CPU
-/// map value, which the verifier does not track per state, so the paths
-/// through the parser converge before the tracking and event work).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C)]
-pub struct DhcpScratch {
-    pub slots: [u16; dhcp::SLOTS],
-    pub ip_at: u16,
-    pub udp_at: u16,
-    pub bootp_at: u16,
-    /// `Class as u8`.
-    pub class: u8,
-    /// `DhcpType::index()`, or [`DhcpScratch::NO_TYPE`].
-    pub dhcp_type: u8,
-    pub xid: u32,
-    pub op: u8,
-    /// `VendorClass as u8`.
-    pub vendor: u8,
-    pub _reserved: [u8; 2],
-}
-
-const _: () = assert!(core::mem::size_of::<DhcpScratch>() == 48);
-
-impl DhcpScratch {
-    pub const NO_TYPE: u8 = 0xff;
-
-    #[inline(always)]
-    pub fn store(loc: &DhcpLocation, class: Class, ty: Option<crate::DhcpType>) -> Self {
-        DhcpScratch {
-            slots: loc.slots.raw(),
-            ip_at: loc.ip_at,
-            udp_at: loc.udp_at,
-            bootp_at: loc.bootp_at,
-            class: class as u8,
-            dhcp_type: ty.map_or(Self::NO_TYPE, |t| t.index() as u8),
-            xid: loc.xid,
-            op: loc.op,
-            vendor: loc.vendor as u8,
-            _reserved: [0; 2],
-        }
-    }
-
-    /// The stored message; `None` if the class is not a DHCP class.
-    #[inline(always)]
-    pub fn load(&self) -> Option<(DhcpLocation, Class, Option<crate::DhcpType>)> {
-        let class = match self.class {
-            3 => Class::DhcpServer,
-            4 => Class::DhcpClient,
-            5 => Class::ProxyDhcp,
-            _ => return None,
-        };
-        let loc = DhcpLocation {
-            ip_at: self.ip_at,
-            udp_at: self.udp_at,
-            bootp_at: self.bootp_at,
-            slots: OptionSlots::from_raw(self.slots),
-            vendor: VendorClass::from_u8(self.vendor),
-            op: self.op,
-            xid: self.xid,
-        };
-        Some((
-            loc,
-            class,
-            crate::DhcpType::from_index(self.dhcp_type as usize),
-        ))
-    }
-}
-
-#[cfg(feature = "user")]
-// SAFETY: repr(C), no padding (size asserted), all bit patterns valid.
-unsafe impl aya::Pod for DhcpScratch {}
 
 /// Fills `ev` (expected zeroed) from the frame. Returns `false` if the
 /// headers found by `classify` cannot be read again (never for the same

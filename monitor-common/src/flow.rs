@@ -4,8 +4,10 @@
 //! hash map.
 
 use crate::{
-    Class, Frame, ParseError,
-    wire::{ipv4, tftp, udp},
+    counters::Class,
+    frame::Frame,
+    stage::UdpAt,
+    wire::{ParseError, ipv4, tftp, udp},
 };
 
 /// A transfer: the client's address and port (from the request) and the
@@ -154,19 +156,19 @@ pub fn oack_blksize<F: Frame + ?Sized>(frame: &F, payload_at: usize, payload_len
 }
 
 /// Follows one UDP datagram of class `TftpRequest` (to port 69) or
-/// `OtherUdp` (maybe a transfer's): `Ok(None)` when it is not TFTP.
+/// `OtherUdp` (maybe a transfer's), found at `at`: `Ok(None)` when it is
+/// not TFTP.
 #[inline(always)]
 pub fn observe_tftp<F: Frame + ?Sized, T: TftpFlows>(
     frame: &F,
-    ip_at: usize,
-    udp_at: usize,
+    at: UdpAt,
     class: Class,
     now_ns: u64,
     flows: &mut T,
 ) -> Result<Option<TftpSeen>, ParseError> {
-    let ip = ipv4::Header::new_checked(frame, ip_at)?;
-    let u = udp::Header::new_checked(frame, udp_at)?;
-    let payload_at = udp_at + udp::HEADER_LEN;
+    let ip = ipv4::Header::new_checked(frame, at.ip_at as usize)?;
+    let u = udp::Header::new_checked(frame, at.udp_at as usize)?;
+    let payload_at = at.udp_at as usize + udp::HEADER_LEN;
     let (src, dst) = (ip.source(), ip.destination());
     let (sport, dport) = (u.source_port(), u.destination_port());
     let payload_len = u.length().saturating_sub(udp::HEADER_LEN) as u16;
@@ -265,38 +267,6 @@ pub fn observe_tftp<F: Frame + ?Sized, T: TftpFlows>(
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oack_blksize_is_read_wherever_it_stands() {
-        let frame = |opts: &[u8]| {
-            let mut f = [0u8; 128];
-            f[..2].copy_from_slice(&tftp::OACK.to_be_bytes());
-            f[2..2 + opts.len()].copy_from_slice(opts);
-            (f, 2 + opts.len())
-        };
-        for (opts, want) in [
-            (&b"blksize\x001432\0tsize\x0024\0"[..], 1432),
-            (b"tsize\x0024\0blksize\x00512\0", 512),
-            (b"TSIZE\x000\0BLKSIZE\x001468\0WINDOWSIZE\x004\0", 1468),
-            (b"tsize\x0024\0", 0),
-            (b"xblksize\x001432\0", 0),
-            (b"blksize\x0014x2\0", 0),
-            (b"blksize\x00", 0),
-        ] {
-            let (f, len) = frame(opts);
-            assert_eq!(
-                oack_blksize(&f[..len], 0, len),
-                want,
-                "{:?}",
-                core::str::from_utf8(opts)
-            );
-        }
-    }
-}
-
 /// The kernel's per-port hints: which UDP ports are client ports of a
 /// transfer being followed, so that other UDP skips the transfer lookup.
 /// A hint holds the second (boot clock) the port last carried a packet of a
@@ -338,6 +308,38 @@ pub mod port_hint {
             // The checking clock a tick behind the stamping one.
             assert!(fresh(stamp(1001 * S), 1000 * S + S - 1));
             assert!(fresh(stamp(1001 * S), 1000 * S));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oack_blksize_is_read_wherever_it_stands() {
+        let frame = |opts: &[u8]| {
+            let mut f = [0u8; 128];
+            f[..2].copy_from_slice(&tftp::OACK.to_be_bytes());
+            f[2..2 + opts.len()].copy_from_slice(opts);
+            (f, 2 + opts.len())
+        };
+        for (opts, want) in [
+            (&b"blksize\x001432\0tsize\x0024\0"[..], 1432),
+            (b"tsize\x0024\0blksize\x00512\0", 512),
+            (b"TSIZE\x000\0BLKSIZE\x001468\0WINDOWSIZE\x004\0", 1468),
+            (b"tsize\x0024\0", 0),
+            (b"xblksize\x001432\0", 0),
+            (b"blksize\x0014x2\0", 0),
+            (b"blksize\x00", 0),
+        ] {
+            let (f, len) = frame(opts);
+            assert_eq!(
+                oack_blksize(&f[..len], 0, len),
+                want,
+                "{:?}",
+                core::str::from_utf8(opts)
+            );
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod counters;
 pub mod event;
 pub mod flow;
 pub mod frame;
+pub mod stage;
 pub mod wire;
 
 pub use classify::{Classification, classify};

@@ -24,7 +24,7 @@ use aya_ebpf::{
 };
 use monitor_common::{
     Class, Direction, Traffic,
-    classify::{DhcpAt, Next, classify_dhcp, classify_headers, classify_icmp},
+    classify::{Next, classify_dhcp, classify_headers, classify_icmp},
     counters::maps::{
         self as names, dhcp_index, icmp_index, parse_error_index, tftp_error_index,
         tftp_opcode_index, traffic_index,
@@ -32,11 +32,12 @@ use monitor_common::{
 };
 use monitor_common::{
     event::{
-        DhcpRecord, DhcpScratch, EventHeader, EventKind, IcmpEvent, IcmpRecord, TftpRecord,
-        fill_dhcp_event, fill_tftp_event,
+        DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord, TftpRecord, fill_dhcp_event,
+        fill_tftp_event,
     },
     flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, port_hint},
-    wire::tftp,
+    stage::{DhcpAt, DhcpScratch, IcmpAt, UdpAt},
+    wire::{tftp, udp},
 };
 use monitor_ebpf::PacketFrame;
 
@@ -154,20 +155,14 @@ fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<Stage2> {
     }
     match next? {
         Next::Dhcp(at) => Some(Stage2::Dhcp(at.pack(c.class))),
-        Next::Icmp { ip_at, icmp_at } => Some(Stage2::Icmp(ip_at as u64 | (icmp_at as u64) << 16)),
-        Next::Udp {
-            ip_at,
-            udp_at,
-            ports,
-        } => {
+        Next::Icmp(at) => Some(Stage2::Icmp(at.pack())),
+        Next::Udp { at, ports } => {
             // Other UDP is looked up as a transfer only when one of its
             // ports is a client port of a followed transfer.
             if c.class == Class::OtherUdp && !port_hinted(ports.0) && !port_hinted(ports.1) {
                 return None;
             }
-            Some(Stage2::Tftp(
-                ip_at as u64 | (udp_at as u64) << 16 | (c.class as u64) << 32,
-            ))
+            Some(Stage2::Tftp(at.pack(c.class)))
         }
     }
 }
@@ -319,15 +314,12 @@ impl TftpFlows for KernelFlows {
 /// totals in `TFTP_FLOWS`, and an event for the packets that matter.
 #[inline(always)]
 fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
-    let class = if (meta >> 32) as u8 == Class::TftpRequest as u8 {
-        Class::TftpRequest
-    } else {
-        Class::OtherUdp
+    let Some((at, class)) = UdpAt::unpack(meta) else {
+        return;
     };
-    let (ip_at, udp_at) = (meta as u16 as usize, (meta >> 16) as u16 as usize);
     // SAFETY: a helper without arguments or preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    let seen = match observe_tftp(frame, ip_at, udp_at, class, now, &mut KernelFlows) {
+    let seen = match observe_tftp(frame, at, class, now, &mut KernelFlows) {
         Ok(Some(seen)) => seen,
         Ok(None) => return,
         Err(e) => {
@@ -371,7 +363,13 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         direction: dir as u8,
         _reserved: [0; 2],
     };
-    fill_tftp_event(frame, &seen, udp_at + 8, now, &mut rec.event);
+    fill_tftp_event(
+        frame,
+        &seen,
+        at.udp_at as usize + udp::HEADER_LEN,
+        now,
+        &mut rec.event,
+    );
     entry.submit(0);
 }
 
@@ -379,7 +377,7 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
 /// quotes and sends an event when that was a PXE port.
 #[inline(always)]
 fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
-    let c = classify_icmp(frame, meta as u16, (meta >> 16) as u16);
+    let c = classify_icmp(frame, IcmpAt::unpack(meta));
     if let Some(e) = c.error {
         bump(&PARSE_ERRORS, parse_error_index(dir, e));
     }

@@ -10,6 +10,7 @@ use monitor_common::{
     counters::maps::{tftp_error_index, tftp_opcode_index},
     event::{DhcpEvent, IcmpEvent, TftpEvent, fill_dhcp_event, fill_tftp_event},
     flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp},
+    stage::{DhcpLocation, UdpAt},
     wire::{tftp, udp},
 };
 
@@ -60,9 +61,9 @@ impl HostObserver {
         let (head, next) = classify_headers(frame);
         let c = match next {
             Some(Next::Dhcp(at)) => classify_dhcp(frame, head.class, at),
-            Some(Next::Icmp { ip_at, icmp_at }) => classify_icmp(frame, ip_at, icmp_at),
-            Some(Next::Udp { ip_at, udp_at, .. }) => {
-                self.observe_tftp(frame, dir, head.class, ip_at.into(), udp_at.into(), now_ns);
+            Some(Next::Icmp(at)) => classify_icmp(frame, at),
+            Some(Next::Udp { at, .. }) => {
+                self.observe_tftp(frame, dir, head.class, at, now_ns);
                 head
             }
             None => head,
@@ -85,16 +86,8 @@ impl HostObserver {
         self.observe_dhcp(frame, dir, &c, loc);
     }
 
-    fn observe_tftp(
-        &mut self,
-        frame: &[u8],
-        dir: Direction,
-        class: Class,
-        ip_at: usize,
-        udp_at: usize,
-        now_ns: u64,
-    ) {
-        let seen = match observe_tftp(frame, ip_at, udp_at, class, now_ns, &mut self.tftp_flows) {
+    fn observe_tftp(&mut self, frame: &[u8], dir: Direction, class: Class, at: UdpAt, now_ns: u64) {
+        let seen = match observe_tftp(frame, at, class, now_ns, &mut self.tftp_flows) {
             Ok(Some(seen)) => seen,
             Ok(None) => return,
             Err(e) => {
@@ -109,7 +102,8 @@ impl HostObserver {
         }
         if seen.moment.is_some() {
             let mut ev = TftpEvent::zeroed();
-            fill_tftp_event(frame, &seen, udp_at + udp::HEADER_LEN, now_ns, &mut ev);
+            let payload_at = usize::from(at.udp_at) + udp::HEADER_LEN;
+            fill_tftp_event(frame, &seen, payload_at, now_ns, &mut ev);
             self.events.push((dir, Event::Tftp(ev)));
         }
     }
@@ -119,7 +113,7 @@ impl HostObserver {
         frame: &[u8],
         dir: Direction,
         c: &monitor_common::Classification,
-        loc: &monitor_common::event::DhcpLocation,
+        loc: &DhcpLocation,
     ) {
         let pxe = loc.is_pxe(c.class, self.pxe_xids.contains(&loc.xid));
         if let Some(ty) = c.dhcp_type {

@@ -1,0 +1,313 @@
+//! What crosses from one kernel stage to the next, typed: where stage one
+//! found a DHCP message ([`DhcpAt`]), an ICMP destination unreachable
+//! ([`IcmpAt`]) or UDP that may be TFTP ([`UdpAt`]), each packed into the
+//! one `u64` a BPF global function takes; and the parsed DHCP message
+//! ([`DhcpLocation`]) that stage two hands to stage three through a per-CPU
+//! map value ([`DhcpScratch`]). Every packed form unpacks to what was
+//! packed, and a garbled value is refused, not trusted.
+//!
+//! Below `crate::classify`, whose stages take and return these types; above
+//! `crate::wire` and `crate::counters` only.
+
+use crate::{
+    counters::{Class, DhcpType},
+    wire::dhcp::{self, OptionSlots, VendorClass},
+};
+
+/// The DHCP class stored as `Class as u8`, `None` for any other value.
+#[inline(always)]
+const fn dhcp_class(v: u8) -> Option<Class> {
+    match v {
+        3 => Some(Class::DhcpServer),
+        4 => Some(Class::DhcpClient),
+        5 => Some(Class::ProxyDhcp),
+        _ => None,
+    }
+}
+
+/// Where a DHCP message starts: the offsets of its IPv4, UDP and BOOTP
+/// headers in the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DhcpAt {
+    pub ip_at: u16,
+    pub udp_at: u16,
+    pub bootp_at: u16,
+}
+
+impl DhcpAt {
+    /// Packs the offsets and the class into one integer: a BPF global
+    /// function takes scalars.
+    pub const fn pack(self, class: Class) -> u64 {
+        (self.ip_at as u64)
+            | (self.udp_at as u64) << 16
+            | (self.bootp_at as u64) << 32
+            | (class as u64) << 48
+    }
+
+    /// The reverse of [`pack`](Self::pack); `None` when the class is not a
+    /// DHCP class (a garbled value is refused, not trusted).
+    #[inline(always)]
+    pub fn unpack(v: u64) -> Option<(DhcpAt, Class)> {
+        let class = dhcp_class((v >> 48) as u8)?;
+        let at = DhcpAt {
+            ip_at: v as u16,
+            udp_at: (v >> 16) as u16,
+            bootp_at: (v >> 32) as u16,
+        };
+        Some((at, class))
+    }
+}
+
+/// Where an ICMP destination unreachable is: the offsets of the outer IPv4
+/// header and of the ICMP header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpAt {
+    pub ip_at: u16,
+    pub icmp_at: u16,
+}
+
+impl IcmpAt {
+    /// Packs the offsets into one integer (the class is always
+    /// `Class::OtherIpv4`).
+    pub const fn pack(self) -> u64 {
+        self.ip_at as u64 | (self.icmp_at as u64) << 16
+    }
+
+    /// The reverse of [`pack`](Self::pack). Any value reads as two offsets,
+    /// and every read at them is checked against the frame.
+    #[inline(always)]
+    pub fn unpack(v: u64) -> IcmpAt {
+        IcmpAt {
+            ip_at: v as u16,
+            icmp_at: (v >> 16) as u16,
+        }
+    }
+}
+
+/// Where a UDP datagram that may be TFTP is (to port 69, or other UDP that
+/// may belong to a followed transfer): the offsets of its IPv4 and UDP
+/// headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpAt {
+    pub ip_at: u16,
+    pub udp_at: u16,
+}
+
+impl UdpAt {
+    /// Packs the offsets and the class (`TftpRequest` or `OtherUdp`) into
+    /// one integer.
+    pub const fn pack(self, class: Class) -> u64 {
+        self.ip_at as u64 | (self.udp_at as u64) << 16 | (class as u64) << 32
+    }
+
+    /// The reverse of [`pack`](Self::pack); `None` when the class is
+    /// neither `TftpRequest` nor `OtherUdp`.
+    #[inline(always)]
+    pub fn unpack(v: u64) -> Option<(UdpAt, Class)> {
+        let class = match (v >> 32) as u8 {
+            6 => Class::TftpRequest,
+            2 => Class::OtherUdp,
+            _ => return None,
+        };
+        let at = UdpAt {
+            ip_at: v as u16,
+            udp_at: (v >> 16) as u16,
+        };
+        Some((at, class))
+    }
+}
+
+/// Where the DHCP message of a frame is, and what stage two read of it
+/// (option slots, vendor class, op, xid): what stage three works from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DhcpLocation {
+    pub ip_at: u16,
+    pub udp_at: u16,
+    pub bootp_at: u16,
+    pub slots: OptionSlots,
+    pub vendor: VendorClass,
+    pub op: u8,
+    pub xid: u32,
+}
+
+impl DhcpLocation {
+    /// Whether a server reply to this transaction should be treated as PXE:
+    /// a boot client asked.
+    pub fn starts_pxe_transaction(&self) -> bool {
+        self.op == 1 && self.vendor.is_boot_client()
+    }
+
+    /// Whether the message is part of a PXE exchange, given whether its xid
+    /// was started by a boot client.
+    pub fn is_pxe(&self, class: Class, xid_known: bool) -> bool {
+        class == Class::ProxyDhcp || self.vendor.is_boot_client() || xid_known
+    }
+}
+
+/// A parsed DHCP message parked between two BPF functions (in a per-CPU
+/// map value, which the verifier does not track per state, so the paths
+/// through the parser converge before the tracking and event work).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct DhcpScratch {
+    pub slots: [u16; dhcp::SLOTS],
+    pub ip_at: u16,
+    pub udp_at: u16,
+    pub bootp_at: u16,
+    /// `Class as u8`.
+    pub class: u8,
+    /// `DhcpType::index()`, or [`DhcpScratch::NO_TYPE`].
+    pub dhcp_type: u8,
+    pub xid: u32,
+    pub op: u8,
+    /// `VendorClass as u8`.
+    pub vendor: u8,
+    pub _reserved: [u8; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<DhcpScratch>() == 48);
+
+impl DhcpScratch {
+    pub const NO_TYPE: u8 = 0xff;
+
+    #[inline(always)]
+    pub fn store(loc: &DhcpLocation, class: Class, ty: Option<DhcpType>) -> Self {
+        DhcpScratch {
+            slots: loc.slots.raw(),
+            ip_at: loc.ip_at,
+            udp_at: loc.udp_at,
+            bootp_at: loc.bootp_at,
+            class: class as u8,
+            dhcp_type: ty.map_or(Self::NO_TYPE, |t| t.index() as u8),
+            xid: loc.xid,
+            op: loc.op,
+            vendor: loc.vendor as u8,
+            _reserved: [0; 2],
+        }
+    }
+
+    /// The stored message; `None` if the class is not a DHCP class.
+    #[inline(always)]
+    pub fn load(&self) -> Option<(DhcpLocation, Class, Option<DhcpType>)> {
+        let class = dhcp_class(self.class)?;
+        let loc = DhcpLocation {
+            ip_at: self.ip_at,
+            udp_at: self.udp_at,
+            bootp_at: self.bootp_at,
+            slots: OptionSlots::from_raw(self.slots),
+            vendor: VendorClass::from_u8(self.vendor),
+            op: self.op,
+            xid: self.xid,
+        };
+        Some((loc, class, DhcpType::from_index(self.dhcp_type as usize)))
+    }
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), no padding (size asserted), all bit patterns valid.
+unsafe impl aya::Pod for DhcpScratch {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DHCP_CLASSES: [Class; 3] = [Class::DhcpServer, Class::DhcpClient, Class::ProxyDhcp];
+
+    #[test]
+    fn dhcp_offsets_survive_packing() {
+        let at = DhcpAt {
+            ip_at: 22,
+            udp_at: 66,
+            bootp_at: 74,
+        };
+        for class in DHCP_CLASSES {
+            assert_eq!(DhcpAt::unpack(at.pack(class)), Some((at, class)));
+        }
+        let far = DhcpAt {
+            ip_at: u16::MAX,
+            udp_at: u16::MAX - 1,
+            bootp_at: u16::MAX - 2,
+        };
+        assert_eq!(
+            DhcpAt::unpack(far.pack(Class::ProxyDhcp)),
+            Some((far, Class::ProxyDhcp))
+        );
+        for class in Class::ALL.into_iter().filter(|c| !c.is_dhcp()) {
+            assert_eq!(DhcpAt::unpack(at.pack(class)), None, "{class:?}");
+        }
+        assert_eq!(DhcpAt::unpack(u64::MAX), None);
+    }
+
+    #[test]
+    fn icmp_offsets_survive_packing() {
+        for at in [
+            IcmpAt {
+                ip_at: 14,
+                icmp_at: 34,
+            },
+            IcmpAt {
+                ip_at: u16::MAX,
+                icmp_at: 1,
+            },
+        ] {
+            assert_eq!(IcmpAt::unpack(at.pack()), at);
+        }
+    }
+
+    #[test]
+    fn udp_offsets_survive_packing() {
+        let at = UdpAt {
+            ip_at: 18,
+            udp_at: u16::MAX,
+        };
+        for class in [Class::TftpRequest, Class::OtherUdp] {
+            assert_eq!(UdpAt::unpack(at.pack(class)), Some((at, class)));
+        }
+        for class in Class::ALL {
+            if !matches!(class, Class::TftpRequest | Class::OtherUdp) {
+                assert_eq!(UdpAt::unpack(at.pack(class)), None, "{class:?}");
+            }
+        }
+        assert_eq!(UdpAt::unpack(u64::MAX), None);
+    }
+
+    #[test]
+    fn a_parked_dhcp_message_reads_back_the_same() {
+        let mut raw = [0u16; dhcp::SLOTS];
+        for (i, s) in raw.iter_mut().enumerate() {
+            *s = 300 + 7 * i as u16;
+        }
+        let loc = DhcpLocation {
+            ip_at: 18,
+            udp_at: 38,
+            bootp_at: 46,
+            slots: OptionSlots::from_raw(raw),
+            vendor: VendorClass::HttpClient,
+            op: 2,
+            xid: 0xdead_beef,
+        };
+        for class in DHCP_CLASSES {
+            for ty in [None, Some(DhcpType::BOOTP), Some(DhcpType::ACK)]
+                .into_iter()
+                .chain((0..DhcpType::COUNT).map(DhcpType::from_index))
+            {
+                let back = DhcpScratch::store(&loc, class, ty).load();
+                assert_eq!(back, Some((loc, class, ty)), "{class:?} {ty:?}");
+            }
+        }
+        for vendor in [
+            VendorClass::None,
+            VendorClass::PxeClient,
+            VendorClass::HttpClient,
+            VendorClass::Other,
+        ] {
+            let l = DhcpLocation { vendor, ..loc };
+            let back = DhcpScratch::store(&l, Class::DhcpServer, None).load();
+            assert_eq!(back.map(|(l, ..)| l.vendor), Some(vendor));
+        }
+        let mut garbled = DhcpScratch::store(&loc, Class::DhcpClient, None);
+        garbled.class = Class::OtherUdp as u8;
+        assert_eq!(garbled.load(), None, "not a DHCP class");
+        assert_eq!(DhcpScratch::default().load(), None, "an unwritten slot");
+    }
+}
