@@ -3,10 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use monitor_common::{
-    Class, classify,
-    event::{DhcpEvent, fill_dhcp_event},
-};
+use monitor_common::{Class, classify, event::DhcpEvent, report::fill_dhcp_event};
 
 fuzz_target!(|frame: &[u8]| {
     let c = classify(frame);

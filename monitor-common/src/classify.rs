@@ -26,6 +26,14 @@ pub struct IcmpUnreachable {
     pub quoted_class: Class,
 }
 
+impl IcmpUnreachable {
+    /// Whether the quoted datagram went to or came from a PXE port, so the
+    /// message matters to a boot.
+    pub fn quotes_pxe_port(&self) -> bool {
+        self.quoted_class.is_dhcp() || self.quoted_class == Class::TftpRequest
+    }
+}
+
 /// What the classifier learned from one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Classification {
@@ -236,95 +244,7 @@ pub const fn port_class(src: u16, dst: u16) -> Class {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Builds frames layer by layer: Ethernet, VLAN tags, IPv4 (with
-    /// options), UDP, BOOTP with DHCP options. Lengths are filled in.
-    struct Builder {
-        tags: &'static [u16],
-        ip_options: &'static [u8],
-        protocol: u8,
-        frag: u16,
-        ports: (u16, u16),
-        /// DHCP options after the magic cookie; `None` for no BOOTP at all.
-        dhcp: Option<&'static [u8]>,
-    }
-
-    const UDP: u8 = 17;
-
-    impl Builder {
-        fn dhcp(options: &'static [u8]) -> Self {
-            Builder {
-                tags: &[],
-                ip_options: &[],
-                protocol: UDP,
-                frag: 0,
-                ports: (68, 67),
-                dhcp: Some(options),
-            }
-        }
-
-        fn build(&self) -> [u8; 1024] {
-            let mut f = [0u8; 1024];
-            f[0..6].copy_from_slice(&[0xff; 6]);
-            f[6..12].copy_from_slice(&[0x52, 0x54, 0, 0x77, 0, 0x10]);
-            let mut at = 12;
-            for (i, vid) in self.tags.iter().enumerate() {
-                let tpid: u16 = if i == 0 && self.tags.len() == 2 {
-                    0x88a8
-                } else {
-                    0x8100
-                };
-                f[at..at + 2].copy_from_slice(&tpid.to_be_bytes());
-                f[at + 2..at + 4].copy_from_slice(&vid.to_be_bytes());
-                at += 4;
-            }
-            f[at..at + 2].copy_from_slice(&0x0800u16.to_be_bytes());
-            let ip = at + 2;
-            let ihl = 20 + self.ip_options.len();
-            let mut udp_payload = 0;
-            if let Some(opts) = self.dhcp {
-                udp_payload = 240 + opts.len();
-            }
-            let total = ihl + 8 + udp_payload;
-            f[ip] = 0x40 | (ihl / 4) as u8;
-            f[ip + 2..ip + 4].copy_from_slice(&(total as u16).to_be_bytes());
-            f[ip + 6..ip + 8].copy_from_slice(&self.frag.to_be_bytes());
-            f[ip + 8] = 64;
-            f[ip + 9] = self.protocol;
-            f[ip + 16..ip + 20].copy_from_slice(&[255; 4]);
-            f[ip + 20..ip + ihl].copy_from_slice(self.ip_options);
-            let udp = ip + ihl;
-            f[udp..udp + 2].copy_from_slice(&self.ports.0.to_be_bytes());
-            f[udp + 2..udp + 4].copy_from_slice(&self.ports.1.to_be_bytes());
-            f[udp + 4..udp + 6].copy_from_slice(&((8 + udp_payload) as u16).to_be_bytes());
-            if let Some(opts) = self.dhcp {
-                let b = udp + 8;
-                f[b] = 1;
-                f[b + 1] = 1;
-                f[b + 2] = 6;
-                f[b + 4..b + 8].copy_from_slice(&0xdead_beefu32.to_be_bytes());
-                f[b + 28..b + 34].copy_from_slice(&[0x52, 0x54, 0, 0x77, 0, 0x10]);
-                f[b + 236..b + 240].copy_from_slice(&dhcp::MAGIC_COOKIE);
-                f[b + 240..b + 240 + opts.len()].copy_from_slice(opts);
-            }
-            f
-        }
-
-        /// The frame cut to its real length.
-        fn frame(&self) -> ([u8; 1024], usize) {
-            let f = self.build();
-            let mut len = 14 + 4 * self.tags.len() + 20 + self.ip_options.len() + 8;
-            if let Some(o) = self.dhcp {
-                len += 240 + o.len();
-            }
-            (f, len)
-        }
-    }
-
-    fn classify_built(b: &Builder) -> Classification {
-        let (f, len) = b.frame();
-        classify(&f[..len])
-    }
+    use crate::testing::{Builder, classify_built};
 
     const DISCOVER: &[u8] = &[53, 1, 1, 255];
 
@@ -340,97 +260,6 @@ mod tests {
             (loc.op, loc.xid, loc.vendor),
             (1, 0xdead_beef, VendorClass::None)
         );
-    }
-
-    /// A PXE client's DISCOVER (options as iPXE sends them) and a server's
-    /// OFFER with boot information, read into events.
-    #[test]
-    fn pxe_fields_reach_the_event() {
-        use crate::event::{DhcpEvent, dhcp_flags as f, fill_dhcp_event};
-        const PXE_DISCOVER: &[u8] = &[
-            53, 1, 1, 60, 32, b'P', b'X', b'E', b'C', b'l', b'i', b'e', b'n', b't', b':', b'A',
-            b'r', b'c', b'h', b':', b'0', b'0', b'0', b'0', b'0', b':', b'U', b'N', b'D', b'I',
-            b':', b'0', b'0', b'2', b'0', b'0', b'1', 93, 2, 0, 7, 77, 4, b'i', b'P', b'X', b'E',
-            255,
-        ];
-        let c = classify_built(&Builder::dhcp(PXE_DISCOVER));
-        let loc = c.dhcp.unwrap();
-        assert_eq!(loc.vendor, VendorClass::PxeClient);
-        assert!(loc.starts_pxe_transaction());
-        let (frame, len) = Builder::dhcp(PXE_DISCOVER).frame();
-        let mut ev = DhcpEvent::zeroed();
-        assert!(fill_dhcp_event(&frame[..len], &loc, c.class, true, &mut ev));
-        assert_eq!(ev.message_type, 1);
-        assert_eq!(ev.client_arch, [0, 7]);
-        assert_eq!(ev.xid, [0xde, 0xad, 0xbe, 0xef]);
-        assert_eq!(ev.chaddr, [0x52, 0x54, 0, 0x77, 0, 0x10]);
-        let want =
-            f::VENDOR_PXE_CLIENT | f::VENDOR_CLASS | f::CLIENT_ARCH | f::USER_CLASS_IPXE | f::PXE;
-        assert_eq!(ev.flags, want, "{:#x}", ev.flags);
-
-        const OFFER: &[u8] = &[
-            53, 1, 2, 54, 4, 10, 77, 10, 1, 66, 10, b'1', b'0', b'.', b'7', b'7', b'.', b'1', b'0',
-            b'.', b'1', 67, 9, b'b', b'o', b'o', b't', b'.', b'i', b'p', b'x', b'e', 43, 3, 6, 1,
-            8, 255,
-        ];
-        let b = Builder {
-            ports: (67, 68),
-            ..Builder::dhcp(OFFER)
-        };
-        let c = classify_built(&b);
-        let loc = c.dhcp.unwrap();
-        assert_eq!(loc.vendor, VendorClass::None);
-        assert!(!loc.is_pxe(c.class, false) && loc.is_pxe(c.class, true));
-        let (frame, len) = b.frame();
-        let mut ev = DhcpEvent::zeroed();
-        assert!(fill_dhcp_event(
-            &frame[..len],
-            &loc,
-            c.class,
-            false,
-            &mut ev
-        ));
-        assert_eq!(ev.message_type, 2);
-        assert_eq!(ev.server_id, [10, 77, 10, 1]);
-        assert_eq!(
-            &ev.tftp_server[..usize::from(ev.tftp_server_len)],
-            b"10.77.10.1"
-        );
-        assert_eq!(&ev.bootfile[..usize::from(ev.bootfile_len)], b"boot.ipxe");
-        assert_eq!(ev.bootfile[9..], [0; 55], "nothing copied past the option");
-        assert_eq!(
-            ev.flags,
-            f::SERVER_ID | f::TFTP_SERVER | f::BOOTFILE | f::VENDOR_SPECIFIC
-        );
-        assert_eq!(ev.class, Class::DhcpClient as u8);
-        assert_eq!(ev.src_port, 67u16.to_be_bytes());
-    }
-
-    /// dhcproto's trap: `hlen` is never trusted; and an option whose length
-    /// runs past the end of the frame is copied only up to that end.
-    #[test]
-    fn hlen_and_options_past_the_end() {
-        use crate::event::{DhcpEvent, fill_dhcp_event};
-        let (mut f, len) = Builder::dhcp(&[53, 1, 1, 67, 200, b'b', b'o', b'o', b't']).frame();
-        f[14 + 20 + 8 + 2] = 255; // hlen
-        let frame = &f[..len];
-        let c = classify(frame);
-        assert_eq!(c.dhcp_type, Some(DhcpType::DISCOVER));
-        let mut ev = DhcpEvent::zeroed();
-        assert!(fill_dhcp_event(
-            frame,
-            &c.dhcp.unwrap(),
-            c.class,
-            false,
-            &mut ev
-        ));
-        assert_eq!(
-            ev.chaddr,
-            [0x52, 0x54, 0, 0x77, 0, 0x10],
-            "the first 6 bytes of chaddr"
-        );
-        assert_eq!(ev.bootfile_len, 200, "the length the option claims");
-        assert_eq!(&ev.bootfile[..5], b"boot\0", "only what the frame holds");
     }
 
     #[test]

@@ -1,15 +1,10 @@
-//! Events the kernel sends to userspace through the ring buffer, built by
-//! the same code on the host. Fixed-size `repr(C)` records with no padding
-//! (sizes asserted below), fields in network byte order where they come
-//! from the wire.
-
-use crate::{
-    Class, Frame,
-    wire::{
-        dhcp::{self, Slot},
-        ipv4, udp,
-    },
-};
+//! The event records the kernel sends to userspace through the ring buffer
+//! (and the host replica builds the same way): fixed-size `repr(C)` records
+//! with no padding (sizes asserted below), fields in network byte order
+//! where they come from the wire. Records only: `crate::report` fills them
+//! from what the stages found, and this module imports nothing of the crate
+//! (but for one compatibility re-export), so the userspace decoder depends
+//! on the records alone.
 
 /// Compatibility: [`DhcpLocation`] moved to `crate::stage`; remove once
 /// monitor/src imports it from there.
@@ -161,14 +156,6 @@ const _: () = assert!(core::mem::size_of::<DhcpRecord>() == 264);
 // SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
 unsafe impl aya::Pod for DhcpRecord {}
 
-/// Flags for each `VendorClass` (by discriminant).
-const VENDOR_FLAGS: [u16; 4] = [
-    0,
-    dhcp_flags::VENDOR_PXE_CLIENT | dhcp_flags::VENDOR_CLASS,
-    dhcp_flags::VENDOR_HTTP_CLIENT | dhcp_flags::VENDOR_CLASS,
-    dhcp_flags::VENDOR_CLASS,
-];
-
 /// An ICMP destination unreachable quoting a UDP datagram of a PXE port
 /// (67, 68, 69, 4011): the definitive sign that nothing took it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -193,55 +180,6 @@ pub struct IcmpEvent {
 const _: () = assert!(core::mem::size_of::<IcmpEvent>() == 20);
 
 impl IcmpEvent {
-    /// The event, `transfer` telling whether the quoted datagram belongs to
-    /// a followed TFTP transfer.
-    pub fn new(u: &crate::classify::IcmpUnreachable, transfer: bool) -> Self {
-        IcmpEvent {
-            reporter: u.reporter,
-            quoted_src: u.quoted.src,
-            quoted_dst: u.quoted.dst,
-            quoted_src_port: u.quoted.src_port.to_be_bytes(),
-            quoted_dst_port: u.quoted.dst_port.to_be_bytes(),
-            code: u.code,
-            quoted_class: u.quoted_class as u8,
-            transfer: transfer as u8,
-            _reserved: 0,
-        }
-    }
-
-    /// Whether the quoted datagram went to or came from a PXE port, so the
-    /// message matters to a boot.
-    pub fn is_pxe_related(u: &crate::classify::IcmpUnreachable) -> bool {
-        u.quoted_class.is_dhcp() || u.quoted_class == Class::TftpRequest
-    }
-
-    /// Whether the quoted datagram belongs to a followed TFTP transfer
-    /// (either way: the server's DATA to a client port, or the client's ACK
-    /// to the server's port).
-    #[inline(always)]
-    pub fn quotes_transfer<T: crate::flow::TftpFlows>(
-        u: &crate::classify::IcmpUnreachable,
-        flows: &mut T,
-    ) -> bool {
-        if u.quoted_class != Class::OtherUdp {
-            return false;
-        }
-        let q = &u.quoted;
-        let to_client = crate::flow::TftpKey {
-            client_ip: q.dst,
-            server_ip: q.src,
-            client_port: q.dst_port.to_be_bytes(),
-            _reserved: [0; 2],
-        };
-        let from_client = crate::flow::TftpKey {
-            client_ip: q.src,
-            server_ip: q.dst,
-            client_port: q.src_port.to_be_bytes(),
-            _reserved: [0; 2],
-        };
-        flows.get_either(&to_client, &from_client).is_some()
-    }
-
     pub fn as_bytes(&self) -> &[u8; core::mem::size_of::<IcmpEvent>()] {
         // SAFETY: repr(C), only byte fields: no padding, every byte
         // initialised.
@@ -340,99 +278,3 @@ const _: () = assert!(core::mem::size_of::<TftpRecord>() == 152);
 #[cfg(feature = "user")]
 // SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
 unsafe impl aya::Pod for TftpRecord {}
-
-/// Fills `ev` (expected zeroed) for a TFTP packet seen by
-/// `crate::flow::observe_tftp`; `payload_at` is where its UDP payload starts.
-#[inline(always)]
-pub fn fill_tftp_event<F: Frame + ?Sized>(
-    frame: &F,
-    seen: &crate::flow::TftpSeen,
-    payload_at: usize,
-    now_ns: u64,
-    ev: &mut TftpEvent,
-) {
-    ev.client_ip = seen.key.client_ip;
-    ev.server_ip = seen.key.server_ip;
-    ev.client_port = seen.key.client_port;
-    ev.server_port = seen.server_port.to_be_bytes();
-    ev.opcode = seen.header.opcode.to_be_bytes();
-    ev.arg = seen.header.arg.to_be_bytes();
-    ev.moment = seen.moment.map_or(0, |m| m as u8);
-    ev.from_server = seen.from_server as u8;
-    ev.payload_len = seen.payload_len;
-    ev.data_packets = seen.flow.data_packets;
-    ev.data_bytes = seen.flow.data_bytes as u32;
-    ev.highest_block = seen.flow.highest_block;
-    ev.max_data_len = seen.flow.max_data_len;
-    ev.elapsed_ms = (now_ns.saturating_sub(seen.flow.first_ns) / 1_000_000) as u32;
-    ev.blksize = seen.flow.blksize;
-    frame.copy_prefix(payload_at, seen.payload_len as usize, &mut ev.payload);
-}
-
-/// Fills `ev` (expected zeroed) from the frame. Returns `false` if the
-/// headers found by `classify` cannot be read again (never for the same
-/// frame).
-#[inline(always)]
-pub fn fill_dhcp_event<F: Frame + ?Sized>(
-    frame: &F,
-    loc: &DhcpLocation,
-    class: Class,
-    pxe: bool,
-    ev: &mut DhcpEvent,
-) -> bool {
-    let (Ok(ip), Ok(u), Ok(b)) = (
-        ipv4::Header::new_checked(frame, loc.ip_at as usize),
-        udp::Header::new_checked(frame, loc.udp_at as usize),
-        dhcp::Header::new_checked(frame, loc.bootp_at as usize),
-    ) else {
-        return false;
-    };
-    let s = &loc.slots;
-    use dhcp_flags as f;
-    // Built without branches (see `OptionSlots::presence`).
-    let mut flags = VENDOR_FLAGS[loc.vendor as usize & 3];
-    flags |= s.presence(Slot::VendorSpecific) * f::VENDOR_SPECIFIC;
-    flags |= s.presence(Slot::TftpServer) * f::TFTP_SERVER;
-    flags |= s.presence(Slot::BootFile) * f::BOOTFILE;
-    flags |= s.presence(Slot::ClientArch) * f::CLIENT_ARCH;
-    flags |= s.presence(Slot::ServerId) * f::SERVER_ID;
-    flags |= s.presence(Slot::Overload) * f::OVERLOAD;
-    flags |= core::hint::black_box(pxe as u16) * f::PXE;
-    if s.value::<F, 4>(frame, Slot::UserClass) == Some(b"iPXE") {
-        flags |= f::USER_CLASS_IPXE;
-    }
-    ev.flags = flags;
-    ev.xid = loc.xid.to_be_bytes();
-    ev.src_ip = ip.source();
-    ev.dst_ip = ip.destination();
-    ev.src_port = u.source_port().to_be_bytes();
-    ev.dst_port = u.destination_port().to_be_bytes();
-    ev.ciaddr = b.ciaddr();
-    ev.yiaddr = b.yiaddr();
-    ev.siaddr = b.siaddr();
-    ev.giaddr = b.giaddr();
-    ev.chaddr = b.chaddr();
-    ev.op = loc.op;
-    ev.hops = b.hops();
-    ev.class = class as u8;
-    // Written in place (the event starts zeroed): see `OptionSlots::value`.
-    if let Some(v) = s.value::<F, 1>(frame, Slot::MessageType) {
-        ev.message_type = v[0];
-    }
-    if let Some(v) = s.value::<F, 1>(frame, Slot::Overload) {
-        ev.overload = v[0];
-    }
-    if let Some(v) = s.value::<F, 4>(frame, Slot::ServerId) {
-        ev.server_id = *v;
-    }
-    if let Some(v) = s.value::<F, 2>(frame, Slot::ClientArch) {
-        ev.client_arch = *v;
-    }
-    ev.tftp_server_len = s.copy(frame, Slot::TftpServer, &mut ev.tftp_server);
-    ev.bootfile_len = s.copy(frame, Slot::BootFile, &mut ev.bootfile);
-    // One copy each (a helper call in the kernel, not a byte loop).
-    let bootp_at = loc.bootp_at as usize;
-    frame.copy_prefix(bootp_at + dhcp::field::FILE, ev.file.len(), &mut ev.file);
-    frame.copy_prefix(bootp_at + dhcp::field::SNAME, ev.sname.len(), &mut ev.sname);
-    true
-}

@@ -4,6 +4,7 @@
 //! hash map.
 
 use crate::{
+    classify::IcmpUnreachable,
     counters::Class,
     frame::Frame,
     stage::UdpAt,
@@ -265,6 +266,31 @@ pub fn observe_tftp<F: Frame + ?Sized, T: TftpFlows>(
         moment,
         flow,
     }))
+}
+
+/// Whether the datagram an ICMP destination unreachable quotes belongs to a
+/// followed transfer (either way: the server's DATA to a client port, or
+/// the client's ACK to the server's port). Only other UDP can: a transfer
+/// runs between ephemeral ports.
+#[inline(always)]
+pub fn quotes_transfer<T: TftpFlows>(u: &IcmpUnreachable, flows: &mut T) -> bool {
+    if u.quoted_class != Class::OtherUdp {
+        return false;
+    }
+    let q = &u.quoted;
+    let to_client = TftpKey {
+        client_ip: q.dst,
+        server_ip: q.src,
+        client_port: q.dst_port.to_be_bytes(),
+        _reserved: [0; 2],
+    };
+    let from_client = TftpKey {
+        client_ip: q.src,
+        server_ip: q.dst,
+        client_port: q.src_port.to_be_bytes(),
+        _reserved: [0; 2],
+    };
+    flows.get_either(&to_client, &from_client).is_some()
 }
 
 /// The kernel's per-port hints: which UDP ports are client ports of a

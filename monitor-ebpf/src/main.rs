@@ -31,11 +31,9 @@ use monitor_common::{
     },
 };
 use monitor_common::{
-    event::{
-        DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord, TftpRecord, fill_dhcp_event,
-        fill_tftp_event,
-    },
-    flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, port_hint},
+    event::{DhcpRecord, EventHeader, EventKind, IcmpRecord, TftpRecord},
+    flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, port_hint, quotes_transfer},
+    report::{fill_dhcp_event, fill_tftp_event, icmp_event},
     stage::{DhcpAt, DhcpScratch, IcmpAt, UdpAt},
     wire::{tftp, udp},
 };
@@ -385,8 +383,8 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         return;
     };
     bump(&ICMP_UNREACHABLE, icmp_index(dir, u.quoted_class));
-    let transfer = IcmpEvent::quotes_transfer(u, &mut KernelFlows);
-    if !transfer && !IcmpEvent::is_pxe_related(u) {
+    let transfer = quotes_transfer(u, &mut KernelFlows);
+    if !transfer && !u.quotes_pxe_port() {
         return;
     }
     let Some(mut entry) = EVENTS.reserve::<IcmpRecord>(0) else {
@@ -402,7 +400,7 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
             direction: dir as u8,
             _reserved: [0; 2],
         },
-        event: IcmpEvent::new(u, transfer),
+        event: icmp_event(u, transfer),
         _pad: [0; 4],
     });
     entry.submit(0);

@@ -8,8 +8,9 @@ use monitor_common::{
     Class, Direction,
     counters::maps::{dhcp_index, icmp_index, parse_error_index, traffic_index},
     counters::maps::{tftp_error_index, tftp_opcode_index},
-    event::{DhcpEvent, IcmpEvent, TftpEvent, fill_dhcp_event, fill_tftp_event},
-    flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp},
+    event::{DhcpEvent, TftpEvent},
+    flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, quotes_transfer},
+    report::{fill_dhcp_event, fill_tftp_event, icmp_event},
     stage::{DhcpLocation, UdpAt},
     wire::{tftp, udp},
 };
@@ -76,10 +77,10 @@ impl HostObserver {
         }
         if let Some(u) = &c.icmp {
             self.counters.icmp_unreachable[icmp_index(dir, u.quoted_class) as usize] += 1;
-            let transfer = IcmpEvent::quotes_transfer(u, &mut self.tftp_flows);
-            if transfer || IcmpEvent::is_pxe_related(u) {
+            let transfer = quotes_transfer(u, &mut self.tftp_flows);
+            if transfer || u.quotes_pxe_port() {
                 self.events
-                    .push((dir, Event::Icmp(IcmpEvent::new(u, transfer))));
+                    .push((dir, Event::Icmp(icmp_event(u, transfer))));
             }
         }
         let Some(loc) = &c.dhcp else { return };

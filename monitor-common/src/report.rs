@@ -1,0 +1,244 @@
+//! Builds the event records of `crate::event` from what the stages found:
+//! a DHCP message (`crate::stage::DhcpLocation`), an ICMP destination
+//! unreachable (`crate::classify::IcmpUnreachable`), a TFTP packet
+//! (`crate::flow::TftpSeen`). The kernel fills ring-buffer memory with
+//! these, the host replica a local record: the same bytes.
+//!
+//! The top layer of the crate: it imports the records, the stages and the
+//! parsers, and no module of the crate imports it.
+
+use crate::{
+    classify::IcmpUnreachable,
+    counters::Class,
+    event::{DhcpEvent, IcmpEvent, TftpEvent, dhcp_flags},
+    flow::TftpSeen,
+    frame::Frame,
+    stage::DhcpLocation,
+    wire::{
+        dhcp::{self, Slot},
+        ipv4, udp,
+    },
+};
+
+/// Flags for each `VendorClass` (by discriminant).
+const VENDOR_FLAGS: [u16; 4] = [
+    0,
+    dhcp_flags::VENDOR_PXE_CLIENT | dhcp_flags::VENDOR_CLASS,
+    dhcp_flags::VENDOR_HTTP_CLIENT | dhcp_flags::VENDOR_CLASS,
+    dhcp_flags::VENDOR_CLASS,
+];
+
+/// Fills `ev` (expected zeroed) from the frame. Returns `false` if the
+/// headers found by `classify` cannot be read again (never for the same
+/// frame).
+#[inline(always)]
+pub fn fill_dhcp_event<F: Frame + ?Sized>(
+    frame: &F,
+    loc: &DhcpLocation,
+    class: Class,
+    pxe: bool,
+    ev: &mut DhcpEvent,
+) -> bool {
+    let (Ok(ip), Ok(u), Ok(b)) = (
+        ipv4::Header::new_checked(frame, loc.ip_at as usize),
+        udp::Header::new_checked(frame, loc.udp_at as usize),
+        dhcp::Header::new_checked(frame, loc.bootp_at as usize),
+    ) else {
+        return false;
+    };
+    let s = &loc.slots;
+    use dhcp_flags as f;
+    // Built without branches (see `OptionSlots::presence`).
+    let mut flags = VENDOR_FLAGS[loc.vendor as usize & 3];
+    flags |= s.presence(Slot::VendorSpecific) * f::VENDOR_SPECIFIC;
+    flags |= s.presence(Slot::TftpServer) * f::TFTP_SERVER;
+    flags |= s.presence(Slot::BootFile) * f::BOOTFILE;
+    flags |= s.presence(Slot::ClientArch) * f::CLIENT_ARCH;
+    flags |= s.presence(Slot::ServerId) * f::SERVER_ID;
+    flags |= s.presence(Slot::Overload) * f::OVERLOAD;
+    flags |= core::hint::black_box(pxe as u16) * f::PXE;
+    if s.value::<F, 4>(frame, Slot::UserClass) == Some(b"iPXE") {
+        flags |= f::USER_CLASS_IPXE;
+    }
+    ev.flags = flags;
+    ev.xid = loc.xid.to_be_bytes();
+    ev.src_ip = ip.source();
+    ev.dst_ip = ip.destination();
+    ev.src_port = u.source_port().to_be_bytes();
+    ev.dst_port = u.destination_port().to_be_bytes();
+    ev.ciaddr = b.ciaddr();
+    ev.yiaddr = b.yiaddr();
+    ev.siaddr = b.siaddr();
+    ev.giaddr = b.giaddr();
+    ev.chaddr = b.chaddr();
+    ev.op = loc.op;
+    ev.hops = b.hops();
+    ev.class = class as u8;
+    // Written in place (the event starts zeroed): see `OptionSlots::value`.
+    if let Some(v) = s.value::<F, 1>(frame, Slot::MessageType) {
+        ev.message_type = v[0];
+    }
+    if let Some(v) = s.value::<F, 1>(frame, Slot::Overload) {
+        ev.overload = v[0];
+    }
+    if let Some(v) = s.value::<F, 4>(frame, Slot::ServerId) {
+        ev.server_id = *v;
+    }
+    if let Some(v) = s.value::<F, 2>(frame, Slot::ClientArch) {
+        ev.client_arch = *v;
+    }
+    ev.tftp_server_len = s.copy(frame, Slot::TftpServer, &mut ev.tftp_server);
+    ev.bootfile_len = s.copy(frame, Slot::BootFile, &mut ev.bootfile);
+    // One copy each (a helper call in the kernel, not a byte loop).
+    let bootp_at = loc.bootp_at as usize;
+    frame.copy_prefix(bootp_at + dhcp::field::FILE, ev.file.len(), &mut ev.file);
+    frame.copy_prefix(bootp_at + dhcp::field::SNAME, ev.sname.len(), &mut ev.sname);
+    true
+}
+
+/// The event for an ICMP destination unreachable, `transfer` telling
+/// whether the quoted datagram belongs to a followed TFTP transfer
+/// ([`quotes_transfer`](crate::flow::quotes_transfer)).
+pub fn icmp_event(u: &IcmpUnreachable, transfer: bool) -> IcmpEvent {
+    IcmpEvent {
+        reporter: u.reporter,
+        quoted_src: u.quoted.src,
+        quoted_dst: u.quoted.dst,
+        quoted_src_port: u.quoted.src_port.to_be_bytes(),
+        quoted_dst_port: u.quoted.dst_port.to_be_bytes(),
+        code: u.code,
+        quoted_class: u.quoted_class as u8,
+        transfer: transfer as u8,
+        _reserved: 0,
+    }
+}
+
+/// Fills `ev` (expected zeroed) for a TFTP packet seen by
+/// [`observe_tftp`](crate::flow::observe_tftp); `payload_at` is where its
+/// UDP payload starts.
+#[inline(always)]
+pub fn fill_tftp_event<F: Frame + ?Sized>(
+    frame: &F,
+    seen: &TftpSeen,
+    payload_at: usize,
+    now_ns: u64,
+    ev: &mut TftpEvent,
+) {
+    ev.client_ip = seen.key.client_ip;
+    ev.server_ip = seen.key.server_ip;
+    ev.client_port = seen.key.client_port;
+    ev.server_port = seen.server_port.to_be_bytes();
+    ev.opcode = seen.header.opcode.to_be_bytes();
+    ev.arg = seen.header.arg.to_be_bytes();
+    ev.moment = seen.moment.map_or(0, |m| m as u8);
+    ev.from_server = seen.from_server as u8;
+    ev.payload_len = seen.payload_len;
+    ev.data_packets = seen.flow.data_packets;
+    ev.data_bytes = seen.flow.data_bytes as u32;
+    ev.highest_block = seen.flow.highest_block;
+    ev.max_data_len = seen.flow.max_data_len;
+    ev.elapsed_ms = (now_ns.saturating_sub(seen.flow.first_ns) / 1_000_000) as u32;
+    ev.blksize = seen.flow.blksize;
+    frame.copy_prefix(payload_at, seen.payload_len as usize, &mut ev.payload);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        classify::classify,
+        counters::DhcpType,
+        event::dhcp_flags as f,
+        testing::{Builder, classify_built},
+        wire::dhcp::VendorClass,
+    };
+
+    /// A PXE client's DISCOVER (options as iPXE sends them) and a server's
+    /// OFFER with boot information, read into events.
+    #[test]
+    fn pxe_fields_reach_the_event() {
+        const PXE_DISCOVER: &[u8] = &[
+            53, 1, 1, 60, 32, b'P', b'X', b'E', b'C', b'l', b'i', b'e', b'n', b't', b':', b'A',
+            b'r', b'c', b'h', b':', b'0', b'0', b'0', b'0', b'0', b':', b'U', b'N', b'D', b'I',
+            b':', b'0', b'0', b'2', b'0', b'0', b'1', 93, 2, 0, 7, 77, 4, b'i', b'P', b'X', b'E',
+            255,
+        ];
+        let c = classify_built(&Builder::dhcp(PXE_DISCOVER));
+        let loc = c.dhcp.unwrap();
+        assert_eq!(loc.vendor, VendorClass::PxeClient);
+        assert!(loc.starts_pxe_transaction());
+        let (frame, len) = Builder::dhcp(PXE_DISCOVER).frame();
+        let mut ev = DhcpEvent::zeroed();
+        assert!(fill_dhcp_event(&frame[..len], &loc, c.class, true, &mut ev));
+        assert_eq!(ev.message_type, 1);
+        assert_eq!(ev.client_arch, [0, 7]);
+        assert_eq!(ev.xid, [0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(ev.chaddr, [0x52, 0x54, 0, 0x77, 0, 0x10]);
+        let want =
+            f::VENDOR_PXE_CLIENT | f::VENDOR_CLASS | f::CLIENT_ARCH | f::USER_CLASS_IPXE | f::PXE;
+        assert_eq!(ev.flags, want, "{:#x}", ev.flags);
+
+        const OFFER: &[u8] = &[
+            53, 1, 2, 54, 4, 10, 77, 10, 1, 66, 10, b'1', b'0', b'.', b'7', b'7', b'.', b'1', b'0',
+            b'.', b'1', 67, 9, b'b', b'o', b'o', b't', b'.', b'i', b'p', b'x', b'e', 43, 3, 6, 1,
+            8, 255,
+        ];
+        let b = Builder {
+            ports: (67, 68),
+            ..Builder::dhcp(OFFER)
+        };
+        let c = classify_built(&b);
+        let loc = c.dhcp.unwrap();
+        assert_eq!(loc.vendor, VendorClass::None);
+        assert!(!loc.is_pxe(c.class, false) && loc.is_pxe(c.class, true));
+        let (frame, len) = b.frame();
+        let mut ev = DhcpEvent::zeroed();
+        assert!(fill_dhcp_event(
+            &frame[..len],
+            &loc,
+            c.class,
+            false,
+            &mut ev
+        ));
+        assert_eq!(ev.message_type, 2);
+        assert_eq!(ev.server_id, [10, 77, 10, 1]);
+        assert_eq!(
+            &ev.tftp_server[..usize::from(ev.tftp_server_len)],
+            b"10.77.10.1"
+        );
+        assert_eq!(&ev.bootfile[..usize::from(ev.bootfile_len)], b"boot.ipxe");
+        assert_eq!(ev.bootfile[9..], [0; 55], "nothing copied past the option");
+        assert_eq!(
+            ev.flags,
+            f::SERVER_ID | f::TFTP_SERVER | f::BOOTFILE | f::VENDOR_SPECIFIC
+        );
+        assert_eq!(ev.class, Class::DhcpClient as u8);
+        assert_eq!(ev.src_port, 67u16.to_be_bytes());
+    }
+
+    /// dhcproto's trap: `hlen` is never trusted; and an option whose length
+    /// runs past the end of the frame is copied only up to that end.
+    #[test]
+    fn hlen_and_options_past_the_end() {
+        let (mut f, len) = Builder::dhcp(&[53, 1, 1, 67, 200, b'b', b'o', b'o', b't']).frame();
+        f[14 + 20 + 8 + 2] = 255; // hlen
+        let frame = &f[..len];
+        let c = classify(frame);
+        assert_eq!(c.dhcp_type, Some(DhcpType::DISCOVER));
+        let mut ev = DhcpEvent::zeroed();
+        assert!(fill_dhcp_event(
+            frame,
+            &c.dhcp.unwrap(),
+            c.class,
+            false,
+            &mut ev
+        ));
+        assert_eq!(
+            ev.chaddr,
+            [0x52, 0x54, 0, 0x77, 0, 0x10],
+            "the first 6 bytes of chaddr"
+        );
+        assert_eq!(ev.bootfile_len, 200, "the length the option claims");
+        assert_eq!(&ev.bootfile[..5], b"boot\0", "only what the frame holds");
+    }
+}
