@@ -1,0 +1,88 @@
+//! Every map of the object, each with what it holds; names and sizes come
+//! from `monitor_common::counters::maps`, which the loader and the metrics
+//! read too. Plus [`bump`], the one way a counter is incremented.
+//!
+//! Counter arrays are per CPU: a program runs with preemption disabled, so
+//! only this CPU writes its slot while it runs.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+};
+use monitor_common::{
+    Traffic,
+    counters::maps as names,
+    flow::{TftpFlow, TftpKey},
+    stage::DhcpScratch,
+};
+
+/// Packets and bytes by direction and class (`traffic_index`).
+#[map(name = "TRAFFIC")]
+pub static TRAFFIC: PerCpuArray<Traffic> = PerCpuArray::with_max_entries(names::TRAFFIC_LEN, 0);
+
+/// DHCP messages by direction, PXE exchange or not, and message type
+/// (`dhcp_index`).
+#[map(name = "DHCP_TYPES")]
+pub static DHCP_TYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::DHCP_TYPES_LEN, 0);
+
+/// ICMP destination unreachable by direction and the class of the UDP
+/// datagram it quotes (`icmp_index`).
+#[map(name = "ICMP_UNREACHABLE")]
+pub static ICMP_UNREACHABLE: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(names::ICMP_UNREACHABLE_LEN, 0);
+
+/// TFTP packets to port 69 and of followed transfers, by direction and
+/// opcode (`tftp_opcode_index`).
+#[map(name = "TFTP_OPCODES")]
+pub static TFTP_OPCODES: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(names::TFTP_OPCODES_LEN, 0);
+
+/// TFTP ERROR packets by direction, sender (server or client) and code
+/// (`tftp_error_index`).
+#[map(name = "TFTP_ERRORS")]
+pub static TFTP_ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::TFTP_ERRORS_LEN, 0);
+
+/// Transfers being followed, keyed by (client ip, server ip, client port),
+/// learned from each RRQ/WRQ (`flow::observe_tftp`).
+#[map(name = "TFTP_FLOWS")]
+pub static TFTP_FLOWS: LruHashMap<TftpKey, TftpFlow> =
+    LruHashMap::with_max_entries(names::TFTP_FLOWS_LEN, 0);
+
+/// One slot per UDP port: the second (boot clock) the port last carried a
+/// packet of a followed transfer as its client port (`flow::port_hint`), 0
+/// for never. Other UDP looks the transfer table up only on a fresh hint.
+#[map(name = "TFTP_PORT_HINTS")]
+pub static TFTP_PORT_HINTS: Array<u32> = Array::with_max_entries(names::TFTP_PORT_HINTS_LEN, 0);
+
+/// One slot: events lost because the ring buffer was full.
+#[map(name = "EVENTS_LOST")]
+pub static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// The event records (`monitor_common::event`) on their way to userspace.
+#[map(name = "EVENTS")]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(names::EVENTS_BYTES, 0);
+
+/// xids of transactions started by boot clients, so that a server's reply
+/// without option 60 is known to be PXE (the value is unused).
+#[map(name = "PXE_XIDS")]
+pub static PXE_XIDS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(names::PXE_XIDS_LEN, 0);
+
+/// Hands a parsed DHCP message from stage two to stage three (per CPU).
+#[map(name = "DHCP_SCRATCH")]
+pub static DHCP_SCRATCH: PerCpuArray<DhcpScratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// Frames whose parsing stopped early, by direction and reason
+/// (`parse_error_index`).
+#[map(name = "PARSE_ERRORS")]
+pub static PARSE_ERRORS: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(names::PARSE_ERRORS_LEN, 0);
+
+/// Adds one to a counter slot.
+#[inline(always)]
+pub fn bump(map: &PerCpuArray<u64>, index: u32) {
+    if let Some(v) = map.get_ptr_mut(index) {
+        // SAFETY: a per-CPU slot only this CPU writes (see the module
+        // comment).
+        unsafe { *v += 1 };
+    }
+}

@@ -1,0 +1,116 @@
+//! DHCP, in two stages. Stage two (`pxe_dhcp_xdp`/`_tc`) reads the BOOTP
+//! header and options and parks the result in `DHCP_SCRATCH`; stage three
+//! (`pxe_dhcp_track_xdp`/`_tc`, also global) reads it back, looks the xid
+//! up, counts, sends the event and remembers new PXE transactions. A map
+//! value's contents are not tracked per verifier state, so the thousands of
+//! paths out of the option walk converge between the two (everything in
+//! one function went over the verifier's 1M limit: docs/ebpf-notes.md).
+
+use aya_ebpf::helpers::bpf_ktime_get_ns;
+use monitor_common::{
+    classify::classify_dhcp,
+    counters::{
+        Direction,
+        maps::{dhcp_index, parse_error_index},
+    },
+    event::{DhcpRecord, EventHeader, EventKind},
+    report::fill_dhcp_event,
+    stage::{DhcpAt, DhcpScratch},
+};
+use monitor_ebpf::PacketFrame;
+
+use super::{Ctx, zeroed};
+use crate::maps::{DHCP_SCRATCH, DHCP_TYPES, EVENTS, EVENTS_LOST, PARSE_ERRORS, PXE_XIDS, bump};
+
+stage!(
+    /// Stage two for a DHCP message: BOOTP header and options.
+    pxe_dhcp_xdp,
+    pxe_dhcp_tc,
+    dhcp
+);
+stage!(
+    /// Stage three for a DHCP message: PXE transactions, counters, event.
+    pxe_dhcp_track_xdp,
+    pxe_dhcp_track_tc,
+    track
+);
+
+/// Stage two: BOOTP header and options. Parks a readable message in
+/// `DHCP_SCRATCH` and calls stage three.
+#[inline(always)]
+fn dhcp(frame: &PacketFrame, meta: u64, dir: Direction, _ifindex: u32, ctx: Ctx) {
+    if dhcp_parse(frame, meta, dir) {
+        match ctx {
+            // SAFETY: the program's own context, passed on.
+            Ctx::Xdp(c) => unsafe { pxe_dhcp_track_xdp(c, 0) },
+            // SAFETY: as above.
+            Ctx::Tc(s) => unsafe { pxe_dhcp_track_tc(s, 0) },
+        };
+    }
+}
+
+#[inline(always)]
+fn dhcp_parse(frame: &PacketFrame, meta: u64, dir: Direction) -> bool {
+    let Some((at, class)) = DhcpAt::unpack(meta) else {
+        return false;
+    };
+    let c = classify_dhcp(frame, class, at);
+    if let Some(e) = c.error {
+        bump(&PARSE_ERRORS, parse_error_index(dir, e));
+    }
+    let (Some(loc), Some(slot)) = (&c.dhcp, DHCP_SCRATCH.get_ptr_mut(0)) else {
+        return false;
+    };
+    // SAFETY: this CPU's scratch slot; stage three reads it before anything
+    // else can run on this CPU.
+    unsafe { *slot = DhcpScratch::store(loc, class, c.dhcp_type) };
+    true
+}
+
+/// Stage three: is the message part of a PXE exchange (boot client's vendor
+/// class, port 4011, or a reply to a transaction a boot client started)?
+/// Count it, send its event, remember the transactions boot clients start.
+#[inline(always)]
+fn track(frame: &PacketFrame, _arg: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
+    let Some(slot) = DHCP_SCRATCH.get_ptr(0) else {
+        return;
+    };
+    // SAFETY: this CPU's scratch slot, written by stage two just before.
+    let Some((loc, class, ty)) = (unsafe { *slot }).load() else {
+        return;
+    };
+    // SAFETY: the value is only tested for presence, never read.
+    let known = unsafe { PXE_XIDS.get(loc.xid) }.is_some();
+    let pxe = loc.is_pxe(class, known);
+    if let Some(ty) = ty {
+        bump(&DHCP_TYPES, dhcp_index(dir, pxe, ty));
+    }
+    if pxe {
+        match EVENTS.reserve::<DhcpRecord>(0) {
+            Some(mut entry) => {
+                // SAFETY: all-zero is a valid `DhcpRecord`, 264 bytes.
+                let rec = unsafe { zeroed(&mut entry) };
+                rec.header = EventHeader {
+                    // SAFETY: a helper without arguments or preconditions.
+                    timestamp_ns: unsafe { bpf_ktime_get_ns() },
+                    ifindex,
+                    kind: EventKind::Dhcp as u8,
+                    direction: dir as u8,
+                    _reserved: [0; 2],
+                };
+                if fill_dhcp_event(frame, &loc, class, pxe, &mut rec.event) {
+                    entry.submit(0);
+                } else {
+                    entry.discard(0);
+                }
+            }
+            None => bump(&EVENTS_LOST, 0),
+        }
+    }
+    // Only new transactions: the lookup above already refreshed a known
+    // one, and an update costs more than a lookup.
+    if !known && loc.starts_pxe_transaction() {
+        // A full LRU map evicts its oldest entry; nothing to handle.
+        let _ = PXE_XIDS.insert(loc.xid, 0, 0);
+    }
+}

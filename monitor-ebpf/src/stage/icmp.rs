@@ -1,0 +1,62 @@
+//! ICMP destination unreachable (`pxe_icmp_xdp`/`_tc`): the UDP datagram
+//! it quotes, counted by that datagram's class; an event when it went to a
+//! PXE port or belongs to a followed TFTP transfer.
+
+use aya_ebpf::helpers::bpf_ktime_get_ns;
+use monitor_common::{
+    classify::classify_icmp,
+    counters::{
+        Direction,
+        maps::{icmp_index, parse_error_index},
+    },
+    event::{EventHeader, EventKind, IcmpRecord},
+    flow::quotes_transfer,
+    report::icmp_event,
+    stage::IcmpAt,
+};
+use monitor_ebpf::PacketFrame;
+
+use super::{Ctx, tftp::KernelFlows};
+use crate::maps::{EVENTS, EVENTS_LOST, ICMP_UNREACHABLE, PARSE_ERRORS, bump};
+
+stage!(
+    /// Stage two for an ICMP destination unreachable.
+    pxe_icmp_xdp,
+    pxe_icmp_tc,
+    icmp
+);
+
+/// Counts an ICMP destination unreachable by the class of the datagram it
+/// quotes and sends an event when that was a PXE port.
+#[inline(always)]
+fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
+    let c = classify_icmp(frame, IcmpAt::unpack(meta));
+    if let Some(e) = c.error {
+        bump(&PARSE_ERRORS, parse_error_index(dir, e));
+    }
+    let Some(u) = &c.icmp else {
+        return;
+    };
+    bump(&ICMP_UNREACHABLE, icmp_index(dir, u.quoted_class));
+    let transfer = quotes_transfer(u, &mut KernelFlows);
+    if !transfer && !u.quotes_pxe_port() {
+        return;
+    }
+    let Some(mut entry) = EVENTS.reserve::<IcmpRecord>(0) else {
+        bump(&EVENTS_LOST, 0);
+        return;
+    };
+    entry.write(IcmpRecord {
+        header: EventHeader {
+            // SAFETY: a helper without arguments or preconditions.
+            timestamp_ns: unsafe { bpf_ktime_get_ns() },
+            ifindex,
+            kind: EventKind::IcmpUnreachable as u8,
+            direction: dir as u8,
+            _reserved: [0; 2],
+        },
+        event: icmp_event(u, transfer),
+        _pad: [0; 4],
+    });
+    entry.submit(0);
+}

@@ -1,0 +1,122 @@
+//! Stages two and three: each a pair of *global* BPF functions (one per
+//! hook) that stage one in `main.rs`, or the stage before, calls with the
+//! program's context and one packed argument (`monitor_common::stage`).
+//! `dhcp.rs` parses a DHCP message and tracks PXE transactions, `icmp.rs`
+//! reads an ICMP destination unreachable, `tftp.rs` follows TFTP requests
+//! and transfers. Here: the macro that defines a stage per hook, the
+//! context passed on, and the zeroing of ring-buffer records.
+
+use aya_ebpf::{
+    bindings::{__sk_buff, xdp_md},
+    maps::ring_buf::RingBufEntry,
+};
+
+/// The context a stage-two or stage-three function was called with, to pass
+/// on to the next stage.
+#[derive(Clone, Copy)]
+enum Ctx {
+    Xdp(*mut xdp_md),
+    Tc(*mut __sk_buff),
+}
+
+/// Defines a stage as two *global* BPF functions, one per hook, which the
+/// verifier checks once each with their arguments unknown, instead of once
+/// for every path through the caller that reaches them. Each builds the
+/// frame from its own context and runs `$body(frame, arg, direction,
+/// ifindex, ctx)`, `arg` being the stage's packed argument
+/// (`monitor_common::stage`). Defined before the stage modules, which use
+/// it; paths are absolute so that it expands the same in each.
+macro_rules! stage {
+    ($(#[$doc:meta])* $xdp:ident, $tc:ident, $body:ident) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// `ctx` must be the context of the running XDP program.
+        #[unsafe(no_mangle)]
+        #[inline(never)]
+        pub unsafe extern "C" fn $xdp(
+            ctx: *mut ::aya_ebpf::bindings::xdp_md,
+            arg: u64,
+        ) -> i32 {
+            // SAFETY: called only by this object's XDP code with the
+            // program's own context; the verifier checks the accesses.
+            let (frame, ifindex) = unsafe {
+                let c = &*ctx;
+                (
+                    ::monitor_ebpf::PacketFrame::new(c.data as usize, c.data_end as usize),
+                    c.ingress_ifindex,
+                )
+            };
+            // `black_box`: an argument the body ignores would be dropped by
+            // LLVM, and the verifier refuses the call ("not a scalar").
+            $body(
+                &frame,
+                ::core::hint::black_box(arg),
+                ::monitor_common::counters::Direction::Ingress,
+                ifindex,
+                $crate::stage::Ctx::Xdp(ctx),
+            );
+            0
+        }
+
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// `skb` must be the context of the running TC program.
+        #[unsafe(no_mangle)]
+        #[inline(never)]
+        pub unsafe extern "C" fn $tc(
+            skb: *mut ::aya_ebpf::bindings::__sk_buff,
+            arg: u64,
+        ) -> i32 {
+            // SAFETY: as above, for the TC program.
+            let (frame, ifindex) = unsafe {
+                let s = &*skb;
+                (
+                    ::monitor_ebpf::PacketFrame::new(s.data as usize, s.data_end as usize),
+                    s.ifindex,
+                )
+            };
+            $body(
+                &frame,
+                ::core::hint::black_box(arg),
+                ::monitor_common::counters::Direction::Egress,
+                ifindex,
+                $crate::stage::Ctx::Tc(skb),
+            );
+            0
+        }
+    };
+}
+
+pub mod dhcp;
+pub mod icmp;
+pub mod tftp;
+
+/// Ring-buffer memory reserved for one `T`, zeroed word by word.
+///
+/// # Safety
+/// All-zero bytes must be a valid `T`, and its size a multiple of 8 (the
+/// ring buffer hands out 8-byte aligned memory).
+#[inline(always)]
+unsafe fn zeroed<T>(entry: &mut RingBufEntry<T>) -> &mut T {
+    const {
+        assert!(
+            size_of::<T>().is_multiple_of(8),
+            "ring-buffer records are whole 8-byte words"
+        )
+    };
+    let rec = entry.as_mut_ptr();
+    let words = size_of::<T>() / 8;
+    // SAFETY: `rec` points at memory reserved for one `T`, 8-byte aligned,
+    // `words * 8` bytes long (caller's promise); once zeroed it is a valid
+    // `T` (caller's promise). Volatile word stores: `write_bytes` becomes a
+    // memset byte loop that the verifier walks byte by byte.
+    unsafe {
+        let w = rec.cast::<u64>();
+        for i in 0..words {
+            core::ptr::write_volatile(w.add(i), 0);
+        }
+        &mut *rec
+    }
+}
