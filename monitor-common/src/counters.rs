@@ -1,4 +1,6 @@
-//! Counter keys shared by the kernel maps and the metrics exporter.
+//! Counter keys shared by the kernel maps and the metrics exporter: the
+//! traffic [`Class`] of a frame, its [`Direction`], the [`DhcpType`] slot,
+//! the [`Traffic`] value, and in [`maps`] every map's name, size and index.
 //!
 //! Each counter map is a per-CPU array indexed by a small integer computed
 //! here, so both sides agree on the layout without a shared hash key.

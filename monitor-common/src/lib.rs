@@ -13,7 +13,7 @@
 //! - [`counters`]: traffic classes, directions, DHCP types, the layout of
 //!   the counter maps;
 //! - [`stage`]: what crosses between the kernel's stages, typed and packed;
-//! - [`classify`]: the stages' reading of one frame;
+//! - [`classify`](mod@classify): the stages' reading of one frame;
 //! - [`flow`]: TFTP transfers, followed across packets;
 //! - [`event`]: the ring-buffer records (imports nothing);
 //! - [`report`]: the records built from what the stages found.

@@ -4,7 +4,8 @@
 //! one `u64` a BPF global function takes; and the parsed DHCP message
 //! ([`DhcpLocation`]) that stage two hands to stage three through a per-CPU
 //! map value ([`DhcpScratch`]). Every packed form unpacks to what was
-//! packed, and a garbled value is refused, not trusted.
+//! packed; a class that is not the stage's is refused, not trusted, and
+//! every offset is checked against the frame again where it is read.
 //!
 //! Below `crate::classify`, whose stages take and return these types; above
 //! `crate::wire` and `crate::counters` only.
