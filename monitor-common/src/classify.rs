@@ -1,4 +1,9 @@
-//! One frame in, one class (and, for DHCP, one message type) out.
+//! One frame in, one class (and, for DHCP, one message type) out: the
+//! stages' reading of a frame. Stage one ([`classify_headers`]: Ethernet,
+//! VLAN, IPv4, UDP, ICMP type), stage two ([`classify_dhcp`],
+//! [`classify_icmp`]), and [`classify`] running them in one go as the host
+//! does. The stages take and return the typed arguments of `crate::stage`,
+//! which sits below this module.
 
 use crate::{
     counters::{Class, DhcpType},
