@@ -2,13 +2,8 @@
 //! (and the host replica builds the same way): fixed-size `repr(C)` records
 //! with no padding (sizes asserted below), fields in network byte order
 //! where they come from the wire. Records only: `crate::report` fills them
-//! from what the stages found, and this module imports nothing of the crate
-//! (but for one compatibility re-export), so the userspace decoder depends
-//! on the records alone.
-
-/// Compatibility: [`DhcpLocation`] moved to `crate::stage`; remove once
-/// monitor/src imports it from there.
-pub use crate::stage::DhcpLocation;
+//! from what the stages found, and this module imports nothing of the crate,
+//! so the userspace decoder depends on the records alone.
 
 /// What kind of record follows the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,9 +226,15 @@ pub struct TftpEvent {
     /// The UDP payload, first 94 bytes (file name, mode and options of a
     /// request or OACK; code and message of an ERROR).
     pub payload: [u8; 94],
+    /// The client's side of the frame's Ethernet header: the source of what
+    /// the client sends, the destination of what it gets (the client's
+    /// MAC on its own segment; a router's where the transfer is routed).
+    /// It names a client whose DHCP was not seen here.
+    pub client_mac: [u8; 6],
+    pub _reserved: [u8; 6],
 }
 
-const _: () = assert!(core::mem::size_of::<TftpEvent>() == 132);
+const _: () = assert!(core::mem::size_of::<TftpEvent>() == 144);
 
 impl TftpEvent {
     pub const fn zeroed() -> Self {
@@ -254,6 +255,8 @@ impl TftpEvent {
             elapsed_ms: 0,
             blksize: 0,
             payload: [0; 94],
+            client_mac: [0; 6],
+            _reserved: [0; 6],
         }
     }
 
@@ -270,10 +273,9 @@ impl TftpEvent {
 pub struct TftpRecord {
     pub header: EventHeader,
     pub event: TftpEvent,
-    pub _pad: [u8; 4],
 }
 
-const _: () = assert!(core::mem::size_of::<TftpRecord>() == 152);
+const _: () = assert!(core::mem::size_of::<TftpRecord>() == 160);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.

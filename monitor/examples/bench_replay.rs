@@ -86,7 +86,7 @@ fn main() -> Result<()> {
         let start = Instant::now();
         let mut last_tick = 0;
         for (ev, now) in &events {
-            tracker.on_event(ev, *now, None);
+            tracker.on_event(ev, *now);
             if *now >= last_tick + 1_000_000_000 {
                 tracker.on_tick(*now);
                 last_tick = *now;

@@ -58,7 +58,7 @@ pub async fn track(
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
-                Some((ev, ns)) => tracker.on_event(&ev, ns, None),
+                Some((ev, ns)) => tracker.on_event(&ev, ns),
                 None => break,
             },
             _ = tick.tick() => {

@@ -81,13 +81,8 @@ pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
                 dhcp_seen = true;
                 tracker.dhcp_seen();
             }
-            let eth_src = (p.link == DataLink::ETHERNET && frame.len() >= 12).then(|| {
-                let mut m = [0u8; 6];
-                m.copy_from_slice(&frame[6..12]);
-                m
-            });
             for (_, ev) in &host.events[before..] {
-                tracker.on_event(ev, now, eth_src);
+                tracker.on_event(ev, now);
             }
             // Events are not needed once the tracker has them.
             host.events.clear();

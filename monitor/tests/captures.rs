@@ -253,6 +253,11 @@ fn tftp_events_follow_the_transfer() {
         (data.data_packets, data.data_bytes, data.highest_block),
         (1, 72, 1)
     );
+    // The client's Ethernet address (the VM's), from its request (source)
+    // and from the server's DATA (destination) alike.
+    for e in &ev {
+        assert_eq!(e.client_mac, [0x52, 0x54, 0, 0x77, 0, 0x10]);
+    }
 
     // Missing boot file: the server answers the RRQ with ERROR 1.
     let ev = tftp_events(&dir.join("lab-pcaps/d-tftp-file-missing.pcap"));

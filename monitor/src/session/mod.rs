@@ -239,9 +239,8 @@ impl Tracker {
         }
     }
 
-    /// One event at `now_ns`. `eth_src` is the frame's Ethernet source when
-    /// known (capture files): it names a client whose DHCP was not seen.
-    pub fn on_event(&mut self, ev: &Event, now_ns: u64, eth_src: Option<[u8; 6]>) {
+    /// One event at `now_ns`.
+    pub fn on_event(&mut self, ev: &Event, now_ns: u64) {
         if self.recent.duplicate(ev, now_ns) {
             return;
         }
@@ -253,10 +252,10 @@ impl Tracker {
                 .or_else(|| self.by_ip.get(&e.quoted_dst))
                 .copied(),
             Event::Tftp(e) => self.by_ip.get(&e.client_ip).copied().or_else(|| {
-                // The request's frame comes from the client itself.
-                (tftp_moment(e) == Some(TftpMoment::Request))
-                    .then_some(eth_src)
-                    .flatten()
+                // A client whose DHCP was not seen: the Ethernet address of
+                // its request names it.
+                (tftp_moment(e) == Some(TftpMoment::Request) && e.client_mac != [0; 6])
+                    .then_some(e.client_mac)
             }),
         };
         let Some(mac) = mac else { return };

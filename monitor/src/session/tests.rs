@@ -68,7 +68,7 @@ fn tftp(moment: TftpMoment, payload: &[u8], from_server: bool) -> Event {
 fn run(events: &[(u64, Event)], tick: Option<u64>) -> Vec<Verdict> {
     let mut t = Tracker::new(16, Timeouts::default());
     for (at, e) in events {
-        t.on_event(e, *at, None);
+        t.on_event(e, *at);
     }
     if let Some(at) = tick {
         t.on_tick(at);
@@ -269,7 +269,7 @@ fn offer_waits_transfers_and_servers_are_measured() {
         (7 * S + S / 50, reply(2, Some("boot.ipxe"))),
     ];
     for (at, e) in &events {
-        t.on_event(e, *at, None);
+        t.on_event(e, *at);
     }
     let offer = |last: u8, wait_ns| Measurement::Offer {
         server: Ipv4Addr::new(10, 77, 10, last),
@@ -301,7 +301,7 @@ fn offer_waits_transfers_and_servers_are_measured() {
     // Without with_measurements nothing is kept.
     let mut quiet = Tracker::new(16, Timeouts::default());
     for (at, e) in &events {
-        quiet.on_event(e, *at, None);
+        quiet.on_event(e, *at);
     }
     assert!(quiet.take_measurements().is_empty());
 }
@@ -435,7 +435,7 @@ fn a_transfer_that_stops_is_e35() {
     };
     let mut t = Tracker::new(16, Timeouts::default()).with_early_verdicts();
     for (at, e) in &events {
-        t.on_event(e, *at, None);
+        t.on_event(e, *at);
     }
     // Blocks stopped at 4 s: not yet at 33 s, E35 from 34 s on.
     t.on_tick_with(33 * S, &stalled);
@@ -527,8 +527,9 @@ fn random_sequences_stay_within_bounds() {
             };
             if let Event::Tftp(e) = &mut ev {
                 e.client_ip = [10, 0, 0, (r >> 32) as u8];
+                e.client_mac = [0, 0, 0, 0, 0, (r >> 56) as u8 % 32];
             }
-            t.on_event(&ev, now, Some([0, 0, 0, 0, 0, (r >> 56) as u8 % 32]));
+            t.on_event(&ev, now);
             assert!(t.active() <= 8);
             if r % 17 == 0 {
                 t.on_tick(now);
@@ -557,7 +558,7 @@ fn the_timeline_is_kept_only_when_asked_and_stays_bounded() {
     // DISCOVER and ACK lines included.
     let mut t = Tracker::new(16, Timeouts::default()).without_timeline();
     for (at, e) in &events {
-        t.on_event(e, *at, None);
+        t.on_event(e, *at);
     }
     let v = t.finish();
     assert_eq!(v[0].timeline, Vec::new());
@@ -575,11 +576,11 @@ fn a_session_closed_to_make_room_still_gets_its_verdict() {
     // 3 needs room: client 1, the oldest, is closed with its verdict;
     // client 4 then closes client 2, undecided.
     for i in 0..4 {
-        t.on_event(&client(1), i * S, None);
+        t.on_event(&client(1), i * S);
     }
-    t.on_event(&client(2), 5 * S, None);
-    t.on_event(&client(3), 6 * S, None);
-    t.on_event(&client(4), 7 * S, None);
+    t.on_event(&client(2), 5 * S);
+    t.on_event(&client(3), 6 * S);
+    t.on_event(&client(4), 7 * S);
     assert_eq!(t.evicted, 2);
     let v = t.finish();
     let of = |last: u8| v.iter().find(|v| v.client_mac[5] == last).unwrap();
@@ -593,6 +594,15 @@ fn a_session_closed_to_make_room_still_gets_its_verdict() {
             .contains("more than 2 clients")
     );
     assert_eq!(v.len(), 4, "every client has its verdict: {v:?}");
+}
+
+/// `e` (a TFTP event) as sent from a client with this Ethernet address.
+fn with_mac(e: &Event, mac: [u8; 6]) -> Event {
+    let mut e = *e;
+    if let Event::Tftp(t) = &mut e {
+        t.client_mac = mac;
+    }
+    e
 }
 
 #[test]
@@ -616,7 +626,7 @@ fn tftp_alone_is_no_boot_unless_asked() {
     let judge = |mode| {
         let mut t = Tracker::new(16, Timeouts::default()).with_tftp_only(mode);
         for (at, e) in &events {
-            t.on_event(e, *at, Some(mac));
+            t.on_event(&with_mac(e, mac), *at);
         }
         t.finish()
     };
@@ -627,7 +637,7 @@ fn tftp_alone_is_no_boot_unless_asked() {
     // no-answer timeout (10 s), not at the 5-minute idle close.
     let mut t = Tracker::new(16, Timeouts::default()).with_early_verdicts();
     for (at, e) in &events {
-        t.on_event(e, *at, Some(mac));
+        t.on_event(&with_mac(e, mac), *at);
     }
     t.on_tick(10 * S);
     assert!(t.take_decided().is_empty());
@@ -644,17 +654,17 @@ fn tftp_alone_is_no_boot_unless_asked() {
     let mut t = Tracker::new(16, Timeouts::default()).with_tftp_only(TftpOnlyClients::Auto);
     t.dhcp_seen();
     for (at, e) in &events {
-        t.on_event(e, *at, Some(mac));
+        t.on_event(&with_mac(e, mac), *at);
     }
     assert_eq!(t.finish()[0].outcome, Outcome::TftpOnly);
     // The same client starting a PXE exchange afterwards: a new session,
     // judged as a boot on its own.
     let mut t = Tracker::new(16, Timeouts::default());
     for (at, e) in &events {
-        t.on_event(e, *at, Some(MAC));
+        t.on_event(&with_mac(e, MAC), *at);
     }
     for (at, e) in healthy() {
-        t.on_event(&e, 10 * S + at, None);
+        t.on_event(&e, 10 * S + at);
     }
     let v = t.finish();
     assert_eq!(
