@@ -232,25 +232,21 @@ pub fn for_each(path: &Path, mut f: impl FnMut(PacketRef<'_>)) -> Result<usize, 
         };
         while let Some(block) = r.next_block() {
             let block = block.map_err(|e| damaged(n, e))?;
-            match block {
+            let (timestamp, link, orig_len, data) = match &block {
                 Block::SectionHeader(s) => {
                     interfaces.clear();
                     endianness = s.endianness;
+                    continue;
                 }
                 Block::InterfaceDescription(i) => {
                     interfaces.push((i.linktype, TsUnits::of(&i.options)));
+                    continue;
                 }
                 Block::EnhancedPacket(p) => {
                     let (link, units) = interface(&interfaces, p.interface_id as usize);
                     // pcap-file hands out the raw 64-bit count as nanoseconds.
                     let raw = u64::try_from(p.timestamp.as_nanos()).unwrap_or(u64::MAX);
-                    f(PacketRef {
-                        timestamp: units.to_duration(raw),
-                        link,
-                        orig_len: p.original_len,
-                        data: &p.data,
-                    });
-                    n += 1;
+                    (units.to_duration(raw), link, p.original_len, &p.data)
                 }
                 Block::Packet(p) => {
                     // The obsolete Packet Block: pcap-file reads its two
@@ -261,27 +257,22 @@ pub fn for_each(path: &Path, mut f: impl FnMut(PacketRef<'_>)) -> Result<usize, 
                         Endianness::Little => p.timestamp.rotate_left(32),
                     };
                     let (link, units) = interface(&interfaces, p.interface_id.into());
-                    f(PacketRef {
-                        timestamp: units.to_duration(raw),
-                        link,
-                        orig_len: p.original_len,
-                        data: &p.data,
-                    });
-                    n += 1;
+                    (units.to_duration(raw), link, p.original_len, &p.data)
                 }
                 // No timestamp: the capture's clock stands still.
                 Block::SimplePacket(p) => {
                     let (link, _) = interface(&interfaces, 0);
-                    f(PacketRef {
-                        timestamp: Duration::ZERO,
-                        link,
-                        orig_len: p.original_len,
-                        data: &p.data,
-                    });
-                    n += 1;
+                    (Duration::ZERO, link, p.original_len, &p.data)
                 }
-                _ => {}
-            }
+                _ => continue,
+            };
+            f(PacketRef {
+                timestamp,
+                link,
+                orig_len,
+                data,
+            });
+            n += 1;
         }
     } else {
         let mut r = PcapReader::new(file).map_err(format)?;

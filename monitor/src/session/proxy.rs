@@ -11,7 +11,7 @@ use monitor_common::{
 use super::{
     decide::{Live, Step},
     state::{Offer, Session, ip},
-    timeline::{describe, note},
+    timeline::{self, describe, note},
 };
 use crate::diagnosis;
 
@@ -51,15 +51,7 @@ pub fn on_ack(s: &mut Session, e: &DhcpEvent, now: u64) {
 pub fn on_unreachable(s: &mut Session, e: &IcmpEvent, now: u64) {
     s.proxy_unreachable += 1;
     let t = s.rel(now);
-    note!(
-        s,
-        t,
-        format!(
-            "ICMP port unreachable from {}: nothing listens on {}:4011",
-            ip(e.reporter),
-            ip(e.quoted_dst)
-        ),
-    );
+    note!(s, t, timeline::unreachable(e, udp::PORT_PXE));
 }
 
 /// Whether an ICMP unreachable is about port 4011.

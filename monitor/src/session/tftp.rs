@@ -13,7 +13,7 @@ use super::{
     Measurement,
     decide::{Live, Step},
     state::{MAX_TRANSFERS, Session, Transfer, ip, same_file},
-    timeline::note,
+    timeline::{self, note},
 };
 use crate::{
     diagnosis::{self, Stalled},
@@ -130,15 +130,7 @@ pub fn on_unreachable(s: &mut Session, e: &IcmpEvent, now: u64) {
         tr.unreachable += 1;
     }
     let t = s.rel(now);
-    note!(
-        s,
-        t,
-        format!(
-            "ICMP port unreachable from {}: nothing listens on {}:69",
-            ip(e.reporter),
-            ip(e.quoted_dst)
-        ),
-    );
+    note!(s, t, timeline::unreachable(e, udp::PORT_TFTP));
 }
 
 /// Whether an ICMP unreachable is about port 69.

@@ -2,6 +2,8 @@
 //! the timeline is kept (text output; formatting each step is most of the
 //! tracker's work), bounded by `MAX_TIMELINE`, and how an offer reads in it.
 
+use monitor_common::event::IcmpEvent;
+
 use super::state::{Offer, ip};
 
 /// Adds a timeline line at session time `$t`; the line is formatted only
@@ -39,4 +41,13 @@ pub fn describe(o: &Offer) -> String {
         parts.push("option 43".into());
     }
     parts.join(", ")
+}
+
+/// An ICMP port unreachable about a request to `port`.
+pub fn unreachable(e: &IcmpEvent, port: u16) -> String {
+    format!(
+        "ICMP port unreachable from {}: nothing listens on {}:{port}",
+        ip(e.reporter),
+        ip(e.quoted_dst)
+    )
 }

@@ -38,6 +38,7 @@ use crate::{
 };
 
 mod check;
+mod light;
 mod phone;
 mod report;
 mod run;

@@ -14,12 +14,8 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
-use super::verdict::sessions;
-use crate::{
-    agent::{self, Agent},
-    lab::{self, Lab, Servers},
-    scrape, sys,
-};
+use super::{light::LightLab, verdict::sessions};
+use crate::{lab::Servers, scrape, sys};
 
 /// The name of this run in `--scenario`.
 pub const PHONE: &str = "tftp-phone";
@@ -72,56 +68,28 @@ pub fn phone(bin: &Path, instance: u16, out: &Path) -> Phone {
     p
 }
 
-/// The shell handler busybox udhcpc runs: on "bound", configure the address
-/// and write the TFTP server for the next step.
-const UDHCPC_HANDLER: &str = "#!/bin/sh\n\
-    [ \"$1\" = bound ] || exit 0\n\
-    ip addr add \"$ip/${mask:-24}\" dev \"$interface\"\n\
-    echo \"$siaddr\" > \"$LEASE_FILE\"\n";
-
 fn drive(bin: &Path, instance: u16, dir: &Path, p: &mut Phone) -> Result<()> {
-    fs::create_dir_all(dir)?;
-    let lab_dir = dir.join("lab");
-    let mut lab = Lab::up_with(&lab_dir, instance, Servers::Dnsmasq).context("lab up")?;
-    let pcap = dir.join("segment.pcap");
-    lab.start_capture_on_segment(&pcap)?;
-    let listen = agent::free_port()?;
-    let mut agent = Agent::start_logged(
-        bin,
-        &lab.names.srv,
-        lab::SERVER_IF,
-        listen,
-        &[],
-        &dir.join("pxe-monitor.log"),
-    )?;
-    let before = agent.metrics()?;
-    let light = lab.add_light_clients(1)?;
-    let (ns, mac) = &light[0];
+    let ll = LightLab::up(bin, instance, dir, Servers::Dnsmasq, 1)?;
+    let (ns, mac) = ll.clients[0].clone();
     let name = mac.replace(':', "").to_uppercase();
     let config = format!("SEP{name}.cnf.xml");
     fs::write(
-        lab_dir.join("tftp").join(&config),
+        dir.join("lab/tftp").join(&config),
         "<device><loadInformation>SIP11.9-4-2SR3-1S</loadInformation></device>\n",
-    )?;
-    let handler = dir.join("udhcpc-handler.sh");
-    fs::write(&handler, UDHCPC_HANDLER)?;
-    fs::set_permissions(
-        &handler,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
     let lease = dir.join("lease");
     let got = dir.join("got-config");
     let script = format!(
         "busybox udhcpc -f -q -n -t 4 -T 1 -i eth0 -s {handler} -V '{VENDOR_CLASS}' && \
-         read server < {lease} && \
+         read server file < {lease} && \
          ! atftp -g -r CTLSEP{name}.tlv -l /dev/null \"$server\" && \
          atftp -g -r {config} -l {got} \"$server\" && test -s {got}",
-        handler = handler.display(),
+        handler = ll.handler.display(),
         lease = lease.display(),
         got = got.display(),
     );
     let log = fs::File::create(dir.join("phone.log"))?;
-    let status = sys::netns_command(ns, "sh")
+    let status = sys::netns_command(&ns, "sh")
         .args(["-c", &script])
         .env("LEASE_FILE", &lease)
         .stdin(std::process::Stdio::null())
@@ -135,7 +103,7 @@ fn drive(bin: &Path, instance: u16, dir: &Path, p: &mut Phone) -> Result<()> {
     // Reported once the phone is quiet for the no-answer timeout (10 s).
     let deadline = Instant::now() + Duration::from_secs(30);
     let session = loop {
-        let mine = sessions(listen)?
+        let mine = sessions(ll.listen)?
             .into_iter()
             .find(|s| s["client_mac"] == mac.as_str());
         if mine.is_some() || Instant::now() >= deadline {
@@ -143,10 +111,9 @@ fn drive(bin: &Path, instance: u16, dir: &Path, p: &mut Phone) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    let after = agent.metrics()?;
-    agent.stop()?;
-    lab.stop_capture()?;
-    lab.down()?;
+    let after = ll.agent.metrics()?;
+    let (before, pcap) = (ll.before.clone(), ll.pcap.clone());
+    ll.down()?;
     match &session {
         None => p
             .problems

@@ -12,10 +12,9 @@ use std::{
 use anyhow::{Context as _, Result};
 use serde_json::Value;
 
-use super::verdict::sessions;
+use super::{light::LightLab, verdict::sessions};
 use crate::{
-    agent::{self, Agent},
-    lab::{self, Lab, Servers},
+    lab::{self, Servers},
     scrape, sys,
 };
 
@@ -67,13 +66,6 @@ pub struct Storm {
     pub problems: Vec<String>,
 }
 
-/// The shell handler busybox udhcpc runs: on "bound", configure the address
-/// and write the next server and boot file for the TFTP step.
-const UDHCPC_HANDLER: &str = "#!/bin/sh\n\
-    [ \"$1\" = bound ] || exit 0\n\
-    ip addr add \"$ip/${mask:-24}\" dev \"$interface\"\n\
-    echo \"$siaddr $boot_file\" > \"$LEASE_FILE\"\n";
-
 /// `clients` light PXE clients (busybox udhcpc with a PXE vendor class and
 /// client architecture, then atftp of the boot file it was given, as
 /// firmware does) start within a second against dnsmasq, pxe-monitor on
@@ -110,28 +102,8 @@ impl Drop for Children {
 }
 
 fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<()> {
-    fs::create_dir_all(dir)?;
-    let mut lab =
-        Lab::up_with(&dir.join("lab"), instance, Servers::DnsmasqBigFile).context("lab up")?;
-    let pcap = dir.join("segment.pcap");
-    lab.start_capture_on_segment(&pcap)?;
-    let listen = agent::free_port()?;
-    let mut agent = Agent::start_logged(
-        bin,
-        &lab.names.srv,
-        lab::SERVER_IF,
-        listen,
-        &[],
-        &dir.join("pxe-monitor.log"),
-    )?;
-    let before = agent.metrics()?;
-    let light = lab.add_light_clients(st.clients)?;
-    let handler = dir.join("udhcpc-handler.sh");
-    fs::write(&handler, UDHCPC_HANDLER)?;
-    fs::set_permissions(
-        &handler,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )?;
+    let ll = LightLab::up(bin, instance, dir, Servers::DnsmasqBigFile, st.clients)?;
+    let (listen, handler, light) = (ll.listen, &ll.handler, &ll.clients);
     let mut children = Children(Vec::new());
     // Every client waits for this file, then all start together: how long
     // spawning 50 processes takes does not spread the storm.
@@ -223,9 +195,9 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
             macs.len()
         ));
     }
-    let after = agent.metrics()?;
+    let after = ll.agent.metrics()?;
     let delta = |name: &str, labels: &[(&str, &str)]| {
-        scrape::sum(&after, name, labels) as i64 - scrape::sum(&before, name, labels) as i64
+        scrape::sum(&after, name, labels) as i64 - scrape::sum(&ll.before, name, labels) as i64
     };
     let started = delta("pxe_sessions_started_total", &[]);
     // Every outcome's series.
@@ -240,10 +212,9 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
     if lost != 0 {
         st.problems.push(format!("{lost} event(s) lost"));
     }
-    agent.stop()?;
     drop(children);
-    lab.stop_capture()?;
-    lab.down()?;
+    let pcap = ll.pcap.clone();
+    ll.down()?;
     let (spread, first_to_last) = storm_times(&pcap)?;
     st.first_to_last = first_to_last;
     st.discover_spread = spread;
