@@ -1,6 +1,7 @@
-//! pxe-monitor kernel programs: XDP on ingress, TC classifier on egress.
+//! pxe-monitor kernel programs: on ingress TC (the default) or XDP, on
+//! egress TC.
 //!
-//! Both run the shared classifier on each frame, bump per-CPU counters and
+//! Each runs the shared classifier on each frame, bump per-CPU counters and
 //! always let the packet through: no path here changes, drops or delays a
 //! packet.
 //!
@@ -68,30 +69,80 @@ pub fn bare_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 
+/// Baseline for `cargo xtask bench veth`: a TC program that passes every
+/// frame and does nothing else.
+#[classifier]
+pub fn bare_tc(_ctx: TcContext) -> i32 {
+    TC_ACT_OK
+}
+
 /// Egress: every frame the host sends out of the interface (a monitor on
 /// the DHCP/PXE server sees its own OFFERs and ACKs here).
 #[classifier]
 pub fn pxe_tc_egress(ctx: TcContext) -> i32 {
-    // Headers of locally built UDP packets are in the linear part; counting
-    // uses the whole skb length.
+    tc(ctx, Direction::Egress)
+}
+
+/// Ingress at TC, the default hook: every frame the interface receives,
+/// after the driver and GRO built its skb (a GRO'd TCP super-packet is one
+/// call). Unlike native XDP it leaves the driver's receive path as it is
+/// (veth, virtio_net and others turn GRO/LRO off or change their receive
+/// mode while an XDP program is attached: BENCHMARKS.md), and it runs
+/// beside other programs on the interface (TCX).
+#[classifier]
+pub fn pxe_tc_ingress(ctx: TcContext) -> i32 {
+    tc(ctx, Direction::Ingress)
+}
+
+/// Both TC hooks: stage one on the linear part of the skb, then the stage
+/// functions. A PXE packet whose bytes are not all in the linear part (a
+/// driver that keeps only the headers there) is made linear first with
+/// `bpf_skb_pull_data`, which moves bytes into the head and changes nothing
+/// of the packet; no other packet is touched.
+#[inline(always)]
+fn tc(ctx: TcContext, dir: Direction) -> i32 {
     let frame = PacketFrame::new(ctx.data(), ctx.data_end());
-    match headers(&frame, ctx.len() as u64, Direction::Egress) {
+    let len = ctx.len();
+    let next = headers(&frame, len.into(), dir);
+    if next.is_some() && (frame.size() as u32) < len {
+        // Best effort: on failure the stages read what is linear and count
+        // what they cannot read as truncated.
+        let _ = ctx.pull_data(len.min(MAX_PULL));
+    }
+    let skb = ctx.skb.skb;
+    match (next, dir) {
         // SAFETY: our own context, as the stage functions require.
-        Some(Stage2::Dhcp(arg)) => unsafe {
-            dhcp::pxe_dhcp_tc(ctx.skb.skb, arg);
+        (Some(Stage2::Dhcp(arg)), Direction::Egress) => unsafe {
+            dhcp::pxe_dhcp_tc(skb, arg);
         },
         // SAFETY: as above.
-        Some(Stage2::Icmp(arg)) => unsafe {
-            icmp::pxe_icmp_tc(ctx.skb.skb, arg);
+        (Some(Stage2::Dhcp(arg)), Direction::Ingress) => unsafe {
+            dhcp::pxe_dhcp_tc_in(skb, arg);
         },
         // SAFETY: as above.
-        Some(Stage2::Tftp(arg)) => unsafe {
-            tftp::pxe_tftp_tc(ctx.skb.skb, arg);
+        (Some(Stage2::Icmp(arg)), Direction::Egress) => unsafe {
+            icmp::pxe_icmp_tc(skb, arg);
         },
-        None => {}
+        // SAFETY: as above.
+        (Some(Stage2::Icmp(arg)), Direction::Ingress) => unsafe {
+            icmp::pxe_icmp_tc_in(skb, arg);
+        },
+        // SAFETY: as above.
+        (Some(Stage2::Tftp(arg)), Direction::Egress) => unsafe {
+            tftp::pxe_tftp_tc(skb, arg);
+        },
+        // SAFETY: as above.
+        (Some(Stage2::Tftp(arg)), Direction::Ingress) => unsafe {
+            tftp::pxe_tftp_tc_in(skb, arg);
+        },
+        (None, _) => {}
     }
     TC_ACT_OK
 }
+
+/// The most bytes a TC hook makes linear: a whole Ethernet frame with two
+/// VLAN tags (PXE packets are never larger; `MAX_OFFSET` bounds reads).
+const MAX_PULL: u32 = 1522;
 
 /// Which stage-two function reads the frame, with its packed offsets.
 enum Stage2 {

@@ -13,7 +13,7 @@ use crate::{
     alert::{SpikeConfig, webhook},
     cli::RunArgs,
     http,
-    kernel::{MapSizes, Probe, Probes, ring},
+    kernel::{AttachOptions, MapSizes, Probe, Probes, ring},
     live, metrics,
     metrics::{kernel::KernelCollector, sessions::SessionMetrics},
     netns,
@@ -37,8 +37,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut probes = Vec::new();
     for iface in &args.interfaces {
         // On error, probes attached so far are dropped (detached) here.
-        let egress = !args.no_egress && !args.bench_bare_xdp;
-        let attach = || Probe::attach(iface, args.xdp_mode, egress, &sizes, args.bench_bare_xdp);
+        let opts = AttachOptions {
+            ingress: args.ingress.into(),
+            egress: !args.no_egress && !args.bench_bare,
+            bare: args.bench_bare,
+        };
+        let attach = || Probe::attach(iface, &opts, &sizes);
         let probe = match &args.netns {
             Some(ns) => netns::in_netns(ns, attach)??,
             None => attach()?,

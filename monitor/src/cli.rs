@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::session::TftpOnlyClients;
+use crate::{kernel::IngressHook, session::TftpOnlyClients};
 
 /// Bounds of the sizing flags: large enough for any boot network, small
 /// enough that a typo cannot take gigabytes of kernel memory.
@@ -117,9 +117,12 @@ pub struct RunArgs {
     /// Address for the HTTP server (/metrics, /healthz).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9567")]
     pub listen: SocketAddr,
-    /// How to attach the XDP program.
-    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
-    pub xdp_mode: XdpModeArg,
+    /// Where the ingress program runs: `auto` (TC ingress, beside any other
+    /// program; XDP only where TC cannot attach), `tc`, `xdp` (native XDP,
+    /// which changes the driver's receive path for all traffic: see the
+    /// README), or `xdp-generic`.
+    #[arg(long, value_enum, default_value_t = IngressArg::Auto)]
+    pub ingress: IngressArg,
     /// Attach to interfaces inside this named network namespace
     /// (/run/netns/NAME, as made by `ip netns add`); the HTTP server stays
     /// in the namespace pxe-monitor was started in.
@@ -141,10 +144,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = monitor_common::counters::maps::TFTP_FLOWS_LEN,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(limits::TABLE_MAX)))]
     pub max_tftp_transfers: u32,
-    /// Attach the do-nothing XDP program instead of the monitor (and no TC):
-    /// the baseline of `cargo xtask bench veth`.
+    /// Attach the do-nothing programs instead of the monitor's, on the
+    /// `--ingress` hook (and no egress): the baselines of `cargo xtask bench
+    /// veth`.
     #[arg(long, hide = true)]
-    pub bench_bare_xdp: bool,
+    pub bench_bare: bool,
     /// Sessions followed at once per agent; when full, the oldest is closed
     /// early with the verdict its evidence gives.
     #[arg(long, value_name = "N", default_value_t = 65536,
@@ -186,14 +190,28 @@ pub struct RunArgs {
     pub no_egress: bool,
 }
 
+/// `--ingress`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XdpModeArg {
-    /// Native (driver) mode, falling back to generic (skb) mode with a warning.
+pub enum IngressArg {
+    /// TC ingress; native XDP, then generic XDP, only where TC cannot attach.
     Auto,
-    /// Native (driver) mode only.
-    Native,
-    /// Generic (skb) mode: works on every interface, slower.
-    Skb,
+    /// TC ingress only.
+    Tc,
+    /// Native (driver) XDP only.
+    Xdp,
+    /// Generic (skb) XDP only.
+    XdpGeneric,
+}
+
+impl From<IngressArg> for IngressHook {
+    fn from(a: IngressArg) -> Self {
+        match a {
+            IngressArg::Auto => IngressHook::Auto,
+            IngressArg::Tc => IngressHook::Tc,
+            IngressArg::Xdp => IngressHook::Xdp,
+            IngressArg::XdpGeneric => IngressHook::XdpGeneric,
+        }
+    }
 }
 
 fn parse_ring_bytes(s: &str) -> Result<u32, String> {

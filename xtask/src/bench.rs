@@ -1,7 +1,8 @@
-//! The benchmarks. `cargo xtask bench veth`: packets per second through a
-//! veth pair between two network namespaces, with no program, with a
-//! do-nothing XDP program, and with pxe-monitor (XDP and TC egress) on the
-//! receiving end, in alternating rounds of the same run. `bench replay` and
+//! The benchmarks. `cargo xtask bench veth`: small UDP packets per second
+//! and TCP bulk throughput (iperf3) through a veth pair between two network
+//! namespaces, with no program, with do-nothing XDP and TC programs, and
+//! with pxe-monitor in each ingress mode on the receiving end, in
+//! alternating rounds of the same run. `bench replay` and
 //! `bench kernel` run the monitor package's benchmark examples.
 //!
 //! Traffic stays inside the two namespaces this command creates (10.99.0.0/24)
@@ -124,49 +125,141 @@ fn round() -> Result<f64> {
     Ok((rx_packets()? - before) as f64 / secs)
 }
 
+/// TCP bulk from the sender namespace to an iperf3 server in the receiver
+/// namespace for `ROUND`; returns the received bits per second.
+fn tcp_round() -> Result<f64> {
+    let out = netns_command(SENDER_NS, "iperf3")
+        .args(["-c", RX_IP, "-t"])
+        .arg(ROUND.as_secs().to_string())
+        .args(["-J", "--connect-timeout", "2000"])
+        .output()
+        .context("running iperf3 (cargo xtask setup installs it)")?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("iperf3 output: {}", String::from_utf8_lossy(&out.stderr)))?;
+    v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .with_context(|| format!("no throughput in iperf3's report: {v}"))
+}
+
+/// The iperf3 server in the receiver namespace, stopped on drop.
+struct Iperf(std::process::Child);
+
+impl Drop for Iperf {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What is on the receiving veth in one column of the table.
+struct Setup {
+    name: &'static str,
+    /// pxe-monitor's flags; `None`: no program at all.
+    flags: Option<&'static [&'static str]>,
+}
+
+const SETUPS: &[Setup] = &[
+    Setup {
+        name: "no program",
+        flags: None,
+    },
+    Setup {
+        name: "bare XDP_PASS (native)",
+        flags: Some(&["--ingress", "xdp", "--bench-bare"]),
+    },
+    Setup {
+        name: "bare TC (TCX ingress)",
+        flags: Some(&["--ingress", "tc", "--bench-bare"]),
+    },
+    Setup {
+        name: "pxe-monitor, default (auto: TC ingress + TC egress)",
+        flags: Some(&[]),
+    },
+    Setup {
+        name: "pxe-monitor --ingress xdp (native XDP + TC egress)",
+        flags: Some(&["--ingress", "xdp"]),
+    },
+    Setup {
+        name: "pxe-monitor --ingress xdp-generic (+ TC egress)",
+        flags: Some(&["--ingress", "xdp-generic"]),
+    },
+];
+
 pub fn veth() -> Result<()> {
     let bin = agent::build_monitor()?;
     let _ns = setup()?;
+    let _server = Iperf(
+        netns_command(RECEIVER_NS, "iperf3")
+            .args(["-s", "-B", RX_IP])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting iperf3 -s (cargo xtask setup installs iperf3)")?,
+    );
+    thread::sleep(Duration::from_millis(500));
     println!(
-        "UDP datagrams (18-byte payload, port 9999) from {SENDER_NS} to {RECEIVER_NS} over a veth pair;"
+        "Over a veth pair from {SENDER_NS} to {RECEIVER_NS}: small UDP datagrams (18-byte payload, port 9999) and TCP bulk (iperf3),"
     );
     println!(
-        "{ROUNDS} alternating rounds of {} s: no program, a bare XDP_PASS program, pxe-monitor (XDP + TC egress) on {RX_IF}.",
+        "{ROUNDS} rounds of {} s each, the setups on {RX_IF} alternating within each round.",
         ROUND.as_secs()
     );
-    let (mut without, mut bare, mut with) = (Vec::new(), Vec::new(), Vec::new());
+    let mut udp = vec![Vec::new(); SETUPS.len()];
+    let mut tcp = vec![Vec::new(); SETUPS.len()];
     for _ in 0..ROUNDS {
-        without.push(round()?);
-        // A do-nothing XDP program: what attaching any XDP program to a veth
-        // costs (the veth moves to its XDP receive path).
-        let listen = agent::free_port()?;
-        let mut baseline =
-            Agent::start_with(&bin, RECEIVER_NS, RX_IF, listen, &["--bench-bare-xdp"])?;
-        bare.push(round()?);
-        baseline.stop()?;
-        let mut agent = Agent::start(&bin, RECEIVER_NS, RX_IF, agent::free_port()?)?;
-        with.push(round()?);
-        let m = agent.metrics()?;
-        let labels = [("direction", "ingress"), ("class", "other_udp")];
-        let seen = crate::scrape::sum(&m, "pxe_packets_total", &labels);
-        agent.stop()?;
-        if seen == 0 {
-            bail!("the monitor counted no packets: it was not attached");
+        for (k, setup) in SETUPS.iter().enumerate() {
+            let agent = match setup.flags {
+                None => None,
+                Some(flags) => Some(Agent::start_with(
+                    &bin,
+                    RECEIVER_NS,
+                    RX_IF,
+                    agent::free_port()?,
+                    flags,
+                )?),
+            };
+            udp[k].push(round()?);
+            tcp[k].push(tcp_round()?);
+            if let Some(mut agent) = agent {
+                if !setup.flags.is_some_and(|f| f.contains(&"--bench-bare")) {
+                    let m = agent.metrics()?;
+                    let labels = [("direction", "ingress"), ("class", "other_udp")];
+                    if crate::scrape::sum(&m, "pxe_packets_total", &labels) == 0 {
+                        bail!(
+                            "{}: the monitor counted no packets: it was not attached",
+                            setup.name
+                        );
+                    }
+                }
+                agent.stop()?;
+            }
         }
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
     };
-    let (a, z, b) = (median(&mut without), median(&mut bare), median(&mut with));
+    let udp: Vec<f64> = udp.iter_mut().map(median).collect();
+    let tcp: Vec<f64> = tcp.iter_mut().map(median).collect();
     println!();
-    println!("| receiving veth | packets/s (median of {ROUNDS}) | ratio to no program |");
-    println!("|---|---:|---:|");
-    println!("| no XDP program | {a:.0} | 1.000 |");
-    println!("| bare XDP_PASS program | {z:.0} | {:.3} |", z / a);
-    println!("| pxe-monitor (XDP + TC egress) | {b:.0} | {:.3} |", b / a);
+    println!("| receiving veth | small UDP, packets/s | ratio | TCP bulk, Gbit/s | ratio |");
+    println!("|---|---:|---:|---:|---:|");
+    for (k, setup) in SETUPS.iter().enumerate() {
+        println!(
+            "| {} | {:.0} | {:.3} | {:.2} | {:.3} |",
+            setup.name,
+            udp[k],
+            udp[k] / udp[0],
+            tcp[k] / 1e9,
+            tcp[k] / tcp[0]
+        );
+    }
     println!();
-    println!("pxe-monitor / bare XDP_PASS: {:.3}", b / z);
+    println!(
+        "default (auto) / no program: small UDP {:.3}, TCP bulk {:.3} (median of {ROUNDS} rounds)",
+        udp[3] / udp[0],
+        tcp[3] / tcp[0]
+    );
     Ok(())
 }
 

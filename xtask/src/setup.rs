@@ -36,6 +36,8 @@ pub const PACKAGES: &[&str] = &[
     "tftp-hpa",
     "tshark",
     "curl",
+    // bench veth's TCP bulk
+    "iperf3",
     // the pxelinux / syslinux.efi chain
     "pxelinux",
     "syslinux-common",
@@ -114,6 +116,7 @@ fn apt_packages() -> Result<()> {
         "kea-dhcp4-server",
         "tftpd-hpa",
         "radvd",
+        "iperf3",
         "prometheus",
     ] {
         let _ = Command::new("systemctl")

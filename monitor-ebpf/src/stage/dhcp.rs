@@ -26,12 +26,14 @@ stage!(
     /// Stage two for a DHCP message: BOOTP header and options.
     pxe_dhcp_xdp,
     pxe_dhcp_tc,
+    pxe_dhcp_tc_in,
     dhcp
 );
 stage!(
     /// Stage three for a DHCP message: PXE transactions, counters, event.
     pxe_dhcp_track_xdp,
     pxe_dhcp_track_tc,
+    pxe_dhcp_track_tc_in,
     track
 );
 
@@ -44,7 +46,9 @@ fn dhcp(frame: &PacketFrame, meta: u64, dir: Direction, _ifindex: u32, ctx: Ctx)
             // SAFETY: the program's own context, passed on.
             Ctx::Xdp(c) => unsafe { pxe_dhcp_track_xdp(c, 0) },
             // SAFETY: as above.
-            Ctx::Tc(s) => unsafe { pxe_dhcp_track_tc(s, 0) },
+            Ctx::TcEgress(s) => unsafe { pxe_dhcp_track_tc(s, 0) },
+            // SAFETY: as above.
+            Ctx::TcIngress(s) => unsafe { pxe_dhcp_track_tc_in(s, 0) },
         };
     }
 }

@@ -23,6 +23,7 @@ stage!(
     /// Stage two for an ICMP destination unreachable.
     pxe_icmp_xdp,
     pxe_icmp_tc,
+    pxe_icmp_tc_in,
     icmp
 );
 

@@ -1,4 +1,4 @@
-//! Stages two and three: each a pair of *global* BPF functions (one per
+//! Stages two and three: each three *global* BPF functions (one per
 //! hook) that stage one in `main.rs`, or the stage before, calls with the
 //! program's context and one packed argument (`monitor_common::stage`).
 //! `dhcp.rs` parses a DHCP message and tracks PXE transactions, `icmp.rs`
@@ -16,18 +16,21 @@ use aya_ebpf::{
 #[derive(Clone, Copy)]
 enum Ctx {
     Xdp(*mut xdp_md),
-    Tc(*mut __sk_buff),
+    TcEgress(*mut __sk_buff),
+    TcIngress(*mut __sk_buff),
 }
 
-/// Defines a stage as two *global* BPF functions, one per hook, which the
-/// verifier checks once each with their arguments unknown, instead of once
-/// for every path through the caller that reaches them. Each builds the
-/// frame from its own context and runs `$body(frame, arg, direction,
-/// ifindex, ctx)`, `arg` being the stage's packed argument
-/// (`monitor_common::stage`). Defined before the stage modules, which use
-/// it; paths are absolute so that it expands the same in each.
+/// Defines a stage as three *global* BPF functions, one per hook (XDP, TC
+/// egress, TC ingress), which the verifier checks once each with their
+/// arguments unknown, instead of once for every path through the caller
+/// that reaches them. Each builds the frame from its own context and runs
+/// `$body(frame, arg, direction, ifindex, ctx)`, `arg` being the stage's
+/// packed argument (`monitor_common::stage`); the direction is a constant
+/// of each function, so the verifier never explores the other one.
+/// Defined before the stage modules, which use it; paths are absolute so
+/// that it expands the same in each.
 macro_rules! stage {
-    ($(#[$doc:meta])* $xdp:ident, $tc:ident, $body:ident) => {
+    ($(#[$doc:meta])* $xdp:ident, $tc:ident, $tci:ident, $body:ident) => {
         $(#[$doc])*
         ///
         /// # Safety
@@ -59,17 +62,22 @@ macro_rules! stage {
             0
         }
 
+        stage!(@tc $(#[$doc])* $tc, Egress, TcEgress, $body);
+        stage!(@tc $(#[$doc])* $tci, Ingress, TcIngress, $body);
+    };
+    (@tc $(#[$doc:meta])* $name:ident, $dir:ident, $ctx:ident, $body:ident) => {
         $(#[$doc])*
         ///
         /// # Safety
         /// `skb` must be the context of the running TC program.
         #[unsafe(no_mangle)]
         #[inline(never)]
-        pub unsafe extern "C" fn $tc(
+        pub unsafe extern "C" fn $name(
             skb: *mut ::aya_ebpf::bindings::__sk_buff,
             arg: u64,
         ) -> i32 {
-            // SAFETY: as above, for the TC program.
+            // SAFETY: called only by this object's TC code with the
+            // program's own context; the verifier checks the accesses.
             let (frame, ifindex) = unsafe {
                 let s = &*skb;
                 (
@@ -80,9 +88,9 @@ macro_rules! stage {
             $body(
                 &frame,
                 ::core::hint::black_box(arg),
-                ::monitor_common::counters::Direction::Egress,
+                ::monitor_common::counters::Direction::$dir,
                 ifindex,
-                $crate::stage::Ctx::Tc(skb),
+                $crate::stage::Ctx::$ctx(skb),
             );
             0
         }

@@ -29,6 +29,7 @@ stage!(
     /// Stage two for TFTP: requests and followed transfers.
     pxe_tftp_xdp,
     pxe_tftp_tc,
+    pxe_tftp_tc_in,
     tftp
 );
 

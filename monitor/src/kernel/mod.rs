@@ -7,14 +7,18 @@
 //! One object is loaded per interface, so every interface has its own maps
 //! and the metrics can carry an `interface` label without a map key for it.
 
+mod attach;
+mod netlink;
 pub mod ring;
+
+pub use attach::{AttachOptions, Attachment, IngressHook, Probe};
 
 use std::{ffi::CString, io, sync::Mutex};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode, tc},
+    maps::{MapData, PerCpuArray},
+    programs::{ProgramError, SchedClassifier, Xdp},
 };
 use monitor_common::{
     Traffic,
@@ -25,17 +29,19 @@ use monitor_common::{
     flow::{TftpFlow, TftpKey},
 };
 use thiserror::Error;
-use tracing::{info, warn};
 
-use crate::{cli::XdpModeArg, counters::Counters};
+use crate::counters::Counters;
 
 /// The eBPF object built by `build.rs` (aya-build) from `monitor-ebpf`.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
 
 pub const XDP_PROGRAM: &str = "pxe_xdp";
 pub const TC_PROGRAM: &str = "pxe_tc_egress";
+pub const TC_INGRESS_PROGRAM: &str = "pxe_tc_ingress";
 /// An XDP program that only passes frames: the benchmarks' baseline.
-pub const BARE_PROGRAM: &str = "bare_pass";
+pub const BARE_XDP_PROGRAM: &str = "bare_pass";
+/// A TC program that only passes frames: the benchmarks' baseline.
+pub const BARE_TC_PROGRAM: &str = "bare_tc";
 /// Verifier log lines shown when a program is rejected.
 const VERIFIER_TAIL: usize = 20;
 
@@ -66,6 +72,25 @@ pub enum ProbeError {
         program: &'static str,
         io_error: io::Error,
         verifier_tail: String,
+    },
+    #[error(
+        "interface {interface:?} already has XDP program {prog_name:?} (id {prog_id}) attached, and \
+         pxe-monitor never replaces another program: use `--ingress tc` (or the default `auto`), which \
+         runs beside it, or detach it yourself if it is not needed (`ip link set dev {interface} xdp off`)"
+    )]
+    ForeignXdp {
+        interface: String,
+        prog_id: u32,
+        prog_name: String,
+    },
+    #[error(
+        "another pxe-monitor already watches {interface:?} ({hook} program id {prog_id}; \
+         `bpftool prog show id {prog_id}` shows it): stop that one first, or watch another interface"
+    )]
+    AlreadyWatched {
+        interface: String,
+        hook: &'static str,
+        prog_id: u32,
     },
     #[error("{action} failed")]
     Other {
@@ -183,7 +208,11 @@ pub fn check() -> Result<CheckReport, ProbeError> {
         move |e: ProgramError| ProbeError::from_aya(format!("reading {name}'s info"), name, e)
     };
     let mut programs = Vec::new();
-    for (name, kind) in [(XDP_PROGRAM, "xdp"), (TC_PROGRAM, "tc classifier")] {
+    for (name, kind) in [
+        (TC_INGRESS_PROGRAM, "tc classifier"),
+        (XDP_PROGRAM, "xdp"),
+        (TC_PROGRAM, "tc classifier"),
+    ] {
         let prog = ebpf.program(name).ok_or_else(|| ProbeError::Other {
             action: format!("finding program {name} in the eBPF object"),
             source: "not present".into(),
@@ -262,16 +291,23 @@ pub fn load_sized(sizes: &MapSizes) -> Result<Ebpf, ProbeError> {
             );
             ProbeError::from_aya(action, "(maps)", e)
         })?;
-    let xdp: &mut Xdp = program(&mut ebpf, XDP_PROGRAM)?;
-    xdp.load()
-        .map_err(|e| ProbeError::from_aya(format!("loading {XDP_PROGRAM}"), XDP_PROGRAM, e))?;
-    let tc: &mut SchedClassifier = program(&mut ebpf, TC_PROGRAM)?;
-    tc.load()
-        .map_err(|e| ProbeError::from_aya(format!("loading {TC_PROGRAM}"), TC_PROGRAM, e))?;
+    for name in [XDP_PROGRAM, BARE_XDP_PROGRAM] {
+        let xdp: &mut Xdp = program(&mut ebpf, name)?;
+        xdp.load()
+            .map_err(|e| ProbeError::from_aya(format!("loading {name}"), name, e))?;
+    }
+    for name in [TC_INGRESS_PROGRAM, TC_PROGRAM, BARE_TC_PROGRAM] {
+        let tc: &mut SchedClassifier = program(&mut ebpf, name)?;
+        tc.load()
+            .map_err(|e| ProbeError::from_aya(format!("loading {name}"), name, e))?;
+    }
     Ok(ebpf)
 }
 
-fn program<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P, ProbeError>
+pub(super) fn program<'a, P>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut P, ProbeError>
 where
     &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
 {
@@ -296,113 +332,6 @@ fn raise_memlock_limit() {
             "could not raise RLIMIT_MEMLOCK: {}",
             io::Error::last_os_error()
         );
-    }
-}
-
-/// How a hook ended up attached.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attachment {
-    pub hook: &'static str,
-    pub mode: &'static str,
-}
-
-/// One interface being watched: its own loaded object (maps) and links.
-/// Dropping it detaches the programs.
-pub struct Probe {
-    pub interface: String,
-    pub attachments: Vec<Attachment>,
-    ebpf: Ebpf,
-}
-
-impl Probe {
-    /// Loads a fresh copy of the programs and attaches them to `interface`
-    /// (`bare`: the do-nothing baseline program instead, for benchmarks).
-    pub fn attach(
-        interface: &str,
-        mode: XdpModeArg,
-        egress: bool,
-        sizes: &MapSizes,
-        bare: bool,
-    ) -> Result<Probe, ProbeError> {
-        if_index(interface)?;
-        let mut ebpf = load_sized(sizes)?;
-        let mut attachments = Vec::new();
-
-        let xdp_program = if bare { BARE_PROGRAM } else { XDP_PROGRAM };
-        let xdp: &mut Xdp = program(&mut ebpf, xdp_program)?;
-        if bare {
-            xdp.load()
-                .map_err(|e| ProbeError::from_aya("loading the bare program", BARE_PROGRAM, e))?;
-        }
-        let attach = |xdp: &mut Xdp, m: XdpMode| {
-            xdp.attach(interface, m).map_err(|e| {
-                ProbeError::from_aya(format!("attaching XDP to {interface}"), XDP_PROGRAM, e)
-            })
-        };
-        let used = match mode {
-            XdpModeArg::Native => attach(xdp, XdpMode::Driver).map(|_| "native")?,
-            XdpModeArg::Skb => attach(xdp, XdpMode::Skb).map(|_| "skb")?,
-            XdpModeArg::Auto => match attach(xdp, XdpMode::Driver) {
-                Ok(_) => "native",
-                Err(e @ ProbeError::MissingPrivileges { .. }) => return Err(e),
-                Err(e) => {
-                    warn!(interface, error = %e, "native XDP failed; using generic (skb) mode, which is slower");
-                    attach(xdp, XdpMode::Skb).map(|_| "skb")?
-                }
-            },
-        };
-        attachments.push(Attachment {
-            hook: "xdp",
-            mode: used,
-        });
-
-        if egress {
-            let tc: &mut SchedClassifier = program(&mut ebpf, TC_PROGRAM)?;
-            let action = || format!("attaching TC egress to {interface}");
-            let first = tc.attach(interface, TcAttachType::Egress);
-            if first.is_err() {
-                // Kernels before 6.6 (no TCX) need a clsact qdisc first.
-                if let Err(e) = tc::qdisc_add_clsact(interface) {
-                    tracing::debug!(interface, error = %e, "adding clsact qdisc");
-                }
-                tc.attach(interface, TcAttachType::Egress)
-                    .map_err(|e| ProbeError::from_aya(action(), TC_PROGRAM, e))?;
-            }
-            attachments.push(Attachment {
-                hook: "tc_egress",
-                mode: "tc",
-            });
-        }
-        info!(interface, ?attachments, "attached");
-        Ok(Probe {
-            interface: interface.to_owned(),
-            attachments,
-            ebpf,
-        })
-    }
-
-    /// Takes the event ring buffer out of the object, for a reader task.
-    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, aya::maps::MapError> {
-        let map = self
-            .ebpf
-            .take_map(EVENTS)
-            .ok_or_else(|| aya::maps::MapError::InvalidName {
-                name: EVENTS.to_owned(),
-            })?;
-        RingBuf::try_from(map)
-    }
-
-    /// Where the kernel's transfer table says a TFTP transfer stands.
-    pub fn tftp_flow(&self, key: &TftpKey) -> Option<TftpFlow> {
-        let m = self.ebpf.map(TFTP_FLOWS)?;
-        let flows: aya::maps::HashMap<&MapData, TftpKey, TftpFlow> =
-            aya::maps::HashMap::try_from(m).ok()?;
-        flows.get(key, 0).ok()
-    }
-
-    /// Reads the counter maps, summed over all possible CPUs.
-    pub fn read(&self) -> Result<Counters, aya::maps::MapError> {
-        read_counters(&self.ebpf)
     }
 }
 
@@ -513,7 +442,7 @@ pub fn map<'a, T: aya::Pod>(
     PerCpuArray::try_from(m)
 }
 
-fn if_index(name: &str) -> Result<u32, ProbeError> {
+pub(super) fn if_index(name: &str) -> Result<u32, ProbeError> {
     let not_found = || ProbeError::InterfaceNotFound {
         name: name.to_owned(),
     };
