@@ -197,9 +197,13 @@ pub mod maps {
     /// other's marks.
     pub const TFTP_PORT_HINTS: &str = "TFTP_PORT_HINTS";
     pub const TFTP_PORT_HINTS_LEN: u32 = 65536;
-    /// `PerCpuArray<u64>`, one slot: events lost because the ring buffer
-    /// was full.
+    /// `PerCpuArray<u64>`, [`EVENTS_LOST_LEN`] slots: events lost because
+    /// the ring buffer was full ([`LOST_FULL`]), and DISCOVER events shed
+    /// because it was more than half full ([`LOST_SHED`]).
     pub const EVENTS_LOST: &str = "EVENTS_LOST";
+    pub const EVENTS_LOST_LEN: u32 = 2;
+    pub const LOST_FULL: u32 = 0;
+    pub const LOST_SHED: u32 = 1;
     /// `RingBuf` of event records (`crate::event`).
     pub const EVENTS: &str = "EVENTS";
     pub const EVENTS_BYTES: u32 = 256 * 1024;

@@ -54,9 +54,10 @@ pub static TFTP_FLOWS: LruHashMap<TftpKey, TftpFlow> =
 #[map(name = "TFTP_PORT_HINTS")]
 pub static TFTP_PORT_HINTS: Array<u32> = Array::with_max_entries(names::TFTP_PORT_HINTS_LEN, 0);
 
-/// One slot: events lost because the ring buffer was full.
+/// Events lost because the ring buffer was full, and DISCOVERs shed
+/// because it was more than half full (`names::LOST_FULL`, `LOST_SHED`).
 #[map(name = "EVENTS_LOST")]
-pub static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+pub static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::EVENTS_LOST_LEN, 0);
 
 /// The event records (`monitor_common::event`) on their way to userspace.
 #[map(name = "EVENTS")]

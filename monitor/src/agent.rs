@@ -75,7 +75,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         .without_timeline()
         .with_measurements()
         .with_early_verdicts()
-        .with_tftp_only(args.tftp_only_clients.into());
+        .counting_floods()
+        .with_tftp_only(args.tftp_only_clients.into())
+        .with_flood_bound(args.flood_clients);
     let spike = SpikeConfig {
         window_ns: args.alert_window * 1_000_000_000,
         min_sessions: args.alert_min_sessions as usize,
@@ -99,9 +101,23 @@ pub fn run(args: RunArgs) -> Result<()> {
             spike,
             webhook,
         };
+        // The tracker has a thread (and a runtime) of its own: however busy a
+        // flood keeps it, the HTTP server and the ring-buffer readers are
+        // not held up (a scrape stays fast).
         let tracking = {
             let probes = probes.clone();
-            tokio::spawn(async move { live::track(rx, tracker, &probes, sinks).await })
+            std::thread::Builder::new()
+                .name("tracker".into())
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    match rt {
+                        Ok(rt) => rt.block_on(live::track(rx, tracker, &probes, sinks)),
+                        Err(e) => tracing::error!(error = %e, "cannot start the tracker's runtime"),
+                    }
+                })
+                .context("starting the tracker thread")?
         };
         let readers: Vec<_> = rings
             .into_iter()
@@ -118,8 +134,10 @@ pub fn run(args: RunArgs) -> Result<()> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("HTTP server")?;
+        // The readers hold the queue's senders: once they are gone the
+        // tracker's loop ends.
         readers.iter().for_each(|r| r.abort());
-        tracking.abort();
+        drop(tracking);
         anyhow::Ok(())
     })?;
     probes.detach_all();

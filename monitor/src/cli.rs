@@ -71,6 +71,11 @@ pub struct ReplayArgs {
     /// DHCP exchange in the capture.
     #[arg(long, value_enum, default_value_t = TftpOnlyArg::Transfers)]
     pub tftp_only_clients: TftpOnlyArg,
+    /// New client MACs a second above which a DHCP flood is under way (as
+    /// for `run`).
+    #[arg(long, value_name = "N", default_value_t = crate::session::FLOOD_NEW_CLIENTS_PER_S,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub flood_clients: u32,
 }
 
 /// `--tftp-only-clients`.
@@ -158,6 +163,13 @@ pub struct RunArgs {
     /// DHCP exchange seen here.
     #[arg(long, value_enum, default_value_t = TftpOnlyArg::Transfers)]
     pub tftp_only_clients: TftpOnlyArg,
+    /// New client MACs a second above which a DHCP flood is under way: its
+    /// clients that send one DISCOVER and nothing else count as outcome
+    /// `flood`, not as boot failures (a fleet of 10,000 booting within 10 s
+    /// brings 1,000 a second).
+    #[arg(long, value_name = "N", default_value_t = crate::session::FLOOD_NEW_CLIENTS_PER_S,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub flood_clients: u32,
     /// DHCP/PXE servers that get a `server` label of their own in
     /// pxe_dhcp_offers_total and pxe_server_warnings (the first seen);
     /// later ones are counted as `other`.

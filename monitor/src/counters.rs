@@ -18,6 +18,9 @@ pub struct Counters {
     pub tftp_opcodes: Vec<u64>,
     pub tftp_errors: Vec<u64>,
     pub events_lost: u64,
+    /// DISCOVER events shed because the ring buffer was more than half full
+    /// (a DHCP flood).
+    pub events_shed: u64,
 }
 
 impl Default for Counters {
@@ -31,6 +34,7 @@ impl Default for Counters {
             tftp_opcodes: vec![0; maps::TFTP_OPCODES_LEN as usize],
             tftp_errors: vec![0; maps::TFTP_ERRORS_LEN as usize],
             events_lost: 0,
+            events_shed: 0,
         }
     }
 }

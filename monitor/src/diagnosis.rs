@@ -63,6 +63,17 @@ pub fn evicted(
     }
 }
 
+/// A client of a DHCP flood: one DISCOVER, nothing else.
+pub fn flood(mac: [u8; 6], bound: u32) -> Verdict {
+    Verdict {
+        cause: Some(format!(
+            "one DISCOVER and nothing else, from a client MAC that appeared while more than {bound} new client MACs a second were seen (a DHCP flood, e.g. a starvation tool with forged MACs)"
+        )),
+        fix: Some("find the flood's source (the switch port the DISCOVERs enter by) and shut it, or enable DHCP snooping / port security there".into()),
+        ..verdict(mac, Outcome::Flood, None, None)
+    }
+}
+
 /// A client seen only reading files over TFTP: not a boot.
 pub fn tftp_only(mac: [u8; 6], server: Option<[u8; 4]>) -> Verdict {
     Verdict {

@@ -10,7 +10,7 @@ use std::{
 };
 
 use tokio::sync::mpsc;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::{
     alert::{AlertChange, SpikeConfig, SpikeDetector},
@@ -20,11 +20,13 @@ use crate::{
     recent::Recent,
     report,
     session::Tracker,
+    verdict::Outcome,
 };
 
-/// Events in flight from the ring-buffer readers to the tracker (a few ms
-/// of a boot storm; the ring buffers hold the rest).
-pub const EVENT_QUEUE: usize = 4096;
+/// Batches of events in flight from the ring-buffer readers to the
+/// tracker (up to 4,096 events: a few ms of a boot storm; the ring buffers
+/// hold the rest).
+pub const EVENT_QUEUE: usize = 4096 / crate::kernel::ring::BATCH;
 
 /// How often a full session table is logged, at most.
 const EVICTION_LOG_NS: u64 = 60_000_000_000;
@@ -40,7 +42,7 @@ pub struct Sinks {
 
 /// Runs `tracker` on the events until the channel closes.
 pub async fn track(
-    mut rx: mpsc::Receiver<Stamped>,
+    mut rx: mpsc::Receiver<Vec<Stamped>>,
     mut tracker: Tracker,
     probes: &Probes,
     sinks: Sinks,
@@ -52,13 +54,20 @@ pub async fn track(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let offset = wall_now.saturating_sub(monotonic_ns());
-    let (mut started, mut evicted, mut evicted_logged) = (0, 0, 0);
+    let (mut started, mut evicted, mut evicted_logged, mut flooded) = (0, 0, 0, 0);
     let mut evictions_logged_at: Option<u64> = None;
     let mut dhcp_seen = false;
+    let mut flood_logged = false;
+    // The most sessions followed since memory was last given back.
+    let mut peak_active = 0;
     loop {
         tokio::select! {
-            ev = rx.recv() => match ev {
-                Some((ev, ns)) => tracker.on_event(&ev, ns),
+            batch = rx.recv() => match batch {
+                Some(batch) => {
+                    for (ev, ns) in &batch {
+                        tracker.on_event(ev, *ns);
+                    }
+                }
                 None => break,
             },
             _ = tick.tick() => {
@@ -69,6 +78,11 @@ pub async fn track(
                     tracker.dhcp_seen();
                 }
                 tracker.on_tick_with(monotonic_ns(), &|k| probes.tftp_flow(k));
+                peak_active = peak_active.max(tracker.active());
+                if peak_active - tracker.active() > 10_000 && tracker.active() < peak_active / 2 {
+                    return_free_memory();
+                    peak_active = tracker.active();
+                }
             }
         }
         for m in tracker.take_measurements() {
@@ -80,11 +94,33 @@ pub async fn track(
             .chain(tracker.take_finished());
         for mut v in done {
             sinks.metrics.record(&v);
+            // A flood's clients are counted, not logged or listed one by
+            // one (the flood's own lines say what happened).
+            if v.outcome == Outcome::Flood {
+                continue;
+            }
             detector.observe(monotonic_ns(), &v);
             v.first_seen_ns += offset;
             v.last_seen_ns += offset;
             report::log_verdict(&v);
             sinks.recent.push(v);
+        }
+        match (tracker.flooding(), flood_logged) {
+            (Some(peak), false) => {
+                warn!(
+                    new_clients_per_s = peak,
+                    bound = tracker.flood_bound(),
+                    "DHCP flood: {peak} new client MACs in a second (a boot storm brings far fewer); clients that send one DISCOVER and nothing else count as outcome flood, not as boot failures"
+                );
+                sinks.metrics.flood.set(1);
+                flood_logged = true;
+            }
+            (None, true) => {
+                info!("DHCP flood over");
+                sinks.metrics.flood.set(0);
+                flood_logged = false;
+            }
+            _ => {}
         }
         if let Some(change) = detector.check(monotonic_ns()) {
             report::log_alert(&change);
@@ -95,6 +131,12 @@ pub async fn track(
         }
         sinks.metrics.started.inc_by(tracker.started - started);
         started = tracker.started;
+        sinks
+            .metrics
+            .outcomes
+            .with_label_values(&[Outcome::Flood.label()])
+            .inc_by(tracker.flood_clients - flooded);
+        flooded = tracker.flood_clients;
         sinks.metrics.active.set(tracker.active() as i64);
         if tracker.evicted != evicted {
             sinks.metrics.evictions.inc_by(tracker.evicted - evicted);
@@ -111,5 +153,16 @@ pub async fn track(
                 evictions_logged_at = Some(now);
             }
         }
+    }
+}
+
+/// Gives the memory freed after a flood back to the system (glibc keeps
+/// freed memory for reuse; the tracker's tables shrink on their own).
+fn return_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap pages; it touches no
+    // memory in use.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

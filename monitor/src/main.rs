@@ -41,6 +41,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
         max_sessions: args.max_sessions.map(|n| n as usize),
         timeline: args.format == Format::Text,
         tftp_only: args.tftp_only_clients.into(),
+        flood_clients: args.flood_clients,
     };
     let replayed = replay::replay(&args.files, opts)?;
     if let (true, Some(max)) = (replayed.evicted > 0, args.max_sessions) {

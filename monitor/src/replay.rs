@@ -27,6 +27,8 @@ pub struct Options {
     /// Each verdict carries its client's steps (text output).
     pub timeline: bool,
     pub tftp_only: TftpOnlyClients,
+    /// New client MACs a second above which a DHCP flood is under way.
+    pub flood_clients: u32,
 }
 
 /// What a replay found.
@@ -43,7 +45,8 @@ pub struct Replayed {
 pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
     let mut host = HostObserver::default();
     let mut tracker = Tracker::new(opts.max_sessions.unwrap_or(usize::MAX), Timeouts::default())
-        .with_tftp_only(opts.tftp_only);
+        .with_tftp_only(opts.tftp_only)
+        .with_flood_bound(opts.flood_clients);
     if !opts.timeline {
         tracker = tracker.without_timeline();
     }

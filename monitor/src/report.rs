@@ -114,6 +114,7 @@ pub fn write_text(out: &mut impl Write, verdicts: &[Verdict]) -> io::Result<()> 
             Outcome::Unfinished => "UNFINISHED".to_owned(),
             Outcome::Unknown => "UNKNOWN".to_owned(),
             Outcome::TftpOnly => "TFTP ONLY (not a PXE boot)".to_owned(),
+            Outcome::Flood => "FLOOD (one DISCOVER during a DHCP flood)".to_owned(),
         };
         let file = v
             .boot_file

@@ -25,15 +25,21 @@ pub enum Outcome {
     /// a switch, a firmware upgrade), with no PXE or HTTP-boot DHCP
     /// exchange seen here. Its transfers are reported, not judged.
     TftpOnly,
+    /// Not a boot: a client MAC that appeared during a DHCP flood (more new
+    /// client MACs a second than any boot storm brings) and sent one
+    /// DISCOVER and nothing else, as the forged clients of a starvation
+    /// tool do. Counted, not logged or listed one by one.
+    Flood,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Outcome::Booted,
         Outcome::Failed,
         Outcome::Unfinished,
         Outcome::Unknown,
         Outcome::TftpOnly,
+        Outcome::Flood,
     ];
 
     /// Its name in JSON, logs, metric labels and `?outcome=`.
@@ -44,6 +50,7 @@ impl Outcome {
             Outcome::Unfinished => "unfinished",
             Outcome::Unknown => "unknown",
             Outcome::TftpOnly => "tftp_only",
+            Outcome::Flood => "flood",
         }
     }
 

@@ -17,8 +17,6 @@ use std::{
 use aya::programs::{SchedClassifier, TcAttachType, Xdp, XdpMode};
 use monitor::{kernel, netns, testing};
 
-mod common;
-
 /// Two namespaces joined by a veth: the sender's `tx0` and the watched `rx0`.
 struct Pair {
     tx: String,
@@ -77,7 +75,8 @@ impl Pair {
             netns::in_netns(&tx, || {
                 let vendor: &[u8] = b"PXEClient:Arch:00000:UNDI:002001";
                 let mac = [2, 0, 0x98, 0, 0, 1];
-                let d = common::frames::dhcp(1, 1, xid, mac, [0; 4], [0; 4], &[(60, vendor)]);
+                let d =
+                    monitor::testing::frames::dhcp(1, 1, xid, mac, [0; 4], [0; 4], &[(60, vendor)]);
                 let s = UdpSocket::bind(format!("{TX_IP}:68")).unwrap();
                 s.send_to(&d, format!("{RX_IP}:67")).unwrap();
             })

@@ -177,11 +177,9 @@ fn a_capture_cut_short_still_gives_its_verdict_with_a_warning() {
     assert_eq!(s["code"], "PXE-E55", "{s}");
 }
 
-mod common;
-
 use std::process::{Output, Stdio};
 
-use common::frames::{self, SERVER_MAC, TempFile};
+use monitor::testing::frames::{self, SERVER_MAC, TempFile};
 
 fn run_replay(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pxe-monitor"))
@@ -607,5 +605,70 @@ fn unreadable_inputs_say_what_is_wrong() {
     assert!(
         stderr.contains("link type 105") && stderr.contains("not supported"),
         "{stderr}"
+    );
+}
+
+/// The planted storm (the clients of `cargo xtask bench storm`) through
+/// replay: every client gets exactly its planted verdict; and a DHCP flood
+/// with real boots in it: the forged clients count as `flood`, the real
+/// boots get theirs.
+#[test]
+fn planted_storm_and_flood_get_their_verdicts() {
+    use monitor::testing::planted;
+    let check = |clients: &[planted::Client], s: &[serde_json::Value]| {
+        let by_mac: std::collections::HashMap<&str, &serde_json::Value> = s
+            .iter()
+            .map(|v| (v["client_mac"].as_str().unwrap(), v))
+            .collect();
+        for c in clients {
+            let v = by_mac
+                .get(planted::mac_text(c.mac).as_str())
+                .unwrap_or_else(|| panic!("no verdict for {:?}", c.plant));
+            let (outcome, code) = c.plant.expected();
+            assert_eq!(
+                (v["outcome"].as_str(), v["code"].as_str()),
+                (Some(outcome), code),
+                "{:?}: {v}",
+                c.plant
+            );
+        }
+    };
+    // 2,000 clients over 2 s: a storm, no flood.
+    let (clients, frames) = planted::storm(2_000, 2_000_000_000);
+    let storm = TempFile::new("storm.pcap");
+    frames::write_pcap(&storm.0, 1_800_000_000, &frames);
+    let s = json_lines(&run_replay(&[
+        "--format".as_ref(),
+        "json".as_ref(),
+        storm.0.as_os_str(),
+    ]));
+    assert_eq!(s.len(), clients.len(), "one verdict per client, no other");
+    check(&clients, &s);
+
+    // 50,000 forged DISCOVERs in half a second, five real boots in it.
+    let real: Vec<planted::Client> = (0..5)
+        .map(|i| planted::client(i, planted::Plant::of(i)))
+        .collect();
+    let mut all: Vec<(u64, Vec<u8>)> = (0..50_000u64)
+        .map(|i| (i * 10_000, planted::forged_discover(i)))
+        .collect();
+    for (k, c) in real.iter().enumerate() {
+        let t0 = 50_000_000 + k as u64 * 80_000_000;
+        all.extend(c.frames.iter().map(|(t, b)| (t0 + t, b.clone())));
+    }
+    all.sort_by_key(|(t, _)| *t);
+    let flood = TempFile::new("flood-boots.pcap");
+    frames::write_pcap(&flood.0, 1_800_000_000, &all);
+    let s = json_lines(&run_replay(&[
+        "--format".as_ref(),
+        "json".as_ref(),
+        flood.0.as_os_str(),
+    ]));
+    check(&real, &s);
+    let flooded = s.iter().filter(|v| v["outcome"] == "flood").count();
+    assert_eq!(flooded, 50_000, "every forged client counts as flood");
+    assert!(
+        !s.iter().any(|v| v["code"] == "PXE-E51"),
+        "no PXE-E51 for a forged client"
     );
 }

@@ -101,6 +101,11 @@ impl Agent {
         }
     }
 
+    /// The agent's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn metrics(&self) -> Result<Vec<scrape::Sample>> {
         Ok(scrape::parse(&scrape::get(self.listen, "/metrics")?))
     }

@@ -81,12 +81,18 @@ enum LabAction {
 
 #[derive(Subcommand)]
 enum BenchWhat {
-    /// ns per frame of the XDP program against a bare XDP_PASS program
-    /// (BPF_PROG_TEST_RUN), same run.
+    /// ns per frame of the TC ingress and XDP programs against bare
+    /// programs of their hooks (BPF_PROG_TEST_RUN), same run.
     Kernel,
-    /// Packets per second through a veth pair with and without pxe-monitor,
-    /// same run, as a ratio.
+    /// Small UDP and TCP bulk through a veth pair with and without
+    /// pxe-monitor in each ingress mode, same run, as ratios.
     Veth,
+    /// 10,000 planted PXE clients within 10 s through a live agent: every
+    /// verdict, events lost, time to decide.
+    Storm,
+    /// A DHCP flood of 1,000,000 forged DISCOVERs with real boots in it
+    /// through a live agent: events lost, RSS, scrape latency, verdicts.
+    Flood,
     /// `pxe-monitor replay` against tshark on a 1M-frame capture built from
     /// the lab captures, and the session tracker alone.
     Replay,
@@ -152,5 +158,11 @@ fn main() -> Result<()> {
         Cmd::Bench {
             what: BenchWhat::Replay,
         } => xtask::bench::replay(),
+        Cmd::Bench {
+            what: BenchWhat::Storm,
+        } => xtask::bench::storm(),
+        Cmd::Bench {
+            what: BenchWhat::Flood,
+        } => xtask::bench::flood(),
     }
 }

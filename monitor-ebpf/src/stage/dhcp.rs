@@ -6,12 +6,15 @@
 //! paths out of the option walk converge between the two (everything in
 //! one function went over the verifier's 1M limit: docs/ebpf-notes.md).
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_RING_SIZE},
+    helpers::bpf_ktime_get_ns,
+};
 use monitor_common::{
     classify::classify_dhcp,
     counters::{
-        Direction,
-        maps::{dhcp_index, parse_error_index},
+        DhcpType, Direction,
+        maps::{LOST_FULL, LOST_SHED, dhcp_index, parse_error_index},
     },
     event::{DhcpRecord, EventHeader, EventKind},
     report::fill_dhcp_event,
@@ -89,7 +92,16 @@ fn track(frame: &PacketFrame, _arg: u64, dir: Direction, ifindex: u32, _ctx: Ctx
     if let Some(ty) = ty {
         bump(&DHCP_TYPES, dhcp_index(dir, pxe, ty));
     }
-    if pxe {
+    // Under a DHCP flood the ring fills with its DISCOVERs: once it is more
+    // than half full, new DISCOVERs are shed (counted), so that the other
+    // messages of real boots (offers, requests, ACKs, the 4011 exchange)
+    // still find room and their sessions still form.
+    let shed = pxe
+        && ty == Some(DhcpType::DISCOVER)
+        && EVENTS.query(BPF_RB_AVAIL_DATA.into()) > EVENTS.query(BPF_RB_RING_SIZE.into()) / 2;
+    if shed {
+        bump(&EVENTS_LOST, LOST_SHED);
+    } else if pxe {
         match EVENTS.reserve::<DhcpRecord>(0) {
             Some(mut entry) => {
                 // SAFETY: all-zero is a valid `DhcpRecord`, 264 bytes.
@@ -108,7 +120,7 @@ fn track(frame: &PacketFrame, _arg: u64, dir: Direction, ifindex: u32, _ctx: Ctx
                     entry.discard(0);
                 }
             }
-            None => bump(&EVENTS_LOST, 0),
+            None => bump(&EVENTS_LOST, LOST_FULL),
         }
     }
     // Only new transactions: the lookup above already refreshed a known

@@ -7,7 +7,7 @@ use monitor_common::{
     classify::classify_icmp,
     counters::{
         Direction,
-        maps::{icmp_index, parse_error_index},
+        maps::{LOST_FULL, icmp_index, parse_error_index},
     },
     event::{EventHeader, EventKind, IcmpRecord},
     flow::quotes_transfer,
@@ -44,7 +44,7 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         return;
     }
     let Some(mut entry) = EVENTS.reserve::<IcmpRecord>(0) else {
-        bump(&EVENTS_LOST, 0);
+        bump(&EVENTS_LOST, LOST_FULL);
         return;
     };
     entry.write(IcmpRecord {

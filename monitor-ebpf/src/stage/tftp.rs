@@ -10,7 +10,7 @@ use aya_ebpf::helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
 use monitor_common::{
     counters::{
         Direction,
-        maps::{parse_error_index, tftp_error_index, tftp_opcode_index},
+        maps::{LOST_FULL, parse_error_index, tftp_error_index, tftp_opcode_index},
     },
     event::{EventHeader, EventKind, TftpRecord},
     flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, port_hint},
@@ -112,7 +112,7 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         return;
     }
     let Some(mut entry) = EVENTS.reserve::<TftpRecord>(0) else {
-        bump(&EVENTS_LOST, 0);
+        bump(&EVENTS_LOST, LOST_FULL);
         return;
     };
     // SAFETY: all-zero is a valid `TftpRecord`, 152 bytes.

@@ -85,7 +85,9 @@ impl SpikeDetector {
         let failed = match v.outcome {
             Outcome::Booted => false,
             Outcome::Failed => true,
-            Outcome::Unfinished | Outcome::Unknown | Outcome::TftpOnly => return,
+            Outcome::Unfinished | Outcome::Unknown | Outcome::TftpOnly | Outcome::Flood => {
+                return;
+            }
         };
         self.window.push_back(Seen {
             at: now,

@@ -23,8 +23,8 @@ use aya::{
 use monitor_common::{
     Traffic,
     counters::maps::{
-        DHCP_TYPES, EVENTS, EVENTS_BYTES, EVENTS_LOST, ICMP_UNREACHABLE, PARSE_ERRORS, PXE_XIDS,
-        PXE_XIDS_LEN, TFTP_ERRORS, TFTP_FLOWS, TFTP_FLOWS_LEN, TFTP_OPCODES, TRAFFIC,
+        self, DHCP_TYPES, EVENTS, EVENTS_BYTES, EVENTS_LOST, ICMP_UNREACHABLE, PARSE_ERRORS,
+        PXE_XIDS, PXE_XIDS_LEN, TFTP_ERRORS, TFTP_FLOWS, TFTP_FLOWS_LEN, TFTP_OPCODES, TRAFFIC,
     },
     flow::{TftpFlow, TftpKey},
 };
@@ -426,7 +426,10 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     sum(ICMP_UNREACHABLE, &mut c.icmp_unreachable)?;
     sum(TFTP_OPCODES, &mut c.tftp_opcodes)?;
     sum(TFTP_ERRORS, &mut c.tftp_errors)?;
-    sum(EVENTS_LOST, std::slice::from_mut(&mut c.events_lost))?;
+    let mut lost = [0; maps::EVENTS_LOST_LEN as usize];
+    sum(EVENTS_LOST, &mut lost)?;
+    c.events_lost = lost[maps::LOST_FULL as usize];
+    c.events_shed = lost[maps::LOST_SHED as usize];
     Ok(c)
 }
 

@@ -10,8 +10,14 @@ use crate::event::{
     Record, RecordKind, Stamped, decode, describe, describe_icmp, describe_tftp, escape,
 };
 
+/// Events handed to the tracker at once (one channel message), at most.
+pub const BATCH: usize = 256;
+
 /// Reads one interface's ring buffer until the task is dropped: counts the
-/// records, logs each at debug level and hands it to the session tracker.
+/// records, logs each at debug level and hands them to the session tracker
+/// in batches of up to [`BATCH`] (one channel message each: a flood's
+/// hundreds of thousands of events a second cost a channel operation per
+/// batch, not per event).
 ///
 /// The channel to the tracker is bounded: when the tracker falls behind,
 /// this waits, the kernel's ring buffer fills, and what it cannot hold is
@@ -22,8 +28,11 @@ pub async fn read(
     interface: String,
     ring: RingBuf<MapData>,
     received: IntCounterVec,
-    tracker: tokio::sync::mpsc::Sender<Stamped>,
+    tracker: tokio::sync::mpsc::Sender<Vec<Stamped>>,
 ) {
+    // One counter handle per kind: no label lookup per record.
+    let counted =
+        RecordKind::ALL.map(|k| received.with_label_values(&[interface.as_str(), k.label()]));
     // SAFETY: the RingBuf owns its map's file descriptor, which stays open
     // and the same for as long as the RingBuf lives, i.e. inside the
     // AsyncFd until it is dropped.
@@ -34,6 +43,7 @@ pub async fn read(
             return;
         }
     };
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
         let mut guard = match fd.readable_mut().await {
             Ok(g) => g,
@@ -61,13 +71,23 @@ pub async fn read(
                 }
                 None => {}
             }
-            received
-                .with_label_values(&[interface.as_str(), RecordKind::of(record.as_ref()).label()])
-                .inc();
-            if let Some(rec) = record {
-                // The tracker task ends only with the agent.
-                let _ = tracker.send((rec.event(), rec.header().timestamp_ns)).await;
+            let kind = RecordKind::of(record.as_ref());
+            if let Some(c) = RecordKind::ALL.iter().position(|k| *k == kind) {
+                counted[c].inc();
             }
+            if let Some(rec) = record {
+                batch.push((rec.event(), rec.header().timestamp_ns));
+                if batch.len() == BATCH {
+                    // The tracker ends only with the agent.
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    let _ = tracker.send(full).await;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tracker
+                .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                .await;
         }
         guard.clear_ready();
     }

@@ -72,6 +72,10 @@ const EVENTS_LOST: (&str, &str) = (
     "pxe_events_lost_total",
     "PXE events the kernel could not send because the ring buffer was full.",
 );
+const EVENTS_SHED: (&str, &str) = (
+    "pxe_events_shed_total",
+    "DISCOVER events the kernel did not send because the ring buffer was more than half full (a DHCP flood): the other messages of real boots keep their room.",
+);
 const ICMP: (&str, &str) = (
     "pxe_icmp_unreachable_total",
     "ICMP destination unreachable messages about a UDP datagram, by the class of the datagram they quote (proxy_dhcp, tftp_request: nothing listens there).",
@@ -109,6 +113,7 @@ impl<S: CounterSource> KernelCollector<S> {
             desc(BYTES, &["interface", "direction", "class"]),
             desc(DHCP, &["interface", "direction", "type", "pxe"]),
             desc(EVENTS_LOST, &["interface"]),
+            desc(EVENTS_SHED, &["interface"]),
             desc(ICMP, &["interface", "direction", "quoted_class"]),
             desc(TFTP_PACKETS, &["interface", "direction", "opcode"]),
             desc(TFTP_ERRORS, &["interface", "direction", "sender", "code"]),
@@ -179,6 +184,7 @@ pub fn events_received(interfaces: &[String]) -> prometheus::Result<IntCounterVe
 pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
     let (mut packets, mut bytes, mut dhcp, mut parse) = (vec![], vec![], vec![], vec![]);
     let (mut lost, mut icmp, mut tftp_p, mut tftp_e) = (vec![], vec![], vec![], vec![]);
+    let mut shed = vec![];
     for (iface, c) in samples {
         for dir in Direction::ALL {
             for slot in 0..tftp::OPCODE_SLOTS {
@@ -228,6 +234,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
             }
         }
         lost.push(counter(&[("interface", iface.as_str())], c.events_lost));
+        shed.push(counter(&[("interface", iface.as_str())], c.events_shed));
         for dir in Direction::ALL {
             for class in Class::ALL {
                 let t = c
@@ -285,6 +292,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         family(DHCP, dhcp),
         family(PARSE, parse),
         family(EVENTS_LOST, lost),
+        family(EVENTS_SHED, shed),
         family(ICMP, icmp),
         family(TFTP_PACKETS, tftp_p),
         family(TFTP_ERRORS, tftp_e),

@@ -24,6 +24,7 @@ pub struct SessionMetrics {
     pub transfer_duration: Histogram,
     pub transfer_bytes: Histogram,
     pub warnings: IntCounterVec,
+    pub flood: IntGauge,
     pub servers: ServerMetrics,
 }
 
@@ -83,6 +84,10 @@ impl SessionMetrics {
                 ),
                 &["kind"],
             )?,
+            flood: IntGauge::new(
+                "pxe_dhcp_flood",
+                "1 while a DHCP flood is under way: more new client MACs a second than --flood-clients (a boot storm brings far fewer); its clients count as pxe_sessions_total{outcome=\"flood\"}.",
+            )?,
             servers: ServerMetrics::register(registry, max_server_labels)?,
         };
         for k in WarningKind::ALL {
@@ -104,6 +109,7 @@ impl SessionMetrics {
         registry.register(Box::new(m.transfer_duration.clone()))?;
         registry.register(Box::new(m.transfer_bytes.clone()))?;
         registry.register(Box::new(m.warnings.clone()))?;
+        registry.register(Box::new(m.flood.clone()))?;
         Ok(m)
     }
 

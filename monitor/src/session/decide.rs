@@ -114,7 +114,7 @@ pub fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
             requests: t.requests,
         })
         .collect();
-    if v.outcome == Outcome::TftpOnly {
+    if matches!(v.outcome, Outcome::TftpOnly | Outcome::Flood) {
         return v;
     }
     if v.boot_file.is_none() {

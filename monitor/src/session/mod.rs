@@ -13,11 +13,13 @@
 //!   module beside them and an entry in `decide::STAGES`);
 //! - `decide`: the stages in order, and what every verdict carries;
 //! - `dedup`: the same message seen twice counts once;
+//! - `flood`: a DHCP flood told from a boot storm (new clients a second);
 //! - `timeline`: the per-client timeline of text output.
 
 mod decide;
 mod dedup;
 mod dhcp;
+mod flood;
 mod proxy;
 mod state;
 mod tftp;
@@ -29,6 +31,7 @@ use monitor_common::flow::{TftpFlow, TftpKey, TftpMoment};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::{
+    diagnosis,
     event::{Event, tftp_moment},
     verdict::Verdict,
 };
@@ -39,6 +42,10 @@ use state::{MAX_ADDRESSES, Session};
 /// (forgotten all at once when full: a capture's snaplen cuts every
 /// message, so the next ones refill it).
 const CUT_SHORT_MAX: usize = 4096;
+
+/// New client MACs a second above which a DHCP flood is under way, by
+/// default: five times a fleet of 10,000 booting within 10 s.
+pub const FLOOD_NEW_CLIENTS_PER_S: u32 = 5000;
 
 /// Patience before deciding from silence, in live use (firmware defaults:
 /// ../shared/docs/lab-notes.md).
@@ -113,7 +120,9 @@ pub enum Measurement {
 /// The tracker: sessions by client MAC, at most `max_sessions` at once.
 #[derive(Debug)]
 pub struct Tracker {
-    sessions: HashMap<[u8; 6], Session>,
+    /// Boxed: the table's buckets stay small, and a full table of a flood
+    /// costs the sessions it holds, not twice their size in empty buckets.
+    sessions: HashMap<[u8; 6], Box<Session>>,
     /// Client addresses (from ACKs, or the source of a request) to MACs.
     by_ip: HashMap<[u8; 4], [u8; 6]>,
     /// Sessions in the order they were created, for eviction: (MAC, the
@@ -132,6 +141,12 @@ pub struct Tracker {
     dhcp_seen: bool,
     /// Clients whose DHCP was seen cut short, before their session starts.
     cut_short: HashSet<[u8; 6]>,
+    flood: flood::FloodDetector,
+    /// A flood's clients get a verdict each (replay) or are only counted
+    /// in [`flood_clients`](Self::flood_clients) (live).
+    flood_verdicts: bool,
+    /// Clients of a DHCP flood closed so far (one DISCOVER, nothing else).
+    pub flood_clients: u64,
     /// Sessions closed early (oldest first) because the table was full;
     /// each still got its verdict.
     pub evicted: u64,
@@ -157,6 +172,9 @@ impl Tracker {
             tftp_only: TftpOnlyClients::default(),
             dhcp_seen: false,
             cut_short: HashSet::default(),
+            flood: flood::FloodDetector::new(FLOOD_NEW_CLIENTS_PER_S),
+            flood_verdicts: true,
+            flood_clients: 0,
             evicted: 0,
             started: 0,
             measurements: None,
@@ -176,6 +194,32 @@ impl Tracker {
     pub fn with_early_verdicts(mut self) -> Self {
         self.decided = Some(Vec::new());
         self
+    }
+
+    /// New client MACs a second above which a DHCP flood is under way.
+    pub fn with_flood_bound(mut self, new_clients_per_s: u32) -> Self {
+        self.flood = flood::FloodDetector::new(new_clients_per_s);
+        self
+    }
+
+    /// A flood's clients are counted in
+    /// [`flood_clients`](Self::flood_clients), without a verdict each: a
+    /// flood of hundreds of thousands of forged clients costs no
+    /// allocation per client (live use).
+    pub fn counting_floods(mut self) -> Self {
+        self.flood_verdicts = false;
+        self
+    }
+
+    /// Whether a DHCP flood is under way, and the most new clients seen in
+    /// one of its seconds.
+    pub fn flooding(&self) -> Option<u32> {
+        self.flood.active().then_some(self.flood.peak_per_s)
+    }
+
+    /// The flood bound in use (new client MACs a second).
+    pub fn flood_bound(&self) -> u32 {
+        self.flood.max_new_per_s
     }
 
     /// How clients seen only through TFTP are reported.
@@ -314,7 +358,7 @@ impl Tracker {
             }
         }
         if s.verdict.is_none() {
-            s.verdict = judge(s, now_ns, None, infer);
+            s.verdict = judge(s, now_ns, None, infer).map(Box::new);
             if s.verdict.is_some()
                 && let Some(d) = self.decided.as_mut()
             {
@@ -338,17 +382,27 @@ impl Tracker {
             progress,
         };
         let infer = self.infers_boots();
+        self.flood.roll(now_ns);
         let mut closed = Vec::new();
         for (mac, s) in &mut self.sessions {
+            let quiet = now_ns.saturating_sub(s.last_ns);
+            // A flood's forged client, quiet for the no-answer timeout:
+            // done with, its memory goes at once (never a boot failure).
+            if s.verdict.is_none() && s.is_flood_client() {
+                if quiet >= t.no_answer_ns {
+                    closed.push(*mac);
+                }
+                continue;
+            }
             if s.verdict.is_none() {
-                s.verdict = judge(s, now_ns, Some(&live), infer);
+                s.verdict = judge(s, now_ns, Some(&live), infer).map(Box::new);
                 if s.verdict.is_some()
                     && let Some(d) = self.decided.as_mut()
                 {
                     d.push(*mac);
                 }
             }
-            if now_ns.saturating_sub(s.last_ns) >= t.idle_ns {
+            if quiet >= t.idle_ns {
                 closed.push(*mac);
             }
         }
@@ -388,7 +442,7 @@ impl Tracker {
                 && !s.reported
                 && let Some(v) = &s.verdict
             {
-                out.push(finish_verdict(s, v.clone()));
+                out.push(finish_verdict(s, Verdict::clone(v)));
                 s.reported = true;
             }
         }
@@ -402,14 +456,27 @@ impl Tracker {
         self.next_seq += 1;
         self.order.push_back((mac, seq));
         self.started += 1;
-        let s = Session {
+        let flood_suspect = match self.flood.new_client(mac, now_ns) {
+            flood::Seen::Calm => false,
+            flood::Seen::Suspect => true,
+            flood::Seen::Started(earlier) => {
+                for m in earlier {
+                    if let Some(s) = self.sessions.get_mut(&m) {
+                        s.flood_suspect = true;
+                    }
+                }
+                true
+            }
+        };
+        let s = Box::new(Session {
             mac,
             seq,
             first_ns: now_ns,
             announced: self.cut_short.remove(&mac),
+            flood_suspect,
             keep_timeline: self.keep_timeline,
             ..Session::default()
-        };
+        });
         self.sessions.insert(mac, s);
     }
 
@@ -440,10 +507,18 @@ impl Tracker {
         self.compact();
         // Decided at once on evidence; what came after (more retries) only
         // sharpens the wording of the same verdict.
+        if s.verdict.is_none() && s.is_flood_client() {
+            self.flood_clients += 1;
+            if self.flood_verdicts {
+                let v = diagnosis::flood(s.mac, self.flood.max_new_per_s);
+                self.finished.push(finish_verdict(&s, v));
+            }
+            return;
+        }
         let v = match s.verdict.take() {
             Some(v) => decide(&s, s.last_ns, None)
                 .filter(|n| n.code == v.code && n.outcome == v.outcome)
-                .unwrap_or(v),
+                .unwrap_or(*v),
             None if !s.announced && !infer => tftp_only(&s),
             None => unfinished(&s, why),
         };
@@ -454,9 +529,15 @@ impl Tracker {
 
     /// Drops what closed sessions left in the eviction order and the
     /// address table once it outnumbers the open sessions (amortised: each
-    /// entry is dropped once).
+    /// entry is dropped once), and gives back the memory of tables far
+    /// larger than what they hold (after a flood).
     fn compact(&mut self) {
         let open = self.sessions.len();
+        if self.sessions.capacity() > 4 * open + 4096 {
+            self.sessions.shrink_to_fit();
+            self.order.shrink_to_fit();
+            self.by_ip.shrink_to_fit();
+        }
         if self.order.len() > 2 * open + 1024 {
             let sessions = &self.sessions;
             self.order
@@ -474,11 +555,11 @@ impl Tracker {
 /// TFTP: live, its transfers are reported once it has been quiet for the
 /// no-answer timeout; else when its session closes.
 fn judge(s: &Session, now: u64, live: Option<&Live<'_>>, infer: bool) -> Option<Verdict> {
+    let quiet = || live.is_some_and(|l| now.saturating_sub(s.last_ns) >= l.timeouts.no_answer_ns);
     if s.announced || infer {
         return decide(s, now, live);
     }
-    let quiet = live.is_some_and(|l| now.saturating_sub(s.last_ns) >= l.timeouts.no_answer_ns);
-    quiet.then(|| tftp_only(s))
+    quiet().then(|| tftp_only(s))
 }
 
 #[cfg(test)]

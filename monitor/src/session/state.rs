@@ -146,7 +146,10 @@ pub struct Session {
     pub transfers: Vec<Transfer>,
     /// Addresses of this client in the tracker's address table.
     pub addresses: Vec<[u8; 4]>,
-    pub verdict: Option<Verdict>,
+    /// Boxed: most sessions of a full table (a flood) have none.
+    pub verdict: Option<Box<Verdict>>,
+    /// It appeared during a DHCP flood.
+    pub flood_suspect: bool,
     /// Its verdict was handed out by `take_decided` (live use).
     pub reported: bool,
     pub keep_timeline: bool,
@@ -157,6 +160,19 @@ impl Session {
     /// Time since the session's first event.
     pub fn rel(&self, now: u64) -> u64 {
         now.saturating_sub(self.first_ns)
+    }
+
+    /// A client that appeared during a DHCP flood and did what its forged
+    /// clients do: one DISCOVER, and no REQUEST, ACK, NAK, 4011 request or
+    /// TFTP.
+    pub fn is_flood_client(&self) -> bool {
+        self.flood_suspect
+            && self.discovers <= 1
+            && self.requested.is_none()
+            && self.ack.is_none()
+            && self.nak_from.is_none()
+            && self.proxy_requests == 0
+            && self.transfers.is_empty()
     }
 
     /// The boot file the client was told to fetch, and from where.

@@ -672,3 +672,63 @@ fn tftp_alone_is_no_boot_unless_asked() {
         [Outcome::TftpOnly, Outcome::Booted]
     );
 }
+
+#[test]
+fn a_flood_is_counted_as_such_and_real_boots_in_it_are_judged() {
+    let mut t = Tracker::new(100_000, Timeouts::default()).with_flood_bound(1000);
+    let forged = |i: u32| {
+        let mut e = dhcp(1, Class::DhcpServer, f::VENDOR_PXE_CLIENT);
+        let [_, a, b, c] = i.to_be_bytes();
+        e.chaddr = [0x0e, 0xf1, 0, a, b, c];
+        e.xid = i.to_be_bytes();
+        Event::Dhcp(e)
+    };
+    // 20,000 forged clients in two seconds, one DISCOVER each; a real boot
+    // (the healthy exchange) and a real client nobody answers (four
+    // DISCOVERs: PXE-E51) during it.
+    let mut events: Vec<(u64, Event)> = (0..20_000u32)
+        .map(|i| (10 * S + u64::from(i) * S / 10_000, forged(i)))
+        .collect();
+    for (at, e) in healthy() {
+        events.push((10 * S + at / 4, e));
+    }
+    let mut unanswered = dhcp(1, Class::DhcpServer, f::VENDOR_PXE_CLIENT);
+    unanswered.chaddr = [2, 0, 0, 0, 0, 0x51];
+    for i in 0..4 {
+        events.push((10 * S + i * S / 3, Event::Dhcp(unanswered)));
+    }
+    events.sort_by_key(|(at, _)| *at);
+    for (at, e) in &events {
+        t.on_event(e, *at);
+    }
+    assert!(t.flooding().is_some());
+    // The flood stops; the forged clients are done with once quiet.
+    t.on_tick(25 * S);
+    assert!(t.flooding().is_none());
+    assert_eq!(
+        t.active(),
+        2,
+        "the forged clients' memory is gone; the real ones stay until idle"
+    );
+    let mut v = t.take_finished();
+    v.extend(t.finish());
+    let count = |o: Outcome| v.iter().filter(|v| v.outcome == o).count();
+    assert_eq!(count(Outcome::Flood), 20_000);
+    assert_eq!(count(Outcome::Booted), 1);
+    let e51: Vec<_> = v
+        .iter()
+        .filter(|v| v.code == Some(FailureCode::E51))
+        .collect();
+    assert_eq!(e51.len(), 1, "only the real client's");
+    assert_eq!(e51[0].client_mac, [2, 0, 0, 0, 0, 0x51]);
+
+    // A storm at the bound is no flood: 1,000 new clients a second.
+    let mut t = Tracker::new(100_000, Timeouts::default()).with_flood_bound(1000);
+    for i in 0..5_000u32 {
+        t.on_event(&forged(i), u64::from(i) * S / 1000);
+    }
+    assert!(t.flooding().is_none());
+    t.on_tick(120 * S);
+    let v = t.take_finished();
+    assert!(v.iter().all(|v| v.outcome != Outcome::Flood));
+}

@@ -23,8 +23,6 @@
 
 use std::path::{Path, PathBuf};
 
-pub mod frames;
-
 use monitor::{capture, counters::Counters};
 use monitor_common::{Class, DhcpType, Direction, ParseError};
 

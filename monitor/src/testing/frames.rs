@@ -38,6 +38,32 @@ pub fn udp(
     f
 }
 
+/// ICMP destination unreachable, port unreachable (code 3), from
+/// `reporter` to the sender of the quoted UDP datagram (its IPv4 and UDP
+/// headers).
+pub fn icmp_port_unreachable(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    reporter: [u8; 4],
+    quoted_src: ([u8; 4], u16),
+    quoted_dst: ([u8; 4], u16),
+) -> Vec<u8> {
+    let quoted = udp([0; 6], [0; 6], quoted_src, quoted_dst, &[]);
+    let mut f = Vec::with_capacity(14 + 20 + 8 + 28);
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + 28) as u16;
+    f.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&reporter);
+    f.extend_from_slice(&quoted_src.0);
+    f.extend_from_slice(&[3, 3, 0, 0, 0, 0, 0, 0]);
+    // The quoted IPv4 header and UDP header, without the Ethernet header.
+    f.extend_from_slice(&quoted[14..42]);
+    f
+}
+
 /// A DHCP message: `op` 1 (request) or 2 (reply), options after the
 /// message type (53), each (code, value).
 pub fn dhcp(

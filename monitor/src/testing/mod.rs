@@ -1,9 +1,13 @@
-//! Support for the project's own tests: where the shared fixtures are, and
-//! the skip-or-fail policy for tests that need them or need root.
+//! Support for the project's own tests and benchmarks: where the shared
+//! fixtures are, the skip-or-fail policy for tests that need them or need
+//! root, and (`frames`) hand-built frames and captures.
 //!
 //! Outside CI a test whose prerequisite is missing says so on stderr and
 //! passes as skipped; with `CI=true` the same situation fails the test.
 #![doc(hidden)]
+
+pub mod frames;
+pub mod planted;
 
 use std::path::PathBuf;
 
