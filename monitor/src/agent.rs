@@ -41,6 +41,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             ingress: args.ingress.into(),
             egress: !args.no_egress && !args.bench_bare,
             bare: args.bench_bare,
+            kernel_log: args.kernel_log,
         };
         let attach = || Probe::attach(iface, &opts, &sizes);
         let probe = match &args.netns {
@@ -50,11 +51,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         probes.push(probe);
     }
     let mut rings = Vec::new();
+    let mut kernel_logs = Vec::new();
     for p in &mut probes {
         rings.push((
             p.interface.clone(),
             p.take_events().context("opening the event ring buffer")?,
         ));
+        kernel_logs.extend(p.take_kernel_log());
     }
     let probes = Arc::new(Probes::new(probes));
     let registry =
@@ -124,6 +127,10 @@ pub fn run(args: RunArgs) -> Result<()> {
             .map(|(iface, r)| tokio::spawn(ring::read(iface, r, received.clone(), tx.clone())))
             .collect();
         drop(tx);
+        let log_readers: Vec<_> = kernel_logs
+            .into_iter()
+            .map(|l| tokio::spawn(crate::kernel::log::forward(l)))
+            .collect();
         let listener = http::bind(args.listen).await?;
         info!(listen = %listener.local_addr()?, "serving /metrics, /healthz and /api/sessions");
         let app = http::router(http::AppState {
@@ -136,7 +143,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             .context("HTTP server")?;
         // The readers hold the queue's senders: once they are gone the
         // tracker's loop ends.
-        readers.iter().for_each(|r| r.abort());
+        readers.iter().chain(&log_readers).for_each(|r| r.abort());
         drop(tracking);
         anyhow::Ok(())
     })?;

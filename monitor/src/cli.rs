@@ -196,6 +196,12 @@ pub struct RunArgs {
     /// Failure-spike alert: the failed share (0..1) at which it fires.
     #[arg(long, value_name = "RATIO", default_value_t = 0.5, value_parser = parse_ratio)]
     pub alert_failure_ratio: f64,
+    /// Ask the kernel programs for their own records of rare conditions (the
+    /// ring buffer full, a table insert failing, an impossible stage
+    /// argument), shown at debug level (`--log pxe_monitor::kernel=debug`).
+    /// Off by default: the level is set when the programs load.
+    #[arg(long)]
+    pub kernel_log: bool,
     /// Do not attach the TC egress program (then a monitor on the DHCP/PXE
     /// server itself does not see its own replies).
     #[arg(long)]

@@ -16,7 +16,7 @@ use monitor::{
     counters::Counters,
     event::{self, Event},
     host::HostObserver,
-    kernel::{self, TC_PROGRAM, XDP_PROGRAM},
+    kernel::{self, TC_INGRESS_PROGRAM, TC_PROGRAM, XDP_PROGRAM},
     testing,
 };
 use monitor_common::{Class, DhcpType, Direction, counters::maps::EVENTS, event::EventKind};
@@ -54,6 +54,9 @@ fn prerequisites() -> Option<std::path::PathBuf> {
 /// replica fed the same frames.
 struct Pair {
     ebpf: Ebpf,
+    /// The ingress program: XDP or TC ingress (each counts every frame it
+    /// sees, so one of them runs per pair).
+    ingress: &'static str,
     host: HostObserver,
     /// Events read from the kernel's ring buffer: (direction, kind, event
     /// bytes).
@@ -62,15 +65,21 @@ struct Pair {
 
 impl Pair {
     fn new() -> Self {
+        Self::with_ingress(XDP_PROGRAM)
+    }
+
+    fn with_ingress(ingress: &'static str) -> Self {
         Pair {
             ebpf: kernel::load().unwrap_or_else(|e| panic!("{e}")),
+            ingress,
             host: HostObserver::default(),
             kernel_events: Vec::new(),
         }
     }
 
-    /// Runs one frame through XDP and TC, checks that each lets it pass,
-    /// and gives it to the host for each hook that ran.
+    /// Runs one frame through the ingress program (XDP or TC) and TC
+    /// egress, checks that each lets it pass, and gives it to the host for
+    /// each hook that ran.
     ///
     /// The skb test harness (TC) refuses, with EINVAL, an IPv4 or IPv6
     /// frame too short for the fixed IP header; only XDP runs those. Real
@@ -85,25 +94,49 @@ impl Pair {
             data_in: Some(frame),
             ..Default::default()
         };
-        let xdp: &Xdp = self.ebpf.program(XDP_PROGRAM).unwrap().try_into().unwrap();
-        let r = xdp
-            .test_run(opts())
-            .unwrap_or_else(|e| panic!("XDP test run of a {}-byte frame: {e:?}", frame.len()));
-        assert_eq!(
-            r.return_value, XDP_PASS,
-            "XDP must pass every frame ({frame:02x?})"
-        );
-        self.host.observe(frame, Direction::Ingress);
-        self.drain();
+        if self.ingress == XDP_PROGRAM {
+            let xdp: &Xdp = self.ebpf.program(XDP_PROGRAM).unwrap().try_into().unwrap();
+            let r = xdp
+                .test_run(opts())
+                .unwrap_or_else(|e| panic!("XDP test run of a {}-byte frame: {e:?}", frame.len()));
+            assert_eq!(
+                r.return_value, XDP_PASS,
+                "XDP must pass every frame ({frame:02x?})"
+            );
+            self.host.observe(frame, Direction::Ingress);
+            self.drain();
+        }
+        let hooks = [
+            (self.ingress, Direction::Ingress),
+            (TC_PROGRAM, Direction::Egress),
+        ];
+        for (name, dir) in hooks {
+            if name == XDP_PROGRAM {
+                continue;
+            }
+            let r = {
+                let tc: &SchedClassifier = self.ebpf.program(name).unwrap().try_into().unwrap();
+                tc.test_run(opts())
+            };
+            self.run_tc(r, frame, dir);
+        }
+    }
 
-        let tc: &SchedClassifier = self.ebpf.program(TC_PROGRAM).unwrap().try_into().unwrap();
-        match tc.test_run(opts()) {
+    /// A TC run's result: the frame passed and the host saw it the same
+    /// way, or the harness refused a frame too short for an skb.
+    fn run_tc(
+        &mut self,
+        r: Result<aya::programs::TestRunResult, aya::programs::ProgramError>,
+        frame: &[u8],
+        dir: Direction,
+    ) {
+        match r {
             Ok(r) => {
                 assert_eq!(
                     r.return_value, TC_ACT_OK,
                     "TC must pass every frame ({frame:02x?})"
                 );
-                self.host.observe(frame, Direction::Egress);
+                self.host.observe(frame, dir);
                 self.drain();
             }
             Err(e) => {
@@ -166,8 +199,11 @@ fn kernel_counts_match_tshark_for_netboot_and_lab_captures() {
     let Some(dir) = prerequisites() else {
         return;
     };
-    for e in common::EXPECTED {
-        let mut pair = Pair::new();
+    for (e, ingress) in common::EXPECTED
+        .iter()
+        .flat_map(|e| [(e, XDP_PROGRAM), (e, TC_INGRESS_PROGRAM)])
+    {
+        let mut pair = Pair::with_ingress(ingress);
         for f in common::frames(&common::fixture(&dir, e.file)) {
             pair.run(&f);
         }
@@ -226,15 +262,17 @@ fn kernel_and_host_agree_on_every_fixture_frame() {
         let Ok(packets) = monitor::capture::read_file(&path) else {
             continue;
         };
-        let mut pair = Pair::new();
-        let usable = packets
-            .iter()
-            .filter(|p| p.is_ethernet() && TEST_RUN_LEN.contains(&p.data.len()));
-        for p in usable {
-            pair.run(&p.data);
+        for ingress in [XDP_PROGRAM, TC_INGRESS_PROGRAM] {
+            let mut pair = Pair::with_ingress(ingress);
+            let usable = packets
+                .iter()
+                .filter(|p| p.is_ethernet() && TEST_RUN_LEN.contains(&p.data.len()));
+            for p in usable {
+                pair.run(&p.data);
+            }
+            pair.assert_agree(&format!("{} ({ingress})", path.display()));
+            events += pair.kernel_events.len();
         }
-        pair.assert_agree(&path.display().to_string());
-        events += pair.kernel_events.len();
     }
     assert!(
         events > 100,
@@ -364,4 +402,67 @@ fn the_port_hint_of_a_transfer_silent_for_minutes_lapses() {
         fresh.run(f);
     }
     assert!(data(&fresh.kernel_counters()) > after_request);
+}
+
+/// The kernel's own records of rare conditions (aya-log): a full ring
+/// buffer says so when the programs are loaded with `--kernel-log`, and
+/// nothing is written without it.
+#[test]
+fn the_kernel_reports_rare_conditions_only_when_asked() {
+    if !testing::can_load_ebpf() {
+        return;
+    }
+    #[derive(Clone, Default)]
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, r: &log::Record<'_>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", r.level(), r.args()));
+        }
+        fn flush(&self) {}
+    }
+    // A boot-server request to port 4011 (a PXE message: an event each),
+    // into the smallest ring buffer, never drained: it fills after about 15.
+    let d = monitor::testing::frames::dhcp(1, 3, 7, [2, 0, 0, 0, 0, 9], [0; 4], [0; 4], &[]);
+    let frame = monitor::testing::frames::udp(
+        [2, 0, 0, 0, 0, 9],
+        [2, 0, 0, 0, 0, 1],
+        ([10, 0, 0, 9], 68),
+        ([10, 0, 0, 1], 4011),
+        &d,
+    );
+    let sizes = kernel::MapSizes {
+        ring_bytes: 4096,
+        ..Default::default()
+    };
+    for asked in [false, true] {
+        let mut ebpf = kernel::load_with(&sizes, asked).unwrap();
+        let capture = Capture::default();
+        let mut logger = aya_log::EbpfLogger::init_with_logger(&mut ebpf, capture.clone()).unwrap();
+        let xdp: &Xdp = ebpf.program(XDP_PROGRAM).unwrap().try_into().unwrap();
+        for _ in 0..40 {
+            let opts = TestRunOptions {
+                data_in: Some(&frame),
+                ..Default::default()
+            };
+            xdp.test_run(opts).unwrap();
+        }
+        assert!(kernel::read_counters(&ebpf).unwrap().events_lost > 0);
+        logger.flush();
+        let said = capture.0.lock().unwrap().clone();
+        if asked {
+            assert!(
+                said.iter()
+                    .any(|l| l == "WARN ring buffer full: a DHCP event is lost"),
+                "{said:?}"
+            );
+        } else {
+            assert_eq!(said, Vec::<String>::new());
+        }
+    }
 }

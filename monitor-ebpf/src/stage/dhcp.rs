@@ -22,6 +22,8 @@ use monitor_common::{
 };
 use monitor_ebpf::PacketFrame;
 
+use aya_log_ebpf::{error, warn};
+
 use super::{Ctx, zeroed};
 use crate::maps::{DHCP_SCRATCH, DHCP_TYPES, EVENTS, EVENTS_LOST, PARSE_ERRORS, PXE_XIDS, bump};
 
@@ -59,6 +61,7 @@ fn dhcp(frame: &PacketFrame, meta: u64, dir: Direction, _ifindex: u32, ctx: Ctx)
 #[inline(always)]
 fn dhcp_parse(frame: &PacketFrame, meta: u64, dir: Direction) -> bool {
     let Some((at, class)) = DhcpAt::unpack(meta) else {
+        error!(&(), "DHCP stage handed an impossible argument {:x}", meta);
         return false;
     };
     let c = classify_dhcp(frame, class, at);
@@ -120,13 +123,19 @@ fn track(frame: &PacketFrame, _arg: u64, dir: Direction, ifindex: u32, _ctx: Ctx
                     entry.discard(0);
                 }
             }
-            None => bump(&EVENTS_LOST, LOST_FULL),
+            None => {
+                bump(&EVENTS_LOST, LOST_FULL);
+                warn!(&(), "ring buffer full: a DHCP event is lost");
+            }
         }
     }
     // Only new transactions: the lookup above already refreshed a known
     // one, and an update costs more than a lookup.
     if !known && loc.starts_pxe_transaction() {
-        // A full LRU map evicts its oldest entry; nothing to handle.
-        let _ = PXE_XIDS.insert(loc.xid, 0, 0);
+        // A full LRU map evicts its oldest entry; an error is something
+        // else (no memory).
+        if let Err(e) = PXE_XIDS.insert(loc.xid, 0, 0) {
+            warn!(&(), "PXE transaction table insert failed: {}", e);
+        }
     }
 }

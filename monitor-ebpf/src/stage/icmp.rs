@@ -45,6 +45,7 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
     }
     let Some(mut entry) = EVENTS.reserve::<IcmpRecord>(0) else {
         bump(&EVENTS_LOST, LOST_FULL);
+        aya_log_ebpf::warn!(&(), "ring buffer full: an ICMP event is lost");
         return;
     };
     entry.write(IcmpRecord {

@@ -51,8 +51,11 @@ impl TftpFlows for KernelFlows {
 
     #[inline(always)]
     fn insert(&mut self, key: &TftpKey, flow: &TftpFlow) {
-        // A full LRU map evicts its oldest entry; nothing to handle.
-        let _ = TFTP_FLOWS.insert(key, flow, 0);
+        // A full LRU map evicts its oldest entry; an error is something
+        // else (no memory).
+        if let Err(e) = TFTP_FLOWS.insert(key, flow, 0) {
+            aya_log_ebpf::warn!(&(), "TFTP transfer table insert failed: {}", e);
+        }
     }
 }
 
@@ -76,6 +79,7 @@ pub fn port_hinted(port: u16) -> bool {
 #[inline(always)]
 fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
     let Some((at, class)) = UdpAt::unpack(meta) else {
+        aya_log_ebpf::error!(&(), "TFTP stage handed an impossible argument {:x}", meta);
         return;
     };
     // SAFETY: a helper without arguments or preconditions.
@@ -113,6 +117,7 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
     }
     let Some(mut entry) = EVENTS.reserve::<TftpRecord>(0) else {
         bump(&EVENTS_LOST, LOST_FULL);
+        aya_log_ebpf::warn!(&(), "ring buffer full: a TFTP event is lost");
         return;
     };
     // SAFETY: all-zero is a valid `TftpRecord`, 152 bytes.

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use super::{
     BARE_TC_PROGRAM, BARE_XDP_PROGRAM, MapSizes, ProbeError, TC_INGRESS_PROGRAM, TC_PROGRAM,
-    XDP_PROGRAM, if_index, load_sized, netlink, program, read_counters,
+    XDP_PROGRAM, if_index, load_with, netlink, program, read_counters,
 };
 use crate::counters::Counters;
 
@@ -43,6 +43,8 @@ pub struct AttachOptions {
     pub egress: bool,
     /// The do-nothing baseline programs instead (benchmarks).
     pub bare: bool,
+    /// The programs' own records of rare conditions (`super::log`).
+    pub kernel_log: bool,
 }
 
 /// How a hook ended up attached (`pxe_program_attached{hook, mode}`).
@@ -62,6 +64,8 @@ pub struct Probe {
     pub interface: String,
     pub attachments: Vec<Attachment>,
     ebpf: Ebpf,
+    /// The reader of the programs' own records, when asked for.
+    kernel_log: Option<aya_log::EbpfLogger<super::log::KernelLog>>,
 }
 
 impl Probe {
@@ -72,7 +76,11 @@ impl Probe {
         sizes: &MapSizes,
     ) -> Result<Probe, ProbeError> {
         let ifindex = if_index(interface)?;
-        let mut ebpf = load_sized(sizes)?;
+        let mut ebpf = load_with(sizes, opts.kernel_log)?;
+        let kernel_log = opts
+            .kernel_log
+            .then(|| super::log::reader(&mut ebpf, interface))
+            .flatten();
         let mut attachments = Vec::new();
         let (tc_in, xdp_name, tc_out) = if opts.bare {
             (BARE_TC_PROGRAM, BARE_XDP_PROGRAM, BARE_TC_PROGRAM)
@@ -120,6 +128,7 @@ impl Probe {
             interface: interface.to_owned(),
             attachments,
             ebpf,
+            kernel_log,
         })
     }
 
@@ -132,6 +141,11 @@ impl Probe {
                 name: EVENTS.to_owned(),
             })?;
         RingBuf::try_from(map)
+    }
+
+    /// Takes the reader of the programs' own records, for a task.
+    pub fn take_kernel_log(&mut self) -> Option<aya_log::EbpfLogger<super::log::KernelLog>> {
+        self.kernel_log.take()
     }
 
     /// Where the kernel's transfer table says a TFTP transfer stands.

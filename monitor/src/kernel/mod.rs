@@ -8,6 +8,7 @@
 //! and the metrics can carry an `interface` label without a map key for it.
 
 mod attach;
+pub mod log;
 mod netlink;
 pub mod ring;
 
@@ -273,11 +274,19 @@ impl Default for MapSizes {
 
 /// [`load`] with the given map sizes.
 pub fn load_sized(sizes: &MapSizes) -> Result<Ebpf, ProbeError> {
+    load_with(sizes, false)
+}
+
+/// [`load_sized`], with the programs' own records of rare conditions on or
+/// off (`kernel_log`: see `log`).
+pub fn load_with(sizes: &MapSizes, kernel_log: bool) -> Result<Ebpf, ProbeError> {
     if EBPF_OBJECT.is_empty() {
         return Err(ProbeError::NoObject);
     }
     raise_memlock_limit();
+    let level = log::level(kernel_log);
     let mut ebpf = EbpfLoader::new()
+        .override_global(aya_log::LEVEL, &level, true)
         .map_max_entries(EVENTS, sizes.ring_bytes)
         .map_max_entries(PXE_XIDS, sizes.pxe_xids)
         .map_max_entries(TFTP_FLOWS, sizes.tftp_flows)
