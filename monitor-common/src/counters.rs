@@ -202,6 +202,14 @@ pub mod maps {
     /// because it was more than half full ([`LOST_SHED`]).
     pub const EVENTS_LOST: &str = "EVENTS_LOST";
     pub const EVENTS_LOST_LEN: u32 = 2;
+    /// `PerCpuArray<u64>`, [`TABLE_NEW_LEN`] slots: new entries put in the
+    /// LRU tables, PXE transactions ([`NEW_XID`]) and TFTP transfers
+    /// ([`NEW_FLOW`]). Nothing deletes from them, so past its size each new
+    /// entry pushed an older one out.
+    pub const TABLE_NEW: &str = "TABLE_NEW";
+    pub const TABLE_NEW_LEN: u32 = 2;
+    pub const NEW_XID: u32 = 0;
+    pub const NEW_FLOW: u32 = 1;
     pub const LOST_FULL: u32 = 0;
     pub const LOST_SHED: u32 = 1;
     /// `RingBuf` of event records (`crate::event`).

@@ -59,6 +59,10 @@ pub static TFTP_PORT_HINTS: Array<u32> = Array::with_max_entries(names::TFTP_POR
 #[map(name = "EVENTS_LOST")]
 pub static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::EVENTS_LOST_LEN, 0);
 
+/// New entries put in the LRU tables (`names::NEW_XID`, `NEW_FLOW`).
+#[map(name = "TABLE_NEW")]
+pub static TABLE_NEW: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::TABLE_NEW_LEN, 0);
+
 /// The event records (`monitor_common::event`) on their way to userspace.
 #[map(name = "EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(names::EVENTS_BYTES, 0);

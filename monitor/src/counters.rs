@@ -21,6 +21,14 @@ pub struct Counters {
     /// DISCOVER events shed because the ring buffer was more than half full
     /// (a DHCP flood).
     pub events_shed: u64,
+    /// New entries put in the PXE transaction and TFTP transfer tables.
+    pub new_xids: u64,
+    pub new_flows: u64,
+    /// Those tables' sizes (the kernel's maps; the host replica, unbounded,
+    /// reports the defaults): past its size, each new entry pushed an older
+    /// one out.
+    pub xids_size: u32,
+    pub flows_size: u32,
 }
 
 impl Default for Counters {
@@ -35,6 +43,10 @@ impl Default for Counters {
             tftp_errors: vec![0; maps::TFTP_ERRORS_LEN as usize],
             events_lost: 0,
             events_shed: 0,
+            new_xids: 0,
+            new_flows: 0,
+            xids_size: maps::PXE_XIDS_LEN,
+            flows_size: maps::TFTP_FLOWS_LEN,
         }
     }
 }
@@ -66,6 +78,15 @@ impl Counters {
     /// TFTP ERROR packets with this code, from the server or the client.
     pub fn tftp_error(&self, dir: Direction, from_server: bool, code: u16) -> u64 {
         self.tftp_errors[tftp_error_index(dir, from_server, code) as usize]
+    }
+
+    /// Entries pushed out of the PXE transaction and TFTP transfer tables
+    /// (nothing deletes from them: every new entry past the size).
+    pub fn table_evictions(&self) -> (u64, u64) {
+        (
+            self.new_xids.saturating_sub(self.xids_size.into()),
+            self.new_flows.saturating_sub(self.flows_size.into()),
+        )
     }
 
     pub fn parse_error(&self, dir: Direction, e: ParseError) -> u64 {

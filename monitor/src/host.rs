@@ -33,19 +33,25 @@ pub struct HostObserver {
 
 /// The host's transfer table.
 #[derive(Debug, Default)]
-pub struct HostFlows(pub HashMap<TftpKey, TftpFlow>);
+pub struct HostFlows {
+    pub flows: HashMap<TftpKey, TftpFlow>,
+    /// Transfers put in the table (the kernel's `TABLE_NEW`).
+    pub new: u64,
+}
 
 impl TftpFlows for HostFlows {
     fn get_either(&mut self, first: &TftpKey, second: &TftpKey) -> Option<(bool, &mut TftpFlow)> {
-        if self.0.contains_key(first) {
-            self.0.get_mut(first).map(|f| (true, f))
+        if self.flows.contains_key(first) {
+            self.flows.get_mut(first).map(|f| (true, f))
         } else {
-            self.0.get_mut(second).map(|f| (false, f))
+            self.flows.get_mut(second).map(|f| (false, f))
         }
     }
 
     fn insert(&mut self, key: &TftpKey, flow: &TftpFlow) {
-        self.0.insert(*key, *flow);
+        if self.flows.insert(*key, *flow).is_none() {
+            self.new += 1;
+        }
     }
 }
 
@@ -88,7 +94,9 @@ impl HostObserver {
     }
 
     fn observe_tftp(&mut self, frame: &[u8], dir: Direction, class: Class, at: UdpAt, now_ns: u64) {
-        let seen = match observe_tftp(frame, at, class, now_ns, &mut self.tftp_flows) {
+        let observed = observe_tftp(frame, at, class, now_ns, &mut self.tftp_flows);
+        self.counters.new_flows = self.tftp_flows.new;
+        let seen = match observed {
             Ok(Some(seen)) => seen,
             Ok(None) => return,
             Err(e) => {
@@ -128,6 +136,7 @@ impl HostObserver {
         }
         if !self.pxe_xids.contains(&loc.xid) && loc.starts_pxe_transaction() {
             self.pxe_xids.insert(loc.xid);
+            self.counters.new_xids += 1;
         }
     }
 }

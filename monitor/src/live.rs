@@ -58,6 +58,10 @@ pub async fn track(
     let mut evictions_logged_at: Option<u64> = None;
     let mut dhcp_seen = false;
     let mut flood_logged = false;
+    let mut ticks = 0u64;
+    // Entries each interface's kernel tables had pushed out at the last
+    // look: (interface, PXE transactions, TFTP transfers).
+    let mut table_evictions: Vec<(String, u64, u64)> = Vec::new();
     // The most sessions followed since memory was last given back.
     let mut peak_active = 0;
     loop {
@@ -78,6 +82,10 @@ pub async fn track(
                     tracker.dhcp_seen();
                 }
                 tracker.on_tick_with(monotonic_ns(), &|k| probes.tftp_flow(k));
+                ticks += 1;
+                if ticks % TABLE_CHECK_TICKS == 0 {
+                    log_table_evictions(probes, &mut table_evictions);
+                }
                 peak_active = peak_active.max(tracker.active());
                 if peak_active - tracker.active() > 10_000 && tracker.active() < peak_active / 2 {
                     return_free_memory();
@@ -154,6 +162,36 @@ pub async fn track(
             }
         }
     }
+}
+
+/// How often the kernel's tables are looked at for evictions (ticks: s).
+const TABLE_CHECK_TICKS: u64 = 60;
+
+/// Says in the log when a kernel table pushed entries out since the last
+/// look (at most once a minute).
+fn log_table_evictions(probes: &Probes, last: &mut Vec<(String, u64, u64)>) {
+    let now = probes.table_evictions();
+    for (iface, xids, flows) in &now {
+        let before = last
+            .iter()
+            .find(|(i, ..)| i == iface)
+            .map_or((0, 0), |(_, x, f)| (*x, *f));
+        if *xids > before.0 {
+            warn!(
+                interface = iface,
+                evicted = xids - before.0,
+                "the PXE transaction table is full and forgets the oldest transactions: raise --max-pxe-transactions if boots are misjudged (pxe_kernel_table_evictions_total)"
+            );
+        }
+        if *flows > before.1 {
+            warn!(
+                interface = iface,
+                evicted = flows - before.1,
+                "the TFTP transfer table is full and forgets the oldest transfers: raise --max-tftp-transfers if boots are misjudged (pxe_kernel_table_evictions_total)"
+            );
+        }
+    }
+    *last = now;
 }
 
 /// Gives the memory freed after a flood back to the system (glibc keeps

@@ -92,7 +92,7 @@ pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
             // Timeouts need no finer clock than a second (as live).
             if now >= last_tick + 1_000_000_000 {
                 // The host's transfer table says where each transfer stands.
-                tracker.on_tick_with(now, &|k| host.tftp_flows.0.get(k).copied());
+                tracker.on_tick_with(now, &|k| host.tftp_flows.flows.get(k).copied());
                 last_tick = now;
             }
         });

@@ -466,3 +466,33 @@ fn the_kernel_reports_rare_conditions_only_when_asked() {
         }
     }
 }
+
+/// A PXE transaction table smaller than the transactions that start:
+/// every new transaction past its size pushed an older one out, and the
+/// counters say how many.
+#[test]
+fn a_full_transaction_table_says_how_many_it_forgot() {
+    if !testing::can_load_ebpf() {
+        return;
+    }
+    let sizes = kernel::MapSizes {
+        pxe_xids: 16,
+        ..Default::default()
+    };
+    let ebpf = kernel::load_sized(&sizes).unwrap();
+    let xdp: &Xdp = ebpf.program(XDP_PROGRAM).unwrap().try_into().unwrap();
+    let vendor: &[u8] = b"PXEClient:Arch:00000:UNDI:002001";
+    for xid in 0..40u32 {
+        let mac = [2, 0, 0, 0, 1, xid as u8];
+        let d = monitor::testing::frames::dhcp(1, 1, xid, mac, [0; 4], [0; 4], &[(60, vendor)]);
+        let frame = monitor::testing::frames::udp(mac, [0xff; 6], ([0; 4], 68), ([255; 4], 67), &d);
+        let opts = TestRunOptions {
+            data_in: Some(&frame),
+            ..Default::default()
+        };
+        xdp.test_run(opts).unwrap();
+    }
+    let c = kernel::read_counters(&ebpf).unwrap();
+    assert_eq!((c.new_xids, c.xids_size), (40, 16));
+    assert_eq!(c.table_evictions(), (24, 0));
+}

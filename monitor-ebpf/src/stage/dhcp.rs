@@ -14,7 +14,7 @@ use monitor_common::{
     classify::classify_dhcp,
     counters::{
         DhcpType, Direction,
-        maps::{LOST_FULL, LOST_SHED, dhcp_index, parse_error_index},
+        maps::{LOST_FULL, LOST_SHED, NEW_XID, dhcp_index, parse_error_index},
     },
     event::{DhcpRecord, EventHeader, EventKind},
     report::fill_dhcp_event,
@@ -25,7 +25,9 @@ use monitor_ebpf::PacketFrame;
 use aya_log_ebpf::{error, warn};
 
 use super::{Ctx, zeroed};
-use crate::maps::{DHCP_SCRATCH, DHCP_TYPES, EVENTS, EVENTS_LOST, PARSE_ERRORS, PXE_XIDS, bump};
+use crate::maps::{
+    DHCP_SCRATCH, DHCP_TYPES, EVENTS, EVENTS_LOST, PARSE_ERRORS, PXE_XIDS, TABLE_NEW, bump,
+};
 
 stage!(
     /// Stage two for a DHCP message: BOOTP header and options.
@@ -134,8 +136,9 @@ fn track(frame: &PacketFrame, _arg: u64, dir: Direction, ifindex: u32, _ctx: Ctx
     if !known && loc.starts_pxe_transaction() {
         // A full LRU map evicts its oldest entry; an error is something
         // else (no memory).
-        if let Err(e) = PXE_XIDS.insert(loc.xid, 0, 0) {
-            warn!(&(), "PXE transaction table insert failed: {}", e);
+        match PXE_XIDS.insert(loc.xid, 0, 0) {
+            Ok(()) => bump(&TABLE_NEW, NEW_XID),
+            Err(e) => warn!(&(), "PXE transaction table insert failed: {}", e),
         }
     }
 }

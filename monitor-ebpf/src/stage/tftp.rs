@@ -10,7 +10,7 @@ use aya_ebpf::helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
 use monitor_common::{
     counters::{
         Direction,
-        maps::{LOST_FULL, parse_error_index, tftp_error_index, tftp_opcode_index},
+        maps::{LOST_FULL, NEW_FLOW, parse_error_index, tftp_error_index, tftp_opcode_index},
     },
     event::{EventHeader, EventKind, TftpRecord},
     flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, port_hint},
@@ -22,7 +22,8 @@ use monitor_ebpf::PacketFrame;
 
 use super::{Ctx, zeroed};
 use crate::maps::{
-    EVENTS, EVENTS_LOST, PARSE_ERRORS, TFTP_ERRORS, TFTP_FLOWS, TFTP_OPCODES, TFTP_PORT_HINTS, bump,
+    EVENTS, EVENTS_LOST, PARSE_ERRORS, TABLE_NEW, TFTP_ERRORS, TFTP_FLOWS, TFTP_OPCODES,
+    TFTP_PORT_HINTS, bump,
 };
 
 stage!(
@@ -53,8 +54,13 @@ impl TftpFlows for KernelFlows {
     fn insert(&mut self, key: &TftpKey, flow: &TftpFlow) {
         // A full LRU map evicts its oldest entry; an error is something
         // else (no memory).
-        if let Err(e) = TFTP_FLOWS.insert(key, flow, 0) {
-            aya_log_ebpf::warn!(&(), "TFTP transfer table insert failed: {}", e);
+        // A request resent from the same port replaces its own entry.
+        // SAFETY: the value is only tested for presence, never read.
+        let new = unsafe { TFTP_FLOWS.get(key) }.is_none();
+        match TFTP_FLOWS.insert(key, flow, 0) {
+            Ok(()) if new => bump(&TABLE_NEW, NEW_FLOW),
+            Ok(()) => {}
+            Err(e) => aya_log_ebpf::warn!(&(), "TFTP transfer table insert failed: {}", e),
         }
     }
 }

@@ -371,6 +371,18 @@ impl Probes {
             .collect()
     }
 
+    /// Entries each interface's tables pushed out so far: (interface, PXE
+    /// transactions, TFTP transfers).
+    pub fn table_evictions(&self) -> Vec<(String, u64, u64)> {
+        self.lock()
+            .iter()
+            .filter_map(|p| {
+                let (x, f) = p.read().ok()?.table_evictions();
+                Some((p.interface.clone(), x, f))
+            })
+            .collect()
+    }
+
     /// Whether any interface has counted a DHCP message (of any client,
     /// PXE or not).
     pub fn dhcp_seen(&self) -> bool {
@@ -439,6 +451,28 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     sum(EVENTS_LOST, &mut lost)?;
     c.events_lost = lost[maps::LOST_FULL as usize];
     c.events_shed = lost[maps::LOST_SHED as usize];
+    let mut new = [0; maps::TABLE_NEW_LEN as usize];
+    sum(maps::TABLE_NEW, &mut new)?;
+    c.new_xids = new[maps::NEW_XID as usize];
+    c.new_flows = new[maps::NEW_FLOW as usize];
+    let size = |name: &str| -> Result<u32, aya::maps::MapError> {
+        let m = ebpf
+            .map(name)
+            .ok_or_else(|| aya::maps::MapError::InvalidName {
+                name: name.to_owned(),
+            })?;
+        let data = match m {
+            aya::maps::Map::LruHashMap(d) | aya::maps::Map::HashMap(d) => d,
+            _ => {
+                return Err(aya::maps::MapError::InvalidName {
+                    name: name.to_owned(),
+                });
+            }
+        };
+        Ok(data.info()?.max_entries())
+    };
+    c.xids_size = size(PXE_XIDS)?;
+    c.flows_size = size(TFTP_FLOWS)?;
     Ok(c)
 }
 

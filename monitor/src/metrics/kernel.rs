@@ -76,6 +76,10 @@ const EVENTS_SHED: (&str, &str) = (
     "pxe_events_shed_total",
     "DISCOVER events the kernel did not send because the ring buffer was more than half full (a DHCP flood): the other messages of real boots keep their room.",
 );
+const TABLE_EVICTIONS: (&str, &str) = (
+    "pxe_kernel_table_evictions_total",
+    "Entries the kernel's tables pushed out to make room, by table (pxe_transactions: --max-pxe-transactions, tftp_transfers: --max-tftp-transfers): a transaction or transfer forgotten before it ended is misjudged, so raise the size if this grows during boots.",
+);
 const ICMP: (&str, &str) = (
     "pxe_icmp_unreachable_total",
     "ICMP destination unreachable messages about a UDP datagram, by the class of the datagram they quote (proxy_dhcp, tftp_request: nothing listens there).",
@@ -114,6 +118,7 @@ impl<S: CounterSource> KernelCollector<S> {
             desc(DHCP, &["interface", "direction", "type", "pxe"]),
             desc(EVENTS_LOST, &["interface"]),
             desc(EVENTS_SHED, &["interface"]),
+            desc(TABLE_EVICTIONS, &["interface", "table"]),
             desc(ICMP, &["interface", "direction", "quoted_class"]),
             desc(TFTP_PACKETS, &["interface", "direction", "opcode"]),
             desc(TFTP_ERRORS, &["interface", "direction", "sender", "code"]),
@@ -184,7 +189,7 @@ pub fn events_received(interfaces: &[String]) -> prometheus::Result<IntCounterVe
 pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
     let (mut packets, mut bytes, mut dhcp, mut parse) = (vec![], vec![], vec![], vec![]);
     let (mut lost, mut icmp, mut tftp_p, mut tftp_e) = (vec![], vec![], vec![], vec![]);
-    let mut shed = vec![];
+    let (mut shed, mut evicted) = (vec![], vec![]);
     for (iface, c) in samples {
         for dir in Direction::ALL {
             for slot in 0..tftp::OPCODE_SLOTS {
@@ -235,6 +240,13 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         }
         lost.push(counter(&[("interface", iface.as_str())], c.events_lost));
         shed.push(counter(&[("interface", iface.as_str())], c.events_shed));
+        let (xids, flows) = c.table_evictions();
+        for (table, n) in [("pxe_transactions", xids), ("tftp_transfers", flows)] {
+            evicted.push(counter(
+                &[("interface", iface.as_str()), ("table", table)],
+                n,
+            ));
+        }
         for dir in Direction::ALL {
             for class in Class::ALL {
                 let t = c
@@ -293,6 +305,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         family(PARSE, parse),
         family(EVENTS_LOST, lost),
         family(EVENTS_SHED, shed),
+        family(TABLE_EVICTIONS, evicted),
         family(ICMP, icmp),
         family(TFTP_PACKETS, tftp_p),
         family(TFTP_ERRORS, tftp_e),
