@@ -83,7 +83,7 @@ pub async fn track(
                 }
                 tracker.on_tick_with(monotonic_ns(), &|k| probes.tftp_flow(k));
                 ticks += 1;
-                if ticks % TABLE_CHECK_TICKS == 0 {
+                if ticks.is_multiple_of(TABLE_CHECK_TICKS) {
                     log_table_evictions(probes, &mut table_evictions);
                 }
                 peak_active = peak_active.max(tracker.active());
