@@ -89,10 +89,15 @@ pub fn fill_dhcp_event<F: Frame + ?Sized>(
     }
     ev.tftp_server_len = s.copy(frame, Slot::TftpServer, &mut ev.tftp_server);
     ev.bootfile_len = s.copy(frame, Slot::BootFile, &mut ev.bootfile);
-    // One copy each (a helper call in the kernel, not a byte loop).
-    let bootp_at = loc.bootp_at as usize;
-    frame.copy_prefix(bootp_at + dhcp::field::FILE, ev.file.len(), &mut ev.file);
-    frame.copy_prefix(bootp_at + dhcp::field::SNAME, ev.sname.len(), &mut ev.sname);
+    // A server's reply may name the boot file and server in the BOOTP
+    // fields; a client's request leaves them empty: not copied (two helper
+    // calls of 128 and 64 bytes saved on every DISCOVER and REQUEST).
+    if loc.op == 2 {
+        // One copy each (a helper call in the kernel, not a byte loop).
+        let bootp_at = loc.bootp_at as usize;
+        frame.copy_prefix(bootp_at + dhcp::field::FILE, ev.file.len(), &mut ev.file);
+        frame.copy_prefix(bootp_at + dhcp::field::SNAME, ev.sname.len(), &mut ev.sname);
+    }
     true
 }
 
