@@ -154,6 +154,34 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Builds pxe-monitor (debug) and returns the binary's path.
+/// Builds the planted-traffic sender (the monitor package's `bench_traffic`
+/// example), in release mode with `release`.
+pub fn build_sender(release: bool) -> Result<PathBuf> {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args([
+        "build",
+        "--quiet",
+        "--package",
+        "monitor",
+        "--example",
+        "bench_traffic",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .current_dir(workspace_root())
+        .status()
+        .context("building bench_traffic")?;
+    if !status.success() {
+        bail!("building bench_traffic: {status}");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let profile = if release { "release" } else { "debug" };
+    Ok(target.join(profile).join("examples/bench_traffic"))
+}
+
 pub fn build_monitor() -> Result<PathBuf> {
     let status = Command::new(env!("CARGO"))
         .args(["build", "--package", "monitor", "--bin", "pxe-monitor"])

@@ -7,9 +7,8 @@
 //! boots in it; the agent's RSS and scrape latency sampled throughout.
 
 use std::{
-    collections::HashMap,
     net::SocketAddr,
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     sync::atomic::{AtomicBool, Ordering},
     thread,
@@ -17,11 +16,11 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use serde_json::Value;
 
 use super::{RECEIVER_NS, RX_IF, SENDER_NS, TX_IF, setup};
 use crate::{
     agent::{self, Agent},
+    planted::{expected, sessions, wrong},
     scrape,
 };
 
@@ -29,28 +28,6 @@ const STORM_CLIENTS: u32 = 10_000;
 const STORM_SECONDS: u32 = 10;
 const FLOOD_DISCOVERS: u64 = 1_000_000;
 const FLOOD_BOOTS: u64 = 10;
-
-/// Builds the sender (the monitor package's `bench_traffic` example).
-fn sender() -> Result<PathBuf> {
-    let root = agent::workspace_root();
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--package",
-            "monitor",
-            "--example",
-            "bench_traffic",
-        ])
-        .current_dir(&root)
-        .status()
-        .context("building bench_traffic")?;
-    if !status.success() {
-        bail!("building bench_traffic: {status}");
-    }
-    Ok(root.join("target/release/examples/bench_traffic"))
-}
 
 /// Runs the sender to the end; what it printed.
 fn send(sender: &Path, kind: &str, n: u64, m: u64, expected: &Path) -> Result<String> {
@@ -68,58 +45,13 @@ fn send(sender: &Path, kind: &str, n: u64, m: u64, expected: &Path) -> Result<St
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// The agent's sessions by client MAC.
-fn sessions(listen: SocketAddr) -> Result<HashMap<String, Value>> {
-    let list: Vec<Value> = serde_json::from_str(&scrape::get(listen, "/api/sessions")?)?;
-    Ok(list
-        .into_iter()
-        .filter_map(|v| Some((v["client_mac"].as_str()?.to_owned(), v)))
-        .collect())
-}
-
-/// What each planted client must be judged: MAC -> (outcome, code).
-fn expected(path: &Path) -> Result<HashMap<String, (String, Option<String>)>> {
-    let text = std::fs::read_to_string(path)?;
-    text.lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l)?;
-            Ok((
-                v["client_mac"].as_str().unwrap_or_default().to_owned(),
-                (
-                    v["outcome"].as_str().unwrap_or_default().to_owned(),
-                    v["code"].as_str().map(str::to_owned),
-                ),
-            ))
-        })
-        .collect()
-}
-
-/// Planted clients whose live verdict is not the planted one (or missing).
-fn wrong(
-    want: &HashMap<String, (String, Option<String>)>,
-    got: &HashMap<String, Value>,
-) -> Vec<String> {
-    let mut bad = Vec::new();
-    for (mac, (outcome, code)) in want {
-        let v = got.get(mac);
-        let ok = v.is_some_and(|v| {
-            v["outcome"].as_str() == Some(outcome.as_str()) && v["code"].as_str() == code.as_deref()
-        });
-        if !ok {
-            bad.push(format!("{mac}: want {outcome} {code:?}, got {v:?}"));
-        }
-    }
-    bad.sort();
-    bad
-}
-
 fn sum(m: &[scrape::Sample], name: &str, labels: &[(&str, &str)]) -> u64 {
     scrape::sum(m, name, labels)
 }
 
 pub fn storm() -> Result<()> {
     let bin = agent::build_monitor()?;
-    let sender = sender()?;
+    let sender = agent::build_sender(true)?;
     let _ns = setup()?;
     let dir = agent::workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
@@ -243,7 +175,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 
 pub fn flood() -> Result<()> {
     let bin = agent::build_monitor()?;
-    let sender = sender()?;
+    let sender = agent::build_sender(true)?;
     let _ns = setup()?;
     let dir = agent::workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;

@@ -35,27 +35,39 @@ pub(super) struct LightLab {
     pub clients: Vec<(String, String)>,
     /// The udhcpc handler (`-s`).
     pub handler: PathBuf,
+    /// The namespace of the planted-traffic link, when asked for (the
+    /// agent watches its server end too).
+    pub planted: Option<String>,
 }
 
 impl LightLab {
+    /// The lab, `clients` light clients and the agent; with `planted`, a
+    /// link for planted traffic too, which the agent also watches.
     pub fn up(
         bin: &Path,
         instance: u16,
         dir: &Path,
         servers: Servers,
         clients: usize,
+        planted: bool,
     ) -> Result<Self> {
         fs::create_dir_all(dir)?;
         let mut lab = Lab::up_with(&dir.join("lab"), instance, servers).context("lab up")?;
         let pcap = dir.join("segment.pcap");
         lab.start_capture_on_segment(&pcap)?;
+        let planted = planted.then(|| lab.add_planted_link()).transpose()?;
+        let extra: &[&str] = if planted.is_some() {
+            &["--interface", lab::PLANT_IF, "--recent-sessions", "20000"]
+        } else {
+            &[]
+        };
         let listen = agent::free_port()?;
         let agent = Agent::start_logged(
             bin,
             &lab.names.srv,
             lab::SERVER_IF,
             listen,
-            &[],
+            extra,
             &dir.join("pxe-monitor.log"),
         )?;
         let before = agent.metrics()?;
@@ -74,6 +86,7 @@ impl LightLab {
             before,
             clients,
             handler,
+            planted,
         })
     }
 

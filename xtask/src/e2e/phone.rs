@@ -69,7 +69,7 @@ pub fn phone(bin: &Path, instance: u16, out: &Path) -> Phone {
 }
 
 fn drive(bin: &Path, instance: u16, dir: &Path, p: &mut Phone) -> Result<()> {
-    let ll = LightLab::up(bin, instance, dir, Servers::Dnsmasq, 1)?;
+    let ll = LightLab::up(bin, instance, dir, Servers::Dnsmasq, 1, false)?;
     let (ns, mac) = ll.clients[0].clone();
     let name = mac.replace(':', "").to_uppercase();
     let config = format!("SEP{name}.cnf.xml");

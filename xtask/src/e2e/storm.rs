@@ -1,5 +1,8 @@
 //! The boot storm: many light PXE clients at once against one server, each
-//! client's own outcome checked against pxe-monitor's verdict.
+//! client's own outcome checked against pxe-monitor's verdict, while 10,000
+//! planted clients (synthesised at packet level, each with its planted
+//! outcome: `monitor::testing::planted`) reach the same agent through a
+//! link of their own, at fleet rate.
 
 use std::{
     fs,
@@ -9,13 +12,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
 use super::{light::LightLab, verdict::sessions};
 use crate::{
+    agent,
     lab::{self, Servers},
-    scrape, sys,
+    planted, scrape, sys,
 };
 
 /// The name of the boot storm in `--scenario`.
@@ -24,7 +28,7 @@ pub const STORM: &str = "boot-storm";
 pub(super) fn storm_line(st: &Storm) -> String {
     format!(
         "{} {STORM}: {} light clients, first DISCOVERs within {}, {} fetched their {} KiB boot file; \
-         pxe-monitor live: {:?}; first DISCOVER to last block {}; {:.0} s{}",
+         pxe-monitor live: {:?}; first DISCOVER to last block {}; planted clients alongside: {} of {} judged as planted; {:.0} s{}",
         if st.problems.is_empty() {
             "ok  "
         } else {
@@ -38,6 +42,8 @@ pub(super) fn storm_line(st: &Storm) -> String {
         st.verdicts,
         st.first_to_last
             .map_or("unknown".to_owned(), |s| format!("{s:.2} s")),
+        st.planted_right,
+        st.planted,
         st.took.as_secs_f64(),
         if st.problems.is_empty() {
             String::new()
@@ -49,6 +55,9 @@ pub(super) fn storm_line(st: &Storm) -> String {
 
 /// Light clients in the boot storm.
 pub const STORM_CLIENTS: usize = 50;
+/// Planted clients alongside them, over [`PLANTED_SECONDS`].
+pub const PLANTED_CLIENTS: u32 = 10_000;
+pub const PLANTED_SECONDS: u32 = 10;
 
 /// What the boot storm showed.
 pub struct Storm {
@@ -62,6 +71,9 @@ pub struct Storm {
     pub first_to_last: Option<f64>,
     /// How far apart the clients' first DISCOVERs were.
     pub discover_spread: Option<f64>,
+    /// Planted clients, and those whose live verdict was the planted one.
+    pub planted: u32,
+    pub planted_right: usize,
     pub took: Duration,
     pub problems: Vec<String>,
 }
@@ -79,6 +91,8 @@ pub fn storm(bin: &Path, instance: u16, out: &Path, clients: usize) -> Storm {
         verdicts: Default::default(),
         first_to_last: None,
         discover_spread: None,
+        planted: PLANTED_CLIENTS,
+        planted_right: 0,
         took: Duration::ZERO,
         problems: Vec::new(),
     };
@@ -102,7 +116,16 @@ impl Drop for Children {
 }
 
 fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<()> {
-    let ll = LightLab::up(bin, instance, dir, Servers::DnsmasqBigFile, st.clients)?;
+    let sender = agent::build_sender(false)?;
+    let ll = LightLab::up(
+        bin,
+        instance,
+        dir,
+        Servers::DnsmasqBigFile,
+        st.clients,
+        true,
+    )?;
+    let plant_ns = ll.planted.clone().context("no planted link")?;
     let (listen, handler, light) = (ll.listen, &ll.handler, &ll.clients);
     let mut children = Children(Vec::new());
     // Every client waits for this file, then all start together: how long
@@ -136,6 +159,17 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
         children.0.push((mac.clone(), child));
     }
     fs::write(&go, "")?;
+    let expected_path = dir.join("planted-expected.jsonl");
+    let plant = std::process::Command::new(&sender)
+        .arg("storm")
+        .arg(st.planted.to_string())
+        .arg(PLANTED_SECONDS.to_string())
+        .args([plant_ns.as_str(), lab::PLANT_TX])
+        .arg(&expected_path)
+        .stdout(fs::File::create(dir.join("planted.log"))?)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting the planted-traffic sender")?;
     // Each client's own view: it booted when its TFTP download succeeded.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut booted_macs = Vec::new();
@@ -156,6 +190,16 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
         }
     }
     st.clients_booted = booted_macs.len();
+    let sent = plant
+        .wait_with_output()
+        .context("waiting for the planted traffic")?;
+    if !sent.status.success() {
+        bail!(
+            "the planted-traffic sender failed: {}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+    let planted_want = planted::expected(&expected_path)?;
 
     // Every client gets its live verdict, and it says what the client saw.
     let macs: Vec<&String> = light.iter().map(|(_, m)| m).collect();
@@ -169,7 +213,10 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
                     .is_some_and(|m| macs.iter().any(|x| *x == m))
             })
             .collect();
-        if mine.len() >= macs.len() || Instant::now() >= deadline {
+        let all = sessions(listen)?.len();
+        if (mine.len() >= macs.len() && all >= macs.len() + planted_want.len())
+            || Instant::now() >= deadline
+        {
             break mine;
         }
         thread::sleep(Duration::from_millis(250));
@@ -195,6 +242,17 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
             macs.len()
         ));
     }
+    // Every planted client gets its planted verdict.
+    let wrong = planted::wrong(&planted_want, &planted::sessions(listen)?);
+    st.planted_right = planted_want.len() - wrong.len();
+    if !wrong.is_empty() {
+        st.problems.push(format!(
+            "{} of {} planted clients misjudged, e.g. {}",
+            wrong.len(),
+            planted_want.len(),
+            wrong[0]
+        ));
+    }
     let after = ll.agent.metrics()?;
     let delta = |name: &str, labels: &[(&str, &str)]| {
         scrape::sum(&after, name, labels) as i64 - scrape::sum(&ll.before, name, labels) as i64
@@ -202,10 +260,10 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
     let started = delta("pxe_sessions_started_total", &[]);
     // Every outcome's series.
     let decided = delta("pxe_sessions_total", &[]);
-    if started != st.clients as i64 || decided != started {
+    let all = st.clients as i64 + i64::from(st.planted);
+    if started != all || decided != started {
         st.problems.push(format!(
-            "pxe_sessions_started_total rose by {started}, the decided sessions by {decided}, for {} clients",
-            st.clients
+            "pxe_sessions_started_total rose by {started}, the decided sessions by {decided}, for {all} clients"
         ));
     }
     let lost = scrape::sum(&after, "pxe_events_lost_total", &[]);

@@ -76,6 +76,10 @@ pub const SERVER_NS: &str = "pxe-srv";
 /// Router: radvd on [`ROUTER_IF`] (iPXE waits ~13 s without an RA).
 pub const ROUTER_NS: &str = "pxe-rtr";
 pub const SERVER_IF: &str = "srv0";
+/// The server's end of the planted-traffic link ([`Lab::add_planted_link`]).
+pub const PLANT_IF: &str = "plant0";
+/// The sender's end of it.
+pub const PLANT_TX: &str = "plantx";
 pub const SERVER_IP: &str = "10.77.10.1";
 pub const CLIENT_MAC: &str = "52:54:00:77:00:10";
 pub const BOOT_FILE: &str = "boot.ipxe";

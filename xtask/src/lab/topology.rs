@@ -4,7 +4,7 @@
 
 use anyhow::{Result, bail};
 
-use super::{BRIDGE, Lab};
+use super::{BRIDGE, Lab, PLANT_IF, PLANT_TX};
 use crate::sys::{ip, ns_exists};
 
 /// The namespace names of one lab instance. Instance 0 is the lab of `lab
@@ -21,6 +21,9 @@ pub struct Names {
     /// The routed upstream link (relay scenarios): a bridge joining the
     /// router's [`UPSTREAM_IF`] and the servers.
     pub up: String,
+    /// The sender of planted traffic (the boot storm's synthesised
+    /// clients), on its own link to the server.
+    pub plant: String,
 }
 
 impl Names {
@@ -35,6 +38,7 @@ impl Names {
             rtr: format!("{p}-rtr"),
             srv2: format!("{p}-srv2"),
             up: format!("{p}-up"),
+            plant: format!("{p}-plant"),
         }
     }
 
@@ -43,8 +47,15 @@ impl Names {
         format!("{}-c{i}", self.cli.trim_end_matches("-cli"))
     }
 
-    fn all(&self) -> [&str; 5] {
-        [&self.cli, &self.srv, &self.rtr, &self.srv2, &self.up]
+    fn all(&self) -> [&str; 6] {
+        [
+            &self.cli,
+            &self.srv,
+            &self.rtr,
+            &self.srv2,
+            &self.up,
+            &self.plant,
+        ]
     }
 }
 
@@ -58,10 +69,37 @@ fn is_lab_ns(ns: &str) -> bool {
     let light_client = role
         .strip_prefix("-c")
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    light_client || matches!(role, "-cli" | "-srv" | "-rtr" | "-srv2" | "-up")
+    light_client || matches!(role, "-cli" | "-srv" | "-rtr" | "-srv2" | "-up" | "-plant")
 }
 
 impl Lab {
+    /// A link of its own from a namespace ([`Names::plant`], interface
+    /// [`PLANT_TX`]) to the server ([`PLANT_IF`]), for planted traffic:
+    /// the server's daemons listen on [`SERVER_IF`] only, so what arrives
+    /// here is seen by a monitor watching [`PLANT_IF`] and by nothing else.
+    pub fn add_planted_link(&mut self) -> Result<String> {
+        let ns = self.names.plant.clone();
+        self.add_ns(&ns)?;
+        ip(
+            Some(&ns),
+            &[
+                "link",
+                "add",
+                PLANT_TX,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                PLANT_IF,
+                "netns",
+                &self.names.srv,
+            ],
+        )?;
+        ip(Some(&ns), &["link", "set", PLANT_TX, "up"])?;
+        ip(Some(&self.names.srv), &["link", "set", PLANT_IF, "up"])?;
+        Ok(ns)
+    }
+
     /// `n` light clients for a boot storm: namespaces [`Names::client`],
     /// each with `eth0` (MAC `52:54:00:77:01:<i>`, no address) on the
     /// segment. Removed with the lab.
@@ -178,7 +216,14 @@ mod tests {
         let zero = Names::of(0);
         assert_eq!(
             zero.all(),
-            [CLIENT_NS, SERVER_NS, ROUTER_NS, SERVER2_NS, "pxe-up"],
+            [
+                CLIENT_NS,
+                SERVER_NS,
+                ROUTER_NS,
+                SERVER2_NS,
+                "pxe-up",
+                "pxe-plant"
+            ],
             "instance 0 is the lab of `lab up`"
         );
         assert_eq!(Names::of(12).srv2, "pxe12-srv2");
