@@ -127,9 +127,11 @@ fn main() -> Result<()> {
                 println!("{:<26} {}", s.name, s.about);
             }
             println!(
-                "{:<26} {} light PXE clients (udhcpc + atftp) within a second against dnsmasq",
+                "{:<26} {} light PXE clients (udhcpc + atftp) within a second against dnsmasq, and {} planted clients over {} s",
                 xtask::e2e::STORM,
-                xtask::e2e::STORM_CLIENTS
+                xtask::e2e::STORM_CLIENTS,
+                xtask::e2e::PLANTED_CLIENTS,
+                xtask::e2e::PLANTED_SECONDS
             );
             println!(
                 "{:<26} an IP phone's DHCP and TFTP on the boot network: reported as transfers, never a boot",

@@ -53,7 +53,7 @@ pub use report::{Run, View, table};
 use run::run_one;
 pub use scenarios::{Expect, Placement, SCENARIOS, Scenario, Watch};
 use storm::storm_line;
-pub use storm::{STORM, STORM_CLIENTS, Storm, storm};
+pub use storm::{PLANTED_CLIENTS, PLANTED_SECONDS, STORM, STORM_CLIENTS, Storm, storm};
 pub use verdict::Verdict;
 
 /// Runs at once by default. The long runs wait on firmware timeouts, not on
