@@ -5,14 +5,14 @@
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use monitor_common::{
-    Class, Direction,
+    Class, Direction, Frame, ParseError,
     counters::maps::{dhcp_index, icmp_index, parse_error_index, traffic_index},
     counters::maps::{tftp_error_index, tftp_opcode_index},
     event::{DhcpEvent, TftpEvent},
     flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, quotes_transfer},
     report::{fill_dhcp_event, fill_tftp_event, icmp_event},
     stage::{DhcpLocation, UdpAt},
-    wire::{tftp, udp},
+    wire::{dhcp, tftp, udp},
 };
 
 use crate::{counters::Counters, event::Event};
@@ -29,6 +29,10 @@ pub struct HostObserver {
     pub events: Vec<(Direction, Event)>,
     /// TFTP transfers being followed (the kernel's LRU map, unbounded here).
     pub tftp_flows: HostFlows,
+    /// Client MACs of DHCP messages whose BOOTP header the capture cut short
+    /// (a small snaplen; the kernel always sees whole frames), in the order
+    /// of the frames: whether their exchange was a PXE one cannot be read.
+    pub cut_short: Vec<[u8; 6]>,
 }
 
 /// The host's transfer table.
@@ -67,7 +71,16 @@ impl HostObserver {
         // The stages the kernel runs, each once.
         let (head, next) = classify_headers(frame);
         let c = match next {
-            Some(Next::Dhcp(at)) => classify_dhcp(frame, head.class, at),
+            Some(Next::Dhcp(at)) => {
+                let c = classify_dhcp(frame, head.class, at);
+                if c.error == Some(ParseError::TruncatedBootp)
+                    && let Some(mac) =
+                        frame.array::<6>(usize::from(at.bootp_at) + dhcp::field::CHADDR)
+                {
+                    self.cut_short.push(*mac);
+                }
+                c
+            }
             Some(Next::Icmp(at)) => classify_icmp(frame, at),
             Some(Next::Udp { at, .. }) => {
                 self.observe_tftp(frame, dir, head.class, at, now_ns);

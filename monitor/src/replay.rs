@@ -5,10 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use monitor_common::{
-    Direction, ParseError,
-    classify::{Next, classify_dhcp, classify_headers},
-};
+use monitor_common::Direction;
 use pcap_file::DataLink;
 
 use crate::{
@@ -68,16 +65,8 @@ pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
             read += 1;
             let now = p.timestamp.as_nanos() as u64;
             let before = host.events.len();
-            let cut_before = host
-                .counters
-                .parse_error(Direction::Ingress, ParseError::TruncatedBootp);
             host.observe_at(&frame, Direction::Ingress, now);
-            if host
-                .counters
-                .parse_error(Direction::Ingress, ParseError::TruncatedBootp)
-                != cut_before
-                && let Some(mac) = cut_dhcp_client(&frame)
-            {
+            for mac in host.cut_short.drain(..) {
                 tracker.dhcp_cut_short(mac);
             }
             if !dhcp_seen && host.counters.dhcp_types.iter().any(|n| *n > 0) {
@@ -121,21 +110,6 @@ pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
     out.verdicts = v;
     out.evicted = tracker.evicted;
     Ok(out)
-}
-
-/// The client of a DHCP message whose BOOTP header the capture cut short
-/// (a small snaplen): a DHCP exchange of that client was seen, though
-/// whether it was a PXE one cannot be read.
-fn cut_dhcp_client(frame: &[u8]) -> Option<[u8; 6]> {
-    let (head, Some(Next::Dhcp(at))) = classify_headers(frame) else {
-        return None;
-    };
-    if classify_dhcp(frame, head.class, at).error != Some(ParseError::TruncatedBootp) {
-        return None;
-    }
-    // chaddr: 28 bytes into the BOOTP header.
-    let chaddr = usize::from(at.bootp_at) + 28;
-    frame.get(chaddr..chaddr + 6)?.try_into().ok()
 }
 
 fn unsupported_link(path: &Path, link: DataLink) -> String {
