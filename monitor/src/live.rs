@@ -56,7 +56,6 @@ pub async fn track(
     let offset = wall_now.saturating_sub(monotonic_ns());
     let (mut started, mut evicted, mut evicted_logged, mut flooded) = (0, 0, 0, 0);
     let mut evictions_logged_at: Option<u64> = None;
-    let mut dhcp_seen = false;
     let mut flood_logged = false;
     let mut ticks = 0u64;
     // Entries each interface's kernel tables had pushed out at the last
@@ -77,8 +76,7 @@ pub async fn track(
             _ = tick.tick() => {
                 // DHCP of any client on a watched interface (for
                 // `--tftp-only-clients auto`).
-                if !dhcp_seen && probes.dhcp_seen() {
-                    dhcp_seen = true;
+                if tracker.wants_dhcp_seen() && probes.dhcp_seen() {
                     tracker.dhcp_seen();
                 }
                 tracker.on_tick_with(monotonic_ns(), &|k| probes.tftp_flow(k));
@@ -100,13 +98,10 @@ pub async fn track(
             .take_decided()
             .into_iter()
             .chain(tracker.take_finished());
+        // A flood's clients are not among them (`counting_floods`): they
+        // are counted below, not logged or listed one by one.
         for mut v in done {
             sinks.metrics.record(&v);
-            // A flood's clients are counted, not logged or listed one by
-            // one (the flood's own lines say what happened).
-            if v.outcome == Outcome::Flood {
-                continue;
-            }
             detector.observe(monotonic_ns(), &v);
             v.first_seen_ns += offset;
             v.last_seen_ns += offset;

@@ -49,7 +49,6 @@ pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
     }
     let mut out = Replayed::default();
     let mut last_tick = 0;
-    let mut dhcp_seen = false;
     for path in files {
         let (mut read, mut skipped) = (0u64, Vec::<(DataLink, u64)>::new());
         let result = capture::for_each(path, |p| {
@@ -69,8 +68,7 @@ pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
             for mac in host.cut_short.drain(..) {
                 tracker.dhcp_cut_short(mac);
             }
-            if !dhcp_seen && host.counters.dhcp_types.iter().any(|n| *n > 0) {
-                dhcp_seen = true;
+            if tracker.wants_dhcp_seen() && host.counters.dhcp_types.iter().any(|n| *n > 0) {
                 tracker.dhcp_seen();
             }
             for (_, ev) in &host.events[before..] {

@@ -241,6 +241,13 @@ impl Tracker {
         self.dhcp_seen = true;
     }
 
+    /// Whether [`dhcp_seen`](Self::dhcp_seen) would still change anything
+    /// (`--tftp-only-clients auto`, and no DHCP seen yet): the drivers look
+    /// at their DHCP counters only while it does.
+    pub fn wants_dhcp_seen(&self) -> bool {
+        self.tftp_only == TftpOnlyClients::Auto && !self.dhcp_seen
+    }
+
     /// A DHCP message of `mac` was seen that the capture cut short (a small
     /// snaplen): whether its exchange was a PXE one cannot be read, so the
     /// client is judged as a boot client.
@@ -304,6 +311,8 @@ impl Tracker {
         };
         let Some(mac) = mac else { return };
         if let (Event::Dhcp(e), Some(s)) = (ev, self.sessions.get(&mac)) {
+            // Before the close below: the session it ends is judged with
+            // DHCP known to be visible.
             self.dhcp_seen = true;
             // A client booting again, well after its last verdict; or a
             // client seen so far only over TFTP that now starts a PXE
