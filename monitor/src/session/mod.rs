@@ -366,7 +366,8 @@ impl Tracker {
                 s.addresses.push(addr);
             }
         }
-        if s.verdict.is_none() {
+        // A flood's client is decided by silence (`on_tick`) or at its end.
+        if s.verdict.is_none() && !s.is_flood_client() {
             s.verdict = judge(s, now_ns, None, infer).map(Box::new);
             if s.verdict.is_some()
                 && let Some(d) = self.decided.as_mut()
@@ -514,8 +515,6 @@ impl Tracker {
             }
         }
         self.compact();
-        // Decided at once on evidence; what came after (more retries) only
-        // sharpens the wording of the same verdict.
         if s.verdict.is_none() && s.is_flood_client() {
             self.flood_clients += 1;
             if self.flood_verdicts {
@@ -524,6 +523,8 @@ impl Tracker {
             }
             return;
         }
+        // Decided at once on evidence; what came after (more retries) only
+        // sharpens the wording of the same verdict.
         let v = match s.verdict.take() {
             Some(v) => decide(&s, s.last_ns, None)
                 .filter(|n| n.code == v.code && n.outcome == v.outcome)
@@ -542,11 +543,6 @@ impl Tracker {
     /// larger than what they hold (after a flood).
     fn compact(&mut self) {
         let open = self.sessions.len();
-        if self.sessions.capacity() > 4 * open + 4096 {
-            self.sessions.shrink_to_fit();
-            self.order.shrink_to_fit();
-            self.by_ip.shrink_to_fit();
-        }
         if self.order.len() > 2 * open + 1024 {
             let sessions = &self.sessions;
             self.order
@@ -556,6 +552,12 @@ impl Tracker {
             let sessions = &self.sessions;
             self.by_ip.retain(|_, mac| sessions.contains_key(mac));
         }
+        // After the retains: what is shrunk is what remains.
+        if self.sessions.capacity() > 4 * open + 4096 {
+            self.sessions.shrink_to_fit();
+            self.order.shrink_to_fit();
+            self.by_ip.shrink_to_fit();
+        }
     }
 }
 
@@ -564,11 +566,11 @@ impl Tracker {
 /// TFTP: live, its transfers are reported once it has been quiet for the
 /// no-answer timeout; else when its session closes.
 fn judge(s: &Session, now: u64, live: Option<&Live<'_>>, infer: bool) -> Option<Verdict> {
-    let quiet = || live.is_some_and(|l| now.saturating_sub(s.last_ns) >= l.timeouts.no_answer_ns);
     if s.announced || infer {
         return decide(s, now, live);
     }
-    quiet().then(|| tftp_only(s))
+    let quiet = live.is_some_and(|l| now.saturating_sub(s.last_ns) >= l.timeouts.no_answer_ns);
+    quiet.then(|| tftp_only(s))
 }
 
 #[cfg(test)]
