@@ -102,26 +102,19 @@ impl Probe {
                     Err(e @ ProbeError::MissingPrivileges { .. }) => return Err(e),
                     Err(e) => {
                         warn!(interface, error = %e, "TC ingress failed; using XDP");
-                        match attach_xdp(&mut ebpf, interface, ifindex, xdp_name, XdpMode::Driver) {
-                            Ok(a) => a,
-                            Err(
-                                e @ (ProbeError::MissingPrivileges { .. }
-                                | ProbeError::ForeignXdp { .. }),
-                            ) => return Err(e),
-                            Err(e) => {
-                                warn!(interface, error = %e, "native XDP failed; using generic (skb) mode");
-                                attach_xdp(&mut ebpf, interface, ifindex, xdp_name, XdpMode::Skb)?
-                            }
-                        }
+                        attach_xdp_native_else_generic(&mut ebpf, interface, ifindex, xdp_name)?
                     }
                 }
             }
         };
         attachments.push(ingress);
         if opts.egress {
-            let mut a = attach_tc(&mut ebpf, interface, tc_out, TcAttachType::Egress)?;
-            a.hook = "tc_egress";
-            attachments.push(a);
+            attachments.push(attach_tc(
+                &mut ebpf,
+                interface,
+                tc_out,
+                TcAttachType::Egress,
+            )?);
         }
         info!(interface, ?attachments, "attached");
         Ok(Probe {
@@ -230,9 +223,31 @@ fn attach_tc(
         }
     };
     Ok(Attachment {
-        hook: "tc_ingress",
+        hook: if attach_type == TcAttachType::Ingress {
+            "tc_ingress"
+        } else {
+            "tc_egress"
+        },
         mode,
     })
+}
+
+/// Native XDP, else generic XDP (`--ingress auto` where TC cannot attach);
+/// never over another program, and never without the privileges.
+fn attach_xdp_native_else_generic(
+    ebpf: &mut Ebpf,
+    interface: &str,
+    ifindex: u32,
+    name: &'static str,
+) -> Result<Attachment, ProbeError> {
+    match attach_xdp(ebpf, interface, ifindex, name, XdpMode::Driver) {
+        Ok(a) => Ok(a),
+        Err(e @ (ProbeError::MissingPrivileges { .. } | ProbeError::ForeignXdp { .. })) => Err(e),
+        Err(e) => {
+            warn!(interface, error = %e, "native XDP failed; using generic (skb) mode");
+            attach_xdp(ebpf, interface, ifindex, name, XdpMode::Skb)
+        }
+    }
 }
 
 /// XDP, never over a program someone else attached (the kernel refuses
