@@ -225,6 +225,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    /// In declaration order: `kind as usize` is its place here.
     pub const ALL: [RecordKind; 4] = [
         RecordKind::Dhcp,
         RecordKind::IcmpUnreachable,
@@ -280,6 +281,13 @@ pub fn tftp_moment(e: &TftpEvent) -> Option<TftpMoment> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_kinds_index_their_list() {
+        for (i, k) in RecordKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i, "{k:?}");
+        }
+    }
 
     #[test]
     fn escape_leaves_plain_text_and_defuses_the_rest() {
