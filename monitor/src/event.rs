@@ -253,13 +253,6 @@ impl RecordKind {
     }
 }
 
-/// The traffic class of the DHCP message an event carries.
-pub fn dhcp_class(e: &DhcpEvent) -> Option<Class> {
-    Class::ALL
-        .into_iter()
-        .find(|c| *c as u32 == u32::from(e.class))
-}
-
 /// Whether the DHCP message went from or to port 4011 (the boot server).
 pub fn on_proxy_port(e: &DhcpEvent) -> bool {
     u32::from(e.class) == Class::ProxyDhcp as u32
