@@ -8,7 +8,7 @@
 
 use std::{
     net::SocketAddr,
-    path::Path,
+    path::{Path, PathBuf},
     process::Command,
     sync::atomic::{AtomicBool, Ordering},
     thread,
@@ -17,7 +17,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{RECEIVER_NS, RX_IF, SENDER_NS, TX_IF, setup};
+use super::{Namespaces, RECEIVER_NS, RX_IF, SENDER_NS, TX_IF, setup};
 use crate::{
     agent::{self, Agent},
     planted::{expected, sessions, wrong},
@@ -45,16 +45,36 @@ fn send(sender: &Path, kind: &str, n: u64, m: u64, expected: &Path) -> Result<St
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn sum(m: &[scrape::Sample], name: &str, labels: &[(&str, &str)]) -> u64 {
-    scrape::sum(m, name, labels)
+/// What both runs start from: the agent and the sender built, the bench's
+/// namespaces (removed when dropped), and where the files go.
+struct Prepared {
+    bin: PathBuf,
+    sender: PathBuf,
+    _ns: Namespaces,
+    dir: PathBuf,
+}
+
+fn prepare() -> Result<Prepared> {
+    let bin = agent::build_monitor()?;
+    let sender = agent::build_sender(true)?;
+    let ns = setup()?;
+    let dir = agent::workspace_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    Ok(Prepared {
+        bin,
+        sender,
+        _ns: ns,
+        dir,
+    })
 }
 
 pub fn storm() -> Result<()> {
-    let bin = agent::build_monitor()?;
-    let sender = agent::build_sender(true)?;
-    let _ns = setup()?;
-    let dir = agent::workspace_root().join("target/bench");
-    std::fs::create_dir_all(&dir)?;
+    let Prepared {
+        bin,
+        sender,
+        _ns,
+        dir,
+    } = prepare()?;
     let want_path = dir.join("storm-expected.jsonl");
     let listen = agent::free_port()?;
     let mut agent = Agent::start_with(
@@ -87,10 +107,10 @@ pub fn storm() -> Result<()> {
     let m = agent.metrics()?;
     agent.stop()?;
     let bad = wrong(&want, &got);
-    let lost = sum(&m, "pxe_events_lost_total", &[]);
-    let started = sum(&m, "pxe_sessions_started_total", &[]);
-    let decided = sum(&m, "pxe_sessions_total", &[]);
-    let flood = sum(&m, "pxe_sessions_total", &[("outcome", "flood")]);
+    let lost = scrape::sum(&m, "pxe_events_lost_total", &[]);
+    let started = scrape::sum(&m, "pxe_sessions_started_total", &[]);
+    let decided = scrape::sum(&m, "pxe_sessions_total", &[]);
+    let flood = scrape::sum(&m, "pxe_sessions_total", &[("outcome", "flood")]);
     let mut by_planted: std::collections::BTreeMap<String, usize> = Default::default();
     for (outcome, code) in want.values() {
         *by_planted
@@ -174,11 +194,12 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 pub fn flood() -> Result<()> {
-    let bin = agent::build_monitor()?;
-    let sender = agent::build_sender(true)?;
-    let _ns = setup()?;
-    let dir = agent::workspace_root().join("target/bench");
-    std::fs::create_dir_all(&dir)?;
+    let Prepared {
+        bin,
+        sender,
+        _ns,
+        dir,
+    } = prepare()?;
     let want_path = dir.join("flood-expected.jsonl");
     let listen = agent::free_port()?;
     let log = dir.join("flood-agent.log");
@@ -199,7 +220,9 @@ pub fn flood() -> Result<()> {
         while Instant::now() < deadline {
             thread::sleep(Duration::from_secs(1));
             let m = agent.metrics()?;
-            if sum(&m, "pxe_dhcp_flood", &[]) == 0 && sum(&m, "pxe_active_sessions", &[]) < 100 {
+            if scrape::sum(&m, "pxe_dhcp_flood", &[]) == 0
+                && scrape::sum(&m, "pxe_active_sessions", &[]) < 100
+            {
                 after_ok = true;
                 break;
             }
@@ -216,16 +239,16 @@ pub fn flood() -> Result<()> {
     agent.stop()?;
     let want = expected(&want_path)?;
     let bad = wrong(&want, &got);
-    let kernel_dhcp = sum(
+    let kernel_dhcp = scrape::sum(
         &m,
         "pxe_dhcp_messages_total",
         &[("direction", "ingress"), ("type", "discover")],
     );
-    let received = sum(&m, "pxe_events_received_total", &[("kind", "dhcp")]);
-    let lost = sum(&m, "pxe_events_lost_total", &[]);
-    let shed = sum(&m, "pxe_events_shed_total", &[]);
-    let evictions = sum(&m, "pxe_tracker_evictions_total", &[]);
-    let outcome = |o: &str| sum(&m, "pxe_sessions_total", &[("outcome", o)]);
+    let received = scrape::sum(&m, "pxe_events_received_total", &[("kind", "dhcp")]);
+    let lost = scrape::sum(&m, "pxe_events_lost_total", &[]);
+    let shed = scrape::sum(&m, "pxe_events_shed_total", &[]);
+    let evictions = scrape::sum(&m, "pxe_tracker_evictions_total", &[]);
+    let outcome = |o: &str| scrape::sum(&m, "pxe_sessions_total", &[("outcome", o)]);
     let peak = samples.iter().map(|s| s.1).fold(0.0, f64::max);
     let end_rss = samples.last().map_or(0.0, |s| s.1);
     let during: Vec<f64> = samples
