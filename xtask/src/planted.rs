@@ -12,10 +12,14 @@ use crate::scrape;
 /// The agent's sessions by client MAC.
 pub fn sessions(listen: SocketAddr) -> Result<HashMap<String, Value>> {
     let list: Vec<Value> = serde_json::from_str(&scrape::get(listen, "/api/sessions")?)?;
-    Ok(list
-        .into_iter()
+    Ok(by_mac(list))
+}
+
+/// Sessions as /api/sessions lists them, by client MAC.
+pub fn by_mac(list: Vec<Value>) -> HashMap<String, Value> {
+    list.into_iter()
         .filter_map(|v| Some((v["client_mac"].as_str()?.to_owned(), v)))
-        .collect())
+        .collect()
 }
 
 /// What each planted client must be judged: MAC -> (outcome, code).

@@ -204,20 +204,21 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
     // Every client gets its live verdict, and it says what the client saw.
     let macs: Vec<&String> = light.iter().map(|(_, m)| m).collect();
     let deadline = Instant::now() + Duration::from_secs(40);
-    let sessions = loop {
-        let mine: Vec<Value> = sessions(listen)?
-            .into_iter()
+    let (sessions, all) = loop {
+        let all = sessions(listen)?;
+        let mine: Vec<Value> = all
+            .iter()
             .filter(|s| {
                 s["client_mac"]
                     .as_str()
                     .is_some_and(|m| macs.iter().any(|x| *x == m))
             })
+            .cloned()
             .collect();
-        let all = sessions(listen)?.len();
-        if (mine.len() >= macs.len() && all >= macs.len() + planted_want.len())
+        if (mine.len() >= macs.len() && all.len() >= macs.len() + planted_want.len())
             || Instant::now() >= deadline
         {
-            break mine;
+            break (mine, all);
         }
         thread::sleep(Duration::from_millis(250));
     };
@@ -243,7 +244,7 @@ fn drive_storm(bin: &Path, instance: u16, dir: &Path, st: &mut Storm) -> Result<
         ));
     }
     // Every planted client gets its planted verdict.
-    let wrong = planted::wrong(&planted_want, &planted::sessions(listen)?);
+    let wrong = planted::wrong(&planted_want, &planted::by_mac(all));
     st.planted_right = planted_want.len() - wrong.len();
     if !wrong.is_empty() {
         st.problems.push(format!(
