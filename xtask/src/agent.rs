@@ -176,10 +176,14 @@ pub fn build_sender(release: bool) -> Result<PathBuf> {
     if !status.success() {
         bail!("building bench_traffic: {status}");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let profile = if release { "release" } else { "debug" };
-    Ok(target.join(profile).join("examples/bench_traffic"))
+    Ok(target_dir().join(profile).join("examples/bench_traffic"))
+}
+
+/// Where cargo puts what it builds.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
 pub fn build_monitor() -> Result<PathBuf> {
@@ -191,7 +195,5 @@ pub fn build_monitor() -> Result<PathBuf> {
     if !status.success() {
         bail!("cargo build -p monitor failed: {status}");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
-    Ok(target.join("debug/pxe-monitor"))
+    Ok(target_dir().join("debug/pxe-monitor"))
 }
