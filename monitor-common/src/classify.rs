@@ -191,7 +191,7 @@ pub fn classify_dhcp<F: Frame + ?Sized>(frame: &F, class: Class, at: DhcpAt) -> 
     let slots = if bootp.has_options() {
         OptionSlots::scan(frame, bootp_at + dhcp::field::OPTIONS)
     } else {
-        OptionSlots::default()
+        OptionSlots::empty()
     };
     let loc = DhcpLocation {
         ip_at: at.ip_at,

@@ -187,29 +187,33 @@ pub mod maps {
     /// by code and by who sent them (server or client).
     pub const TFTP_ERRORS: &str = "TFTP_ERRORS";
     pub const TFTP_ERRORS_LEN: u32 = (Direction::COUNT * 2 * crate::wire::tftp::ERROR_SLOTS) as u32;
-    /// `LruHashMap<TftpKey, TftpFlow>`: transfers being followed.
+    /// `LruHashMap<TftpKey, TftpFlow>`: the transfers being followed that
+    /// found their port's slot in [`TFTP_PORTS`] taken by another one.
     pub const TFTP_FLOWS: &str = "TFTP_FLOWS";
     pub const TFTP_FLOWS_LEN: u32 = 4096;
-    /// `Array<u32>`, one per UDP port: when the port last carried a packet
-    /// of a followed transfer as its client port ([`crate::flow::port_hint`]),
-    /// so other UDP skips the flow lookup, and the hints of finished
-    /// transfers lapse. One slot per port: CPUs never overwrite each
-    /// other's marks.
-    pub const TFTP_PORT_HINTS: &str = "TFTP_PORT_HINTS";
-    pub const TFTP_PORT_HINTS_LEN: u32 = 65536;
+    /// `Array<TftpSlot>`, one per UDP port ([`crate::flow::TftpSlot`]):
+    /// the transfer whose client port it is, found with one direct access,
+    /// and when the port last carried a packet of a followed transfer
+    /// ([`crate::flow::port_hint`]), so other UDP skips the lookup and the
+    /// slots of finished transfers lapse.
+    pub const TFTP_PORTS: &str = "TFTP_PORTS";
+    pub const TFTP_PORTS_LEN: u32 = 65536;
     /// `PerCpuArray<u64>`, [`EVENTS_LOST_LEN`] slots: events lost because
     /// the ring buffer was full ([`LOST_FULL`]), and DISCOVER events shed
     /// because it was more than half full ([`LOST_SHED`]).
     pub const EVENTS_LOST: &str = "EVENTS_LOST";
     pub const EVENTS_LOST_LEN: u32 = 2;
-    /// `PerCpuArray<u64>`, [`TABLE_NEW_LEN`] slots: new entries put in the
-    /// LRU tables, PXE transactions ([`NEW_XID`]) and TFTP transfers
-    /// ([`NEW_FLOW`]). Nothing deletes from them, so past its size each new
-    /// entry pushed an older one out.
+    /// `PerCpuArray<u64>`, [`TABLE_NEW_LEN`] slots: new PXE transactions
+    /// ([`NEW_XID`], all in the LRU table `PXE_XIDS`), new TFTP transfers
+    /// ([`NEW_FLOW`], in a port's slot or the overflow table) and those of
+    /// them put in the overflow table ([`NEW_OVERFLOW`]). Nothing deletes
+    /// from the LRU tables, so past its size each new entry pushed an older
+    /// one out.
     pub const TABLE_NEW: &str = "TABLE_NEW";
-    pub const TABLE_NEW_LEN: u32 = 2;
+    pub const TABLE_NEW_LEN: u32 = 3;
     pub const NEW_XID: u32 = 0;
     pub const NEW_FLOW: u32 = 1;
+    pub const NEW_OVERFLOW: u32 = 2;
     pub const LOST_FULL: u32 = 0;
     pub const LOST_SHED: u32 = 1;
     /// `RingBuf` of event records (`crate::event`).

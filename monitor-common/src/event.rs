@@ -147,6 +147,16 @@ pub struct DhcpRecord {
 
 const _: () = assert!(core::mem::size_of::<DhcpRecord>() == 264);
 
+/// The length of a short DHCP record: a [`DhcpRecord`] cut before its
+/// strings (options 66 and 67, `file`, `sname`), sent for the messages that
+/// carry none of them (a client's DISCOVER and REQUEST), whose strings read
+/// as empty. A third of the bytes: the ring buffer's cost grows with a
+/// record's size (BENCHMARKS.md).
+pub const DHCP_SHORT_LEN: usize =
+    core::mem::size_of::<EventHeader>() + core::mem::offset_of!(DhcpEvent, tftp_server);
+
+const _: () = assert!(DHCP_SHORT_LEN == 72 && DHCP_SHORT_LEN.is_multiple_of(8));
+
 #[cfg(feature = "user")]
 // SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
 unsafe impl aya::Pod for DhcpRecord {}

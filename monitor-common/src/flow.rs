@@ -69,6 +69,50 @@ unsafe impl aya::Pod for TftpKey {}
 #[cfg(feature = "user")]
 // SAFETY: as above.
 unsafe impl aya::Pod for TftpFlow {}
+#[cfg(feature = "user")]
+// SAFETY: as above.
+unsafe impl aya::Pod for TftpSlot {}
+
+/// One slot of the kernel's per-port transfer array (`TFTP_PORTS`,
+/// indexed by the client port): the transfer on that port, found with one
+/// direct access and its addresses checked here, instead of a hash lookup
+/// on every packet. A second transfer on a port whose slot holds a live
+/// one goes to the overflow table (`TFTP_FLOWS`, an LRU hash), and the slot
+/// records that it did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct TftpSlot {
+    pub client_ip: [u8; 4],
+    pub server_ip: [u8; 4],
+    /// [`port_hint`] stamp of the slot's transfer's last packet; 0: empty.
+    pub hint: u32,
+    /// [`port_hint`] stamp of the last packet of a transfer on this port in
+    /// the overflow table; 0: none.
+    pub overflow: u32,
+    pub flow: TftpFlow,
+}
+
+const _: () = assert!(core::mem::size_of::<TftpSlot>() == 64);
+
+impl TftpSlot {
+    /// Whether the slot holds the transfer of `key` (its port being the
+    /// slot's index).
+    #[inline(always)]
+    pub fn holds(&self, key: &TftpKey) -> bool {
+        self.hint != 0 && self.client_ip == key.client_ip && self.server_ip == key.server_ip
+    }
+
+    /// Whether a transfer on this port was followed lately, in the slot or
+    /// in the overflow table (the clock is read only for a slot in use).
+    #[inline(always)]
+    pub fn live(&self, now_ns: impl FnOnce() -> u64) -> bool {
+        if self.hint | self.overflow == 0 {
+            return false;
+        }
+        let now = now_ns();
+        port_hint::fresh(self.hint, now) || port_hint::fresh(self.overflow, now)
+    }
+}
 
 /// The transfer table: the kernel's LRU map or a host hash map.
 pub trait TftpFlows {
@@ -295,27 +339,32 @@ pub fn quotes_transfer<T: TftpFlows>(u: &IcmpUnreachable, flows: &mut T) -> bool
 
 /// The kernel's per-port hints: which UDP ports are client ports of a
 /// transfer being followed, so that other UDP skips the transfer lookup.
-/// A hint holds the second (boot clock) the port last carried a packet of a
-/// followed transfer, and lapses [`port_hint::TTL_S`] later: a finished
-/// transfer stops costing a lookup for every datagram on its port.
+/// A hint holds the tick (2^30 ns of the boot clock, about a second) the
+/// port last carried a packet of a followed transfer, and lapses
+/// [`port_hint::TTL`] ticks (about 5 minutes) later: a finished transfer
+/// stops costing a lookup for every datagram on its port.
 pub mod port_hint {
-    /// A transfer silent this long is over (TFTP clients and servers give
-    /// up after seconds).
-    pub const TTL_S: u32 = 300;
+    /// Ticks of 2^30 ns (1.07 s): a shift, where whole seconds would take a
+    /// 64-bit division on every packet (measured: docs/ebpf-notes.md).
+    pub const TICK_SHIFT: u32 = 30;
+
+    /// A transfer silent this long (280 ticks, 300.6 s) is over: TFTP
+    /// clients and servers give up after seconds.
+    pub const TTL: u32 = 280;
 
     /// The hint for a packet at `now_ns` (never 0, which means "none").
     #[inline(always)]
     pub fn stamp(now_ns: u64) -> u32 {
-        let s = (now_ns / 1_000_000_000) as u32;
-        if s == 0 { 1 } else { s }
+        let t = (now_ns >> TICK_SHIFT) as u32;
+        if t == 0 { 1 } else { t }
     }
 
     /// Whether `hint` still marks its port at `now_ns`. A hint up to a
-    /// second ahead counts (stamped by the precise clock, checked by the
-    /// coarse one, which may lag it by a tick).
+    /// tick ahead counts (stamped by one clock, checked by another, which
+    /// may lag it by a scheduler tick).
     #[inline(always)]
     pub fn fresh(hint: u32, now_ns: u64) -> bool {
-        hint != 0 && stamp(now_ns).wrapping_add(1).wrapping_sub(hint) < TTL_S + 1
+        hint != 0 && stamp(now_ns).wrapping_add(1).wrapping_sub(hint) < TTL + 1
     }
 
     #[cfg(test)]
@@ -324,16 +373,18 @@ pub mod port_hint {
 
         #[test]
         fn hints_lapse() {
-            const S: u64 = 1_000_000_000;
-            assert!(!fresh(0, 5 * S), "no hint");
+            const T: u64 = 1 << TICK_SHIFT;
+            assert!(!fresh(0, 5 * T), "no hint");
             assert_eq!(stamp(0), 1, "never 0");
-            let h = stamp(1000 * S);
-            assert!(fresh(h, 1000 * S));
-            assert!(fresh(h, (1000 + u64::from(TTL_S) - 1) * S));
-            assert!(!fresh(h, (1000 + u64::from(TTL_S)) * S));
+            let h = stamp(1000 * T);
+            assert!(fresh(h, 1000 * T));
+            assert!(fresh(h, (1000 + u64::from(TTL) - 1) * T));
+            assert!(!fresh(h, (1000 + u64::from(TTL)) * T));
+            // About five minutes.
+            assert!((300..302).contains(&((u64::from(TTL) * T) / 1_000_000_000)));
             // The checking clock a tick behind the stamping one.
-            assert!(fresh(stamp(1001 * S), 1000 * S + S - 1));
-            assert!(fresh(stamp(1001 * S), 1000 * S));
+            assert!(fresh(stamp(1001 * T), 1000 * T + T - 1));
+            assert!(fresh(stamp(1001 * T), 1000 * T));
         }
     }
 }

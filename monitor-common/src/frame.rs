@@ -6,6 +6,30 @@
 /// the frame; no reader ever panics. The kernel implementation bounds-checks
 /// each read against `data_end` in the shape the verifier accepts; the host
 /// implementation is a checked slice.
+/// `x`, with LLVM unable to see where it came from: a barrier that keeps
+/// it from merging bounds tests into forms the verifier cannot follow
+/// (docs/ebpf-notes.md). In BPF an `asm!` move of the register to itself; `core::hint::black_box` instead goes through the stack,
+/// a store and a load at every use (measured: docs/ebpf-notes.md).
+/// Elsewhere, `black_box`.
+#[inline(always)]
+pub fn opaque(x: usize) -> usize {
+    #[cfg(target_arch = "bpf")]
+    {
+        let mut x = x;
+        // One `mov` of the register to itself (an empty template would
+        // leave two BTF line records at one instruction, which the kernel
+        // refuses).
+        // SAFETY: the instruction reads and writes no memory and leaves
+        // the register as it was.
+        unsafe { core::arch::asm!("{0} = {0}", inout(reg) x, options(nomem, nostack)) };
+        x
+    }
+    #[cfg(not(target_arch = "bpf"))]
+    {
+        core::hint::black_box(x)
+    }
+}
+
 pub trait Frame {
     /// `N` bytes at `offset`, or `None` if the frame is shorter.
     fn array<const N: usize>(&self, offset: usize) -> Option<&[u8; N]>;

@@ -22,6 +22,8 @@
 //! (`crate::counters::Class`, not the re-export `crate::Class`), so that
 //! every dependency shows.
 #![no_std]
+// `asm!` on the BPF target, for `frame::opaque` (the eBPF build is nightly).
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 pub mod classify;
 pub mod counters;

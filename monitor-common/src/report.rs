@@ -56,7 +56,7 @@ pub fn fill_dhcp_event<F: Frame + ?Sized>(
     flags |= s.presence(Slot::ClientArch) * f::CLIENT_ARCH;
     flags |= s.presence(Slot::ServerId) * f::SERVER_ID;
     flags |= s.presence(Slot::Overload) * f::OVERLOAD;
-    flags |= core::hint::black_box(pxe as u16) * f::PXE;
+    flags |= crate::frame::opaque(pxe as usize) as u16 * f::PXE;
     if s.value::<F, 4>(frame, Slot::UserClass) == Some(b"iPXE") {
         flags |= f::USER_CLASS_IPXE;
     }
@@ -148,8 +148,9 @@ pub fn fill_tftp_event<F: Frame + ?Sized>(
     // Ethernet destination (0) of what the server sends, source (6) of
     // what the client sends.
     let mac_at = if seen.from_server { 0 } else { 6 };
-    if let Some(mac) = frame.array::<6>(mac_at) {
-        ev.client_mac = *mac;
+    if let Some(m) = frame.array::<6>(mac_at) {
+        // Byte by byte: `*m` becomes a call to the BPF object's `memmove`.
+        ev.client_mac = [m[0], m[1], m[2], m[3], m[4], m[5]];
     }
 }
 

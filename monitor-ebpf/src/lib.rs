@@ -33,14 +33,14 @@ impl Frame for PacketFrame {
         // `black_box`: LLVM would otherwise merge this test with the
         // caller's tests on `offset` into wrapping arithmetic whose bounds
         // the verifier cannot follow.
-        let offset = core::hint::black_box(offset);
+        let offset = monitor_common::frame::opaque(offset);
         if offset > MAX_OFFSET {
             return None;
         }
         let p = self.start + offset;
         // Keep the `p + size > end` shape: for 1-byte reads LLVM would turn
         // it into `p >= end`, which loses the verifier's packet range.
-        if core::hint::black_box(p + N) > self.end {
+        if monitor_common::frame::opaque(p + N) > self.end {
             return None;
         }
         // SAFETY: `p .. p + N` lies inside the packet (checked against
@@ -51,7 +51,7 @@ impl Frame for PacketFrame {
 
     #[inline(always)]
     fn copy_prefix<const N: usize>(&self, offset: usize, max: usize, out: &mut [u8; N]) -> usize {
-        let offset = core::hint::black_box(offset);
+        let offset = monitor_common::frame::opaque(offset);
         if offset > MAX_OFFSET {
             return 0;
         }

@@ -18,6 +18,7 @@
 #![no_std]
 #![no_main]
 
+mod cost;
 mod maps;
 mod stage;
 

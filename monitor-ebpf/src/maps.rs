@@ -12,7 +12,8 @@ use aya_ebpf::{
 use monitor_common::{
     Traffic,
     counters::maps as names,
-    flow::{TftpFlow, TftpKey},
+    event::DhcpRecord,
+    flow::{TftpFlow, TftpKey, TftpSlot},
     stage::DhcpScratch,
 };
 
@@ -42,17 +43,18 @@ pub static TFTP_OPCODES: PerCpuArray<u64> =
 #[map(name = "TFTP_ERRORS")]
 pub static TFTP_ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::TFTP_ERRORS_LEN, 0);
 
-/// Transfers being followed, keyed by (client ip, server ip, client port),
-/// learned from each RRQ/WRQ (`flow::observe_tftp`).
+/// Transfers being followed, one slot per client port (`flow::TftpSlot`),
+/// learned from each RRQ/WRQ (`flow::observe_tftp`), with when the port
+/// last carried one (`flow::port_hint`). Other UDP looks a transfer up only
+/// on a port whose slot is live.
+#[map(name = "TFTP_PORTS")]
+pub static TFTP_PORTS: Array<TftpSlot> = Array::with_max_entries(names::TFTP_PORTS_LEN, 0);
+
+/// The transfers that found their port's slot taken by another live one,
+/// keyed by (client ip, server ip, client port).
 #[map(name = "TFTP_FLOWS")]
 pub static TFTP_FLOWS: LruHashMap<TftpKey, TftpFlow> =
     LruHashMap::with_max_entries(names::TFTP_FLOWS_LEN, 0);
-
-/// One slot per UDP port: the second (boot clock) the port last carried a
-/// packet of a followed transfer as its client port (`flow::port_hint`), 0
-/// for never. Other UDP looks the transfer table up only on a fresh hint.
-#[map(name = "TFTP_PORT_HINTS")]
-pub static TFTP_PORT_HINTS: Array<u32> = Array::with_max_entries(names::TFTP_PORT_HINTS_LEN, 0);
 
 /// Events lost because the ring buffer was full, and DISCOVERs shed
 /// because it was more than half full (`names::LOST_FULL`, `LOST_SHED`).
@@ -75,6 +77,12 @@ pub static PXE_XIDS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(names::
 /// Hands a parsed DHCP message from stage two to stage three (per CPU).
 #[map(name = "DHCP_SCRATCH")]
 pub static DHCP_SCRATCH: PerCpuArray<DhcpScratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// Where stage three builds a DHCP event record before it goes into the
+/// ring buffer, as long as it needs to be (`event::DHCP_SHORT_LEN` or the
+/// whole record), in one copy (per CPU).
+#[map(name = "DHCP_RECORD")]
+pub static DHCP_RECORD: PerCpuArray<DhcpRecord> = PerCpuArray::with_max_entries(1, 0);
 
 /// Frames whose parsing stopped early, by direction and reason
 /// (`parse_error_index`).

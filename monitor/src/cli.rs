@@ -144,8 +144,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = monitor_common::counters::maps::PXE_XIDS_LEN,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(limits::TABLE_MAX)))]
     pub max_pxe_transactions: u32,
-    /// TFTP transfers followed per interface; the oldest is forgotten when
-    /// full.
+    /// TFTP transfers followed per interface beside the one each client
+    /// port holds (a second live transfer on the same client port, from
+    /// another client); the oldest is forgotten when full.
     #[arg(long, value_name = "N", default_value_t = monitor_common::counters::maps::TFTP_FLOWS_LEN,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(limits::TABLE_MAX)))]
     pub max_tftp_transfers: u32,

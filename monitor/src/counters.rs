@@ -21,9 +21,13 @@ pub struct Counters {
     /// DISCOVER events shed because the ring buffer was more than half full
     /// (a DHCP flood).
     pub events_shed: u64,
-    /// New entries put in the PXE transaction and TFTP transfer tables.
+    /// New PXE transactions and TFTP transfers put in the kernel's tables.
     pub new_xids: u64,
     pub new_flows: u64,
+    /// The transfers of `new_flows` that went to the overflow table (their
+    /// port's slot held another live transfer). Kernel only: the host's
+    /// table has no slots, and leaves it 0.
+    pub new_overflow: u64,
     /// Those tables' sizes (the kernel's maps; the host replica, unbounded,
     /// reports the defaults): past its size, each new entry pushed an older
     /// one out.
@@ -45,6 +49,7 @@ impl Default for Counters {
             events_shed: 0,
             new_xids: 0,
             new_flows: 0,
+            new_overflow: 0,
             xids_size: maps::PXE_XIDS_LEN,
             flows_size: maps::TFTP_FLOWS_LEN,
         }
@@ -80,12 +85,13 @@ impl Counters {
         self.tftp_errors[tftp_error_index(dir, from_server, code) as usize]
     }
 
-    /// Entries pushed out of the PXE transaction and TFTP transfer tables
-    /// (nothing deletes from them: every new entry past the size).
+    /// Entries pushed out of the PXE transaction table and the TFTP
+    /// overflow table (nothing deletes from them: every new entry past the
+    /// size). A port's slot is only ever retaken once its transfer lapsed.
     pub fn table_evictions(&self) -> (u64, u64) {
         (
             self.new_xids.saturating_sub(self.xids_size.into()),
-            self.new_flows.saturating_sub(self.flows_size.into()),
+            self.new_overflow.saturating_sub(self.flows_size.into()),
         )
     }
 

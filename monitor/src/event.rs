@@ -8,8 +8,8 @@ use std::{borrow::Cow, fmt::Write as _, mem::offset_of, net::Ipv4Addr};
 use monitor_common::{
     Class, DhcpType, Direction,
     event::{
-        DhcpEvent, DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord, TftpEvent,
-        TftpRecord, dhcp_flags,
+        DHCP_SHORT_LEN, DhcpEvent, DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord,
+        TftpEvent, TftpRecord, dhcp_flags,
     },
     flow::TftpMoment,
     wire::tftp,
@@ -48,6 +48,12 @@ impl Record {
 pub fn decode(bytes: &[u8]) -> Option<Record> {
     let kind = *bytes.get(offset_of!(EventHeader, kind))?;
     if kind == EventKind::Dhcp as u8 {
+        if bytes.len() == DHCP_SHORT_LEN {
+            // A short record: the strings it was cut before are empty.
+            let mut whole = [0u8; size_of::<DhcpRecord>()];
+            whole[..DHCP_SHORT_LEN].copy_from_slice(bytes);
+            return read_pod::<DhcpRecord>(&whole).map(Record::Dhcp);
+        }
         read_pod::<DhcpRecord>(bytes).map(Record::Dhcp)
     } else if kind == EventKind::IcmpUnreachable as u8 {
         read_pod::<IcmpRecord>(bytes).map(Record::Icmp)

@@ -1,7 +1,7 @@
 //! BOOTP / DHCP message (RFC 951, RFC 2131/2132): fixed header and options.
 
 use super::ParseError;
-use crate::frame::Frame;
+use crate::frame::{Frame, opaque};
 
 pub mod field {
     pub const OP: usize = 0;
@@ -138,7 +138,7 @@ impl<'a> Header<'a> {
 /// Shaped for the eBPF verifier (see the toolchain notes): constant
 /// iteration cap, the byte limit checked first, no branch that continues
 /// the loop, the step computed without a branch and hidden behind
-/// `black_box`.
+/// [`opaque`].
 #[inline(always)]
 pub fn walk_options<F, V>(frame: &F, start: usize, mut visit: V)
 where
@@ -161,9 +161,9 @@ where
             return;
         }
         // PAD is one byte; every other option is code, length, value.
-        // `black_box` keeps LLVM from turning this back into a branch.
-        let not_pad = core::hint::black_box((code as u32).wrapping_neg() >> 31);
-        i = core::hint::black_box(i + 1 + (not_pad * (1 + len as u32)) as usize);
+        // `opaque` keeps LLVM from turning this back into a branch.
+        let not_pad = opaque(((code as u32).wrapping_neg() >> 31) as usize);
+        i = opaque(i + 1 + not_pad * (1 + len as usize));
     }
 }
 
@@ -204,6 +204,9 @@ static SLOT_OF: [u8; 256] = {
 /// Where the options of interest are: for each [`Slot`], the frame offset of
 /// the option's length byte (its value follows), 0 when absent. When an
 /// option appears twice the last one counts.
+///
+/// Made by [`OptionSlots::empty`], not `Default` (which becomes a byte
+/// loop in the BPF object).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OptionSlots([u16; SLOTS]);
 
@@ -211,7 +214,7 @@ impl OptionSlots {
     /// Walks the options from `start` (the byte after the magic cookie) once.
     #[inline(always)]
     pub fn scan<F: Frame + ?Sized>(frame: &F, start: usize) -> Self {
-        let mut slots = OptionSlots::default();
+        let mut slots = OptionSlots::empty();
         walk_options(frame, start, |code, _len, value| {
             let slot = SLOT_OF[code as usize] as usize & (SLOTS - 1);
             slots.0[slot] = (value - 1) as u16;
@@ -221,6 +224,15 @@ impl OptionSlots {
     }
 
     /// The recorded offsets, for storing them outside the parser.
+    /// No option seen: all slots 0, stored one by one. (From a constant
+    /// zero LLVM makes a `memset` call, which in the BPF object writes the
+    /// bytes one at a time in a 32-step loop: measured in
+    /// docs/ebpf-notes.md. A zero it cannot see through is stored as is.)
+    #[inline(always)]
+    pub fn empty() -> Self {
+        OptionSlots([opaque(0) as u16; SLOTS])
+    }
+
     pub fn raw(&self) -> [u16; SLOTS] {
         self.0
     }
@@ -241,7 +253,7 @@ impl OptionSlots {
     #[inline(always)]
     pub fn presence(&self, slot: Slot) -> u16 {
         let at = self.0[slot as usize] as u32;
-        core::hint::black_box((at.wrapping_neg() >> 31) as u16)
+        opaque((at.wrapping_neg() >> 31) as usize) as u16
     }
 
     /// The option's length byte, when present and inside the frame.

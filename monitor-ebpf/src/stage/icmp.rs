@@ -39,7 +39,13 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         return;
     };
     bump(&ICMP_UNREACHABLE, icmp_index(dir, u.quoted_class));
-    let transfer = quotes_transfer(u, &mut KernelFlows);
+    let transfer = quotes_transfer(
+        u,
+        &mut KernelFlows {
+            // SAFETY: a helper without arguments or preconditions.
+            now_ns: unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() },
+        },
+    );
     if !transfer && !u.quotes_pxe_port() {
         return;
     }

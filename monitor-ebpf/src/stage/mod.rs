@@ -101,6 +101,20 @@ pub mod dhcp;
 pub mod icmp;
 pub mod tftp;
 
+/// `words` 8-byte words at `w` set to zero.
+///
+/// # Safety
+/// `w` must be valid for writes of `words` words, 8-byte aligned.
+#[inline(always)]
+unsafe fn zero_words(w: *mut u64, words: usize) {
+    for i in 0..words {
+        // SAFETY: inside the range the caller vouches for. Volatile word
+        // stores: `write_bytes` becomes a memset byte loop that the verifier
+        // walks byte by byte.
+        unsafe { core::ptr::write_volatile(w.add(i), 0) };
+    }
+}
+
 /// Ring-buffer memory reserved for one `T`, zeroed word by word.
 ///
 /// # Safety

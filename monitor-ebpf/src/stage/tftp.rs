@@ -1,16 +1,19 @@
 //! TFTP (`pxe_tftp_xdp`/`_tc`): requests to port 69 and the packets of
 //! followed transfers, run through the shared `flow::observe_tftp` on the
-//! kernel's transfer table ([`KernelFlows`] over `TFTP_FLOWS`); counters by
-//! opcode and error code, an event for the packets that matter. Also both
-//! halves of the port hints: stage one asks [`port_hinted`] before handing
-//! other UDP here, and this stage stamps the hint of every packet it
-//! follows.
+//! kernel's transfer table ([`KernelFlows`]: a slot per client port in
+//! `TFTP_PORTS`, the overflow in `TFTP_FLOWS`); counters by opcode and error
+//! code, an event for the packets that matter. Also both halves of the
+//! port hints: stage one asks [`port_hinted`] before handing other UDP
+//! here, and finding a transfer stamps its slot.
 
 use aya_ebpf::helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
 use monitor_common::{
     counters::{
-        Direction,
-        maps::{LOST_FULL, NEW_FLOW, parse_error_index, tftp_error_index, tftp_opcode_index},
+        Class, Direction,
+        maps::{
+            LOST_FULL, NEW_FLOW, NEW_OVERFLOW, parse_error_index, tftp_error_index,
+            tftp_opcode_index,
+        },
     },
     event::{EventHeader, EventKind, TftpRecord},
     flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, port_hint},
@@ -23,7 +26,7 @@ use monitor_ebpf::PacketFrame;
 use super::{Ctx, zeroed};
 use crate::maps::{
     EVENTS, EVENTS_LOST, PARSE_ERRORS, TABLE_NEW, TFTP_ERRORS, TFTP_FLOWS, TFTP_OPCODES,
-    TFTP_PORT_HINTS, bump,
+    TFTP_PORTS, bump,
 };
 
 stage!(
@@ -34,49 +37,102 @@ stage!(
     tftp
 );
 
-/// The kernel's transfer table.
-pub struct KernelFlows;
+/// The kernel's transfer table: a slot per client port (`TFTP_PORTS`),
+/// the overflow table (`TFTP_FLOWS`) for a second transfer on a port.
+/// Finding a transfer stamps its port's hint with `now_ns`.
+pub struct KernelFlows {
+    pub now_ns: u64,
+}
+
+impl KernelFlows {
+    /// The transfer of `key`, in its port's slot or the overflow table
+    /// (map memory, valid for the whole program run).
+    #[inline(always)]
+    fn find(&self, key: &TftpKey) -> Option<&'static mut TftpFlow> {
+        let slot = TFTP_PORTS.get_ptr_mut(u32::from(u16::from_be_bytes(key.client_port)))?;
+        // SAFETY: an array value stays valid while the program runs; a
+        // concurrent update from another CPU can only make its counters
+        // approximate.
+        let slot = unsafe { &mut *slot };
+        let stamp = port_hint::stamp(self.now_ns);
+        if slot.holds(key) {
+            // Written only when the tick changed, to keep the cache line
+            // shared.
+            if slot.hint != stamp {
+                slot.hint = stamp;
+            }
+            return Some(&mut slot.flow);
+        }
+        if slot.overflow == 0 {
+            return None;
+        }
+        let p = TFTP_FLOWS.get_ptr_mut(key)?;
+        if slot.overflow != stamp {
+            slot.overflow = stamp;
+        }
+        // SAFETY: an LRU map value stays valid while the program runs; as
+        // above for concurrent updates.
+        Some(unsafe { &mut *p })
+    }
+}
 
 impl TftpFlows for KernelFlows {
     #[inline(always)]
     fn get_either(&mut self, first: &TftpKey, second: &TftpKey) -> Option<(bool, &mut TftpFlow)> {
-        let (found, p) = match TFTP_FLOWS.get_ptr_mut(first) {
-            Some(p) => (true, p),
-            None => (false, TFTP_FLOWS.get_ptr_mut(second)?),
-        };
-        // SAFETY: an LRU map value stays valid while the program runs; a
-        // concurrent update from another CPU can only make its counters
-        // approximate.
-        Some((found, unsafe { &mut *p }))
+        match self.find(first) {
+            Some(f) => Some((true, f)),
+            None => Some((false, self.find(second)?)),
+        }
     }
 
     #[inline(always)]
     fn insert(&mut self, key: &TftpKey, flow: &TftpFlow) {
-        // A full LRU map evicts its oldest entry; an error is something
-        // else (no memory).
-        // A request resent from the same port replaces its own entry.
+        let Some(slot) = TFTP_PORTS.get_ptr_mut(u32::from(u16::from_be_bytes(key.client_port)))
+        else {
+            return;
+        };
+        // SAFETY: as in `find`.
+        let slot = unsafe { &mut *slot };
+        let stamp = port_hint::stamp(self.now_ns);
+        // The slot is free, lapsed, or already this transfer's (a request
+        // resent from the same port starts it again).
+        let mine = slot.holds(key);
+        if mine || !port_hint::fresh(slot.hint, self.now_ns) {
+            if !mine {
+                bump(&TABLE_NEW, NEW_FLOW);
+            }
+            slot.client_ip = key.client_ip;
+            slot.server_ip = key.server_ip;
+            slot.flow = *flow;
+            slot.hint = stamp;
+            return;
+        }
+        // Another live transfer has the port. A full LRU map evicts its
+        // oldest entry; an error is something else (no memory).
         // SAFETY: the value is only tested for presence, never read.
         let new = unsafe { TFTP_FLOWS.get(key) }.is_none();
         match TFTP_FLOWS.insert(key, flow, 0) {
-            Ok(()) if new => bump(&TABLE_NEW, NEW_FLOW),
+            Ok(()) if new => {
+                bump(&TABLE_NEW, NEW_FLOW);
+                bump(&TABLE_NEW, NEW_OVERFLOW);
+            }
             Ok(()) => {}
             Err(e) => aya_log_ebpf::warn!(&(), "TFTP transfer table insert failed: {}", e),
         }
+        slot.overflow = stamp;
     }
 }
 
 /// Whether `port` carried a followed transfer lately (the clock is read
-/// only for a port that has a hint at all).
+/// only for a port whose slot was ever used).
 #[inline(always)]
 pub fn port_hinted(port: u16) -> bool {
-    match TFTP_PORT_HINTS.get(u32::from(port)) {
-        Some(&h) if h != 0 => {
-            // The coarse clock (a tick's resolution) is plenty for a TTL in
-            // minutes, and several times cheaper on this hot path.
-            // SAFETY: a helper without arguments or preconditions.
-            port_hint::fresh(h, unsafe { bpf_ktime_get_coarse_ns() })
-        }
-        _ => false,
+    match TFTP_PORTS.get(u32::from(port)) {
+        // The coarse clock (a tick's resolution) is plenty for a TTL in
+        // minutes, and ten times cheaper here (3 ns against 31: BENCHMARKS.md).
+        // SAFETY: a helper without arguments or preconditions.
+        Some(slot) => slot.live(|| unsafe { bpf_ktime_get_coarse_ns() }),
+        None => false,
     }
 }
 
@@ -88,9 +144,20 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         aya_log_ebpf::error!(&(), "TFTP stage handed an impossible argument {:x}", meta);
         return;
     };
-    // SAFETY: a helper without arguments or preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
-    let seen = match observe_tftp(frame, at, class, now, &mut KernelFlows) {
+    // The precise clock costs 31 ns here, the coarse one 3 (BENCHMARKS.md):
+    // a transfer's packets stamp its table entry with the coarse one (a
+    // tick is plenty for stalls counted in seconds); a request, which
+    // starts the transfer's clock, and every event read the precise one.
+    // SAFETY: helpers without arguments or preconditions.
+    let now = unsafe {
+        if class == Class::TftpRequest {
+            bpf_ktime_get_ns()
+        } else {
+            bpf_ktime_get_coarse_ns()
+        }
+    };
+    let mut flows = KernelFlows { now_ns: now };
+    let seen = match observe_tftp(frame, at, class, now, &mut flows) {
         Ok(Some(seen)) => seen,
         Ok(None) => return,
         Err(e) => {
@@ -105,22 +172,15 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
             tftp_error_index(dir, seen.from_server, seen.header.arg),
         );
     }
-    // Every packet of a followed transfer keeps its port's hint fresh.
-    let port = u16::from_be_bytes(seen.key.client_port);
-    if let Some(h) = TFTP_PORT_HINTS.get_ptr_mut(u32::from(port)) {
-        let stamp = port_hint::stamp(now);
-        // SAFETY: a valid map value; one slot per port, so CPUs marking
-        // different ports never overwrite each other. Written only when the
-        // second changed, to keep the cache line shared.
-        unsafe {
-            if *h != stamp {
-                *h = stamp;
-            }
-        }
-    }
     if seen.moment.is_none() {
         return;
     }
+    let now = if class == Class::TftpRequest {
+        now
+    } else {
+        // SAFETY: a helper without arguments or preconditions.
+        unsafe { bpf_ktime_get_ns() }
+    };
     let Some(mut entry) = EVENTS.reserve::<TftpRecord>(0) else {
         bump(&EVENTS_LOST, LOST_FULL);
         aya_log_ebpf::warn!(&(), "ring buffer full: a TFTP event is lost");

@@ -9,8 +9,8 @@ use aya::{
     programs::{SchedClassifier, TcAttachType, Xdp, XdpMode, tc},
 };
 use monitor_common::{
-    counters::maps::{EVENTS, TFTP_FLOWS},
-    flow::{TftpFlow, TftpKey},
+    counters::maps::{EVENTS, TFTP_FLOWS, TFTP_PORTS},
+    flow::{TftpFlow, TftpKey, TftpSlot},
 };
 use tracing::{info, warn};
 
@@ -141,8 +141,17 @@ impl Probe {
         self.kernel_log.take()
     }
 
-    /// Where the kernel's transfer table says a TFTP transfer stands.
+    /// Where the kernel's transfer table says a TFTP transfer stands: in
+    /// its port's slot, else in the overflow table.
     pub fn tftp_flow(&self, key: &TftpKey) -> Option<TftpFlow> {
+        let slots: aya::maps::Array<&MapData, TftpSlot> =
+            aya::maps::Array::try_from(self.ebpf.map(TFTP_PORTS)?).ok()?;
+        let port = u32::from(u16::from_be_bytes(key.client_port));
+        if let Ok(slot) = slots.get(&port, 0)
+            && slot.holds(key)
+        {
+            return Some(slot.flow);
+        }
         let m = self.ebpf.map(TFTP_FLOWS)?;
         let flows: aya::maps::HashMap<&MapData, TftpKey, TftpFlow> =
             aya::maps::HashMap::try_from(m).ok()?;

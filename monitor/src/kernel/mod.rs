@@ -313,6 +313,34 @@ pub fn load_with(sizes: &MapSizes, kernel_log: bool) -> Result<Ebpf, ProbeError>
     Ok(ebpf)
 }
 
+/// The programs of the benchmark's "cost of the parts" table (each one part
+/// of the monitor's work, `monitor-ebpf/src/cost.rs`), with what each does.
+pub const COST_PROGRAMS: [(&str, &str); 6] = [
+    ("cost_clock", "precise clock (bpf_ktime_get_ns)"),
+    (
+        "cost_clock_coarse",
+        "coarse clock (bpf_ktime_get_coarse_ns)",
+    ),
+    ("cost_record_16", "ring-buffer record, 16 bytes"),
+    ("cost_record_tftp", "ring-buffer record, TFTP event"),
+    ("cost_record_dhcp", "ring-buffer record, DHCP event"),
+    (
+        "cost_xid_lookup",
+        "PXE transaction lookup (LRU hash, found)",
+    ),
+];
+
+/// Loads the [`COST_PROGRAMS`] of an object from [`load_sized`] (never done
+/// by the agent).
+pub fn load_costs(ebpf: &mut Ebpf) -> Result<(), ProbeError> {
+    for (name, _) in COST_PROGRAMS {
+        let xdp: &mut Xdp = program(ebpf, name)?;
+        xdp.load()
+            .map_err(|e| ProbeError::from_aya(format!("loading {name}"), name, e))?;
+    }
+    Ok(())
+}
+
 pub(super) fn program<'a, P>(
     ebpf: &'a mut Ebpf,
     name: &'static str,
@@ -455,6 +483,7 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     sum(maps::TABLE_NEW, &mut new)?;
     c.new_xids = new[maps::NEW_XID as usize];
     c.new_flows = new[maps::NEW_FLOW as usize];
+    c.new_overflow = new[maps::NEW_OVERFLOW as usize];
     let size = |name: &str| -> Result<u32, aya::maps::MapError> {
         let m = ebpf
             .map(name)

@@ -1,0 +1,89 @@
+//! Programs that each do one part of what the monitor's programs do, for
+//! the "cost of the parts" table of `cargo xtask bench kernel`: a clock
+//! read, a ring-buffer record of each size the monitor sends, a hash-map
+//! lookup. Never attached; loaded only by the benchmark (the numbers a
+//! design choice rests on, measured again on each machine).
+
+use aya_ebpf::bindings::xdp_action::XDP_PASS;
+use aya_ebpf::{
+    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
+    macros::xdp,
+    programs::XdpContext,
+};
+use monitor_common::event::{DhcpRecord, TftpRecord};
+
+use crate::maps::{EVENTS, EVENTS_LOST, PXE_XIDS};
+
+/// A slot nothing reads, so that a result is kept.
+#[inline(always)]
+fn keep(v: u64) {
+    if let Some(p) = EVENTS_LOST.get_ptr_mut(0) {
+        // SAFETY: a per-CPU slot only this CPU writes; the benchmark's
+        // object is its own.
+        unsafe { core::ptr::write_volatile(p, v) };
+    }
+}
+
+/// The precise clock (`bpf_ktime_get_ns`): DHCP and TFTP event times.
+#[xdp]
+pub fn cost_clock(_ctx: XdpContext) -> u32 {
+    // SAFETY: a helper without arguments or preconditions.
+    keep(unsafe { bpf_ktime_get_ns() });
+    XDP_PASS
+}
+
+/// The coarse clock (`bpf_ktime_get_coarse_ns`): port hints, transfers.
+#[xdp]
+pub fn cost_clock_coarse(_ctx: XdpContext) -> u32 {
+    // SAFETY: as above.
+    keep(unsafe { bpf_ktime_get_coarse_ns() });
+    XDP_PASS
+}
+
+/// A record reserved, written word by word and submitted.
+#[inline(always)]
+fn record<T: 'static>() {
+    if let Some(mut entry) = EVENTS.reserve::<T>(0) {
+        // SAFETY: ring-buffer memory reserved for one `T`, whose size is a
+        // multiple of 8 (asserted where the records are defined).
+        unsafe {
+            let w = entry.as_mut_ptr().cast::<u64>();
+            for i in 0..size_of::<T>() / 8 {
+                core::ptr::write_volatile(w.add(i), 0);
+            }
+        }
+        entry.submit(0);
+    }
+}
+
+/// The smallest record: the ring buffer's own cost.
+#[xdp]
+pub fn cost_record_16(_ctx: XdpContext) -> u32 {
+    record::<[u64; 2]>();
+    XDP_PASS
+}
+
+/// A TFTP event record.
+#[xdp]
+pub fn cost_record_tftp(_ctx: XdpContext) -> u32 {
+    record::<TftpRecord>();
+    XDP_PASS
+}
+
+/// A DHCP event record, the whole of it.
+#[xdp]
+pub fn cost_record_dhcp(_ctx: XdpContext) -> u32 {
+    record::<DhcpRecord>();
+    XDP_PASS
+}
+
+/// A lookup that finds its key in the PXE transaction table (LRU hash).
+#[xdp]
+pub fn cost_xid_lookup(_ctx: XdpContext) -> u32 {
+    let xid = 0x5058_4500u32;
+    // SAFETY: the value is only tested for presence, never read.
+    if unsafe { PXE_XIDS.get(xid) }.is_none() {
+        let _ = PXE_XIDS.insert(xid, 0, 0);
+    }
+    XDP_PASS
+}
