@@ -14,8 +14,8 @@ use aya::{
 use monitor::{capture, kernel};
 use monitor_common::{Class, DhcpType, classify, counters::maps::EVENTS};
 
-const REPEAT: u32 = 1_000_000;
-const ROUNDS: usize = 5;
+const REPEAT: u32 = 200_000;
+const ROUNDS: usize = 25;
 
 fn main() -> Result<()> {
     let fixtures = PathBuf::from(
@@ -104,40 +104,49 @@ fn main() -> Result<()> {
         ring_bytes: 512 << 20,
         ..Default::default()
     };
-    // What each program returns when it passes the frame: XDP_PASS, TC_ACT_OK.
-    let ns = |ebpf: &mut aya::Ebpf, name: &str, frame: &[u8]| -> Result<f64> {
-        // Best of several rounds: the least disturbed by the rest of the machine.
-        let mut best = f64::MAX;
-        for _ in 0..ROUNDS {
-            let opts = TestRunOptions {
-                data_in: Some(frame),
-                repeat: REPEAT,
-                ..Default::default()
-            };
-            let prog = ebpf.program(name).context("program missing")?;
-            let (r, pass) = match prog {
-                aya::programs::Program::Xdp(_) => {
-                    let p: &Xdp = prog.try_into()?;
-                    (p.test_run(opts)?, 2)
-                }
-                _ => {
-                    let p: &SchedClassifier = prog.try_into()?;
-                    (p.test_run(opts)?, 0)
-                }
-            };
-            if r.return_value != pass {
-                bail!("{name} returned {} instead of passing", r.return_value);
+    // One round: a run of `repeat` frames, the mean ns per frame; what each
+    // program returns when it passes the frame is XDP_PASS or TC_ACT_OK.
+    let once = |ebpf: &mut aya::Ebpf, name: &str, frame: &[u8]| -> Result<f64> {
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            repeat: REPEAT,
+            ..Default::default()
+        };
+        let prog = ebpf.program(name).context("program missing")?;
+        let (r, pass) = match prog {
+            aya::programs::Program::Xdp(_) => {
+                let p: &Xdp = prog.try_into()?;
+                (p.test_run(opts)?, 2)
             }
-            // The kernel reports the mean duration of one run, in ns.
-            best = best.min(r.duration.as_nanos() as f64);
-            let mut ring = RingBuf::try_from(ebpf.map_mut(EVENTS).context("EVENTS map")?)?;
-            while ring.next().is_some() {}
+            _ => {
+                let p: &SchedClassifier = prog.try_into()?;
+                (p.test_run(opts)?, 0)
+            }
+        };
+        if r.return_value != pass {
+            bail!("{name} returned {} instead of passing", r.return_value);
         }
-        Ok(best)
+        let mut ring = RingBuf::try_from(ebpf.map_mut(EVENTS).context("EVENTS map")?)?;
+        while ring.next().is_some() {}
+        // The kernel reports the mean duration of one run, in ns.
+        Ok(r.duration.as_nanos() as f64)
     };
+    // The bare program and ours alternate, round after round, so that a
+    // disturbance of the machine hits both; the best round of each is the
+    // least disturbed.
+    let pair = |ebpf: &mut aya::Ebpf, bare: &str, ours: &str, frame: &[u8]| -> Result<(f64, f64)> {
+        let (mut b, mut o) = (f64::MAX, f64::MAX);
+        for _ in 0..ROUNDS {
+            b = b.min(once(ebpf, bare, frame)?);
+            o = o.min(once(ebpf, ours, frame)?);
+        }
+        Ok((b, o))
+    };
+    // `PXE_BENCH_ONLY=text`: only the rows whose frame name holds `text`.
+    let only = std::env::var("PXE_BENCH_ONLY").unwrap_or_default();
     println!(
-        "BPF_PROG_TEST_RUN, repeat {REPEAT}, best of {ROUNDS} rounds, ns per frame (harness included); \
-         the event ring buffer holds a whole run and is drained after each"
+        "BPF_PROG_TEST_RUN, repeat {REPEAT}, best of {ROUNDS} rounds (bare and ours alternating), \
+         ns per frame (harness included); the event ring buffer holds a whole run and is drained after each"
     );
     for (hook, bare, ours) in [
         (
@@ -155,9 +164,8 @@ fn main() -> Result<()> {
         println!();
         println!("| frame | bytes | {bare} | {ours} | difference |");
         println!("|---|---:|---:|---:|---:|");
-        for (what, f) in &cases {
-            let base = ns(&mut ebpf, bare, f)?;
-            let mine = ns(&mut ebpf, ours, f)?;
+        for (what, f) in cases.iter().filter(|(w, _)| w.contains(&only)) {
+            let (base, mine) = pair(&mut ebpf, bare, ours, f)?;
             println!(
                 "| {what} | {} | {base:.0} | {mine:.0} | {:+.0} |",
                 f.len(),
@@ -167,6 +175,19 @@ fn main() -> Result<()> {
         let lost = kernel::read_counters(&ebpf)?.events_lost;
         println!();
         println!("events lost (ring buffer full): {lost}");
+    }
+    // What the parts cost, each alone in a program of its own (the
+    // frame is not read), against the bare XDP_PASS.
+    let mut ebpf = kernel::load_sized(&sizes)?;
+    kernel::load_costs(&mut ebpf)?;
+    println!();
+    println!("The parts, each alone (XDP):");
+    println!();
+    println!("| part | bare_pass | alone | difference |");
+    println!("|---|---:|---:|---:|");
+    for (name, what) in kernel::COST_PROGRAMS {
+        let (base, mine) = pair(&mut ebpf, kernel::BARE_XDP_PROGRAM, name, &cases[0].1)?;
+        println!("| {what} | {base:.0} | {mine:.0} | {:+.0} |", mine - base);
     }
     Ok(())
 }
