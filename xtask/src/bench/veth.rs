@@ -185,7 +185,7 @@ pub fn veth() -> Result<()> {
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         let n = v.len();
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             (v[n / 2 - 1] + v[n / 2]) / 2.0
         } else {
             v[n / 2]
