@@ -192,12 +192,17 @@ pub mod maps {
     pub const TFTP_FLOWS: &str = "TFTP_FLOWS";
     pub const TFTP_FLOWS_LEN: u32 = 4096;
     /// `Array<TftpSlot>`, one per UDP port ([`crate::flow::TftpSlot`]):
-    /// the transfer whose client port it is, found with one direct access,
-    /// and when the port last carried a packet of a followed transfer
-    /// ([`crate::flow::port_hint`]), so other UDP skips the lookup and the
-    /// slots of finished transfers lapse.
+    /// the transfer whose client port it is, found with one direct access.
     pub const TFTP_PORTS: &str = "TFTP_PORTS";
     pub const TFTP_PORTS_LEN: u32 = 65536;
+    /// `Array<u32>`, one per UDP port: when the port last carried a packet
+    /// of a followed transfer as its client port ([`crate::flow::port_hint`]),
+    /// in its slot or the overflow table, so other UDP goes no further and
+    /// the hints of finished transfers lapse. Apart from the slots so that
+    /// other UDP reads 8 bytes a port (512 KiB in all) where a slot is 64
+    /// (4 MiB). One entry per port: CPUs never overwrite each other's marks.
+    pub const TFTP_PORT_HINTS: &str = "TFTP_PORT_HINTS";
+    pub const TFTP_PORT_HINTS_LEN: u32 = 65536;
     /// `PerCpuArray<u64>`, [`EVENTS_LOST_LEN`] slots: events lost because
     /// the ring buffer was full ([`LOST_FULL`]), and DISCOVER events shed
     /// because it was more than half full ([`LOST_SHED`]).

@@ -78,13 +78,15 @@ unsafe impl aya::Pod for TftpSlot {}
 /// direct access and its addresses checked here, instead of a hash lookup
 /// on every packet. A second transfer on a port whose slot holds a live
 /// one goes to the overflow table (`TFTP_FLOWS`, an LRU hash), and the slot
-/// records that it did.
+/// records that it did. (Whether a port is worth looking at, at all, is
+/// the port's hint in `TFTP_PORT_HINTS`.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct TftpSlot {
     pub client_ip: [u8; 4],
     pub server_ip: [u8; 4],
     /// [`port_hint`] stamp of the slot's transfer's last packet; 0: empty.
+    /// A slot whose stamp lapsed may be taken by a new transfer.
     pub hint: u32,
     /// [`port_hint`] stamp of the last packet of a transfer on this port in
     /// the overflow table; 0: none.
@@ -100,17 +102,6 @@ impl TftpSlot {
     #[inline(always)]
     pub fn holds(&self, key: &TftpKey) -> bool {
         self.hint != 0 && self.client_ip == key.client_ip && self.server_ip == key.server_ip
-    }
-
-    /// Whether a transfer on this port was followed lately, in the slot or
-    /// in the overflow table (the clock is read only for a slot in use).
-    #[inline(always)]
-    pub fn live(&self, now_ns: impl FnOnce() -> u64) -> bool {
-        if self.hint | self.overflow == 0 {
-            return false;
-        }
-        let now = now_ns();
-        port_hint::fresh(self.hint, now) || port_hint::fresh(self.overflow, now)
     }
 }
 

@@ -44,11 +44,15 @@ pub static TFTP_OPCODES: PerCpuArray<u64> =
 pub static TFTP_ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::TFTP_ERRORS_LEN, 0);
 
 /// Transfers being followed, one slot per client port (`flow::TftpSlot`),
-/// learned from each RRQ/WRQ (`flow::observe_tftp`), with when the port
-/// last carried one (`flow::port_hint`). Other UDP looks a transfer up only
-/// on a port whose slot is live.
+/// learned from each RRQ/WRQ (`flow::observe_tftp`).
 #[map(name = "TFTP_PORTS")]
 pub static TFTP_PORTS: Array<TftpSlot> = Array::with_max_entries(names::TFTP_PORTS_LEN, 0);
+
+/// One entry per UDP port: the tick (`flow::port_hint`) the port last
+/// carried a packet of a followed transfer as its client port, 0 for never.
+/// Other UDP goes past stage one only on a fresh hint.
+#[map(name = "TFTP_PORT_HINTS")]
+pub static TFTP_PORT_HINTS: Array<u32> = Array::with_max_entries(names::TFTP_PORT_HINTS_LEN, 0);
 
 /// The transfers that found their port's slot taken by another live one,
 /// keyed by (client ip, server ip, client port).

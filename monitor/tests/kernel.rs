@@ -375,23 +375,20 @@ fn the_port_hint_of_a_transfer_silent_for_minutes_lapses() {
         stale.run(f);
     }
     let after_request = data(&stale.kernel_counters());
-    let mut slots: aya::maps::Array<_, monitor_common::flow::TftpSlot> = stale
+    let mut hints: aya::maps::Array<_, u32> = stale
         .ebpf
-        .map_mut(monitor_common::counters::maps::TFTP_PORTS)
+        .map_mut(monitor_common::counters::maps::TFTP_PORT_HINTS)
         .unwrap()
         .try_into()
         .unwrap();
     let now = monitor_common::flow::port_hint::stamp(monitor::kernel::monotonic_ns());
-    let mut slot = slots.get(&u32::from(client_port), 0).unwrap();
-    assert!(
-        slot.hint != 0 && now.abs_diff(slot.hint) <= 1,
-        "hint {}, now {now}",
-        slot.hint
-    );
+    let h = hints.get(&u32::from(client_port), 0).unwrap();
+    assert!(h != 0 && now.abs_diff(h) <= 1, "hint {h}, now {now}");
     // 10 minutes (560 ticks of 2^30 ns) old. Wrapping: the machine may
     // have booted less than 10 minutes ago.
-    slot.hint = now.wrapping_sub(560);
-    slots.set(u32::from(client_port), slot, 0).unwrap();
+    hints
+        .set(u32::from(client_port), now.wrapping_sub(560), 0)
+        .unwrap();
     for f in &frames[rrq + 1..] {
         stale.run(f);
     }

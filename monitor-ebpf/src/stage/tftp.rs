@@ -3,8 +3,8 @@
 //! kernel's transfer table ([`KernelFlows`]: a slot per client port in
 //! `TFTP_PORTS`, the overflow in `TFTP_FLOWS`); counters by opcode and error
 //! code, an event for the packets that matter. Also both halves of the
-//! port hints: stage one asks [`port_hinted`] before handing other UDP
-//! here, and finding a transfer stamps its slot.
+//! port hints (`TFTP_PORT_HINTS`): stage one asks [`port_hinted`] before
+//! handing other UDP here, and finding a transfer stamps its port.
 
 use aya_ebpf::helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
 use monitor_common::{
@@ -26,7 +26,7 @@ use monitor_ebpf::PacketFrame;
 use super::{Ctx, zeroed};
 use crate::maps::{
     EVENTS, EVENTS_LOST, PARSE_ERRORS, TABLE_NEW, TFTP_ERRORS, TFTP_FLOWS, TFTP_OPCODES,
-    TFTP_PORTS, bump,
+    TFTP_PORT_HINTS, TFTP_PORTS, bump,
 };
 
 stage!(
@@ -55,11 +55,12 @@ impl KernelFlows {
         // approximate.
         let slot = unsafe { &mut *slot };
         let stamp = port_hint::stamp(self.now_ns);
+        // Stamps are written only when the tick changed, to keep the cache
+        // lines shared.
         if slot.holds(key) {
-            // Written only when the tick changed, to keep the cache line
-            // shared.
             if slot.hint != stamp {
                 slot.hint = stamp;
+                hint(key, stamp);
             }
             return Some(&mut slot.flow);
         }
@@ -69,6 +70,7 @@ impl KernelFlows {
         let p = TFTP_FLOWS.get_ptr_mut(key)?;
         if slot.overflow != stamp {
             slot.overflow = stamp;
+            hint(key, stamp);
         }
         // SAFETY: an LRU map value stays valid while the program runs; as
         // above for concurrent updates.
@@ -105,6 +107,7 @@ impl TftpFlows for KernelFlows {
             slot.server_ip = key.server_ip;
             slot.flow = *flow;
             slot.hint = stamp;
+            hint(key, stamp);
             return;
         }
         // Another live transfer has the port. A full LRU map evicts its
@@ -120,19 +123,34 @@ impl TftpFlows for KernelFlows {
             Err(e) => aya_log_ebpf::warn!(&(), "TFTP transfer table insert failed: {}", e),
         }
         slot.overflow = stamp;
+        hint(key, stamp);
+    }
+}
+
+/// Marks the client port of `key` as carrying a followed transfer at tick
+/// `stamp`.
+#[inline(always)]
+fn hint(key: &TftpKey, stamp: u32) {
+    if let Some(h) = TFTP_PORT_HINTS.get_ptr_mut(u32::from(u16::from_be_bytes(key.client_port))) {
+        // SAFETY: a valid map value; one entry per port, so CPUs marking
+        // different ports never overwrite each other.
+        unsafe { *h = stamp };
     }
 }
 
 /// Whether `port` carried a followed transfer lately (the clock is read
-/// only for a port whose slot was ever used).
+/// only for a port that has a hint at all).
 #[inline(always)]
 pub fn port_hinted(port: u16) -> bool {
-    match TFTP_PORTS.get(u32::from(port)) {
-        // The coarse clock (a tick's resolution) is plenty for a TTL in
-        // minutes, and ten times cheaper here (3 ns against 31: BENCHMARKS.md).
-        // SAFETY: a helper without arguments or preconditions.
-        Some(slot) => slot.live(|| unsafe { bpf_ktime_get_coarse_ns() }),
-        None => false,
+    match TFTP_PORT_HINTS.get(u32::from(port)) {
+        Some(&h) if h != 0 => {
+            // The coarse clock (a tick's resolution) is plenty for a TTL in
+            // minutes, and ten times cheaper here (3 ns against 32:
+            // BENCHMARKS.md).
+            // SAFETY: a helper without arguments or preconditions.
+            port_hint::fresh(h, unsafe { bpf_ktime_get_coarse_ns() })
+        }
+        _ => false,
     }
 }
 
