@@ -233,15 +233,17 @@ pub struct TftpEvent {
     pub elapsed_ms: u32,
     /// Block size agreed by the OACK, 0 without one (512 applies).
     pub blksize: u16,
-    /// The UDP payload, first 94 bytes (file name, mode and options of a
-    /// request or OACK; code and message of an ERROR).
-    pub payload: [u8; 94],
     /// The client's side of the frame's Ethernet header: the source of what
     /// the client sends, the destination of what it gets (the client's
     /// MAC on its own segment; a router's where the transfer is routed).
     /// It names a client whose DHCP was not seen here.
     pub client_mac: [u8; 6],
-    pub _reserved: [u8; 6],
+    pub _reserved: [u8; 4],
+    /// The UDP payload, first 96 bytes, of a request or OACK (file name,
+    /// mode and options) or an ERROR (code and message); empty for DATA
+    /// (the file's bytes are not the monitor's business). Last, so that a
+    /// record can be cut after the bytes it carries ([`tftp_record_len`]).
+    pub payload: [u8; 96],
 }
 
 const _: () = assert!(core::mem::size_of::<TftpEvent>() == 144);
@@ -264,9 +266,9 @@ impl TftpEvent {
             max_data_len: 0,
             elapsed_ms: 0,
             blksize: 0,
-            payload: [0; 94],
             client_mac: [0; 6],
-            _reserved: [0; 6],
+            _reserved: [0; 4],
+            payload: [0; 96],
         }
     }
 
@@ -286,6 +288,23 @@ pub struct TftpRecord {
 }
 
 const _: () = assert!(core::mem::size_of::<TftpRecord>() == 160);
+
+/// The bytes of a [`TftpRecord`] before its payload.
+pub const TFTP_FIXED_LEN: usize =
+    core::mem::size_of::<EventHeader>() + core::mem::offset_of!(TftpEvent, payload);
+
+const _: () = assert!(TFTP_FIXED_LEN == 64);
+
+/// How much of a [`TftpRecord`] the kernel sends for a payload of
+/// `payload` bytes: the fixed part and the payload's bytes (at most 96),
+/// in whole 8-byte words; the agent reads the rest as zeros. A request for
+/// `pxelinux.0` is an 88-byte record, not 160: the ring buffer's cost grows
+/// with a record's size (BENCHMARKS.md).
+#[inline(always)]
+pub const fn tftp_record_len(payload: usize) -> usize {
+    let n = if payload < 96 { payload } else { 96 };
+    TFTP_FIXED_LEN + ((n + 7) & 0xf8)
+}
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.

@@ -144,7 +144,9 @@ pub fn fill_tftp_event<F: Frame + ?Sized>(
     ev.max_data_len = seen.flow.max_data_len;
     ev.elapsed_ms = (now_ns.saturating_sub(seen.flow.first_ns) / 1_000_000) as u32;
     ev.blksize = seen.flow.blksize;
-    frame.copy_prefix(payload_at, seen.payload_len as usize, &mut ev.payload);
+    if seen.header.opcode != crate::wire::tftp::DATA {
+        frame.copy_prefix(payload_at, seen.payload_len as usize, &mut ev.payload);
+    }
     // Ethernet destination (0) of what the server sends, source (6) of
     // what the client sends.
     let mac_at = if seen.from_server { 0 } else { 6 };

@@ -12,7 +12,7 @@ use aya_ebpf::{
 use monitor_common::{
     Traffic,
     counters::maps as names,
-    event::DhcpRecord,
+    event::{DhcpRecord, TftpRecord},
     flow::{TftpFlow, TftpKey, TftpSlot},
     stage::DhcpScratch,
 };
@@ -87,6 +87,11 @@ pub static DHCP_SCRATCH: PerCpuArray<DhcpScratch> = PerCpuArray::with_max_entrie
 /// whole record), in one copy (per CPU).
 #[map(name = "DHCP_RECORD")]
 pub static DHCP_RECORD: PerCpuArray<DhcpRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// Where the TFTP stage builds an event record before it goes into the
+/// ring buffer cut after its payload (`event::tftp_record_len`), per CPU.
+#[map(name = "TFTP_RECORD")]
+pub static TFTP_RECORD: PerCpuArray<TftpRecord> = PerCpuArray::with_max_entries(1, 0);
 
 /// Frames whose parsing stopped early, by direction and reason
 /// (`parse_error_index`).

@@ -9,7 +9,7 @@ use monitor_common::{
     Class, DhcpType, Direction,
     event::{
         DHCP_SHORT_LEN, DhcpEvent, DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord,
-        TftpEvent, TftpRecord, dhcp_flags,
+        TFTP_FIXED_LEN, TftpEvent, TftpRecord, dhcp_flags,
     },
     flow::TftpMoment,
     wire::tftp,
@@ -58,6 +58,12 @@ pub fn decode(bytes: &[u8]) -> Option<Record> {
     } else if kind == EventKind::IcmpUnreachable as u8 {
         read_pod::<IcmpRecord>(bytes).map(Record::Icmp)
     } else if kind == EventKind::Tftp as u8 {
+        // Cut after the payload bytes it carries: the rest is zeros.
+        if (TFTP_FIXED_LEN..size_of::<TftpRecord>()).contains(&bytes.len()) {
+            let mut whole = [0u8; size_of::<TftpRecord>()];
+            whole[..bytes.len()].copy_from_slice(bytes);
+            return read_pod::<TftpRecord>(&whole).map(Record::Tftp);
+        }
         read_pod::<TftpRecord>(bytes).map(Record::Tftp)
     } else {
         None

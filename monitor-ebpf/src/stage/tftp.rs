@@ -15,18 +15,19 @@ use monitor_common::{
             tftp_opcode_index,
         },
     },
-    event::{EventHeader, EventKind, TftpRecord},
+    event::{EventHeader, EventKind, TftpRecord, tftp_record_len},
     flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, port_hint},
+    frame::opaque,
     report::fill_tftp_event,
     stage::UdpAt,
     wire::{tftp, udp},
 };
 use monitor_ebpf::PacketFrame;
 
-use super::{Ctx, zeroed};
+use super::{Ctx, zero_words};
 use crate::maps::{
     EVENTS, EVENTS_LOST, PARSE_ERRORS, TABLE_NEW, TFTP_ERRORS, TFTP_FLOWS, TFTP_OPCODES,
-    TFTP_PORT_HINTS, TFTP_PORTS, bump,
+    TFTP_PORT_HINTS, TFTP_PORTS, TFTP_RECORD, bump,
 };
 
 stage!(
@@ -199,13 +200,17 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         // SAFETY: a helper without arguments or preconditions.
         unsafe { bpf_ktime_get_ns() }
     };
-    let Some(mut entry) = EVENTS.reserve::<TftpRecord>(0) else {
-        bump(&EVENTS_LOST, LOST_FULL);
-        aya_log_ebpf::warn!(&(), "ring buffer full: a TFTP event is lost");
+    // Built in this CPU's `TFTP_RECORD`, then copied into the ring buffer
+    // cut after the payload bytes it carries (none for DATA).
+    let Some(rec) = TFTP_RECORD.get_ptr_mut(0) else {
         return;
     };
-    // SAFETY: all-zero is a valid `TftpRecord`, 152 bytes.
-    let rec = unsafe { zeroed(&mut entry) };
+    // SAFETY: this CPU's slot, a `TftpRecord` (all-zero is a valid one),
+    // 160 bytes; nothing else runs on this CPU until it is sent.
+    let rec = unsafe {
+        zero_words(rec.cast::<u64>(), size_of::<TftpRecord>() / 8);
+        &mut *rec
+    };
     rec.header = EventHeader {
         timestamp_ns: now,
         ifindex,
@@ -220,5 +225,20 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         now,
         &mut rec.event,
     );
-    entry.submit(0);
+    let carried = if seen.header.opcode == tftp::DATA {
+        0
+    } else {
+        usize::from(seen.payload_len)
+    };
+    // The bound again where the verifier sees it (it reads the masked
+    // rounding as up to 248 bytes).
+    let len = opaque(tftp_record_len(carried)).min(size_of::<TftpRecord>());
+    // SAFETY: the record's first `len` bytes (at most its size), plain
+    // data, all written.
+    let bytes =
+        unsafe { core::slice::from_raw_parts((rec as *const TftpRecord).cast::<u8>(), len) };
+    if EVENTS.output::<[u8]>(bytes, 0).is_err() {
+        bump(&EVENTS_LOST, LOST_FULL);
+        aya_log_ebpf::warn!(&(), "ring buffer full: a TFTP event is lost");
+    }
 }
