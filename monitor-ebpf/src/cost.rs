@@ -1,12 +1,16 @@
 //! Programs that each do one part of what the monitor's programs do, for
 //! the "cost of the parts" table of `cargo xtask bench kernel`: a clock
 //! read, a ring-buffer record of each size the monitor sends, a hash-map
-//! lookup. Never attached; loaded only by the benchmark (the numbers a
+//! lookup, a copy out of the frame. Never attached; loaded only by the benchmark (the numbers a
 //! design choice rests on, measured again on each machine).
 
 use aya_ebpf::bindings::xdp_action::XDP_PASS;
 use aya_ebpf::{
-    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
+    cty::c_void,
+    helpers::{
+        bpf_ktime_get_coarse_ns, bpf_ktime_get_ns,
+        generated::{bpf_probe_read_kernel, bpf_xdp_load_bytes},
+    },
     macros::xdp,
     programs::XdpContext,
 };
@@ -85,5 +89,34 @@ pub fn cost_xid_lookup(_ctx: XdpContext) -> u32 {
     if unsafe { PXE_XIDS.get(xid) }.is_none() {
         let _ = PXE_XIDS.insert(xid, 0, 0);
     }
+    XDP_PASS
+}
+
+/// Copying 20 bytes of the frame with `bpf_probe_read_kernel`, as
+/// `Frame::copy_prefix` does for every string in an event.
+#[xdp]
+pub fn cost_copy_20(ctx: XdpContext) -> u32 {
+    let mut buf = [0u64; 3];
+    let p = ctx.data() + 60;
+    if p + 20 <= ctx.data_end() {
+        // SAFETY: `buf` has room for 24 bytes; the helper faults safely in
+        // any case.
+        unsafe {
+            bpf_probe_read_kernel(buf.as_mut_ptr().cast(), 20, p as *const c_void);
+        }
+    }
+    keep(buf[0] ^ buf[1] ^ buf[2]);
+    XDP_PASS
+}
+
+/// The same 20 bytes with `bpf_xdp_load_bytes`, the other way to copy.
+#[xdp]
+pub fn cost_copy_20_load_bytes(ctx: XdpContext) -> u32 {
+    let mut buf = [0u64; 3];
+    // SAFETY: the program's own context; `buf` has room for 24 bytes.
+    unsafe {
+        bpf_xdp_load_bytes(ctx.ctx, 60, buf.as_mut_ptr().cast(), 20);
+    }
+    keep(buf[0] ^ buf[1] ^ buf[2]);
     XDP_PASS
 }

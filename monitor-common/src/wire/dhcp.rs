@@ -115,6 +115,16 @@ impl<'a> Header<'a> {
         [f[c], f[c + 1], f[c + 2], f[c + 3], f[c + 4], f[c + 5]]
     }
 
+    /// Whether the `file` field holds a name (its first byte is not NUL).
+    pub fn has_file(&self) -> bool {
+        self.fixed[field::FILE] != 0
+    }
+
+    /// Whether the `sname` field holds a name (its first byte is not NUL).
+    pub fn has_sname(&self) -> bool {
+        self.fixed[field::SNAME] != 0
+    }
+
     pub fn has_options(&self) -> bool {
         self.has_options
     }

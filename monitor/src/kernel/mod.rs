@@ -315,7 +315,7 @@ pub fn load_with(sizes: &MapSizes, kernel_log: bool) -> Result<Ebpf, ProbeError>
 
 /// The programs of the benchmark's "cost of the parts" table (each one part
 /// of the monitor's work, `monitor-ebpf/src/cost.rs`), with what each does.
-pub const COST_PROGRAMS: [(&str, &str); 6] = [
+pub const COST_PROGRAMS: [(&str, &str); 8] = [
     ("cost_clock", "precise clock (bpf_ktime_get_ns)"),
     (
         "cost_clock_coarse",
@@ -327,6 +327,14 @@ pub const COST_PROGRAMS: [(&str, &str); 6] = [
     (
         "cost_xid_lookup",
         "PXE transaction lookup (LRU hash, found)",
+    ),
+    (
+        "cost_copy_20",
+        "20 bytes copied out of the frame (bpf_probe_read_kernel)",
+    ),
+    (
+        "cost_copy_20_load_bytes",
+        "20 bytes copied out of the frame (bpf_xdp_load_bytes)",
     ),
 ];
 
