@@ -16,7 +16,10 @@ use aya_ebpf::{
 };
 use monitor_common::event::{DhcpRecord, TftpRecord};
 
-use crate::maps::{EVENTS, EVENTS_LOST, PXE_XIDS};
+use crate::{
+    maps::{EVENTS, EVENTS_LOST, PXE_XIDS},
+    stage::zero_words,
+};
 
 /// A slot nothing reads, so that a result is kept.
 #[inline(always)]
@@ -50,12 +53,7 @@ fn record<T: 'static>() {
     if let Some(mut entry) = EVENTS.reserve::<T>(0) {
         // SAFETY: ring-buffer memory reserved for one `T`, whose size is a
         // multiple of 8 (asserted where the records are defined).
-        unsafe {
-            let w = entry.as_mut_ptr().cast::<u64>();
-            for i in 0..size_of::<T>() / 8 {
-                core::ptr::write_volatile(w.add(i), 0);
-            }
-        }
+        unsafe { zero_words(entry.as_mut_ptr().cast::<u64>(), size_of::<T>() / 8) };
         entry.submit(0);
     }
 }

@@ -106,7 +106,7 @@ pub mod tftp;
 /// # Safety
 /// `w` must be valid for writes of `words` words, 8-byte aligned.
 #[inline(always)]
-unsafe fn zero_words(w: *mut u64, words: usize) {
+pub(crate) unsafe fn zero_words(w: *mut u64, words: usize) {
     for i in 0..words {
         // SAFETY: inside the range the caller vouches for. Volatile word
         // stores: `write_bytes` becomes a memset byte loop that the verifier
@@ -129,16 +129,11 @@ unsafe fn zeroed<T>(entry: &mut RingBufEntry<T>) -> &mut T {
         )
     };
     let rec = entry.as_mut_ptr();
-    let words = size_of::<T>() / 8;
     // SAFETY: `rec` points at memory reserved for one `T`, 8-byte aligned,
-    // `words * 8` bytes long (caller's promise); once zeroed it is a valid
-    // `T` (caller's promise). Volatile word stores: `write_bytes` becomes a
-    // memset byte loop that the verifier walks byte by byte.
+    // a whole number of words long (caller's promise); once zeroed it is a
+    // valid `T` (caller's promise).
     unsafe {
-        let w = rec.cast::<u64>();
-        for i in 0..words {
-            core::ptr::write_volatile(w.add(i), 0);
-        }
+        zero_words(rec.cast::<u64>(), size_of::<T>() / 8);
         &mut *rec
     }
 }
