@@ -24,6 +24,15 @@ pub struct TftpKey {
 
 const _: () = assert!(core::mem::size_of::<TftpKey>() == 12);
 
+impl TftpKey {
+    /// The client port, the index of the transfer's slot and hint in the
+    /// kernel's per-port tables.
+    #[inline(always)]
+    pub fn port_index(&self) -> u32 {
+        u32::from(u16::from_be_bytes(self.client_port))
+    }
+}
+
 /// What is known of a transfer so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]

@@ -16,7 +16,7 @@ use monitor_common::{
         },
     },
     event::{EventHeader, EventKind, TftpRecord, tftp_record_len},
-    flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, port_hint},
+    flow::{TftpFlow, TftpFlows, TftpKey, TftpSlot, observe_tftp, port_hint},
     frame::opaque,
     report::fill_tftp_event,
     stage::UdpAt,
@@ -50,11 +50,7 @@ impl KernelFlows {
     /// (map memory, valid for the whole program run).
     #[inline(always)]
     fn find(&self, key: &TftpKey) -> Option<&'static mut TftpFlow> {
-        let slot = TFTP_PORTS.get_ptr_mut(u32::from(u16::from_be_bytes(key.client_port)))?;
-        // SAFETY: an array value stays valid while the program runs; a
-        // concurrent update from another CPU can only make its counters
-        // approximate.
-        let slot = unsafe { &mut *slot };
+        let slot = slot(key)?;
         let stamp = port_hint::stamp(self.now_ns);
         // Stamps are written only when the tick changed, to keep the cache
         // lines shared.
@@ -90,12 +86,9 @@ impl TftpFlows for KernelFlows {
 
     #[inline(always)]
     fn insert(&mut self, key: &TftpKey, flow: &TftpFlow) {
-        let Some(slot) = TFTP_PORTS.get_ptr_mut(u32::from(u16::from_be_bytes(key.client_port)))
-        else {
+        let Some(slot) = slot(key) else {
             return;
         };
-        // SAFETY: as in `find`.
-        let slot = unsafe { &mut *slot };
         let stamp = port_hint::stamp(self.now_ns);
         // The slot is free, lapsed, or already this transfer's (a request
         // resent from the same port starts it again).
@@ -128,11 +121,21 @@ impl TftpFlows for KernelFlows {
     }
 }
 
+/// The slot of `key`'s client port.
+#[inline(always)]
+fn slot(key: &TftpKey) -> Option<&'static mut TftpSlot> {
+    let p = TFTP_PORTS.get_ptr_mut(key.port_index())?;
+    // SAFETY: an array value stays valid while the program runs; a
+    // concurrent update from another CPU can only make its counters
+    // approximate.
+    Some(unsafe { &mut *p })
+}
+
 /// Marks the client port of `key` as carrying a followed transfer at tick
 /// `stamp`.
 #[inline(always)]
 fn hint(key: &TftpKey, stamp: u32) {
-    if let Some(h) = TFTP_PORT_HINTS.get_ptr_mut(u32::from(u16::from_be_bytes(key.client_port))) {
+    if let Some(h) = TFTP_PORT_HINTS.get_ptr_mut(key.port_index()) {
         // SAFETY: a valid map value; one entry per port, so CPUs marking
         // different ports never overwrite each other.
         unsafe { *h = stamp };
@@ -156,7 +159,8 @@ pub fn port_hinted(port: u16) -> bool {
 }
 
 /// Follows a TFTP packet: counters by opcode and error code, the transfer's
-/// totals in `TFTP_FLOWS`, and an event for the packets that matter.
+/// totals in its port's slot (or the overflow table), and an event for the
+/// packets that matter.
 #[inline(always)]
 fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
     let Some((at, class)) = UdpAt::unpack(meta) else {

@@ -146,8 +146,7 @@ impl Probe {
     pub fn tftp_flow(&self, key: &TftpKey) -> Option<TftpFlow> {
         let slots: aya::maps::Array<&MapData, TftpSlot> =
             aya::maps::Array::try_from(self.ebpf.map(TFTP_PORTS)?).ok()?;
-        let port = u32::from(u16::from_be_bytes(key.client_port));
-        if let Ok(slot) = slots.get(&port, 0)
+        if let Ok(slot) = slots.get(&key.port_index(), 0)
             && slot.holds(key)
         {
             return Some(slot.flow);
