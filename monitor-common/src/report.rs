@@ -124,6 +124,20 @@ pub fn icmp_event(u: &IcmpUnreachable, transfer: bool) -> IcmpEvent {
     }
 }
 
+/// How many bytes of a TFTP packet's payload its event carries (before
+/// the cut to `TftpEvent::payload`): all of a request's, OACK's or ERROR's,
+/// none of a DATA block's (the file's bytes are not the monitor's
+/// business). The kernel cuts the record after them
+/// (`event::tftp_record_len`).
+#[inline(always)]
+pub fn tftp_payload_carried(seen: &TftpSeen) -> usize {
+    if seen.header.opcode == crate::wire::tftp::DATA {
+        0
+    } else {
+        usize::from(seen.payload_len)
+    }
+}
+
 /// Fills `ev` (expected zeroed) for a TFTP packet seen by
 /// [`observe_tftp`](crate::flow::observe_tftp); `payload_at` is where its
 /// UDP payload starts.
@@ -150,8 +164,9 @@ pub fn fill_tftp_event<F: Frame + ?Sized>(
     ev.max_data_len = seen.flow.max_data_len;
     ev.elapsed_ms = (now_ns.saturating_sub(seen.flow.first_ns) / 1_000_000) as u32;
     ev.blksize = seen.flow.blksize;
-    if seen.header.opcode != crate::wire::tftp::DATA {
-        frame.copy_prefix(payload_at, seen.payload_len as usize, &mut ev.payload);
+    let carried = tftp_payload_carried(seen);
+    if carried > 0 {
+        frame.copy_prefix(payload_at, carried, &mut ev.payload);
     }
     // Ethernet destination (0) of what the server sends, source (6) of
     // what the client sends.

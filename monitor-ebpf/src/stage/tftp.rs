@@ -18,7 +18,7 @@ use monitor_common::{
     event::{EventHeader, EventKind, TftpRecord, tftp_record_len},
     flow::{TftpFlow, TftpFlows, TftpKey, TftpSlot, observe_tftp, port_hint},
     frame::opaque,
-    report::fill_tftp_event,
+    report::{fill_tftp_event, tftp_payload_carried},
     stage::UdpAt,
     wire::{tftp, udp},
 };
@@ -229,14 +229,9 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         now,
         &mut rec.event,
     );
-    let carried = if seen.header.opcode == tftp::DATA {
-        0
-    } else {
-        usize::from(seen.payload_len)
-    };
     // The bound again where the verifier sees it (it reads the masked
     // rounding as up to 248 bytes).
-    let len = opaque(tftp_record_len(carried)).min(size_of::<TftpRecord>());
+    let len = opaque(tftp_record_len(tftp_payload_carried(&seen))).min(size_of::<TftpRecord>());
     // SAFETY: the record's first `len` bytes (at most its size), plain
     // data, all written.
     let bytes =
