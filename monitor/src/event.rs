@@ -48,25 +48,32 @@ impl Record {
 pub fn decode(bytes: &[u8]) -> Option<Record> {
     let kind = *bytes.get(offset_of!(EventHeader, kind))?;
     if kind == EventKind::Dhcp as u8 {
-        if bytes.len() == DHCP_SHORT_LEN {
-            // A short record: the strings it was cut before are empty.
-            let mut whole = [0u8; size_of::<DhcpRecord>()];
-            whole[..DHCP_SHORT_LEN].copy_from_slice(bytes);
-            return read_pod::<DhcpRecord>(&whole).map(Record::Dhcp);
-        }
-        read_pod::<DhcpRecord>(bytes).map(Record::Dhcp)
+        // Or a short record, cut before its (empty) strings.
+        read_cut::<DhcpRecord>(bytes, bytes.len() == DHCP_SHORT_LEN).map(Record::Dhcp)
     } else if kind == EventKind::IcmpUnreachable as u8 {
         read_pod::<IcmpRecord>(bytes).map(Record::Icmp)
     } else if kind == EventKind::Tftp as u8 {
-        // Cut after the payload bytes it carries: the rest is zeros.
-        if (TFTP_FIXED_LEN..size_of::<TftpRecord>()).contains(&bytes.len()) {
-            let mut whole = [0u8; size_of::<TftpRecord>()];
-            whole[..bytes.len()].copy_from_slice(bytes);
-            return read_pod::<TftpRecord>(&whole).map(Record::Tftp);
-        }
-        read_pod::<TftpRecord>(bytes).map(Record::Tftp)
+        // Or cut after the payload bytes it carries.
+        let cut = (TFTP_FIXED_LEN..size_of::<TftpRecord>()).contains(&bytes.len());
+        read_cut::<TftpRecord>(bytes, cut).map(Record::Tftp)
     } else {
         None
+    }
+}
+
+/// A `T` from a record the kernel cut short (`cut`: its length is one the
+/// kind allows), the bytes it left out read as zeros; otherwise exactly
+/// [`read_pod`].
+fn read_cut<T: aya::Pod>(bytes: &[u8], cut: bool) -> Option<T> {
+    if !cut || bytes.len() >= size_of::<T>() {
+        return read_pod(bytes);
+    }
+    let mut v = std::mem::MaybeUninit::<T>::zeroed();
+    // SAFETY: `T` is plain old data, so all-zero is a valid `T` and so is
+    // any byte pattern over it; `bytes` is shorter than `T` (tested above).
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), v.as_mut_ptr().cast::<u8>(), bytes.len());
+        Some(v.assume_init())
     }
 }
 
@@ -286,6 +293,32 @@ pub fn tftp_moment(e: &TftpEvent) -> Option<TftpMoment> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_records_decode_with_zeros_and_other_lengths_are_refused() {
+        let mut whole = [0xaau8; size_of::<DhcpRecord>()];
+        whole[offset_of!(EventHeader, kind)] = EventKind::Dhcp as u8;
+        let Some(Record::Dhcp(short)) = decode(&whole[..DHCP_SHORT_LEN]) else {
+            panic!("a short DHCP record is refused");
+        };
+        assert_eq!(short.event.xid, [0xaa; 4]);
+        assert_eq!(
+            (short.event.bootfile, short.event.sname),
+            ([0; 64], [0; 32])
+        );
+        assert!(decode(&whole).is_some());
+        assert!(decode(&whole[..DHCP_SHORT_LEN + 8]).is_none());
+
+        let mut whole = [0x55u8; size_of::<TftpRecord>()];
+        whole[offset_of!(EventHeader, kind)] = EventKind::Tftp as u8;
+        let Some(Record::Tftp(cut)) = decode(&whole[..TFTP_FIXED_LEN + 16]) else {
+            panic!("a cut TFTP record is refused");
+        };
+        assert_eq!(&cut.event.payload[..16], &[0x55; 16]);
+        assert_eq!(cut.event.payload[16..], [0; 80]);
+        assert!(decode(&whole[..TFTP_FIXED_LEN - 8]).is_none());
+        assert!(decode(&[whole.as_slice(), &[0; 8]].concat()).is_none());
+    }
 
     #[test]
     fn record_kinds_index_their_list() {
