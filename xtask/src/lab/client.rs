@@ -89,17 +89,45 @@ pub fn read_console(firmware: Firmware, text: &str, booted: Option<&str>) -> Opt
     None
 }
 
-/// The console text as a screen shows it: ANSI control sequences removed,
-/// a cursor move to another row read as a line break (EFI loaders such as
-/// syslinux.efi place each character with one).
+/// The console text as a screen shows it, line by line: ANSI control
+/// sequences removed, a carriage return going back to the start of the
+/// same line (what follows writes over it), a cursor move placing the
+/// column, and a cursor move to another row read as a line break (EFI
+/// loaders such as syslinux.efi place each character with one; pxelinux
+/// may write a line's first character, return and place the rest).
 fn plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut line: Vec<char> = Vec::new();
+    let mut col = 0;
     let mut row: Option<u32> = None;
+    let end_line = |line: &mut Vec<char>, out: &mut String| {
+        out.extend(line.drain(..));
+        out.push('\n');
+    };
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
+        match c {
+            '\n' => {
+                end_line(&mut line, &mut out);
+                col = 0;
+                row = row.map(|r| r + 1);
+                continue;
+            }
+            '\r' => {
+                col = 0;
+                continue;
+            }
+            '\u{1b}' => {}
+            c => {
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.resize(col, ' ');
+                    line.push(c);
+                }
+                col += 1;
+                continue;
+            }
         }
         if chars.peek() != Some(&'[') {
             continue;
@@ -115,17 +143,17 @@ fn plain(text: &str) -> String {
             params.push(c);
         }
         if matches!(fin, Some('H' | 'f')) {
-            let r = params
-                .split(';')
-                .next()
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(1);
+            let mut p = params.split(';').map(|v| v.parse::<u32>().ok());
+            let r = p.next().flatten().unwrap_or(1);
+            let c = p.next().flatten().unwrap_or(1);
             if row.is_some_and(|old| old != r) {
-                out.push('\n');
+                end_line(&mut line, &mut out);
             }
             row = Some(r);
+            col = c.saturating_sub(1) as usize;
         }
     }
+    out.extend(line);
     out
 }
 
@@ -316,6 +344,17 @@ mod tests {
             Some(Console {
                 booted: true,
                 line: "OK".into()
+            })
+        );
+        // pxelinux on SeaBIOS (a CI run): the line's first character, a
+        // carriage return, then the rest placed from column 2.
+        let bios = "PXELINUX 6.04 PXE 20200816\r\nL\r\u{1b}[25;02HAB-PXELINUX-OK\r\n\
+                    Booting from local disk...\r\nNo bootable device.\r\n";
+        assert_eq!(
+            read_console(Firmware::Bios, bios, Some("LAB-PXELINUX-OK")),
+            Some(Console {
+                booted: true,
+                line: "LAB-PXELINUX-OK".into()
             })
         );
     }
