@@ -90,6 +90,13 @@ pub enum Next {
         at: UdpAt,
         ports: (u16, u16),
     },
+    /// TCP with readable ports: the caller hands it on when one of them
+    /// is a web port (`conn::WebPorts`), as a `stage::TcpAt`.
+    Tcp {
+        ip_at: u16,
+        tcp_at: u16,
+        ports: (u16, u16),
+    },
 }
 
 /// Stage one: Ethernet, VLAN, IPv4 and UDP. For a DHCP class the result
@@ -127,6 +134,21 @@ pub fn classify_headers<F: Frame + ?Sized>(frame: &F) -> (Classification, Option
                 Ok(_) => (Classification::new(Class::OtherIpv4), None),
                 Err(e) => (Classification::failed(Class::OtherIpv4, e), None),
             };
+        }
+        Protocol::Tcp => {
+            // Only the ports here: the rest of the header is read by the
+            // web stage, for web ports only, so other TCP pays for one
+            // bounds check.
+            let tcp_at = l3.offset + ip.header_len();
+            let next = frame.array::<4>(tcp_at).map(|p| Next::Tcp {
+                ip_at: l3.offset as u16,
+                tcp_at: tcp_at as u16,
+                ports: (
+                    u16::from_be_bytes([p[0], p[1]]),
+                    u16::from_be_bytes([p[2], p[3]]),
+                ),
+            });
+            return (Classification::new(Class::OtherIpv4), next);
         }
         _ => return (Classification::new(Class::OtherIpv4), None),
     }
@@ -225,7 +247,7 @@ pub fn classify<F: Frame + ?Sized>(frame: &F) -> Classification {
     match classify_headers(frame) {
         (c, Some(Next::Dhcp(at))) => classify_dhcp(frame, c.class, at),
         (_, Some(Next::Icmp(at))) => classify_icmp(frame, at),
-        (c, Some(Next::Udp { .. }) | None) => c,
+        (c, Some(Next::Udp { .. } | Next::Tcp { .. }) | None) => c,
     }
 }
 

@@ -149,6 +149,66 @@ impl DhcpType {
     }
 }
 
+/// What a followed web segment was (the first that applies, in this
+/// order), as a counter slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum WebSegment {
+    Rst = 0,
+    Syn = 1,
+    SynAck = 2,
+    Fin = 3,
+    /// Payload, no SYN, FIN or RST.
+    Data = 4,
+    /// None of those: a bare acknowledgement.
+    Ack = 5,
+}
+
+impl WebSegment {
+    pub const COUNT: usize = 6;
+    pub const ALL: [WebSegment; Self::COUNT] = [
+        WebSegment::Rst,
+        WebSegment::Syn,
+        WebSegment::SynAck,
+        WebSegment::Fin,
+        WebSegment::Data,
+        WebSegment::Ack,
+    ];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            WebSegment::Rst => "rst",
+            WebSegment::Syn => "syn",
+            WebSegment::SynAck => "syn_ack",
+            WebSegment::Fin => "fin",
+            WebSegment::Data => "data",
+            WebSegment::Ack => "ack",
+        }
+    }
+
+    /// The slot of a segment with TCP flags `flags` and `payload_len`
+    /// payload bytes.
+    #[inline(always)]
+    pub const fn of(flags: u8, payload_len: u32) -> WebSegment {
+        use crate::wire::tcp::flags as f;
+        if flags & f::RST != 0 {
+            WebSegment::Rst
+        } else if flags & f::SYN != 0 {
+            if flags & f::ACK != 0 {
+                WebSegment::SynAck
+            } else {
+                WebSegment::Syn
+            }
+        } else if flags & f::FIN != 0 {
+            WebSegment::Fin
+        } else if payload_len > 0 {
+            WebSegment::Data
+        } else {
+            WebSegment::Ack
+        }
+    }
+}
+
 /// Packets and bytes, the value type of the traffic map.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
@@ -166,8 +226,8 @@ unsafe impl aya::Pod for Traffic {}
 
 /// Map names and sizes, shared so the loader can check what it expects.
 pub mod maps {
-    use super::{Class, DhcpType, Direction};
-    use crate::wire::ParseError;
+    use super::{Class, DhcpType, Direction, WebSegment};
+    use crate::wire::{ParseError, tcp::Web};
 
     /// `PerCpuArray<Traffic>` indexed by [`traffic_index`].
     pub const TRAFFIC: &str = "TRAFFIC";
@@ -215,10 +275,44 @@ pub mod maps {
     /// from the LRU tables, so past its size each new entry pushed an older
     /// one out.
     pub const TABLE_NEW: &str = "TABLE_NEW";
-    pub const TABLE_NEW_LEN: u32 = 3;
+    pub const TABLE_NEW_LEN: u32 = 5;
     pub const NEW_XID: u32 = 0;
     pub const NEW_FLOW: u32 = 1;
     pub const NEW_OVERFLOW: u32 = 2;
+    /// New web connections in `HTTP_CONNS`, new boot clients in
+    /// `BOOT_CLIENTS` (a client learned again is not new).
+    pub const NEW_CONN: u32 = 3;
+    pub const NEW_CLIENT: u32 = 4;
+    /// `LruHashMap<[u8; 4], BootClient>`: clients a PXE or HTTP-boot ACK
+    /// gave an address (`crate::conn::BootClient`), whose web connections
+    /// are followed.
+    pub const BOOT_CLIENTS: &str = "BOOT_CLIENTS";
+    pub const BOOT_CLIENTS_LEN: u32 = 4096;
+    /// `LruHashMap<ConnKey, HttpConn>`: the boot clients' web connections.
+    pub const HTTP_CONNS: &str = "HTTP_CONNS";
+    pub const HTTP_CONNS_LEN: u32 = 4096;
+    /// `PerCpuArray<u64>` indexed by [`web_segment_index`]: segments of
+    /// followed web connections by kind.
+    pub const WEB_SEGMENTS: &str = "WEB_SEGMENTS";
+    pub const WEB_SEGMENTS_LEN: u32 = (Direction::COUNT * 2 * WebSegment::COUNT) as u32;
+    /// `PerCpuArray<u64>` indexed by [`web_bytes_index`]: their TCP payload
+    /// bytes (resent ones again).
+    pub const WEB_BYTES: &str = "WEB_BYTES";
+    pub const WEB_BYTES_LEN: u32 = (Direction::COUNT * 2) as u32;
+    /// The web ports beyond 80, 8080 and 443 (`crate::conn::WebPorts`), a
+    /// global the loader sets, and whether any is set.
+    pub const WEB_PORTS: &str = "WEB_PORTS";
+    pub const WEB_PORTS_EXTRA: &str = "WEB_PORTS_EXTRA";
+
+    #[inline(always)]
+    pub const fn web_segment_index(dir: Direction, web: Web, kind: WebSegment) -> u32 {
+        ((dir as usize * 2 + (web as usize - 1)) * WebSegment::COUNT + kind as usize) as u32
+    }
+
+    #[inline(always)]
+    pub const fn web_bytes_index(dir: Direction, web: Web) -> u32 {
+        (dir as usize * 2 + (web as usize - 1)) as u32
+    }
     pub const LOST_FULL: u32 = 0;
     pub const LOST_SHED: u32 = 1;
     /// `RingBuf` of event records (`crate::event`).
@@ -285,6 +379,14 @@ mod tests {
             }
             for e in ParseError::ALL {
                 assert!(maps::parse_error_index(d, e) < maps::PARSE_ERRORS_LEN);
+            }
+        }
+        for w in [crate::wire::tcp::Web::Http, crate::wire::tcp::Web::Https] {
+            for d in Direction::ALL {
+                for k in WebSegment::ALL {
+                    assert!(maps::web_segment_index(d, w, k) < maps::WEB_SEGMENTS_LEN);
+                }
+                assert!(maps::web_bytes_index(d, w) < maps::WEB_BYTES_LEN);
             }
         }
         assert_eq!(

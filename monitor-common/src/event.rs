@@ -12,6 +12,7 @@ pub enum EventKind {
     Dhcp = 1,
     IcmpUnreachable = 2,
     Tftp = 3,
+    Http = 4,
 }
 
 /// Precedes every ring-buffer record.
@@ -309,3 +310,116 @@ pub const fn tftp_record_len(payload: usize) -> usize {
 #[cfg(feature = "user")]
 // SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
 unsafe impl aya::Pod for TftpRecord {}
+
+/// A segment of a boot client's web connection that matters: its SYN, the
+/// SYN-ACK, one that starts an HTTP request or response head (with its
+/// first bytes: the request line and headers, the status line and
+/// Content-Length), a side's first FIN, an RST; with the connection's
+/// totals so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct HttpEvent {
+    pub client_ip: [u8; 4],
+    pub server_ip: [u8; 4],
+    pub client_port: [u8; 2],
+    pub server_port: [u8; 2],
+    /// The segment's TCP sequence number, big-endian.
+    pub seq: [u8; 4],
+    /// Where the segment's first payload byte stands in its side's byte
+    /// stream (0: the first byte after the SYN).
+    pub offset: u64,
+    /// Payload bytes the server / the client sent so far, each counted once.
+    pub server_bytes: u64,
+    pub client_bytes: u64,
+    /// Milliseconds from the connection's first segment to this one.
+    pub elapsed_ms: u32,
+    /// TCP payload length of this segment.
+    pub payload_len: u32,
+    pub syns: u16,
+    pub requests: u16,
+    pub responses: u16,
+    /// `crate::conn::HttpMoment as u8`.
+    pub moment: u8,
+    pub from_server: u8,
+    /// The segment's TCP flags.
+    pub tcp_flags: u8,
+    /// `crate::conn::seen` bits of the connection after this segment.
+    pub seen: u8,
+    /// `crate::wire::tcp::Web as u8` of the server's port.
+    pub web: u8,
+    /// `crate::wire::http::Method as u8` of a request, else 0.
+    pub method: u8,
+    /// The MAC the client's DHCP ACK was for.
+    pub client_mac: [u8; 6],
+    pub _reserved: [u8; 6],
+    /// The first 256 payload bytes of a segment that starts a head; empty
+    /// otherwise. Last, so that a record can be cut after the bytes it
+    /// carries ([`http_record_len`]).
+    pub payload: [u8; 256],
+}
+
+const _: () = assert!(core::mem::size_of::<HttpEvent>() == 328);
+
+impl HttpEvent {
+    pub const fn zeroed() -> Self {
+        HttpEvent {
+            client_ip: [0; 4],
+            server_ip: [0; 4],
+            client_port: [0; 2],
+            server_port: [0; 2],
+            seq: [0; 4],
+            offset: 0,
+            server_bytes: 0,
+            client_bytes: 0,
+            elapsed_ms: 0,
+            payload_len: 0,
+            syns: 0,
+            requests: 0,
+            responses: 0,
+            moment: 0,
+            from_server: 0,
+            tcp_flags: 0,
+            seen: 0,
+            web: 0,
+            method: 0,
+            client_mac: [0; 6],
+            _reserved: [0; 6],
+            payload: [0; 256],
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8; core::mem::size_of::<HttpEvent>()] {
+        // SAFETY: repr(C) with byte arrays and naturally aligned integers
+        // laid out without padding (size asserted): every byte initialised.
+        unsafe { &*(self as *const HttpEvent as *const [u8; core::mem::size_of::<HttpEvent>()]) }
+    }
+}
+
+/// A ring-buffer record carrying an [`HttpEvent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct HttpRecord {
+    pub header: EventHeader,
+    pub event: HttpEvent,
+}
+
+const _: () = assert!(core::mem::size_of::<HttpRecord>() == 344);
+
+/// The bytes of an [`HttpRecord`] before its payload.
+pub const HTTP_FIXED_LEN: usize =
+    core::mem::size_of::<EventHeader>() + core::mem::offset_of!(HttpEvent, payload);
+
+const _: () = assert!(HTTP_FIXED_LEN == 88);
+
+/// How much of an [`HttpRecord`] the kernel sends for `payload` carried
+/// bytes: the fixed part and the bytes (at most 256), in whole 8-byte
+/// words; the agent reads the rest as zeros.
+#[inline(always)]
+pub const fn http_record_len(payload: usize) -> usize {
+    let n = if payload < 256 { payload } else { 256 };
+    HTTP_FIXED_LEN + ((n + 7) & 0x1f8)
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
+unsafe impl aya::Pod for HttpRecord {}

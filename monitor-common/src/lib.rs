@@ -15,6 +15,7 @@
 //! - [`stage`]: what crosses between the kernel's stages, typed and packed;
 //! - [`classify`](mod@classify): the stages' reading of one frame;
 //! - [`flow`]: TFTP transfers, followed across packets;
+//! - [`conn`]: boot clients' web connections, followed across segments;
 //! - [`event`]: the ring-buffer records (imports nothing);
 //! - [`report`]: the records built from what the stages found.
 //!
@@ -26,6 +27,7 @@
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 pub mod classify;
+pub mod conn;
 pub mod counters;
 pub mod event;
 pub mod flow;

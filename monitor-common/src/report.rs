@@ -1,7 +1,7 @@
 //! Builds the event records of `crate::event` from what the stages found:
 //! a DHCP message (`crate::stage::DhcpLocation`), an ICMP destination
 //! unreachable (`crate::classify::IcmpUnreachable`), a TFTP packet
-//! (`crate::flow::TftpSeen`). The kernel fills ring-buffer memory with
+//! (`crate::flow::TftpSeen`), a web segment (`crate::conn::HttpSeen`). The kernel fills ring-buffer memory with
 //! these, the host replica a local record: the same bytes.
 //!
 //! The top layer of the crate: it imports the records, the stages and the
@@ -9,8 +9,9 @@
 
 use crate::{
     classify::IcmpUnreachable,
+    conn::{HttpMoment, HttpSeen},
     counters::Class,
-    event::{DhcpEvent, IcmpEvent, TftpEvent, dhcp_flags},
+    event::{DhcpEvent, HttpEvent, IcmpEvent, TftpEvent, dhcp_flags},
     flow::TftpSeen,
     frame::Frame,
     stage::DhcpLocation,
@@ -174,6 +175,53 @@ pub fn fill_tftp_event<F: Frame + ?Sized>(
     if let Some(m) = frame.array::<6>(mac_at) {
         // Byte by byte: `*m` becomes a call to the BPF object's `memmove`.
         ev.client_mac = [m[0], m[1], m[2], m[3], m[4], m[5]];
+    }
+}
+
+/// How many payload bytes an HTTP event carries (before the cut to
+/// `HttpEvent::payload`): those of a segment that starts a head, none of
+/// any other (a file's bytes are not the monitor's business).
+#[inline(always)]
+pub fn http_payload_carried(seen: &HttpSeen) -> usize {
+    match seen.moment {
+        Some(HttpMoment::Request | HttpMoment::Response) => seen.payload_len as usize,
+        _ => 0,
+    }
+}
+
+/// Fills `ev` (expected zeroed) for a segment seen by
+/// [`observe_http`](crate::conn::observe_http).
+#[inline(always)]
+pub fn fill_http_event<F: Frame + ?Sized>(
+    frame: &F,
+    seen: &HttpSeen,
+    now_ns: u64,
+    ev: &mut HttpEvent,
+) {
+    ev.client_ip = seen.key.client_ip;
+    ev.server_ip = seen.key.server_ip;
+    ev.client_port = seen.key.client_port;
+    ev.server_port = seen.key.server_port;
+    ev.seq = seen.seq.to_be_bytes();
+    ev.offset = seen.offset;
+    ev.server_bytes = seen.conn.server.bytes;
+    ev.client_bytes = seen.conn.client.bytes;
+    ev.elapsed_ms = (now_ns.saturating_sub(seen.conn.first_ns) / 1_000_000) as u32;
+    ev.payload_len = seen.payload_len;
+    ev.syns = seen.conn.syns;
+    ev.requests = seen.conn.requests;
+    ev.responses = seen.conn.responses;
+    ev.moment = seen.moment.map_or(0, |m| m as u8);
+    ev.from_server = seen.from_server as u8;
+    ev.tcp_flags = seen.flags;
+    ev.seen = seen.conn.seen;
+    ev.web = seen.conn.web;
+    ev.method = seen.method;
+    let m = seen.conn.client_mac;
+    ev.client_mac = [m[0], m[1], m[2], m[3], m[4], m[5]];
+    let carried = http_payload_carried(seen);
+    if carried > 0 {
+        frame.copy_prefix(seen.payload_at, carried, &mut ev.payload);
     }
 }
 

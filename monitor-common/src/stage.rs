@@ -12,7 +12,10 @@
 
 use crate::{
     counters::{Class, DhcpType},
-    wire::dhcp::{self, OptionSlots, VendorClass},
+    wire::{
+        dhcp::{self, OptionSlots, VendorClass},
+        tcp::Web,
+    },
 };
 
 /// The DHCP class stored as `Class as u8`, `None` for any other value.
@@ -142,6 +145,45 @@ impl DhcpLocation {
     /// was started by a boot client.
     pub fn is_pxe(&self, class: Class, xid_known: bool) -> bool {
         class == Class::ProxyDhcp || self.vendor.is_boot_client() || xid_known
+    }
+}
+
+/// Where a TCP segment to or from a web port is: the offsets of its IPv4
+/// and TCP headers, the kind of web port, and which end has it (the
+/// server's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpAt {
+    pub ip_at: u16,
+    pub tcp_at: u16,
+    pub web: Web,
+    /// The destination port is the web port: the client sends.
+    pub server_is_dst: bool,
+}
+
+impl TcpAt {
+    /// Packs the offsets, the kind and the side into one integer.
+    pub const fn pack(self) -> u64 {
+        self.ip_at as u64
+            | (self.tcp_at as u64) << 16
+            | (self.web as u64) << 32
+            | (self.server_is_dst as u64) << 40
+    }
+
+    /// The reverse of [`pack`](Self::pack); `None` for a kind that is not
+    /// a [`Web`].
+    #[inline(always)]
+    pub fn unpack(v: u64) -> Option<TcpAt> {
+        let web = match (v >> 32) as u8 {
+            1 => Web::Http,
+            2 => Web::Https,
+            _ => return None,
+        };
+        Some(TcpAt {
+            ip_at: v as u16,
+            tcp_at: (v >> 16) as u16,
+            web,
+            server_is_dst: (v >> 40) & 1 != 0,
+        })
     }
 }
 

@@ -33,12 +33,13 @@ use monitor_common::{
         Class, Direction,
         maps::{parse_error_index, traffic_index},
     },
+    stage::TcpAt,
 };
 use monitor_ebpf::PacketFrame;
 
 use crate::{
     maps::{PARSE_ERRORS, TRAFFIC, bump},
-    stage::{dhcp, icmp, tftp, tftp::port_hinted},
+    stage::{dhcp, http, http::web_port, icmp, tftp, tftp::port_hinted},
 };
 
 /// Ingress: every frame the interface receives.
@@ -57,6 +58,10 @@ pub fn pxe_xdp(ctx: XdpContext) -> u32 {
         // SAFETY: as above.
         Some(Stage2::Tftp(arg)) => unsafe {
             tftp::pxe_tftp_xdp(ctx.ctx, arg);
+        },
+        // SAFETY: as above.
+        Some(Stage2::Http(arg)) => unsafe {
+            http::pxe_http_xdp(ctx.ctx, arg);
         },
         None => {}
     }
@@ -105,10 +110,17 @@ fn tc(ctx: TcContext, dir: Direction) -> i32 {
     let frame = PacketFrame::new(ctx.data(), ctx.data_end());
     let len = ctx.len();
     let next = headers(&frame, len.into(), dir);
-    if next.is_some() && (frame.size() as u32) < len {
+    // A web segment needs its headers and the first bytes of its payload
+    // only (a GRO'd one may be 64 KB): what a head's event carries.
+    let want = match next {
+        Some(Stage2::Http(_)) => len.min(HTTP_PULL),
+        Some(_) => len.min(MAX_PULL),
+        None => 0,
+    };
+    if (frame.size() as u32) < want {
         // Best effort: on failure the stages read what is linear and count
         // what they cannot read as truncated.
-        let _ = ctx.pull_data(len.min(MAX_PULL));
+        let _ = ctx.pull_data(want);
     }
     let skb = ctx.skb.skb;
     match (next, dir) {
@@ -136,6 +148,14 @@ fn tc(ctx: TcContext, dir: Direction) -> i32 {
         (Some(Stage2::Tftp(arg)), Direction::Ingress) => unsafe {
             tftp::pxe_tftp_tc_in(skb, arg);
         },
+        // SAFETY: as above.
+        (Some(Stage2::Http(arg)), Direction::Egress) => unsafe {
+            http::pxe_http_tc(skb, arg);
+        },
+        // SAFETY: as above.
+        (Some(Stage2::Http(arg)), Direction::Ingress) => unsafe {
+            http::pxe_http_tc_in(skb, arg);
+        },
         (None, _) => {}
     }
     TC_ACT_OK
@@ -145,11 +165,17 @@ fn tc(ctx: TcContext, dir: Direction) -> i32 {
 /// VLAN tags (PXE packets are never larger; `MAX_OFFSET` bounds reads).
 const MAX_PULL: u32 = 1522;
 
+/// The most bytes a TC hook makes linear for a web segment: Ethernet with
+/// two tags, IPv4 and TCP with all their options, and the 256 payload
+/// bytes an event carries.
+const HTTP_PULL: u32 = 18 + 60 + 60 + 256;
+
 /// Which stage-two function reads the frame, with its packed offsets.
 enum Stage2 {
     Dhcp(u64),
     Icmp(u64),
     Tftp(u64),
+    Http(u64),
 }
 
 /// Stage one: counts the frame; for a DHCP message, an ICMP destination
@@ -172,6 +198,20 @@ fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<Stage2> {
     match next? {
         Next::Dhcp(at) => Some(Stage2::Dhcp(at.pack(c.class))),
         Next::Icmp(at) => Some(Stage2::Icmp(at.pack())),
+        Next::Tcp {
+            ip_at,
+            tcp_at,
+            ports,
+        } => {
+            let (web, server_is_dst) = web_port(ports.0, ports.1)?;
+            let at = TcpAt {
+                ip_at,
+                tcp_at,
+                web,
+                server_is_dst,
+            };
+            Some(Stage2::Http(at.pack()))
+        }
         Next::Udp { at, ports } => {
             // Other UDP is looked up as a transfer only when one of its
             // ports is a client port of a followed transfer.

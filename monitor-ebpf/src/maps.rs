@@ -11,8 +11,9 @@ use aya_ebpf::{
 };
 use monitor_common::{
     Traffic,
+    conn::{BootClient, ConnKey, HttpConn, WebPorts},
     counters::maps as names,
-    event::{DhcpRecord, TftpRecord},
+    event::{DhcpRecord, HttpRecord, TftpRecord},
     flow::{TftpFlow, TftpKey, TftpSlot},
     stage::DhcpScratch,
 };
@@ -100,6 +101,44 @@ pub static PARSE_ERRORS: PerCpuArray<u64> =
     PerCpuArray::with_max_entries(names::PARSE_ERRORS_LEN, 0);
 
 /// Adds one to a counter slot.
+/// Clients a PXE or HTTP-boot ACK gave an address, by address.
+#[map(name = "BOOT_CLIENTS")]
+pub static BOOT_CLIENTS: LruHashMap<[u8; 4], BootClient> =
+    LruHashMap::with_max_entries(names::BOOT_CLIENTS_LEN, 0);
+
+/// The boot clients' web connections.
+#[map(name = "HTTP_CONNS")]
+pub static HTTP_CONNS: LruHashMap<ConnKey, HttpConn> =
+    LruHashMap::with_max_entries(names::HTTP_CONNS_LEN, 0);
+
+/// Segments of followed web connections by direction, port kind and kind.
+#[map(name = "WEB_SEGMENTS")]
+pub static WEB_SEGMENTS: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(names::WEB_SEGMENTS_LEN, 0);
+
+/// Their payload bytes by direction and port kind.
+#[map(name = "WEB_BYTES")]
+pub static WEB_BYTES: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::WEB_BYTES_LEN, 0);
+
+/// An HTTP event built on this CPU before it is copied, cut, into the ring
+/// buffer.
+#[map(name = "HTTP_RECORD")]
+pub static HTTP_RECORD: PerCpuArray<HttpRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// The web ports beyond 80, 8080 and 443 (`--http-port`, `--https-port`),
+/// set by the loader (read-only data: a load from the object's .rodata
+/// map, no helper call).
+#[unsafe(no_mangle)]
+pub static WEB_PORTS: WebPorts = WebPorts {
+    http: [0; WebPorts::EXTRA],
+    https: [0; WebPorts::EXTRA],
+};
+
+/// 1 when any of [`WEB_PORTS`] is set: other TCP then compares its ports
+/// with them too.
+#[unsafe(no_mangle)]
+pub static WEB_PORTS_EXTRA: u32 = 0;
+
 #[inline(always)]
 pub fn bump(map: &PerCpuArray<u64>, index: u32) {
     if let Some(v) = map.get_ptr_mut(index) {

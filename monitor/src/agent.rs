@@ -33,6 +33,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         ring_bytes: args.ring_buffer_bytes,
         pxe_xids: args.max_pxe_transactions,
         tftp_flows: args.max_tftp_transfers,
+        web_ports: args.web.web_ports()?,
     };
     let mut probes = Vec::new();
     for iface in &args.interfaces {

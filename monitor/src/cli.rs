@@ -58,6 +58,8 @@ pub struct ReplayArgs {
     /// loopback).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub web: WebPortArgs,
     /// `text`: a timeline and the verdict per client; `json`: one object per
     /// client and line (see the README for the fields).
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -119,6 +121,8 @@ pub struct RunArgs {
     /// namespace pxe-monitor runs in.
     #[arg(short, long = "interface", value_name = "IF", required = true)]
     pub interfaces: Vec<String>,
+    #[command(flatten)]
+    pub web: WebPortArgs,
     /// Address for the HTTP server (/metrics, /healthz).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9567")]
     pub listen: SocketAddr,
@@ -207,6 +211,44 @@ pub struct RunArgs {
     /// server itself does not see its own replies).
     #[arg(long)]
     pub no_egress: bool,
+}
+
+/// The web ports followed beyond 80 and 8080 (HTTP) and 443 (HTTPS):
+/// TCP of boot clients to or from them is a boot stage.
+#[derive(clap::Args, Debug, Default)]
+pub struct WebPortArgs {
+    /// Another port where boot files are served over HTTP (repeatable, up
+    /// to 4).
+    #[arg(long = "http-port", value_name = "PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub http_ports: Vec<u16>,
+    /// Another HTTPS port (repeatable, up to 4): its connections are
+    /// followed as connections (the payload is encrypted).
+    #[arg(long = "https-port", value_name = "PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub https_ports: Vec<u16>,
+}
+
+impl WebPortArgs {
+    /// The ports as the programs take them; more than four of a kind is
+    /// refused, naming the flag.
+    pub fn web_ports(&self) -> anyhow::Result<monitor_common::conn::WebPorts> {
+        let mut w = monitor_common::conn::WebPorts::default();
+        for (flag, given, out) in [
+            ("--http-port", &self.http_ports, &mut w.http),
+            ("--https-port", &self.https_ports, &mut w.https),
+        ] {
+            if given.len() > out.len() {
+                anyhow::bail!(
+                    "{flag} given {} times: at most {} extra ports of a kind are followed",
+                    given.len(),
+                    out.len()
+                );
+            }
+            out[..given.len()].copy_from_slice(given);
+        }
+        Ok(w)
+    }
 }
 
 /// `--ingress`.

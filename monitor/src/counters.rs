@@ -3,8 +3,10 @@
 
 use monitor_common::{
     Class, DhcpType, Direction, ParseError, Traffic,
+    counters::WebSegment,
     counters::maps::{self, dhcp_index, icmp_index, parse_error_index, traffic_index},
-    counters::maps::{tftp_error_index, tftp_opcode_index},
+    counters::maps::{tftp_error_index, tftp_opcode_index, web_bytes_index, web_segment_index},
+    wire::tcp::Web,
 };
 
 /// Counter values of one interface, indexed as in
@@ -17,6 +19,10 @@ pub struct Counters {
     pub icmp_unreachable: Vec<u64>,
     pub tftp_opcodes: Vec<u64>,
     pub tftp_errors: Vec<u64>,
+    /// Segments of followed web connections by kind, and their payload
+    /// bytes (`web_segment_index`, `web_bytes_index`).
+    pub web_segments: Vec<u64>,
+    pub web_bytes: Vec<u64>,
     pub events_lost: u64,
     /// DISCOVER events shed because the ring buffer was more than half full
     /// (a DHCP flood).
@@ -28,11 +34,16 @@ pub struct Counters {
     /// port's slot held another live transfer). Kernel only: the host's
     /// table has no slots, and leaves it 0.
     pub new_overflow: u64,
+    /// New web connections and boot clients put in their tables.
+    pub new_conns: u64,
+    pub new_clients: u64,
     /// Those tables' sizes (the kernel's maps; the host replica, unbounded,
     /// reports the defaults): past its size, each new entry pushed an older
     /// one out.
     pub xids_size: u32,
     pub flows_size: u32,
+    pub conns_size: u32,
+    pub clients_size: u32,
 }
 
 impl Default for Counters {
@@ -45,13 +56,19 @@ impl Default for Counters {
             icmp_unreachable: vec![0; maps::ICMP_UNREACHABLE_LEN as usize],
             tftp_opcodes: vec![0; maps::TFTP_OPCODES_LEN as usize],
             tftp_errors: vec![0; maps::TFTP_ERRORS_LEN as usize],
+            web_segments: vec![0; maps::WEB_SEGMENTS_LEN as usize],
+            web_bytes: vec![0; maps::WEB_BYTES_LEN as usize],
             events_lost: 0,
             events_shed: 0,
             new_xids: 0,
             new_flows: 0,
             new_overflow: 0,
+            new_conns: 0,
+            new_clients: 0,
             xids_size: maps::PXE_XIDS_LEN,
             flows_size: maps::TFTP_FLOWS_LEN,
+            conns_size: maps::HTTP_CONNS_LEN,
+            clients_size: maps::BOOT_CLIENTS_LEN,
         }
     }
 }
@@ -93,6 +110,24 @@ impl Counters {
             self.new_xids.saturating_sub(self.xids_size.into()),
             self.new_overflow.saturating_sub(self.flows_size.into()),
         )
+    }
+
+    /// Entries pushed out of the web connection and boot client tables.
+    pub fn web_table_evictions(&self) -> (u64, u64) {
+        (
+            self.new_conns.saturating_sub(self.conns_size.into()),
+            self.new_clients.saturating_sub(self.clients_size.into()),
+        )
+    }
+
+    /// Segments of followed web connections of one kind.
+    pub fn web_segment(&self, dir: Direction, web: Web, kind: WebSegment) -> u64 {
+        self.web_segments[web_segment_index(dir, web, kind) as usize]
+    }
+
+    /// Payload bytes of followed web connections.
+    pub fn web_payload_bytes(&self, dir: Direction, web: Web) -> u64 {
+        self.web_bytes[web_bytes_index(dir, web) as usize]
     }
 
     pub fn parse_error(&self, dir: Direction, e: ParseError) -> u64 {

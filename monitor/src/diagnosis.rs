@@ -335,7 +335,185 @@ pub fn console_message(arch: Option<u16>, code: FailureCode) -> Option<&'static 
         // ICMP port unreachable from the TFTP server.
         FailureCode::E32 => Some("PXE-E99: Unexpected network error."),
         FailureCode::E52 | FailureCode::E7B | FailureCode::E35 | FailureCode::Nak => None,
+        // The HTTP stage sets its own, from who fetched (`http_console`).
+        FailureCode::Http404
+        | FailureCode::Http403
+        | FailureCode::Http4xx
+        | FailureCode::Http5xx
+        | FailureCode::HttpRefused
+        | FailureCode::HttpNoAnswer
+        | FailureCode::HttpCut => None,
     }
+}
+
+/// Who fetched a file over HTTP, from its User-Agent: whose console text
+/// a failure prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fetcher {
+    /// iPXE (`User-Agent: iPXE/...`); `efi`: an EFI build (its error
+    /// numbers differ from the BIOS build's).
+    Ipxe {
+        efi: bool,
+    },
+    /// EDK2's HTTP Boot (`User-Agent: UefiHttpBoot/...`).
+    Edk2,
+    Other,
+}
+
+impl Fetcher {
+    pub fn from_user_agent(ua: Option<&str>, arch: Option<u16>) -> Fetcher {
+        match ua {
+            Some(u) if u.starts_with("iPXE") => Fetcher::Ipxe {
+                efi: arch.is_some_and(is_efi),
+            },
+            Some(u) if u.starts_with("UefiHttpBoot") => Fetcher::Edk2,
+            _ => Fetcher::Other,
+        }
+    }
+}
+
+/// What the fetcher's console prints for an HTTP failure, where measured
+/// (../shared/docs/boot-past-tftp.md and `cargo xtask e2e`: Debian's iPXE
+/// ROM and ipxe.efi; iPXE's errno.h, httpcore.c, tcp.c).
+pub fn http_console(fetcher: Fetcher, code: FailureCode) -> Option<&'static str> {
+    match (fetcher, code) {
+        (Fetcher::Ipxe { efi: false }, FailureCode::Http404) => {
+            Some("No such file or directory (http://ipxe.org/2d0c613b)")
+        }
+        (Fetcher::Ipxe { efi: true }, FailureCode::Http404) => {
+            Some("No such file or directory (http://ipxe.org/2d0c618e)")
+        }
+        (Fetcher::Ipxe { efi: false }, FailureCode::HttpRefused) => {
+            Some("Connection reset (http://ipxe.org/0f0a6039)")
+        }
+        (Fetcher::Ipxe { efi: true }, FailureCode::HttpRefused) => {
+            Some("Connection reset (http://ipxe.org/0f0a6095)")
+        }
+        (Fetcher::Ipxe { efi: false }, FailureCode::HttpCut) => {
+            Some("Input/output error (http://ipxe.org/1d0c6239)")
+        }
+        (Fetcher::Ipxe { efi: true }, FailureCode::HttpCut) => {
+            Some("Input/output error (http://ipxe.org/1d0c6298)")
+        }
+        (Fetcher::Ipxe { .. }, FailureCode::HttpNoAnswer) => {
+            Some("Connection timed out (http://ipxe.org/4c0a6035)")
+        }
+        (Fetcher::Edk2, FailureCode::Http404) => Some("Client Error: 404 Not Found"),
+        (Fetcher::Edk2, FailureCode::HttpRefused | FailureCode::HttpNoAnswer) => {
+            Some("Error: Could not establish connection with HTTP server.")
+        }
+        _ => None,
+    }
+}
+
+/// A file an HTTP fetch asked for, and where.
+#[derive(Clone, Copy, Debug)]
+pub struct Fetched<'a> {
+    pub url: &'a str,
+    pub server: [u8; 4],
+    pub port: u16,
+    pub fetcher: Fetcher,
+}
+
+fn http_failed(
+    f: &Fetched<'_>,
+    mac: [u8; 6],
+    code: FailureCode,
+    cause: String,
+    fix: String,
+) -> Verdict {
+    Verdict {
+        boot_file: Some(f.url.to_owned()),
+        console: http_console(f.fetcher, code),
+        ..failed(mac, code, Some(f.server), cause, fix)
+    }
+}
+
+/// The web server answered the fetch with an error status.
+pub fn http_status(f: &Fetched<'_>, mac: [u8; 6], status: u16, reason: &str) -> Verdict {
+    let s = Ipv4Addr::from(f.server);
+    let (code, fix) = match status {
+        404 => (
+            FailureCode::Http404,
+            format!(
+                "put the file where {s}:{} serves {:?} (its document root), or correct the URL in the DHCP option or boot script that names it",
+                f.port, f.url
+            ),
+        ),
+        401 | 403 => (
+            FailureCode::Http403,
+            format!(
+                "let the web server on {s}:{} serve {:?} to boot clients (file permissions, allow/deny rules, authentication)",
+                f.port, f.url
+            ),
+        ),
+        400..=499 => (
+            FailureCode::Http4xx,
+            format!(
+                "see why the web server on {s}:{} refuses the request in its log",
+                f.port
+            ),
+        ),
+        _ => (
+            FailureCode::Http5xx,
+            format!(
+                "see the web server's error log on {s}:{} for {:?}",
+                f.port, f.url
+            ),
+        ),
+    };
+    let cause = format!(
+        "the web server on {s}:{} answered {status} {reason} for {:?}",
+        f.port, f.url
+    );
+    http_failed(f, mac, code, cause, fix)
+}
+
+/// The SYN was answered with RST: nothing listens on the port.
+pub fn http_refused(f: &Fetched<'_>, mac: [u8; 6]) -> Verdict {
+    let s = Ipv4Addr::from(f.server);
+    let cause = format!(
+        "the client's connection to {s}:{} for {:?} was refused (RST): nothing listens on that port",
+        f.port, f.url
+    );
+    let fix = format!(
+        "start the web server on {s}:{} (and open TCP {} in its firewall), or point the URL at the host that serves it",
+        f.port, f.port
+    );
+    http_failed(f, mac, FailureCode::HttpRefused, cause, fix)
+}
+
+/// The SYN got no answer.
+pub fn http_no_answer(f: &Fetched<'_>, mac: [u8; 6], syns: u16) -> Verdict {
+    let s = Ipv4Addr::from(f.server);
+    let cause = format!(
+        "the client sent {syns} SYN(s) to {s}:{} and got no answer",
+        f.port
+    );
+    let fix = format!(
+        "check that {s} is up and routed from the client's network, and that no firewall drops TCP {}",
+        f.port
+    );
+    http_failed(f, mac, FailureCode::HttpNoAnswer, cause, fix)
+}
+
+/// The connection ended before the body's Content-Length.
+pub fn http_cut(
+    f: &Fetched<'_>,
+    mac: [u8; 6],
+    bytes: u64,
+    content_length: u64,
+    how: &str,
+) -> Verdict {
+    let s = Ipv4Addr::from(f.server);
+    let cause = format!(
+        "the download of {:?} from {s}:{} {how} after {bytes} of its {content_length} bytes",
+        f.url, f.port
+    );
+    let fix = format!(
+        "see the web server's log on {s} for the aborted response, and look for packet loss, a proxy or a load balancer timeout between the client and {s}"
+    );
+    http_failed(f, mac, FailureCode::HttpCut, cause, fix)
 }
 
 fn is_efi(arch: u16) -> bool {

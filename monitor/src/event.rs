@@ -7,12 +7,13 @@ use std::{borrow::Cow, fmt::Write as _, mem::offset_of, net::Ipv4Addr};
 
 use monitor_common::{
     Class, DhcpType, Direction,
+    conn::HttpMoment,
     event::{
-        DHCP_SHORT_LEN, DhcpEvent, DhcpRecord, EventHeader, EventKind, IcmpEvent, IcmpRecord,
-        TFTP_FIXED_LEN, TftpEvent, TftpRecord, dhcp_flags,
+        DHCP_SHORT_LEN, DhcpEvent, DhcpRecord, EventHeader, EventKind, HTTP_FIXED_LEN, HttpEvent,
+        HttpRecord, IcmpEvent, IcmpRecord, TFTP_FIXED_LEN, TftpEvent, TftpRecord, dhcp_flags,
     },
     flow::TftpMoment,
-    wire::tftp,
+    wire::{http, tftp},
 };
 
 /// A record from the ring buffer.
@@ -21,6 +22,7 @@ pub enum Record {
     Dhcp(DhcpRecord),
     Icmp(IcmpRecord),
     Tftp(TftpRecord),
+    Http(HttpRecord),
 }
 
 impl Record {
@@ -29,6 +31,7 @@ impl Record {
             Record::Dhcp(r) => &r.header,
             Record::Icmp(r) => &r.header,
             Record::Tftp(r) => &r.header,
+            Record::Http(r) => &r.header,
         }
     }
 
@@ -38,6 +41,7 @@ impl Record {
             Record::Dhcp(r) => Event::Dhcp(r.event),
             Record::Icmp(r) => Event::Icmp(r.event),
             Record::Tftp(r) => Event::Tftp(r.event),
+            Record::Http(r) => Event::Http(r.event),
         }
     }
 }
@@ -56,6 +60,11 @@ pub fn decode(bytes: &[u8]) -> Option<Record> {
         // Or cut after the payload bytes it carries.
         let cut = (TFTP_FIXED_LEN..size_of::<TftpRecord>()).contains(&bytes.len());
         read_cut::<TftpRecord>(bytes, cut).map(Record::Tftp)
+    } else if kind == EventKind::Http as u8 {
+        // Or cut after the payload bytes it carries, in whole words.
+        let cut = (HTTP_FIXED_LEN..size_of::<HttpRecord>()).contains(&bytes.len())
+            && bytes.len().is_multiple_of(8);
+        read_cut::<HttpRecord>(bytes, cut).map(Record::Http)
     } else {
         None
     }
@@ -202,12 +211,59 @@ pub fn describe_tftp(ev: &TftpEvent) -> String {
     )
 }
 
+/// The payload bytes an HTTP event carries.
+pub fn http_payload(e: &HttpEvent) -> &[u8] {
+    let n = usize::try_from(e.payload_len).map_or(e.payload.len(), |n| n.min(e.payload.len()));
+    match HttpMoment::from_u8(e.moment) {
+        Some(HttpMoment::Request | HttpMoment::Response) => &e.payload[..n],
+        _ => &[],
+    }
+}
+
+/// One line for the debug log.
+pub fn describe_http(ev: &HttpEvent) -> String {
+    let moment = match HttpMoment::from_u8(ev.moment) {
+        Some(HttpMoment::Syn) => "syn",
+        Some(HttpMoment::SynAck) => "syn-ack",
+        Some(HttpMoment::Request) => "request",
+        Some(HttpMoment::Response) => "response",
+        Some(HttpMoment::Fin) => "fin",
+        Some(HttpMoment::Rst) => "rst",
+        None => "segment",
+    };
+    let payload = http_payload(ev);
+    let head = if let Some(r) = http::parse_request(payload) {
+        format!(
+            "{} {:?}",
+            r.method.label(),
+            String::from_utf8_lossy(r.target)
+        )
+    } else if let Some(r) = http::parse_response(payload) {
+        format!("status={} content_length={:?}", r.status, r.content_length)
+    } else {
+        String::new()
+    };
+    format!(
+        "http {moment} client={}:{} server={}:{} from_server={} offset={} server_bytes={} client_bytes={} elapsed_ms={} {head}",
+        Ipv4Addr::from(ev.client_ip),
+        u16::from_be_bytes(ev.client_port),
+        Ipv4Addr::from(ev.server_ip),
+        u16::from_be_bytes(ev.server_port),
+        ev.from_server,
+        ev.offset,
+        ev.server_bytes,
+        ev.client_bytes,
+        ev.elapsed_ms,
+    )
+}
+
 /// An event as the kernel sends it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     Dhcp(DhcpEvent),
     Icmp(IcmpEvent),
     Tftp(TftpEvent),
+    Http(HttpEvent),
 }
 
 impl Event {
@@ -216,6 +272,7 @@ impl Event {
             Event::Dhcp(_) => EventKind::Dhcp,
             Event::Icmp(_) => EventKind::IcmpUnreachable,
             Event::Tftp(_) => EventKind::Tftp,
+            Event::Http(_) => EventKind::Http,
         }
     }
 
@@ -224,6 +281,7 @@ impl Event {
             Event::Dhcp(e) => e.as_bytes(),
             Event::Icmp(e) => e.as_bytes(),
             Event::Tftp(e) => e.as_bytes(),
+            Event::Http(e) => e.as_bytes(),
         }
     }
 }
@@ -239,16 +297,18 @@ pub enum RecordKind {
     Dhcp,
     IcmpUnreachable,
     Tftp,
+    Http,
     /// Bytes that are no record: counted and skipped.
     Malformed,
 }
 
 impl RecordKind {
     /// In declaration order: `kind as usize` is its place here.
-    pub const ALL: [RecordKind; 4] = [
+    pub const ALL: [RecordKind; 5] = [
         RecordKind::Dhcp,
         RecordKind::IcmpUnreachable,
         RecordKind::Tftp,
+        RecordKind::Http,
         RecordKind::Malformed,
     ];
 
@@ -257,6 +317,7 @@ impl RecordKind {
             RecordKind::Dhcp => "dhcp",
             RecordKind::IcmpUnreachable => "icmp_unreachable",
             RecordKind::Tftp => "tftp",
+            RecordKind::Http => "http",
             RecordKind::Malformed => "malformed",
         }
     }
@@ -267,6 +328,7 @@ impl RecordKind {
             Some(Record::Dhcp(_)) => RecordKind::Dhcp,
             Some(Record::Icmp(_)) => RecordKind::IcmpUnreachable,
             Some(Record::Tftp(_)) => RecordKind::Tftp,
+            Some(Record::Http(_)) => RecordKind::Http,
             None => RecordKind::Malformed,
         }
     }

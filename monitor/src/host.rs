@@ -6,12 +6,16 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use monitor_common::{
     Class, Direction, Frame, ParseError,
+    conn::{
+        BootClient, BootClients, ConnKey, HttpConn, HttpConns, WebPorts, learn_client, observe_http,
+    },
+    counters::WebSegment,
     counters::maps::{dhcp_index, icmp_index, parse_error_index, traffic_index},
-    counters::maps::{tftp_error_index, tftp_opcode_index},
-    event::{DhcpEvent, TftpEvent},
+    counters::maps::{tftp_error_index, tftp_opcode_index, web_bytes_index, web_segment_index},
+    event::{DhcpEvent, HttpEvent, TftpEvent},
     flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, quotes_transfer},
-    report::{fill_dhcp_event, fill_tftp_event, icmp_event},
-    stage::{DhcpLocation, UdpAt},
+    report::{fill_dhcp_event, fill_http_event, fill_tftp_event, icmp_event},
+    stage::{DhcpLocation, TcpAt, UdpAt},
     wire::{dhcp, tftp, udp},
 };
 
@@ -33,6 +37,61 @@ pub struct HostObserver {
     /// (a small snaplen; the kernel always sees whole frames), in the order
     /// of the frames: whether their exchange was a PXE one cannot be read.
     pub cut_short: Vec<[u8; 6]>,
+    /// Boot clients and their web connections (the kernel's LRU maps,
+    /// unbounded here).
+    pub web: HostWeb,
+    /// The web ports followed beyond 80, 8080 and 443.
+    pub web_ports: WebPorts,
+}
+
+/// The host's boot client and web connection tables.
+#[derive(Debug, Default)]
+pub struct HostWeb {
+    pub clients: HashMap<[u8; 4], BootClient>,
+    pub conns: HashMap<ConnKey, HttpConn>,
+    /// Entries put in each (the kernel's `TABLE_NEW`).
+    pub new_clients: u64,
+    pub new_conns: u64,
+}
+
+impl BootClients for HostWeb {
+    fn get(&mut self, ip: &[u8; 4]) -> Option<BootClient> {
+        self.clients.get(ip).copied()
+    }
+
+    fn learn(&mut self, ip: &[u8; 4], client: &BootClient) {
+        if self.clients.insert(*ip, *client).is_none() {
+            self.new_clients += 1;
+        }
+    }
+}
+
+/// The connection half of [`HostWeb`], borrowed apart from the clients.
+struct HostConns<'a> {
+    conns: &'a mut HashMap<ConnKey, HttpConn>,
+    new: &'a mut u64,
+}
+
+impl HttpConns for HostConns<'_> {
+    fn get(&mut self, key: &ConnKey) -> Option<&mut HttpConn> {
+        self.conns.get_mut(key)
+    }
+
+    fn insert(&mut self, key: &ConnKey, conn: &HttpConn) {
+        self.conns.insert(*key, *conn);
+        *self.new += 1;
+    }
+}
+
+/// The clients half of [`HostWeb`].
+struct HostClients<'a>(&'a HashMap<[u8; 4], BootClient>);
+
+impl BootClients for HostClients<'_> {
+    fn get(&mut self, ip: &[u8; 4]) -> Option<BootClient> {
+        self.0.get(ip).copied()
+    }
+
+    fn learn(&mut self, _: &[u8; 4], _: &BootClient) {}
 }
 
 /// The host's transfer table.
@@ -86,6 +145,27 @@ impl HostObserver {
                 self.observe_tftp(frame, dir, head.class, at, now_ns);
                 head
             }
+            Some(Next::Tcp {
+                ip_at,
+                tcp_at,
+                ports,
+            }) => {
+                let extra = self.web_ports.has_extra();
+                let side = match self.web_ports.kind(ports.1, extra) {
+                    Some(w) => Some((w, true)),
+                    None => self.web_ports.kind(ports.0, extra).map(|w| (w, false)),
+                };
+                if let Some((web, server_is_dst)) = side {
+                    let at = TcpAt {
+                        ip_at,
+                        tcp_at,
+                        web,
+                        server_is_dst,
+                    };
+                    self.observe_http(frame, dir, at, now_ns);
+                }
+                head
+            }
             None => head,
         };
         let t = &mut self.counters.traffic[traffic_index(dir, c.class) as usize];
@@ -103,7 +183,44 @@ impl HostObserver {
             }
         }
         let Some(loc) = &c.dhcp else { return };
-        self.observe_dhcp(frame, dir, &c, loc);
+        self.observe_dhcp(frame, dir, &c, loc, now_ns);
+    }
+
+    fn observe_http(&mut self, frame: &[u8], dir: Direction, at: TcpAt, now_ns: u64) {
+        let HostWeb {
+            clients,
+            conns,
+            new_conns,
+            ..
+        } = &mut self.web;
+        let observed = observe_http(
+            frame,
+            at,
+            now_ns,
+            &mut HostClients(clients),
+            &mut HostConns {
+                conns,
+                new: new_conns,
+            },
+        );
+        self.counters.new_conns = self.web.new_conns;
+        let seen = match observed {
+            Ok(Some(seen)) => seen,
+            Ok(None) => return,
+            Err(e) => {
+                self.counters.parse_errors[parse_error_index(dir, e) as usize] += 1;
+                return;
+            }
+        };
+        let kind = WebSegment::of(seen.flags, seen.payload_len);
+        self.counters.web_segments[web_segment_index(dir, at.web, kind) as usize] += 1;
+        self.counters.web_bytes[web_bytes_index(dir, at.web) as usize] +=
+            u64::from(seen.payload_len);
+        if seen.moment.is_some() {
+            let mut ev = HttpEvent::zeroed();
+            fill_http_event(frame, &seen, now_ns, &mut ev);
+            self.events.push((dir, Event::Http(ev)));
+        }
     }
 
     fn observe_tftp(&mut self, frame: &[u8], dir: Direction, class: Class, at: UdpAt, now_ns: u64) {
@@ -136,11 +253,14 @@ impl HostObserver {
         dir: Direction,
         c: &monitor_common::Classification,
         loc: &DhcpLocation,
+        now_ns: u64,
     ) {
         let pxe = loc.is_pxe(c.class, self.pxe_xids.contains(&loc.xid));
         if let Some(ty) = c.dhcp_type {
             self.counters.dhcp_types[dhcp_index(dir, pxe, ty) as usize] += 1;
         }
+        learn_client(frame, loc, c.dhcp_type, pxe, now_ns, &mut self.web);
+        self.counters.new_clients = self.web.new_clients;
         if pxe {
             let mut ev = DhcpEvent::zeroed();
             if fill_dhcp_event(frame, loc, c.class, pxe, &mut ev) {

@@ -19,7 +19,7 @@ use crate::{
     metrics::sessions::SessionMetrics,
     recent::Recent,
     report,
-    session::Tracker,
+    session::{Progress, Tracker},
     verdict::Outcome,
 };
 
@@ -79,7 +79,13 @@ pub async fn track(
                 if tracker.wants_dhcp_seen() && probes.dhcp_seen() {
                     tracker.dhcp_seen();
                 }
-                tracker.on_tick_with(monotonic_ns(), &|k| probes.tftp_flow(k));
+                tracker.on_tick_with(
+                    monotonic_ns(),
+                    &Progress {
+                        tftp: &|k| probes.tftp_flow(k),
+                        http: &|k| probes.http_conn(k),
+                    },
+                );
                 ticks += 1;
                 if ticks.is_multiple_of(TABLE_CHECK_TICKS) {
                     log_table_evictions(probes, &mut table_evictions);

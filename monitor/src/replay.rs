@@ -11,7 +11,7 @@ use pcap_file::DataLink;
 use crate::{
     capture::{self, ethernet_frame, link_supported},
     host::HostObserver,
-    session::{TftpOnlyClients, Timeouts, Tracker},
+    session::{Progress, TftpOnlyClients, Timeouts, Tracker},
     verdict::Verdict,
 };
 
@@ -79,7 +79,13 @@ pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
             // Timeouts need no finer clock than a second (as live).
             if now >= last_tick + 1_000_000_000 {
                 // The host's transfer table says where each transfer stands.
-                tracker.on_tick_with(now, &|k| host.tftp_flows.flows.get(k).copied());
+                tracker.on_tick_with(
+                    now,
+                    &Progress {
+                        tftp: &|k| host.tftp_flows.flows.get(k).copied(),
+                        http: &|k| host.web.conns.get(k).copied(),
+                    },
+                );
                 last_tick = now;
             }
         });

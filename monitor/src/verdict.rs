@@ -60,7 +60,9 @@ impl Outcome {
 }
 
 /// The firmware's name for a failure: the classic PXE ROM's codes (EDK2
-/// prints its own, see [`crate::diagnosis::console_message`]).
+/// prints its own, see [`crate::diagnosis::console_message`]), and for the
+/// HTTP stage the status or what the connection did (`HTTP-404`,
+/// `HTTP-REFUSED`; iPXE's and EDK2's console text is in the verdict).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FailureCode {
     /// No offer at all.
@@ -85,10 +87,25 @@ pub enum FailureCode {
     E3C,
     /// The DHCP server refused the address (DHCPNAK).
     Nak,
+    /// The web server has no such file (HTTP 404).
+    Http404,
+    /// The web server refused the file (HTTP 401 or 403).
+    Http403,
+    /// Another HTTP 4xx.
+    Http4xx,
+    /// An HTTP 5xx.
+    Http5xx,
+    /// The web server's host answered the SYN with RST: nothing listens.
+    HttpRefused,
+    /// No answer to the SYN.
+    HttpNoAnswer,
+    /// The connection ended (reset, closed, or went silent) before the
+    /// file's Content-Length.
+    HttpCut,
 }
 
 impl FailureCode {
-    pub const ALL: [FailureCode; 11] = [
+    pub const ALL: [FailureCode; 18] = [
         FailureCode::E51,
         FailureCode::E52,
         FailureCode::E53,
@@ -100,6 +117,13 @@ impl FailureCode {
         FailureCode::E3B,
         FailureCode::E3C,
         FailureCode::Nak,
+        FailureCode::Http404,
+        FailureCode::Http403,
+        FailureCode::Http4xx,
+        FailureCode::Http5xx,
+        FailureCode::HttpRefused,
+        FailureCode::HttpNoAnswer,
+        FailureCode::HttpCut,
     ];
 
     /// As the firmware prints it, e.g. `PXE-E55`.
@@ -116,6 +140,13 @@ impl FailureCode {
             FailureCode::E3B => "PXE-E3B",
             FailureCode::E3C => "PXE-E3C",
             FailureCode::Nak => "NAK",
+            FailureCode::Http404 => "HTTP-404",
+            FailureCode::Http403 => "HTTP-403",
+            FailureCode::Http4xx => "HTTP-4XX",
+            FailureCode::Http5xx => "HTTP-5XX",
+            FailureCode::HttpRefused => "HTTP-REFUSED",
+            FailureCode::HttpNoAnswer => "HTTP-TIMEOUT",
+            FailureCode::HttpCut => "HTTP-CUT",
         }
     }
 
@@ -222,6 +253,23 @@ pub struct TransferResult {
     pub status: TransferStatus,
     pub error_code: Option<u16>,
     pub requests: u32,
+    /// `None` for TFTP; an HTTP fetch's details.
+    pub http: Option<HttpTransfer>,
+}
+
+/// What an HTTP fetch of a boot file showed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpTransfer {
+    /// `GET`, `HEAD`, ...
+    pub method: &'static str,
+    pub url: String,
+    /// The response's status, `None` without a response.
+    pub status: Option<u16>,
+    /// Body bytes seen, and the Content-Length announced.
+    pub bytes: u64,
+    pub content_length: Option<u64>,
+    pub duration_ns: u64,
+    pub user_agent: Option<String>,
 }
 
 /// What the session showed about one DHCP server that offered the client

@@ -29,10 +29,14 @@ pub enum ParseError {
     TruncatedIcmp = 8,
     /// A TFTP datagram without its 2-byte opcode.
     TruncatedTftp = 9,
+    /// A TCP header (with its options) cut short, on a web port.
+    TruncatedTcp = 10,
+    /// A TCP data offset under 5 words, on a web port.
+    BadTcpHeader = 11,
 }
 
 impl ParseError {
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 12;
     pub const ALL: [ParseError; Self::COUNT] = [
         ParseError::TruncatedEthernet,
         ParseError::TruncatedVlan,
@@ -44,6 +48,8 @@ impl ParseError {
         ParseError::BadDhcpOption,
         ParseError::TruncatedIcmp,
         ParseError::TruncatedTftp,
+        ParseError::TruncatedTcp,
+        ParseError::BadTcpHeader,
     ];
 
     pub const fn label(self) -> &'static str {
@@ -58,6 +64,8 @@ impl ParseError {
             ParseError::BadDhcpOption => "bad_dhcp_option",
             ParseError::TruncatedIcmp => "truncated_icmp",
             ParseError::TruncatedTftp => "truncated_tftp",
+            ParseError::TruncatedTcp => "truncated_tcp",
+            ParseError::BadTcpHeader => "bad_tcp_header",
         }
     }
 }

@@ -10,8 +10,10 @@
 pub mod dhcp;
 mod error;
 pub mod ethernet;
+pub mod http;
 pub mod icmp;
 pub mod ipv4;
+pub mod tcp;
 pub mod tftp;
 pub mod udp;
 

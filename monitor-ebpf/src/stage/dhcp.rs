@@ -12,6 +12,7 @@ use aya_ebpf::{
 };
 use monitor_common::{
     classify::classify_dhcp,
+    conn::learn_client,
     counters::{
         Class, DhcpType, Direction,
         maps::{LOST_FULL, LOST_SHED, NEW_XID, dhcp_index, parse_error_index},
@@ -25,7 +26,7 @@ use monitor_ebpf::PacketFrame;
 
 use aya_log_ebpf::{error, warn};
 
-use super::{Ctx, zero_words, zeroed};
+use super::{Ctx, http::KernelClients, zero_words, zeroed};
 use crate::maps::{
     DHCP_RECORD, DHCP_SCRATCH, DHCP_TYPES, EVENTS, EVENTS_LOST, PARSE_ERRORS, PXE_XIDS, TABLE_NEW,
     bump,
@@ -169,6 +170,12 @@ fn track(frame: &PacketFrame, _arg: u64, dir: Direction, ifindex: u32, _ctx: Ctx
     }
     // Only new transactions: the lookup above already refreshed a known
     // one, and an update costs more than a lookup.
+    if pxe && ty == Some(DhcpType::ACK) {
+        // The client's address, so that its web connections are followed.
+        // SAFETY: a helper without arguments or preconditions.
+        let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() };
+        learn_client(frame, &loc, ty, pxe, now, &mut KernelClients);
+    }
     if !known && loc.starts_pxe_transaction() {
         // A full LRU map evicts its oldest entry; an error is something
         // else (no memory).

@@ -9,6 +9,7 @@ use aya::{
     programs::{SchedClassifier, TcAttachType, Xdp, XdpMode, tc},
 };
 use monitor_common::{
+    conn::{ConnKey, HttpConn},
     counters::maps::{EVENTS, TFTP_FLOWS, TFTP_PORTS},
     flow::{TftpFlow, TftpKey, TftpSlot},
 };
@@ -155,6 +156,14 @@ impl Probe {
         let flows: aya::maps::HashMap<&MapData, TftpKey, TftpFlow> =
             aya::maps::HashMap::try_from(m).ok()?;
         flows.get(key, 0).ok()
+    }
+
+    /// Where the kernel's connection table says a web connection stands.
+    pub fn http_conn(&self, key: &ConnKey) -> Option<HttpConn> {
+        let m = self.ebpf.map(monitor_common::counters::maps::HTTP_CONNS)?;
+        let conns: aya::maps::HashMap<&MapData, ConnKey, HttpConn> =
+            aya::maps::HashMap::try_from(m).ok()?;
+        conns.get(key, 0).ok()
     }
 
     /// Reads the counter maps, summed over all possible CPUs.

@@ -23,6 +23,7 @@ use aya::{
 };
 use monitor_common::{
     Traffic,
+    conn::{ConnKey, HttpConn, WebPorts},
     counters::maps::{
         self, DHCP_TYPES, EVENTS, EVENTS_BYTES, EVENTS_LOST, ICMP_UNREACHABLE, PARSE_ERRORS,
         PXE_XIDS, PXE_XIDS_LEN, TFTP_ERRORS, TFTP_FLOWS, TFTP_FLOWS_LEN, TFTP_OPCODES, TRAFFIC,
@@ -251,7 +252,9 @@ pub fn check() -> Result<CheckReport, ProbeError> {
     Ok(CheckReport { programs, maps })
 }
 
-/// Sizes of the maps that hold state or events.
+/// Sizes of the maps that hold state or events, and the web ports the
+/// programs follow besides 80, 8080 and 443: all fixed when the object is
+/// loaded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapSizes {
     /// Event ring buffer, bytes (a power of two, at least a page).
@@ -260,6 +263,8 @@ pub struct MapSizes {
     pub pxe_xids: u32,
     /// TFTP transfers followed (LRU).
     pub tftp_flows: u32,
+    /// `--http-port`, `--https-port`.
+    pub web_ports: WebPorts,
 }
 
 impl Default for MapSizes {
@@ -268,6 +273,7 @@ impl Default for MapSizes {
             ring_bytes: EVENTS_BYTES,
             pxe_xids: PXE_XIDS_LEN,
             tftp_flows: TFTP_FLOWS_LEN,
+            web_ports: WebPorts::default(),
         }
     }
 }
@@ -285,8 +291,11 @@ pub fn load_with(sizes: &MapSizes, kernel_log: bool) -> Result<Ebpf, ProbeError>
     }
     raise_memlock_limit();
     let level = log::level(kernel_log);
+    let extra = u32::from(sizes.web_ports.has_extra());
     let mut ebpf = EbpfLoader::new()
         .override_global(aya_log::LEVEL, &level, true)
+        .override_global(maps::WEB_PORTS, &sizes.web_ports, true)
+        .override_global(maps::WEB_PORTS_EXTRA, &extra, true)
         .map_max_entries(EVENTS, sizes.ring_bytes)
         .map_max_entries(PXE_XIDS, sizes.pxe_xids)
         .map_max_entries(TFTP_FLOWS, sizes.tftp_flows)
@@ -399,6 +408,11 @@ impl Probes {
         self.lock().iter().find_map(|p| p.tftp_flow(key))
     }
 
+    /// Where a web connection stands, from whichever interface follows it.
+    pub fn http_conn(&self, key: &ConnKey) -> Option<HttpConn> {
+        self.lock().iter().find_map(|p| p.http_conn(key))
+    }
+
     /// Each interface's counters, or why they could not be read.
     pub fn read_all(&self) -> Vec<(String, Result<Counters, aya::maps::MapError>)> {
         self.lock()
@@ -483,6 +497,8 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     sum(ICMP_UNREACHABLE, &mut c.icmp_unreachable)?;
     sum(TFTP_OPCODES, &mut c.tftp_opcodes)?;
     sum(TFTP_ERRORS, &mut c.tftp_errors)?;
+    sum(maps::WEB_SEGMENTS, &mut c.web_segments)?;
+    sum(maps::WEB_BYTES, &mut c.web_bytes)?;
     let mut lost = [0; maps::EVENTS_LOST_LEN as usize];
     sum(EVENTS_LOST, &mut lost)?;
     c.events_lost = lost[maps::LOST_FULL as usize];
@@ -492,6 +508,8 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     c.new_xids = new[maps::NEW_XID as usize];
     c.new_flows = new[maps::NEW_FLOW as usize];
     c.new_overflow = new[maps::NEW_OVERFLOW as usize];
+    c.new_conns = new[maps::NEW_CONN as usize];
+    c.new_clients = new[maps::NEW_CLIENT as usize];
     let size = |name: &str| -> Result<u32, aya::maps::MapError> {
         let m = ebpf
             .map(name)
@@ -510,6 +528,8 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     };
     c.xids_size = size(PXE_XIDS)?;
     c.flows_size = size(TFTP_FLOWS)?;
+    c.conns_size = size(maps::HTTP_CONNS)?;
+    c.clients_size = size(maps::BOOT_CLIENTS)?;
     Ok(c)
 }
 

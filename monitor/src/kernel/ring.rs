@@ -7,7 +7,8 @@ use tokio::io::unix::AsyncFd;
 use tracing::{debug, warn};
 
 use crate::event::{
-    Record, RecordKind, Stamped, decode, describe, describe_icmp, describe_tftp, escape,
+    Record, RecordKind, Stamped, decode, describe, describe_http, describe_icmp, describe_tftp,
+    escape,
 };
 
 /// Events handed to the tracker at once (one channel message), at most.
@@ -68,6 +69,9 @@ pub async fn read(
                 Some(Record::Icmp(rec)) => debug!(interface, "{}", describe_icmp(&rec.event)),
                 Some(Record::Tftp(rec)) => {
                     debug!(interface, "{}", escape(&describe_tftp(&rec.event)));
+                }
+                Some(Record::Http(rec)) => {
+                    debug!(interface, "{}", escape(&describe_http(&rec.event)));
                 }
                 None => {}
             }

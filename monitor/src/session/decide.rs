@@ -4,7 +4,7 @@
 //! carries (times, timeline, transfers, warnings, servers, console text).
 
 use super::{
-    Progress, Timeouts, dhcp, proxy,
+    Progress, Timeouts, dhcp, http, proxy,
     state::{Session, ip},
     tftp,
 };
@@ -38,14 +38,35 @@ pub enum Step {
 type Stage = fn(&Session, u64, Option<&Live<'_>>) -> Step;
 
 /// The stages, the latest of a boot first.
-const STAGES: [Stage; 3] = [tftp::decide, proxy::decide, dhcp::decide];
+const STAGES: [Stage; 4] = [http::decide, tftp::decide, proxy::decide, dhcp::decide];
 
 /// The verdict the evidence supports now, or `None` to wait. With `live`,
 /// silence counts too.
+///
+/// A boot file that arrived, and a failed HTTP fetch, decide only once the
+/// client has been quiet for the settle time (live) or the input ended: a
+/// chain goes on with its next file (iPXE's script, kernel, initrd), and
+/// `chain a || chain b` tries the next URL. The other failures decide at
+/// once, as the firmware gives up at once.
 pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Option<Verdict> {
-    for stage in STAGES {
+    decide_with(s, now, live, false)
+}
+
+/// [`decide`] at the end of the input, or when the client started over:
+/// nothing more of this boot will come, so nothing waits for quiet.
+pub fn decide_ended(s: &Session) -> Option<Verdict> {
+    decide_with(s, s.last_ns, None, true)
+}
+
+fn decide_with(s: &Session, now: u64, live: Option<&Live<'_>>, ended: bool) -> Option<Verdict> {
+    for (i, stage) in STAGES.into_iter().enumerate() {
         match stage(s, now, live) {
-            Step::Decided(v) => return Some(v),
+            Step::Decided(v) => {
+                let waits = v.outcome == Outcome::Booted || i == 0;
+                let settled = ended
+                    || live.is_some_and(|l| now.saturating_sub(s.last_ns) >= l.timeouts.settle_ns);
+                return (!waits || settled).then_some(v);
+            }
             Step::Wait => return None,
             Step::Pass => {}
         }
@@ -112,7 +133,9 @@ pub fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
             },
             error_code: t.server_error.as_ref().map(|(c, _)| *c),
             requests: t.requests,
+            http: None,
         })
+        .chain(s.fetches.iter().map(|f| http::result(s, f)))
         .collect();
     if matches!(v.outcome, Outcome::TftpOnly | Outcome::Flood) {
         return v;
@@ -130,9 +153,10 @@ pub fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
         v.outcome == Outcome::Booted,
     );
     v.dhcp_servers = dhcp_servers(s);
-    v.console = v
-        .code
-        .and_then(|code| diagnosis::console_message(s.arch, code));
+    v.console = v.console.or_else(|| {
+        v.code
+            .and_then(|code| diagnosis::console_message(s.arch, code))
+    });
     v
 }
 

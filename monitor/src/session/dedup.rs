@@ -67,6 +67,16 @@ fn fingerprint(ev: &Event) -> u64 {
             u64::from(e.payload_len) | u64::from(e.data_packets) << 16,
             0,
         ],
+        Event::Http(e) => [
+            1 << 61
+                | u32_of(e.client_ip)
+                | u16_of(e.client_port) << 32
+                | u64::from(e.moment) << 48
+                | u64::from(e.from_server) << 56,
+            u32_of(e.server_ip) | u16_of(e.server_port) << 32,
+            u32_of(e.seq) | u64::from(e.syns) << 32,
+            e.offset,
+        ],
         Event::Icmp(e) => [
             1 << 62 | u32_of(e.quoted_src) | u64::from(e.code) << 32,
             u32_of(e.quoted_dst),

@@ -8,9 +8,9 @@
 //! as live traffic does. Every table is bounded.
 //!
 //! - `state`: what is remembered per client, by stage;
-//! - `dhcp`, `proxy`, `tftp`: one module per boot stage, each with what its
-//!   events change and what it decides (a new stage, such as HTTP, is a
-//!   module beside them and an entry in `decide::STAGES`);
+//! - `dhcp`, `proxy`, `tftp`, `http`: one module per boot stage, each with
+//!   what its events change and what it decides (a new stage, such as
+//!   DHCPv6, is a module beside them and an entry in `decide::STAGES`);
 //! - `decide`: the stages in order, and what every verdict carries;
 //! - `dedup`: the same message seen twice counts once;
 //! - `flood`: a DHCP flood told from a boot storm (new clients a second);
@@ -20,6 +20,7 @@ mod decide;
 mod dedup;
 mod dhcp;
 mod flood;
+mod http;
 mod proxy;
 mod state;
 mod tftp;
@@ -27,7 +28,10 @@ mod timeline;
 
 use std::{collections::VecDeque, net::Ipv4Addr};
 
-use monitor_common::flow::{TftpFlow, TftpKey, TftpMoment};
+use monitor_common::{
+    conn::{ConnKey, HttpConn},
+    flow::{TftpFlow, TftpKey, TftpMoment},
+};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::{
@@ -35,7 +39,7 @@ use crate::{
     event::{Event, tftp_moment},
     verdict::Verdict,
 };
-use decide::{Closed, Live, decide, finish_verdict, tftp_only, unfinished};
+use decide::{Closed, Live, decide, decide_ended, finish_verdict, tftp_only, unfinished};
 use state::{MAX_ADDRESSES, Session};
 
 /// Clients remembered with DHCP cut short before their session starts
@@ -62,6 +66,11 @@ pub struct Timeouts {
     /// A DISCOVER this long after a session's verdict starts a new boot;
     /// sooner, it is the same boot's next stage (iPXE, a loader's DHCP).
     pub restart_ns: u64,
+    /// Quiet after a file arrived whole (or an HTTP fetch failed) before
+    /// the boot is decided: a chain goes on with its next file within it
+    /// (iPXE's script, kernel and initrd; ipxe.efi's own DHCP and fetch),
+    /// or tries the next URL of `chain a || chain b`.
+    pub settle_ns: u64,
 }
 
 impl Default for Timeouts {
@@ -73,6 +82,7 @@ impl Default for Timeouts {
             idle_ns: 300 * S,
             restart_ns: 60 * S,
             stall_ns: 30 * S,
+            settle_ns: 15 * S,
         }
     }
 }
@@ -94,8 +104,20 @@ pub enum TftpOnlyClients {
     Auto,
 }
 
-/// Where the transfer table says a TFTP transfer stands.
-pub type Progress<'a> = dyn Fn(&TftpKey) -> Option<TftpFlow> + 'a;
+/// Where the kernel's tables (or the host's replica) say a TFTP transfer
+/// and a web connection stand.
+pub struct Progress<'a> {
+    pub tftp: &'a dyn Fn(&TftpKey) -> Option<TftpFlow>,
+    pub http: &'a dyn Fn(&ConnKey) -> Option<HttpConn>,
+}
+
+impl Progress<'static> {
+    /// No table: only the events count.
+    pub const NONE: Progress<'static> = Progress {
+        tftp: &|_| None,
+        http: &|_| None,
+    };
+}
 
 /// A figure measured when it happens (live metrics), not at the verdict.
 #[derive(Clone, Debug, PartialEq)]
@@ -302,6 +324,13 @@ impl Tracker {
                 .get(&e.quoted_src)
                 .or_else(|| self.by_ip.get(&e.quoted_dst))
                 .copied(),
+            // The kernel follows the web connections of clients its DHCP
+            // ACKs named, and says which MAC.
+            Event::Http(e) => self
+                .by_ip
+                .get(&e.client_ip)
+                .copied()
+                .or((e.client_mac != [0; 6]).then_some(e.client_mac)),
             Event::Tftp(e) => self.by_ip.get(&e.client_ip).copied().or_else(|| {
                 // A client whose DHCP was not seen: the Ethernet address of
                 // its request names it.
@@ -317,9 +346,10 @@ impl Tracker {
             // A client booting again, well after its last verdict; or a
             // client seen so far only over TFTP that now starts a PXE
             // exchange: a new session.
+            // (A verdict that waits for quiet counts: the quiet came.)
             let reboot = e.message_type == 1
-                && s.verdict.is_some()
-                && now_ns.saturating_sub(s.last_ns) >= self.timeouts.restart_ns;
+                && now_ns.saturating_sub(s.last_ns) >= self.timeouts.restart_ns
+                && (s.verdict.is_some() || decide_ended(s).is_some());
             if reboot || !s.announced {
                 self.close(mac, Closed::End);
             }
@@ -350,12 +380,17 @@ impl Tracker {
                 None
             }
             Event::Tftp(e) => tftp::on_tftp(s, e, now_ns),
+            Event::Http(e) => {
+                http::on_http(s, e, now_ns);
+                None
+            }
         };
         if let (Some(m), Some(list)) = (measured, self.measurements.as_mut()) {
             list.push(m);
         }
         let tftp_client = match ev {
             Event::Tftp(e) => Some(e.client_ip),
+            Event::Http(e) => Some(e.client_ip),
             _ => None,
         };
         for addr in s.client_ip.into_iter().chain(tftp_client) {
@@ -379,7 +414,7 @@ impl Tracker {
 
     /// Decides from silence (live use) and closes idle sessions.
     pub fn on_tick(&mut self, now_ns: u64) {
-        self.on_tick_with(now_ns, &|_| None);
+        self.on_tick_with(now_ns, &Progress::NONE);
     }
 
     /// [`on_tick`](Self::on_tick), with where each transfer stands: the
@@ -405,6 +440,7 @@ impl Tracker {
                 continue;
             }
             if s.verdict.is_none() {
+                http::refresh(s, progress.http);
                 s.verdict = judge(s, now_ns, Some(&live), infer).map(Box::new);
                 if s.verdict.is_some()
                     && let Some(d) = self.decided.as_mut()
@@ -530,7 +566,9 @@ impl Tracker {
                 .filter(|n| n.code == v.code && n.outcome == v.outcome)
                 .unwrap_or(*v),
             None if !s.announced && !infer => tftp_only(&s),
-            None => unfinished(&s, why),
+            // The input ended or the client started over: a verdict that
+            // waited for quiet (the last file arrived) stands.
+            None => decide_ended(&s).unwrap_or_else(|| unfinished(&s, why)),
         };
         if !s.reported {
             self.finished.push(finish_verdict(&s, v));

@@ -144,6 +144,9 @@ pub struct Session {
     pub proxy_unreachable: u32,
     // TFTP
     pub transfers: Vec<Transfer>,
+    // HTTP
+    pub conns: Vec<super::http::Conn>,
+    pub fetches: Vec<super::http::Fetch>,
     /// Addresses of this client in the tracker's address table.
     pub addresses: Vec<[u8; 4]>,
     /// Boxed: most sessions of a full table (a flood) have none.
@@ -173,6 +176,7 @@ impl Session {
             && self.nak_from.is_none()
             && self.proxy_requests == 0
             && self.transfers.is_empty()
+            && self.conns.is_empty()
     }
 
     /// The boot file the client was told to fetch, and from where.

@@ -193,7 +193,7 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
             client_port: tr.client.1.to_be_bytes(),
             _reserved: [0; 2],
         };
-        if let Some(flow) = (live.progress)(&key)
+        if let Some(flow) = (live.progress.tftp)(&key)
             && flow.data_packets > 0
             && now.saturating_sub(flow.last_ns) >= live.timeouts.stall_ns
         {

@@ -38,6 +38,41 @@ pub fn udp(
     f
 }
 
+/// A TCP segment in Ethernet + IPv4 (checksums zero), with `options`
+/// (a multiple of 4 bytes) after the fixed header.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    flags: u8,
+    options: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    let header = 20 + options.len();
+    let mut f = Vec::with_capacity(34 + header + payload.len());
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + header + payload.len()) as u16;
+    f.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.1.to_be_bytes());
+    f.extend_from_slice(&dst.1.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&[0; 4]);
+    f.push(((header / 4) as u8) << 4);
+    f.push(flags);
+    f.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(options);
+    f.extend_from_slice(payload);
+    f
+}
+
 /// ICMP destination unreachable, port unreachable (code 3), from
 /// `reporter` to the sender of the quoted UDP datagram (its IPv4 and UDP
 /// headers).

@@ -440,6 +440,10 @@ fn a_transfer_that_stops_is_e35() {
         t.on_event(e, *at);
     }
     // Blocks stopped at 4 s: not yet at 33 s, E35 from 34 s on.
+    let stalled = Progress {
+        tftp: &stalled,
+        http: &|_| None,
+    };
     t.on_tick_with(33 * S, &stalled);
     assert!(t.take_decided().is_empty());
     t.on_tick_with(34 * S, &stalled);
@@ -482,3 +486,4 @@ fn events_a_few_ms_out_of_order() {
 }
 
 mod bounds;
+mod http;

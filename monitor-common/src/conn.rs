@@ -1,0 +1,455 @@
+//! Web connections of boot clients: TCP to or from the HTTP and HTTPS ports
+//! ([`WebPorts`]) of a client that a PXE or HTTP-boot DHCP exchange gave an
+//! address ([`BootClients`], learned from the ACK by [`learn_client`]),
+//! followed per connection ([`HttpConn`]: flags seen, payload bytes each
+//! way counted once by sequence number) with an [`HttpMoment`] for the
+//! segments that matter: the SYN, the SYN-ACK, each segment that starts an
+//! HTTP request or response head (HTTP only), the first FIN of each side,
+//! an RST. The same logic runs on the kernel's LRU maps and the host's hash
+//! maps.
+
+use crate::{
+    counters::DhcpType,
+    frame::Frame,
+    stage::{DhcpLocation, TcpAt},
+    wire::{
+        ParseError, dhcp,
+        http::{self, Start},
+        ipv4,
+        tcp::{self, Web, flags},
+    },
+};
+
+/// The web ports followed: 80, 8080 and 443 always, plus up to
+/// [`WebPorts::EXTRA`] of each kind given by the user (`--http-port`,
+/// `--https-port`; 0 = unused).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct WebPorts {
+    pub http: [u16; WebPorts::EXTRA],
+    pub https: [u16; WebPorts::EXTRA],
+}
+
+impl WebPorts {
+    pub const EXTRA: usize = 4;
+
+    /// Whether `port` is a web port, and which kind. The fixed ports cost
+    /// three compares; the extra ones are looked at only when `extra` (some
+    /// are set).
+    #[inline(always)]
+    pub fn kind(&self, port: u16, extra: bool) -> Option<Web> {
+        if port == tcp::PORT_HTTP || port == tcp::PORT_HTTP_ALT {
+            return Some(Web::Http);
+        }
+        if port == tcp::PORT_HTTPS {
+            return Some(Web::Https);
+        }
+        if !extra || port == 0 {
+            return None;
+        }
+        for i in 0..Self::EXTRA {
+            if self.http[i] == port {
+                return Some(Web::Http);
+            }
+            if self.https[i] == port {
+                return Some(Web::Https);
+            }
+        }
+        None
+    }
+
+    /// Whether any extra port is set.
+    pub fn has_extra(&self) -> bool {
+        self.http.iter().chain(self.https.iter()).any(|&p| p != 0)
+    }
+}
+
+/// A client a PXE or HTTP-boot exchange gave an address: its MAC and the
+/// [`client_tick`] of the ACK.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct BootClient {
+    pub mac: [u8; 6],
+    pub _reserved: [u8; 2],
+    pub tick: u32,
+    pub _reserved2: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<BootClient>() == 16);
+
+/// Ticks of 2^30 ns (1.07 s), as the TFTP port hints count.
+pub const CLIENT_TICK_SHIFT: u32 = 30;
+
+/// A boot client's web traffic is followed for 560 ticks (about 10 min)
+/// after its ACK: long enough for a chain of kernel and initrd over a slow
+/// link, short enough that the installed system's own web traffic from the
+/// same address stops being followed.
+pub const CLIENT_TTL: u32 = 560;
+
+/// The tick of `now_ns` (never 0).
+#[inline(always)]
+pub fn client_tick(now_ns: u64) -> u32 {
+    let t = (now_ns >> CLIENT_TICK_SHIFT) as u32;
+    if t == 0 { 1 } else { t }
+}
+
+impl BootClient {
+    /// Whether its ACK is recent enough at `now_ns` (a tick of slack for
+    /// two clocks).
+    #[inline(always)]
+    pub fn fresh(&self, now_ns: u64) -> bool {
+        self.tick != 0
+            && client_tick(now_ns).wrapping_add(1).wrapping_sub(self.tick) < CLIENT_TTL + 1
+    }
+}
+
+/// The learned boot clients: the kernel's LRU map or a host hash map.
+pub trait BootClients {
+    fn get(&mut self, ip: &[u8; 4]) -> Option<BootClient>;
+    fn learn(&mut self, ip: &[u8; 4], client: &BootClient);
+}
+
+/// Learns the client of a PXE exchange's ACK (`pxe`: the message is part of
+/// one): its address (`yiaddr`, else `ciaddr` for a renewal) and MAC.
+#[inline(always)]
+pub fn learn_client<F: Frame + ?Sized, C: BootClients>(
+    frame: &F,
+    loc: &DhcpLocation,
+    ty: Option<DhcpType>,
+    pxe: bool,
+    now_ns: u64,
+    clients: &mut C,
+) {
+    if !pxe || loc.op != 2 || ty != Some(DhcpType::ACK) {
+        return;
+    }
+    let Ok(h) = dhcp::Header::new_checked(frame, loc.bootp_at as usize) else {
+        return;
+    };
+    let ip = if h.yiaddr() != [0; 4] {
+        h.yiaddr()
+    } else {
+        h.ciaddr()
+    };
+    if ip == [0; 4] {
+        return;
+    }
+    clients.learn(
+        &ip,
+        &BootClient {
+            mac: h.chaddr(),
+            tick: client_tick(now_ns),
+            ..BootClient::default()
+        },
+    );
+}
+
+/// A connection: the client's address and port, the server's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct ConnKey {
+    pub client_ip: [u8; 4],
+    pub server_ip: [u8; 4],
+    pub client_port: [u8; 2],
+    pub server_port: [u8; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<ConnKey>() == 12);
+
+/// Bits of [`HttpConn::seen`].
+pub mod seen {
+    pub const SYN: u8 = 1 << 0;
+    pub const SYN_ACK: u8 = 1 << 1;
+    pub const CLIENT_FIN: u8 = 1 << 2;
+    pub const SERVER_FIN: u8 = 1 << 3;
+    pub const CLIENT_RST: u8 = 1 << 4;
+    pub const SERVER_RST: u8 = 1 << 5;
+    /// The server's payload has started (its base sequence number is set).
+    pub const SERVER_DATA: u8 = 1 << 6;
+    /// The client's payload has started.
+    pub const CLIENT_DATA: u8 = 1 << 7;
+}
+
+/// One side's byte count: payload bytes counted once each, from the side's
+/// first sequence number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SideBytes {
+    /// Payload bytes so far (the highest sequence number seen, less the
+    /// first), resent bytes not counted again.
+    pub bytes: u64,
+    /// The sequence number after the highest byte seen.
+    pub next: u32,
+    pub segments: u32,
+}
+
+impl SideBytes {
+    /// A segment of `len` payload bytes at `seq`: counts what is new, and
+    /// returns the offset of the segment's first byte from the side's
+    /// first (the same for a resent segment).
+    #[inline(always)]
+    fn segment(&mut self, started: bool, seq: u32, len: u32) -> u64 {
+        self.segments += 1;
+        if !started {
+            self.next = seq;
+        }
+        let end = seq.wrapping_add(len);
+        let ahead = end.wrapping_sub(self.next);
+        // Ahead by less than 2^31: new bytes (a gap counts: they were
+        // sent, this monitor missed them).
+        if (ahead as i32) > 0 {
+            self.bytes += u64::from(ahead);
+            self.next = end;
+        }
+        self.bytes
+            .saturating_sub(u64::from(self.next.wrapping_sub(seq)))
+    }
+}
+
+/// What is known of a connection so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct HttpConn {
+    pub first_ns: u64,
+    pub last_ns: u64,
+    pub server: SideBytes,
+    pub client: SideBytes,
+    /// Segments of the client that started a request head, of the server
+    /// that started a response head.
+    pub requests: u16,
+    pub responses: u16,
+    pub syns: u16,
+    /// [`seen`] bits.
+    pub seen: u8,
+    /// [`Web`] of the server port.
+    pub web: u8,
+    pub client_mac: [u8; 6],
+    pub _reserved: [u8; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<HttpConn>() == 64);
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
+unsafe impl aya::Pod for ConnKey {}
+#[cfg(feature = "user")]
+// SAFETY: as above.
+unsafe impl aya::Pod for HttpConn {}
+#[cfg(feature = "user")]
+// SAFETY: as above.
+unsafe impl aya::Pod for BootClient {}
+#[cfg(feature = "user")]
+// SAFETY: as above.
+unsafe impl aya::Pod for WebPorts {}
+
+/// The connection table: the kernel's LRU map or a host hash map.
+pub trait HttpConns {
+    fn get(&mut self, key: &ConnKey) -> Option<&mut HttpConn>;
+    fn insert(&mut self, key: &ConnKey, conn: &HttpConn);
+}
+
+/// Which segments of a connection deserve an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum HttpMoment {
+    /// The client's SYN (each one: retries say the server does not answer).
+    Syn = 1,
+    /// The server's first SYN-ACK.
+    SynAck = 2,
+    /// A client segment that starts a request head.
+    Request = 3,
+    /// A server segment that starts a response head.
+    Response = 4,
+    /// The first FIN of a side.
+    Fin = 5,
+    /// An RST from either side.
+    Rst = 6,
+}
+
+impl HttpMoment {
+    pub const fn from_u8(v: u8) -> Option<HttpMoment> {
+        match v {
+            1 => Some(HttpMoment::Syn),
+            2 => Some(HttpMoment::SynAck),
+            3 => Some(HttpMoment::Request),
+            4 => Some(HttpMoment::Response),
+            5 => Some(HttpMoment::Fin),
+            6 => Some(HttpMoment::Rst),
+            _ => None,
+        }
+    }
+}
+
+/// SYNs of one connection that get an event: enough to tell "no answer"
+/// from a slow server, few enough that a SYN flood to one port costs
+/// nothing more.
+pub const MAX_SYN_EVENTS: u16 = 8;
+
+/// What one segment was, for counters and the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpSeen {
+    pub key: ConnKey,
+    pub from_server: bool,
+    pub flags: u8,
+    pub seq: u32,
+    /// Where the payload starts in the frame, and its length.
+    pub payload_at: usize,
+    pub payload_len: u32,
+    /// The offset of the segment's first payload byte in its side's byte
+    /// stream.
+    pub offset: u64,
+    pub moment: Option<HttpMoment>,
+    /// For [`HttpMoment::Request`], the method.
+    pub method: u8,
+    /// The connection after this segment.
+    pub conn: HttpConn,
+}
+
+/// Follows one TCP segment to or from a web port found at `at`:
+/// `Ok(None)` when neither end is a fresh boot client.
+#[inline(always)]
+pub fn observe_http<F: Frame + ?Sized, C: BootClients, T: HttpConns>(
+    frame: &F,
+    at: TcpAt,
+    now_ns: u64,
+    clients: &mut C,
+    conns: &mut T,
+) -> Result<Option<HttpSeen>, ParseError> {
+    let ip = ipv4::Header::new_checked(frame, at.ip_at as usize)?;
+    let (src, dst) = (ip.source(), ip.destination());
+    // The boot client is the end that is not the web port's (the server's).
+    let (client_ip, from_server) = if at.server_is_dst {
+        (src, false)
+    } else {
+        (dst, true)
+    };
+    let Some(client) = clients.get(&client_ip) else {
+        return Ok(None);
+    };
+    if !client.fresh(now_ns) {
+        return Ok(None);
+    }
+    let t = tcp::Header::new_checked(frame, at.tcp_at as usize)?;
+    let (sport, dport) = (t.source_port(), t.destination_port());
+    let key = if from_server {
+        ConnKey {
+            client_ip: dst,
+            server_ip: src,
+            client_port: dport.to_be_bytes(),
+            server_port: sport.to_be_bytes(),
+        }
+    } else {
+        ConnKey {
+            client_ip: src,
+            server_ip: dst,
+            client_port: sport.to_be_bytes(),
+            server_port: dport.to_be_bytes(),
+        }
+    };
+    let fl = t.flags();
+    let payload_at = at.tcp_at as usize + t.header_len();
+    let payload_len = ip
+        .total_len()
+        .saturating_sub(ip.header_len() + t.header_len()) as u32;
+    let syn = fl & flags::SYN != 0;
+    let mut moment = None;
+    let conn = match conns.get(&key) {
+        Some(c) => c,
+        None => {
+            // A connection starts with the client's SYN; one seen in the
+            // middle (the monitor started late) is followed from there.
+            let fresh = HttpConn {
+                first_ns: now_ns,
+                last_ns: now_ns,
+                web: at.web as u8,
+                client_mac: client.mac,
+                ..HttpConn::default()
+            };
+            conns.insert(&key, &fresh);
+            match conns.get(&key) {
+                Some(c) => c,
+                None => return Ok(None),
+            }
+        }
+    };
+    conn.last_ns = now_ns;
+    let seq = t.seq();
+    if syn && !from_server {
+        conn.syns = conn.syns.saturating_add(1);
+        conn.seen |= seen::SYN;
+        if conn.syns <= MAX_SYN_EVENTS {
+            moment = Some(HttpMoment::Syn);
+        }
+    }
+    if syn && from_server && conn.seen & seen::SYN_ACK == 0 {
+        conn.seen |= seen::SYN_ACK;
+        // The server's byte stream starts after the SYN.
+        conn.server.next = seq.wrapping_add(1);
+        conn.seen |= seen::SERVER_DATA;
+        moment = Some(HttpMoment::SynAck);
+    }
+    if syn && !from_server && conn.seen & seen::CLIENT_DATA == 0 {
+        conn.client.next = seq.wrapping_add(1);
+        conn.seen |= seen::CLIENT_DATA;
+    }
+    let mut offset = 0;
+    let mut method = 0;
+    if payload_len > 0 {
+        let (side, started_bit) = if from_server {
+            (&mut conn.server, seen::SERVER_DATA)
+        } else {
+            (&mut conn.client, seen::CLIENT_DATA)
+        };
+        offset = side.segment(conn.seen & started_bit != 0, seq, payload_len);
+        conn.seen |= started_bit;
+        if at.web == Web::Http {
+            let mut first = [0u8; 8];
+            frame.copy_prefix(payload_at, payload_len as usize, &mut first);
+            match (http::message_start(&first), from_server) {
+                (Some(Start::Request(m)), false) => {
+                    conn.requests = conn.requests.saturating_add(1);
+                    method = m as u8;
+                    moment = Some(HttpMoment::Request);
+                }
+                (Some(Start::Response), true) => {
+                    conn.responses = conn.responses.saturating_add(1);
+                    moment = Some(HttpMoment::Response);
+                }
+                _ => {}
+            }
+        }
+    }
+    if fl & flags::FIN != 0 {
+        let bit = if from_server {
+            seen::SERVER_FIN
+        } else {
+            seen::CLIENT_FIN
+        };
+        if conn.seen & bit == 0 {
+            conn.seen |= bit;
+            if moment.is_none() {
+                moment = Some(HttpMoment::Fin);
+            }
+        }
+    }
+    if fl & flags::RST != 0 {
+        conn.seen |= if from_server {
+            seen::SERVER_RST
+        } else {
+            seen::CLIENT_RST
+        };
+        moment = Some(HttpMoment::Rst);
+    }
+    Ok(Some(HttpSeen {
+        key,
+        from_server,
+        flags: fl,
+        seq,
+        payload_at,
+        payload_len,
+        offset,
+        moment,
+        method,
+        conn: *conn,
+    }))
+}

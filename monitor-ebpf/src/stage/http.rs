@@ -1,0 +1,163 @@
+//! Web connections (`pxe_http_xdp`/`_tc`): TCP to or from a web port, run
+//! through the shared `conn::observe_http` on the kernel's tables
+//! (`BOOT_CLIENTS`: the gate, `HTTP_CONNS`: the connections); counters by
+//! segment kind and payload bytes, an event for the segments that matter.
+//! Also [`web_port`], which stage one asks before handing TCP here.
+
+use aya_ebpf::helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
+use monitor_common::{
+    conn::{BootClient, BootClients, ConnKey, HttpConn, HttpConns, observe_http},
+    counters::{
+        Direction, WebSegment,
+        maps::{
+            LOST_FULL, NEW_CLIENT, NEW_CONN, parse_error_index, web_bytes_index, web_segment_index,
+        },
+    },
+    event::{EventHeader, EventKind, HttpRecord, http_record_len},
+    frame::opaque,
+    report::{fill_http_event, http_payload_carried},
+    stage::TcpAt,
+    wire::tcp::Web,
+};
+use monitor_ebpf::PacketFrame;
+
+use super::{Ctx, zero_words};
+use crate::maps::{
+    BOOT_CLIENTS, EVENTS, EVENTS_LOST, HTTP_CONNS, HTTP_RECORD, PARSE_ERRORS, TABLE_NEW, WEB_BYTES,
+    WEB_PORTS, WEB_PORTS_EXTRA, WEB_SEGMENTS, bump,
+};
+
+stage!(
+    /// Stage two for web ports: boot clients' connections.
+    pxe_http_xdp,
+    pxe_http_tc,
+    pxe_http_tc_in,
+    http
+);
+
+/// The kernel's boot clients (`BOOT_CLIENTS`).
+pub struct KernelClients;
+
+impl BootClients for KernelClients {
+    #[inline(always)]
+    fn get(&mut self, ip: &[u8; 4]) -> Option<BootClient> {
+        // SAFETY: the value is copied out at once.
+        unsafe { BOOT_CLIENTS.get(ip) }.copied()
+    }
+
+    #[inline(always)]
+    fn learn(&mut self, ip: &[u8; 4], client: &BootClient) {
+        // SAFETY: the value is only tested for presence.
+        let new = unsafe { BOOT_CLIENTS.get(ip) }.is_none();
+        match BOOT_CLIENTS.insert(ip, client, 0) {
+            Ok(()) if new => bump(&TABLE_NEW, NEW_CLIENT),
+            Ok(()) => {}
+            Err(e) => aya_log_ebpf::warn!(&(), "boot client table insert failed: {}", e),
+        }
+    }
+}
+
+/// The kernel's connection table (`HTTP_CONNS`).
+struct KernelConns;
+
+impl HttpConns for KernelConns {
+    #[inline(always)]
+    fn get(&mut self, key: &ConnKey) -> Option<&mut HttpConn> {
+        let p = HTTP_CONNS.get_ptr_mut(key)?;
+        // SAFETY: an LRU map value stays valid while the program runs; a
+        // concurrent update from another CPU can only make its counters
+        // approximate.
+        Some(unsafe { &mut *p })
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, key: &ConnKey, conn: &HttpConn) {
+        match HTTP_CONNS.insert(key, conn, 0) {
+            Ok(()) => bump(&TABLE_NEW, NEW_CONN),
+            Err(e) => aya_log_ebpf::warn!(&(), "web connection table insert failed: {}", e),
+        }
+    }
+}
+
+/// Which of a TCP segment's ports is a web port: `Some((web,
+/// server_is_dst))`. The destination first: a client's segment.
+#[inline(always)]
+pub fn web_port(sport: u16, dport: u16) -> Option<(Web, bool)> {
+    // SAFETY: globals of the object's read-only data, set by the loader
+    // before the program was loaded.
+    let extra = unsafe { core::ptr::read_volatile(&WEB_PORTS_EXTRA) } != 0;
+    // The extra ports are read only when some are set: with none, other
+    // TCP pays three compares a port.
+    let ports = if extra {
+        // SAFETY: as above.
+        unsafe { core::ptr::read_volatile(&WEB_PORTS) }
+    } else {
+        monitor_common::conn::WebPorts::default()
+    };
+    if let Some(w) = ports.kind(dport, extra) {
+        return Some((w, true));
+    }
+    ports.kind(sport, extra).map(|w| (w, false))
+}
+
+/// Follows a segment of a boot client's web connection: counters, the
+/// connection's totals, an event for the segments that matter.
+#[inline(always)]
+fn http(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
+    let Some(at) = TcpAt::unpack(meta) else {
+        aya_log_ebpf::error!(&(), "web stage handed an impossible argument {:x}", meta);
+        return;
+    };
+    // The coarse clock for the connection's times (stalls are counted in
+    // seconds); the precise one for events.
+    // SAFETY: a helper without arguments or preconditions.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let seen = match observe_http(frame, at, now, &mut KernelClients, &mut KernelConns) {
+        Ok(Some(seen)) => seen,
+        Ok(None) => return,
+        Err(e) => {
+            bump(&PARSE_ERRORS, parse_error_index(dir, e));
+            return;
+        }
+    };
+    let web = at.web;
+    bump(
+        &WEB_SEGMENTS,
+        web_segment_index(dir, web, WebSegment::of(seen.flags, seen.payload_len)),
+    );
+    if let Some(b) = WEB_BYTES.get_ptr_mut(web_bytes_index(dir, web)) {
+        // SAFETY: this CPU's slot (see `bump`).
+        unsafe { *b += u64::from(seen.payload_len) };
+    }
+    if seen.moment.is_none() {
+        return;
+    }
+    // SAFETY: a helper without arguments or preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let Some(rec) = HTTP_RECORD.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's slot, an `HttpRecord` (all-zero is a valid one),
+    // 344 bytes; nothing else runs on this CPU until it is sent.
+    let rec = unsafe {
+        zero_words(rec.cast::<u64>(), size_of::<HttpRecord>() / 8);
+        &mut *rec
+    };
+    rec.header = EventHeader {
+        timestamp_ns: now,
+        ifindex,
+        kind: EventKind::Http as u8,
+        direction: dir as u8,
+        _reserved: [0; 2],
+    };
+    fill_http_event(frame, &seen, now, &mut rec.event);
+    let len = opaque(http_record_len(http_payload_carried(&seen))).min(size_of::<HttpRecord>());
+    // SAFETY: the record's first `len` bytes (at most its size), plain
+    // data, all written.
+    let bytes =
+        unsafe { core::slice::from_raw_parts((rec as *const HttpRecord).cast::<u8>(), len) };
+    if EVENTS.output::<[u8]>(bytes, 0).is_err() {
+        bump(&EVENTS_LOST, LOST_FULL);
+        aya_log_ebpf::warn!(&(), "ring buffer full: an HTTP event is lost");
+    }
+}

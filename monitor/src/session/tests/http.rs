@@ -1,0 +1,413 @@
+//! The HTTP stage on hand-built event sequences: keep-alive with several
+//! GETs on one connection, a HEAD refused before a GET that works, iPXE's
+//! `autoexec.ipxe` probe, a retried request, a chunked response, and each
+//! failure.
+
+use monitor_common::{
+    conn::{HttpMoment, seen},
+    event::HttpEvent,
+    wire::tcp::Web,
+};
+
+use super::*;
+
+const PORT: u16 = 49152;
+
+/// An event of the client's connection from `port`.
+fn ev(
+    port: u16,
+    moment: HttpMoment,
+    from_server: bool,
+    offset: u64,
+    server_bytes: u64,
+    payload: &[u8],
+) -> Event {
+    let mut e = HttpEvent::zeroed();
+    e.client_ip = CLIENT;
+    e.server_ip = SERVER;
+    e.client_port = port.to_be_bytes();
+    e.server_port = 80u16.to_be_bytes();
+    e.moment = moment as u8;
+    e.from_server = from_server as u8;
+    e.offset = offset;
+    e.server_bytes = server_bytes;
+    e.web = Web::Http as u8;
+    e.client_mac = MAC;
+    e.syns = 1;
+    e.seen = seen::SYN
+        | if moment == HttpMoment::Syn {
+            0
+        } else {
+            seen::SYN_ACK
+        };
+    e.payload[..payload.len()].copy_from_slice(payload);
+    e.payload_len = payload.len() as u32;
+    Event::Http(e)
+}
+
+fn get(path: &str, method: &str) -> Vec<u8> {
+    format!("{method} {path} HTTP/1.1\r\nUser-Agent: iPXE/1.0.0+\r\nHost: 10.77.10.1\r\n\r\n")
+        .into_bytes()
+}
+
+fn response(status: &str, len: u64) -> Vec<u8> {
+    format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\n\r\n").into_bytes()
+}
+
+/// The healthy TFTP boot, then a connection at 4 s.
+fn chain(rest: Vec<(u64, Event)>) -> Vec<(u64, Event)> {
+    let mut events = healthy();
+    events.push((4 * S, ev(PORT, HttpMoment::Syn, false, 0, 0, &[])));
+    events.push((4 * S + 1, ev(PORT, HttpMoment::SynAck, true, 0, 0, &[])));
+    events.extend(rest);
+    events
+}
+
+fn verdict(events: &[(u64, Event)]) -> Verdict {
+    let v = run(events, None);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    v.into_iter().next().unwrap()
+}
+
+#[test]
+fn keep_alive_fetches_are_each_followed_to_their_last_byte() {
+    let (h1, h2) = (response("200 OK", 100), response("200 OK", 5000));
+    let second_at = h1.len() as u64 + 100;
+    let events = chain(vec![
+        (
+            4 * S + 2,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                0,
+                0,
+                &get("/boot.ipxe", "GET"),
+            ),
+        ),
+        (
+            4 * S + 3,
+            ev(PORT, HttpMoment::Response, true, 0, h1.len() as u64, &h1),
+        ),
+        // The same request resent: one fetch.
+        (
+            4 * S + 4,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                0,
+                0,
+                &get("/boot.ipxe", "GET"),
+            ),
+        ),
+        (
+            5 * S,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                80,
+                second_at,
+                &get("/vmlinuz", "GET"),
+            ),
+        ),
+        (
+            5 * S + 1,
+            ev(
+                PORT,
+                HttpMoment::Response,
+                true,
+                second_at,
+                second_at + 1000,
+                &h2,
+            ),
+        ),
+    ]);
+    // The connection stops at 1,000 of the kernel's 5,000 bytes: a cut,
+    // once it was closed.
+    let mut cut = events.clone();
+    let mut fin = ev(
+        PORT,
+        HttpMoment::Fin,
+        true,
+        0,
+        second_at + h2.len() as u64 + 1000,
+        &[],
+    );
+    if let Event::Http(e) = &mut fin {
+        e.seen |= seen::SERVER_FIN;
+    }
+    cut.push((6 * S, fin));
+    let v = verdict(&cut);
+    assert_eq!(v.code.map(FailureCode::label), Some("HTTP-CUT"), "{v:#?}");
+    assert!(
+        v.cause
+            .as_deref()
+            .unwrap()
+            .contains("after 1000 of its 5000 bytes"),
+        "{v:?}"
+    );
+    assert_eq!(v.boot_file.as_deref(), Some("http://10.77.10.1/vmlinuz"));
+    // Both fetches are listed, with the TFTP transfer.
+    let http: Vec<_> = v.transfers.iter().filter_map(|t| t.http.as_ref()).collect();
+    assert_eq!(http.len(), 2, "{:?}", v.transfers);
+    assert_eq!((http[0].bytes, http[0].content_length), (100, Some(100)));
+    // All 5,000 bytes arrived: booted, the kernel the last file.
+    let mut whole = events;
+    let mut fin = ev(
+        PORT,
+        HttpMoment::Fin,
+        true,
+        0,
+        second_at + h2.len() as u64 + 5000,
+        &[],
+    );
+    if let Event::Http(e) = &mut fin {
+        e.seen |= seen::SERVER_FIN;
+    }
+    whole.push((6 * S, fin));
+    let v = verdict(&whole);
+    assert_eq!(
+        (v.outcome, v.boot_file.as_deref()),
+        (Outcome::Booted, Some("http://10.77.10.1/vmlinuz"))
+    );
+}
+
+#[test]
+fn what_is_not_a_failure_and_what_is() {
+    let not_found = response("404 Not Found", 0);
+    let ok = response("200 OK", 10);
+    // iPXE's autoexec.ipxe probe answered 404, then the script: booted.
+    let probe = chain(vec![
+        (
+            4 * S + 2,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                0,
+                0,
+                &get("/autoexec.ipxe", "GET"),
+            ),
+        ),
+        (
+            4 * S + 3,
+            ev(PORT, HttpMoment::Response, true, 0, 40, &not_found),
+        ),
+        (
+            4 * S + 4,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                60,
+                40,
+                &get("/boot.ipxe", "GET"),
+            ),
+        ),
+        (
+            4 * S + 5,
+            ev(
+                PORT,
+                HttpMoment::Response,
+                true,
+                40,
+                40 + ok.len() as u64 + 10,
+                &ok,
+            ),
+        ),
+    ]);
+    assert_eq!(verdict(&probe).outcome, Outcome::Booted);
+    // A HEAD refused, then a GET of the same file that works: booted.
+    let head = chain(vec![
+        (
+            4 * S + 2,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                0,
+                0,
+                &get("/boot.efi", "HEAD"),
+            ),
+        ),
+        (
+            4 * S + 3,
+            ev(
+                PORT,
+                HttpMoment::Response,
+                true,
+                0,
+                40,
+                &response("405 Method Not Allowed", 0),
+            ),
+        ),
+        (
+            4 * S + 4,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                60,
+                40,
+                &get("/boot.efi", "GET"),
+            ),
+        ),
+        (
+            4 * S + 5,
+            ev(
+                PORT,
+                HttpMoment::Response,
+                true,
+                40,
+                40 + ok.len() as u64 + 10,
+                &ok,
+            ),
+        ),
+    ]);
+    assert_eq!(verdict(&head).outcome, Outcome::Booted);
+    // A chunked response closed by the server: whole.
+    let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut fin = ev(PORT, HttpMoment::Fin, true, 0, 500, &[]);
+    if let Event::Http(e) = &mut fin {
+        e.seen |= seen::SERVER_FIN;
+    }
+    let c = chain(vec![
+        (
+            4 * S + 2,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                0,
+                0,
+                &get("/boot.ipxe", "GET"),
+            ),
+        ),
+        (
+            4 * S + 3,
+            ev(PORT, HttpMoment::Response, true, 0, 100, chunked),
+        ),
+        (4 * S + 4, fin),
+    ]);
+    assert_eq!(verdict(&c).outcome, Outcome::Booted);
+    // The last file missing: HTTP-404 with iPXE's BIOS wording.
+    let missing = chain(vec![
+        (
+            4 * S + 2,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                0,
+                0,
+                &get("/stage2.ipxe", "GET"),
+            ),
+        ),
+        (
+            4 * S + 3,
+            ev(PORT, HttpMoment::Response, true, 0, 40, &not_found),
+        ),
+    ]);
+    let v = verdict(&missing);
+    assert_eq!(v.code.map(FailureCode::label), Some("HTTP-404"));
+    assert!(
+        v.fix
+            .as_deref()
+            .unwrap()
+            .contains("http://10.77.10.1/stage2.ipxe"),
+        "{v:?}"
+    );
+    // A 404 followed by another URL that works (`chain a || chain b`).
+    let mut fallback = missing.clone();
+    fallback.push((
+        4 * S + 4,
+        ev(
+            PORT,
+            HttpMoment::Request,
+            false,
+            60,
+            40,
+            &get("/other.ipxe", "GET"),
+        ),
+    ));
+    fallback.push((
+        4 * S + 5,
+        ev(
+            PORT,
+            HttpMoment::Response,
+            true,
+            40,
+            40 + ok.len() as u64 + 10,
+            &ok,
+        ),
+    ));
+    assert_eq!(verdict(&fallback).outcome, Outcome::Booted);
+    // A SYN answered with RST: refused.
+    let mut refused = healthy();
+    refused.push((4 * S, ev(PORT, HttpMoment::Syn, false, 0, 0, &[])));
+    let mut rst = ev(PORT, HttpMoment::Rst, true, 0, 0, &[]);
+    if let Event::Http(e) = &mut rst {
+        e.seen = seen::SYN | seen::SERVER_RST;
+    }
+    refused.push((4 * S + 1, rst));
+    let v = verdict(&refused);
+    assert_eq!(
+        v.code.map(FailureCode::label),
+        Some("HTTP-REFUSED"),
+        "{v:?}"
+    );
+    assert!(
+        v.cause.as_deref().unwrap().contains("refused (RST)"),
+        "{v:?}"
+    );
+    // Who fetched is not known (no request, no iPXE DHCP): no console text
+    // is guessed.
+    assert_eq!(v.console, None);
+}
+
+#[test]
+fn live_a_chain_is_decided_once_quiet() {
+    let ok = response("200 OK", 10);
+    let events = chain(vec![
+        (
+            4 * S + 2,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                0,
+                0,
+                &get("/boot.ipxe", "GET"),
+            ),
+        ),
+        (
+            4 * S + 3,
+            ev(
+                PORT,
+                HttpMoment::Response,
+                true,
+                0,
+                ok.len() as u64 + 10,
+                &ok,
+            ),
+        ),
+    ]);
+    let mut t = Tracker::new(16, Timeouts::default()).with_early_verdicts();
+    for (at, e) in &events {
+        t.on_event(e, *at);
+    }
+    t.on_tick(10 * S);
+    assert!(
+        t.take_decided().is_empty(),
+        "decided before the settle time"
+    );
+    t.on_tick(20 * S);
+    let v = t.take_decided();
+    assert_eq!(v[0].outcome, Outcome::Booted);
+    assert_eq!(
+        v[0].boot_file.as_deref(),
+        Some("http://10.77.10.1/boot.ipxe")
+    );
+}
