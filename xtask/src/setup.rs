@@ -28,6 +28,7 @@ pub const PACKAGES: &[&str] = &[
     "tftpd-hpa",
     "qemu-system-x86",
     "ipxe-qemu",
+    "ipxe",
     "ovmf",
     "radvd",
     "busybox",

@@ -275,4 +275,61 @@ pub const SCENARIOS: &[Scenario] = &[
         uefi: failed("PXE-E16: No valid offer received", "PXE-E53"),
         watch: ON_THE_DHCP_SERVER,
     },
+    Scenario {
+        name: "http-chain",
+        about: "dnsmasq hands iPXE (BIOS: a script over TFTP; UEFI: ipxe.efi) a chain to stage2.ipxe on a web server",
+        servers: Servers::HttpChain,
+        // stage2.ipxe prints the marker: the HTTP stage ran.
+        bios: booted(IPXE_BOOTED),
+        uefi: booted(IPXE_BOOTED),
+        // The web server is at the DHCP server's address.
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "http-chain-missing",
+        about: "the same, the chained stage2.ipxe missing on the web server (404)",
+        servers: Servers::HttpChainMissing,
+        // The BIOS console wraps this line at 80 columns; the console
+        // reader joins it again.
+        bios: failed(
+            "http://10.77.10.1/stage2.ipxe... No such file or directory (http://ipxe.org/2d0c613b)",
+            "HTTP-404",
+        ),
+        uefi: failed(
+            "http://10.77.10.1/stage2.ipxe... No such file or directory (http://ipxe.org/2d0c618e)",
+            "HTTP-404",
+        ),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "http-chain-no-server",
+        about: "the same, no web server running (the server answers the SYN with a RST)",
+        servers: Servers::HttpChainNoServer,
+        bios: failed(
+            "http://10.77.10.1/stage2.ipxe... Connection reset (http://ipxe.org/0f0a6039)",
+            "HTTP-REFUSED",
+        ),
+        // ipxe.efi's first HTTP request, for boot.ipxe, already finds no
+        // server.
+        uefi: failed(
+            "http://10.77.10.1/boot.ipxe... Connection reset (http://ipxe.org/0f0a6095)",
+            "HTTP-REFUSED",
+        ),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "http-chain-cut",
+        about: "the same, the web server closing the connection 64 KiB into a 1 MiB stage2.ipxe",
+        servers: Servers::HttpChainCut,
+        // iPXE's EIO for a connection closed short of its Content-Length.
+        bios: failed(
+            "http://10.77.10.1/stage2.ipxe... Input/output error (http://ipxe.org/1d0c6239)",
+            "HTTP-CUT",
+        ),
+        uefi: failed(
+            "http://10.77.10.1/stage2.ipxe... Input/output error (http://ipxe.org/1d0c6298)",
+            "HTTP-CUT",
+        ),
+        watch: ON_THE_DHCP_SERVER,
+    },
 ];

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{BOOT_OK_MARKER, CLIENT_MAC, CLIENT_TAP, Lab};
+use super::{BOOT_OK_MARKER, CHAIN_FAILED_MARKER, CLIENT_MAC, CLIENT_TAP, Lab};
 use crate::proc::{is_alive, spawn, terminate, wait_ready};
 use crate::sys::{find_program, netns_command};
 
@@ -43,6 +43,12 @@ const IPXE_FAILURE_LINES: &[&str] = &[
     "No such file or directory",
     "No more network devices",
     "No bootable device",
+    // An HTTP chain: nothing listening (a RST to the SYN), the server
+    // closing the connection before the end of the file, and the chaining
+    // script's own line after any failed `chain`.
+    "Connection reset",
+    "Input/output error",
+    CHAIN_FAILED_MARKER,
 ];
 
 /// EDK2: the IPv4 PXE boot option downloaded its boot file.
@@ -62,31 +68,89 @@ pub struct Console {
 
 /// Reads a serial console log (`None`: nothing decisive yet). `booted`:
 /// the line that says the boot went through, when not the firmware's own
-/// (a loader further down the chain prints it).
-pub fn read_console(firmware: Firmware, text: &str, booted: Option<&str>) -> Option<Console> {
-    let (ok, failures) = match firmware {
-        Firmware::Bios => (BOOT_OK_MARKER, IPXE_FAILURE_LINES),
-        Firmware::Uefi => (EDK2_BOOTED, EDK2_FAILURE_LINES),
+/// (a loader further down the chain prints it). With `ipxe_on_uefi`, a
+/// UEFI client's boot file is iPXE (ipxe.efi): its download is no boot
+/// yet, iPXE's lines decide (its failures and EDK2's; [`BOOT_OK_MARKER`]
+/// unless `booted` says otherwise).
+pub fn read_console(
+    firmware: Firmware,
+    ipxe_on_uefi: bool,
+    text: &str,
+    booted: Option<&str>,
+) -> Option<Console> {
+    decide(firmware, ipxe_on_uefi, text, booted).map(|(c, _)| c)
+}
+
+/// SeaBIOS's serial console is a screen of this many columns: a line that
+/// fills a row goes on in the next (it writes a line break there).
+const BIOS_COLUMNS: usize = 80;
+
+/// How long [`Lab::wait_console`] waits for a decisive line that is still
+/// being written (no line break after it yet) to be finished.
+const LINE_GRACE: Duration = Duration::from_secs(1);
+
+/// [`read_console`], and whether the decisive line is finished: a line
+/// break follows it (and, on BIOS, it does not fill its row: the rest
+/// would follow on the next).
+fn decide(
+    firmware: Firmware,
+    ipxe_on_uefi: bool,
+    text: &str,
+    booted: Option<&str>,
+) -> Option<(Console, bool)> {
+    let (ok, failures): (_, &[&[&str]]) = match firmware {
+        Firmware::Bios => (BOOT_OK_MARKER, &[IPXE_FAILURE_LINES]),
+        Firmware::Uefi if ipxe_on_uefi => {
+            (BOOT_OK_MARKER, &[EDK2_FAILURE_LINES, IPXE_FAILURE_LINES])
+        }
+        Firmware::Uefi => (EDK2_BOOTED, &[EDK2_FAILURE_LINES]),
     };
     let ok = booted.unwrap_or(ok);
-    let text = plain(text);
+    let wrap = (firmware == Firmware::Bios).then_some(BIOS_COLUMNS);
     // Line by line, first decisive line wins.
-    for line in text.split(['\r', '\n']) {
+    for (line, finished) in lines(&plain(text), wrap) {
+        let full_row = wrap.is_some_and(|w| line.chars().count() == w);
+        let finished = finished && !full_row;
         let line = line.trim();
         if line.contains(ok) {
-            return Some(Console {
+            let c = Console {
                 booted: true,
                 line: line.to_owned(),
-            });
+            };
+            return Some((c, finished));
         }
-        if failures.iter().any(|f| line.contains(f)) {
-            return Some(Console {
+        if failures
+            .iter()
+            .flat_map(|f| f.iter())
+            .any(|f| line.contains(f))
+        {
+            let c = Console {
                 booted: false,
                 line: line.to_owned(),
-            });
+            };
+            return Some((c, finished));
         }
     }
     None
+}
+
+/// The lines of a [`plain`] text, each with whether a line break ends it;
+/// with `wrap`, a line of that many columns and the next are one (the
+/// screen wrapped it).
+fn lines(text: &str, wrap: Option<usize>) -> Vec<(String, bool)> {
+    let parts: Vec<&str> = text.split('\n').collect();
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let ended = i + 1 < parts.len();
+        match out.last_mut() {
+            Some((prev, prev_ended)) if wrap.is_some_and(|w| prev.chars().count() == w) => {
+                prev.push_str(part);
+                *prev_ended = ended;
+            }
+            _ => out.push(((*part).to_owned(), ended)),
+        }
+    }
+    out
 }
 
 /// The console text as a screen shows it, line by line: ANSI control
@@ -267,28 +331,44 @@ impl Lab {
     }
 
     /// Polls the serial log until the firmware says how its boot went (see
-    /// [`read_console`]), qemu exits, or `timeout` passes (then the
-    /// line is empty and `booted` false). The client keeps running.
+    /// [`read_console`]; iPXE's lines on UEFI when the servers hand it
+    /// ipxe.efi, [`Servers::ipxe_on_uefi`](super::Servers::ipxe_on_uefi)),
+    /// qemu exits, or `timeout` passes (then the line is empty and
+    /// `booted` false). A decisive line still being written gets up to a
+    /// second to be finished. The client keeps running.
     pub fn wait_console(&self, timeout: Duration, booted: Option<&str>) -> Result<Console> {
         let Some(client) = &self.client else {
             bail!("no client was booted (call boot_client first)");
         };
         let serial = self.serial_log();
         let deadline = Instant::now() + timeout;
+        // Since when the decisive line has been there unfinished.
+        let mut unfinished: Option<Instant> = None;
         loop {
             let bytes = fs::read(&serial).unwrap_or_default();
-            if let Some(c) = read_console(
+            let decided = decide(
                 self.client_firmware,
+                self.servers.ipxe_on_uefi(),
                 &String::from_utf8_lossy(&bytes),
                 booted,
-            ) {
-                return Ok(c);
-            }
-            if !is_alive(client.pid(), Some(client.start_time)) || Instant::now() >= deadline {
-                return Ok(Console {
-                    booted: false,
-                    line: String::new(),
-                });
+            );
+            let over =
+                !is_alive(client.pid(), Some(client.start_time)) || Instant::now() >= deadline;
+            match decided {
+                Some((c, true)) => return Ok(c),
+                Some((c, false)) => {
+                    let since = *unfinished.get_or_insert_with(Instant::now);
+                    if over || since.elapsed() >= LINE_GRACE {
+                        return Ok(c);
+                    }
+                }
+                None if over => {
+                    return Ok(Console {
+                        booted: false,
+                        line: String::new(),
+                    });
+                }
+                None => {}
             }
             sleep(Duration::from_millis(100));
         }
@@ -315,11 +395,62 @@ mod tests {
     use super::*;
 
     #[test]
+    fn http_chains_are_read_from_ipxe() {
+        // SeaBIOS's console wraps iPXE's line at 80 columns.
+        let bios = "chain.ipxe : 68 bytes [script]\r\n\
+                    http://10.77.10.1/stage2.ipxe... No such file or directory (http://ipxe.org/2d0c\r\n\
+                    613b)\r\nLAB-CHAIN-FAILED\r\n";
+        let line =
+            "http://10.77.10.1/stage2.ipxe... No such file or directory (http://ipxe.org/2d0c613b)";
+        assert_eq!(
+            decide(Firmware::Bios, false, bios, None),
+            Some((
+                Console {
+                    booted: false,
+                    line: line.into()
+                },
+                true
+            ))
+        );
+        // The wrapped row alone: not finished yet.
+        let cut = &bios[..bios.find("613b").unwrap()];
+        assert_eq!(
+            decide(Firmware::Bios, false, cut, None).map(|(c, done)| (c.booted, done)),
+            Some((false, false))
+        );
+        assert_eq!(
+            decide(Firmware::Bios, false, "LAB-BOOT-OK", None).map(|(_, done)| done),
+            Some(false)
+        );
+        // OVMF downloading ipxe.efi is no boot yet; iPXE's lines decide.
+        let efi = "  NBP file downloaded successfully.\r\n\
+                   iPXE initialising devices...ok\r\n\
+                   http://10.77.10.1/boot.ipxe... Connection reset (http://ipxe.org/0f0a6095)\r\n\
+                   No more network devices\r\n";
+        assert!(
+            read_console(Firmware::Uefi, false, efi, None)
+                .unwrap()
+                .booted
+        );
+        assert_eq!(
+            read_console(Firmware::Uefi, true, efi, None),
+            Some(Console {
+                booted: false,
+                line: "http://10.77.10.1/boot.ipxe... Connection reset (http://ipxe.org/0f0a6095)"
+                    .into()
+            })
+        );
+        let ok = "  NBP file downloaded successfully.\r\nhttp://10.77.10.1/stage2.ipxe... ok\r\n\
+                  LAB-BOOT-OK\r\n";
+        assert!(read_console(Firmware::Uefi, true, ok, None).unwrap().booted);
+    }
+
+    #[test]
     fn consoles_are_read_per_firmware() {
         let ipxe = "Configuring (net0 52:54:00:77:00:10)...... ok\r\n\
                     Nothing to boot: No such file or directory (2d03e13b)\r\n";
         assert_eq!(
-            read_console(Firmware::Bios, ipxe, None),
+            read_console(Firmware::Bios, false, ipxe, None),
             Some(Console {
                 booted: false,
                 line: "Nothing to boot: No such file or directory (2d03e13b)".into()
@@ -327,20 +458,24 @@ mod tests {
         );
         let edk2 = ">>Start PXE over IPv4.\r\n  Station IP address is 10.77.10.100\r\n\
                     \r\n  PXE-E16: No valid offer received.\r\nBdsDxe: failed to load Boot0001\r\n";
-        let c = read_console(Firmware::Uefi, edk2, None).unwrap();
+        let c = read_console(Firmware::Uefi, false, edk2, None).unwrap();
         assert!(!c.booted);
         assert_eq!(c.line, "PXE-E16: No valid offer received.");
         let ok = " Downloading NBP file...\r\n\r\n  NBP file downloaded successfully.\r\n";
-        assert!(read_console(Firmware::Uefi, ok, None).unwrap().booted);
+        assert!(
+            read_console(Firmware::Uefi, false, ok, None)
+                .unwrap()
+                .booted
+        );
         assert_eq!(
-            read_console(Firmware::Uefi, ">>Start PXE over IPv4.", None),
+            read_console(Firmware::Uefi, false, ">>Start PXE over IPv4.", None),
             None
         );
         // syslinux.efi places each character, then the firmware goes on.
         let efi = "My IP is 10.77.10.145\r\n\u{1b}[17;01HO\u{1b}[17;02H\u{1b}[17;02HK\
                    \u{1b}[18;01HBdsDxe: failed to start Boot0001: Load Error\r\n";
         assert_eq!(
-            read_console(Firmware::Uefi, efi, Some("OK")),
+            read_console(Firmware::Uefi, false, efi, Some("OK")),
             Some(Console {
                 booted: true,
                 line: "OK".into()
@@ -351,7 +486,7 @@ mod tests {
         let bios = "PXELINUX 6.04 PXE 20200816\r\nL\r\u{1b}[25;02HAB-PXELINUX-OK\r\n\
                     Booting from local disk...\r\nNo bootable device.\r\n";
         assert_eq!(
-            read_console(Firmware::Bios, bios, Some("LAB-PXELINUX-OK")),
+            read_console(Firmware::Bios, false, bios, Some("LAB-PXELINUX-OK")),
             Some(Console {
                 booted: true,
                 line: "LAB-PXELINUX-OK".into()

@@ -13,18 +13,20 @@
 //!  ┌──────────────────────────────┐         ┌──────────────────────────┐
 //!  │ tap0 ─┐  (qemu iPXE client)  │         │ srv0 10.77.10.1/24       │
 //!  │       br0 (no address, STP   ├─br-srv══╡ dnsmasq (DHCP, TFTP)     │
-//!  │       │  off, fwd delay 0)   │         └──────────────────────────┘
+//!  │       │  off, fwd delay 0)   │         │ web server :80 (HTTP     │
+//!  │       │                      │         │ chains only)             │
+//!  │       │                      │         └──────────────────────────┘
 //!  │       └──────────────────────┼─br-rtr══╗ pxe-rtr (router)
 //!  └──────────────────────────────┘         ║ rtr0 10.77.10.254/24
 //!                                           ╚ radvd, fd77:10::/64
 //! ```
 //!
-//! Every process the lab starts (radvd, dnsmasq, the capture, qemu) is a
-//! direct child (`ip netns exec NS PROG` execs PROG, so the child's PID is the
-//! daemon's PID) and is reaped with `wait`. The PIDs (with their start times,
-//! so a recycled PID is never signalled) are persisted in `lab.state` in the
-//! state directory, so that a later, separate `cargo xtask lab down` can stop
-//! them.
+//! Every process the lab starts (radvd, dnsmasq, the web server, the
+//! capture, qemu) is a direct child (`ip netns exec NS PROG` execs PROG, so
+//! the child's PID is the daemon's PID) and is reaped with `wait`. The
+//! PIDs (with their start times, so a recycled PID is never signalled) are
+//! persisted in `lab.state` in the state directory, so that a later,
+//! separate `cargo xtask lab down` can stop them.
 //!
 //! `cargo xtask lab up` must return while the lab keeps running, yet its
 //! daemons must still be reaped (PID 1 on this machine does not reap orphans
@@ -59,8 +61,9 @@ mod keeper;
 mod servers;
 mod state;
 mod topology;
+mod web;
 
-pub use client::{Console, Firmware};
+pub use client::{Console, Firmware, read_console};
 pub use down::{down_all, down_command};
 pub use keeper::up_command;
 pub use servers::{PXELINUX_OK_MARKER, STORM_FILE, STORM_FILE_BYTES, Servers};
@@ -68,6 +71,10 @@ pub use state::default_state_dir;
 use state::{KEEPER_ROLE, STATE_FILE, StateEntry, read_state, remove_state, write_state};
 pub use topology::{Names, leftover_namespaces};
 use topology::{add_bridge, plug_into_segment, refuse_if_up};
+pub use web::{
+    CHAIN_FAILED_MARKER, HTTP_BOOT_SCRIPT, HTTP_CHAIN_FILE, HTTP_CUT_LENGTH, HTTP_CUT_SENT,
+    HTTP_STAGE2, IPXE_EFI, WEB_ROOT,
+};
 
 /// Client segment: bridge br0, tap0 for qemu, bridge-side ends of the veths.
 pub const CLIENT_NS: &str = "pxe-cli";
@@ -96,8 +103,9 @@ pub const RA_PREFIX: &str = "fd77:10::/64";
 /// Addresses dnsmasq hands out.
 pub const DHCP_RANGE_START: &str = "10.77.10.100";
 pub const DHCP_RANGE_END: &str = "10.77.10.199";
-/// Capture filter used by [`Lab::start_capture`].
-pub const CAPTURE_FILTER: &str = "udp or icmp";
+/// Capture filter used by [`Lab::start_capture`] (TCP port 80: the HTTP
+/// chains' web server).
+pub const CAPTURE_FILTER: &str = "udp or icmp or tcp port 80";
 
 /// Second DHCP server (scenarios with two), at [`SERVER2_IP`] on [`SERVER_IF`].
 pub const SERVER2_NS: &str = "pxe-srv2";
@@ -129,6 +137,8 @@ pub struct Lab {
     captures: Vec<Proc>,
     client: Option<Proc>,
     client_firmware: Firmware,
+    /// What serves the segment now (how the client's console is read).
+    servers: Servers,
     /// PID of the `lab up` keeper process, if this lab runs under one.
     keeper_pid: Option<u32>,
     torn_down: bool,
@@ -186,6 +196,7 @@ impl Lab {
             captures: Vec::new(),
             client: None,
             client_firmware: Firmware::Bios,
+            servers,
             keeper_pid: None,
             torn_down: false,
         };

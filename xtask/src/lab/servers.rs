@@ -1,6 +1,7 @@
 //! What serves the lab's client segment: real DHCP, proxyDHCP and TFTP
 //! servers (dnsmasq, isc-dhcp-server, Kea), set up well or in one of the
-//! ways PXE boots break. Configs, leases and logs go into the lab's state
+//! ways PXE boots break, and the HTTP boot chains' web server (see
+//! [`super::web`]). Configs, leases and logs go into the lab's state
 //! directory.
 
 use std::{fs, path::Path};
@@ -8,6 +9,7 @@ use std::{fs, path::Path};
 use anyhow::{Context as _, Result, bail};
 
 use super::topology::plug_into_segment;
+use super::web::{WEB_ROLE, Web};
 use super::{
     BOOT_FILE, BR_SRV2_PORT, DHCP_RANGE_END, DHCP_RANGE_START, Lab, PROXY_IP, ROUTER_IF, ROUTER_IP,
     SERVER_IF, SERVER_IP, SERVER2_IP, UPSTREAM_IF, UPSTREAM_PXE_IP, UPSTREAM_ROUTER_IP,
@@ -41,12 +43,23 @@ const PXELINUX_BOOT: &str = "dhcp-match=set:efi64,option:client-arch,7\n\
      dhcp-boot=tag:efi64,syslinux.efi,,10.77.10.1\n\
      dhcp-boot=tag:!efi64,pxelinux.0,,10.77.10.1\n";
 
+/// dnsmasq's boot files of the HTTP chains: BIOS (iPXE ROM) gets the
+/// chaining script over TFTP; x64 UEFI (RFC 4578 types 7 and 9) gets
+/// ipxe.efi over TFTP, and that iPXE (user class `iPXE`, option 77) the
+/// chaining script's URL on the web server.
+const HTTP_CHAIN_BOOT: &str = "dhcp-match=set:efi64,option:client-arch,7\n\
+     dhcp-match=set:efi64,option:client-arch,9\n\
+     dhcp-userclass=set:ipxe,iPXE\n\
+     dhcp-boot=tag:!efi64,chain.ipxe,,10.77.10.1\n\
+     dhcp-boot=tag:efi64,tag:!ipxe,ipxe.efi,,10.77.10.1\n\
+     dhcp-boot=tag:efi64,tag:ipxe,http://10.77.10.1/boot.ipxe\n";
+
 /// The boot file the "missing file" set-up names (it is not in the root).
 pub const MISSING_BOOT_FILE: &str = "missing-boot.ipxe";
 
 /// Roles of the daemons [`Lab::switch_servers`] replaces.
-const SERVER_ROLES: [&str; 7] = [
-    "dnsmasq", "dnsmasq2", "dhcpd", "kea", "tftp", "proxy", "relay",
+const SERVER_ROLES: [&str; 8] = [
+    "dnsmasq", "dnsmasq2", "dhcpd", "kea", "tftp", "proxy", "relay", WEB_ROLE,
 ];
 
 /// dnsmasq as a proxyDHCP for the lab subnet, with a boot service for BIOS
@@ -112,12 +125,52 @@ pub enum Servers {
     /// [`SERVER2_IP`] that offers addresses without boot information, a
     /// second later (`dhcp-reply-delay`), broadcast.
     TwoDhcpServers,
+    /// dnsmasq (DHCP + TFTP) as in [`Servers::Dnsmasq`], and a web server
+    /// (python3's http.server) at [`SERVER_IP`] port 80. BIOS gets the iPXE
+    /// script [`HTTP_CHAIN_FILE`] over TFTP; x64 UEFI gets Debian's ipxe.efi
+    /// over TFTP, which does DHCP again (user class `iPXE`) and gets the
+    /// URL of [`HTTP_BOOT_SCRIPT`] on the web server. Both scripts chain
+    /// [`HTTP_STAGE2`] over HTTP, which prints [`BOOT_OK_MARKER`]. Boots.
+    ///
+    /// [`HTTP_CHAIN_FILE`]: super::HTTP_CHAIN_FILE
+    /// [`HTTP_BOOT_SCRIPT`]: super::HTTP_BOOT_SCRIPT
+    /// [`HTTP_STAGE2`]: super::HTTP_STAGE2
+    /// [`BOOT_OK_MARKER`]: super::BOOT_OK_MARKER
+    HttpChain,
+    /// [`Servers::HttpChain`] without [`HTTP_STAGE2`] on the web server: the
+    /// chained file gets a 404.
+    ///
+    /// [`HTTP_STAGE2`]: super::HTTP_STAGE2
+    HttpChainMissing,
+    /// [`Servers::HttpChain`] with no web server running: the server
+    /// answers the SYN to port 80 with a RST.
+    HttpChainNoServer,
+    /// [`Servers::HttpChain`], the web server (a python3 script) announcing
+    /// [`HTTP_STAGE2`] with a `Content-Length` of [`HTTP_CUT_LENGTH`] and
+    /// closing the connection after [`HTTP_CUT_SENT`] bytes.
+    ///
+    /// [`HTTP_STAGE2`]: super::HTTP_STAGE2
+    /// [`HTTP_CUT_LENGTH`]: super::HTTP_CUT_LENGTH
+    /// [`HTTP_CUT_SENT`]: super::HTTP_CUT_SENT
+    HttpChainCut,
 }
 
 impl Servers {
     /// Whether the servers sit behind the router (a relay scenario).
     pub fn upstream(self) -> bool {
         matches!(self, Servers::Relay | Servers::RelayMissingPxeServer)
+    }
+
+    /// Whether UEFI clients are handed iPXE (ipxe.efi), whose console then
+    /// says how the boot went, not EDK2's.
+    pub fn ipxe_on_uefi(self) -> bool {
+        matches!(
+            self,
+            Servers::HttpChain
+                | Servers::HttpChainMissing
+                | Servers::HttpChainNoServer
+                | Servers::HttpChainCut
+        )
     }
 }
 
@@ -270,6 +323,7 @@ impl Lab {
     }
 
     pub(super) fn start_servers(&mut self, servers: Servers) -> Result<()> {
+        self.servers = servers;
         let healthy = DnsmasqConf {
             role: "dnsmasq",
             dhcp_range: Some((DHCP_RANGE_START, DHCP_RANGE_END)),
@@ -379,6 +433,22 @@ impl Lab {
                     extra: PXELINUX_BOOT,
                     ..healthy
                 })
+            }
+            Servers::HttpChain
+            | Servers::HttpChainMissing
+            | Servers::HttpChainNoServer
+            | Servers::HttpChainCut => {
+                self.write_http_chain(servers != Servers::HttpChainMissing)?;
+                self.start_dnsmasq(&DnsmasqConf {
+                    boot: None,
+                    extra: HTTP_CHAIN_BOOT,
+                    ..healthy
+                })?;
+                match servers {
+                    Servers::HttpChainNoServer => Ok(()),
+                    Servers::HttpChainCut => self.start_web(Web::Cut),
+                    _ => self.start_web(Web::Files),
+                }
             }
             Servers::TwoDhcpServers => {
                 self.start_dnsmasq(&healthy)?;
@@ -496,4 +566,25 @@ impl Lab {
 
 fn write(path: &Path, text: &str) -> Result<()> {
     fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::web::IPXE_EFI_FILE;
+    use super::super::{HTTP_BOOT_SCRIPT, HTTP_CHAIN_FILE};
+    use super::*;
+
+    #[test]
+    fn the_http_chain_boot_lines_name_its_files() {
+        for line in [
+            format!("dhcp-boot=tag:!efi64,{HTTP_CHAIN_FILE},,{SERVER_IP}\n"),
+            format!("dhcp-boot=tag:efi64,tag:!ipxe,{IPXE_EFI_FILE},,{SERVER_IP}\n"),
+            format!("dhcp-boot=tag:efi64,tag:ipxe,http://{SERVER_IP}/{HTTP_BOOT_SCRIPT}\n"),
+        ] {
+            assert!(
+                HTTP_CHAIN_BOOT.contains(&line),
+                "{line:?} in {HTTP_CHAIN_BOOT:?}"
+            );
+        }
+    }
 }
