@@ -175,9 +175,24 @@ fn ipxe_client_boot_is_counted_like_the_capture_shows() {
     let attached = scrape::sum(&m, "pxe_program_attached", &[("interface", lab::SERVER_IF)]);
     assert_eq!(attached, 2, "XDP and TC egress attached");
 
-    // The tracker followed the client to its boot file.
-    let sessions = scrape::get(listen, "/api/sessions").expect("GET /api/sessions");
-    let sessions: serde_json::Value = serde_json::from_str(&sessions).expect("JSON");
+    // The tracker followed the client to its boot file. A boot that
+    // arrived is decided after the settle time (15 s of quiet: a chain
+    // could go on with its next file), so the verdict comes within that
+    // and a few seconds more.
+    let deadline = std::time::Instant::now() + Duration::from_secs(25);
+    let sessions = loop {
+        let text = scrape::get(listen, "/api/sessions").expect("GET /api/sessions");
+        let sessions: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let decided = sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["client_mac"] == lab::CLIENT_MAC);
+        if decided || std::time::Instant::now() > deadline {
+            break sessions;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     let mine: Vec<_> = sessions
         .as_array()
         .unwrap()

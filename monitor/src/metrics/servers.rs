@@ -26,6 +26,12 @@ pub struct ServerMetrics {
     offers: IntCounterVec,
     warnings: IntGaugeVec,
     labels: Arc<Mutex<Vec<Ipv4Addr>>>,
+    /// Per label, when the session whose state `warnings` shows began.
+    /// Sessions are decided out of order (a boot that succeeded waits for
+    /// the settle time, a failure is decided at once), so the state shown
+    /// is that of the latest session to begin, not the latest decided.
+    /// At most `max + 1` entries.
+    as_of: Arc<Mutex<Vec<(String, u64)>>>,
     max: usize,
 }
 
@@ -49,6 +55,7 @@ impl ServerMetrics {
                 &["server", "kind"],
             )?,
             labels: Arc::new(Mutex::new(Vec::new())),
+            as_of: Arc::new(Mutex::new(Vec::new())),
             max,
         };
         m.init(OTHER);
@@ -84,12 +91,22 @@ impl ServerMetrics {
         self.offers.with_label_values(&[&self.label(server)]).inc();
     }
 
-    /// A decided session: the state of each server that offered it an
-    /// address. A later session clears what no longer holds (the server
-    /// was fixed). `other` shows the latest of the servers it stands for.
-    pub fn session(&self, servers: &[DhcpServerSeen]) {
+    /// A decided session that began at `began_ns`: the state of each
+    /// server that offered it an address. A session that began later
+    /// clears what no longer holds (the server was fixed); one that began
+    /// earlier but was decided later changes nothing. `other` shows the
+    /// latest of the servers it stands for.
+    pub fn session(&self, servers: &[DhcpServerSeen], began_ns: u64) {
         for s in servers {
             let label = self.label(s.server);
+            {
+                let mut as_of = self.as_of.lock().unwrap_or_else(|p| p.into_inner());
+                match as_of.iter_mut().find(|(l, _)| *l == label) {
+                    Some((_, t)) if *t > began_ns => continue,
+                    Some((_, t)) => *t = began_ns,
+                    None => as_of.push((label.clone(), began_ns)),
+                }
+            }
             for (kind, on) in [
                 (WarningKind::Option60OnDhcpServer, s.option60),
                 (WarningKind::MultipleDhcpServers, s.alongside_others),
@@ -158,14 +175,28 @@ mod tests {
         let m = ServerMetrics::register(&r, 16).unwrap();
         let kb = r#"pxe_server_warnings{kind="option60_on_dhcp_server",server="10.0.0.1"}"#;
         let several = r#"pxe_server_warnings{kind="multiple_dhcp_servers",server="10.0.0.2"}"#;
-        m.session(&[seen(1, true, true), seen(2, false, true)]);
+        m.session(&[seen(1, true, true), seen(2, false, true)], 10);
         let out = text(&r);
         assert!(out.contains(&format!("{kb} 1")), "{out}");
         assert!(out.contains(&format!("{several} 1")), "{out}");
-        m.session(&[seen(1, false, false)]);
+        m.session(&[seen(1, false, false)], 20);
         let out = text(&r);
         assert!(out.contains(&format!("{kb} 0")), "{out}");
         // Server 2 was not in that session: its state stands.
         assert!(out.contains(&format!("{several} 1")), "{out}");
+    }
+
+    #[test]
+    fn a_session_decided_late_does_not_undo_what_a_later_one_showed() {
+        // Machine A boots (its verdict waits for the settle time); the
+        // server is then changed to send option 60 and machine B fails at
+        // once. A's verdict, decided last, must not clear B's warning.
+        let r = Registry::new();
+        let m = ServerMetrics::register(&r, 16).unwrap();
+        let kb = r#"pxe_server_warnings{kind="option60_on_dhcp_server",server="10.0.0.1"}"#;
+        m.session(&[seen(1, true, false)], 200);
+        m.session(&[seen(1, false, false)], 100);
+        let out = text(&r);
+        assert!(out.contains(&format!("{kb} 1")), "{out}");
     }
 }

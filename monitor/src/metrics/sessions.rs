@@ -126,7 +126,7 @@ impl SessionMetrics {
             self.boot_duration
                 .observe(v.last_seen_ns.saturating_sub(v.first_seen_ns) as f64 / 1e9);
         }
-        self.servers.session(&v.dhcp_servers);
+        self.servers.session(&v.dhcp_servers, v.first_seen_ns);
     }
 
     /// A figure measured as it happened.
