@@ -305,6 +305,39 @@ pub fn proxy_only(mac: [u8; 6], proxy: Option<[u8; 4]>, discovers: u32) -> Verdi
     )
 }
 
+/// UEFI HTTP Boot: the client's offers did not echo option 60
+/// `HTTPClient`, so the firmware ignored them.
+pub fn http_boot_no_echo(mac: [u8; 6], server: [u8; 4], offers: usize) -> Verdict {
+    let s = Ipv4Addr::from(server);
+    failed(
+        mac,
+        FailureCode::HttpBootNoEcho,
+        Some(server),
+        format!(
+            "the client asked for UEFI HTTP Boot (option 60 HTTPClient); DHCP server {s} offered an address without echoing option 60 HTTPClient ({offers} offer(s) seen), and the firmware takes no offer without it"
+        ),
+        format!(
+            "on {s}, answer HTTPClient clients with option 60 HTTPClient and the boot file's URL in option 67 (dnsmasq: dhcp-vendorclass=set:httpboot,HTTPClient, dhcp-option-force=tag:httpboot,60,HTTPClient, dhcp-boot=tag:httpboot,http://SERVER/FILE; ISC: option vendor-class-identifier \"HTTPClient\" and filename in a class matching it)"
+        ),
+    )
+}
+
+/// UEFI HTTP Boot: an offer echoed `HTTPClient` and named no URI.
+pub fn http_boot_no_uri(mac: [u8; 6], server: [u8; 4]) -> Verdict {
+    let s = Ipv4Addr::from(server);
+    failed(
+        mac,
+        FailureCode::HttpBootNoUri,
+        Some(server),
+        format!(
+            "DHCP server {s} answered the UEFI HTTP Boot client with option 60 HTTPClient but no boot file URI (option 67 or the file field)"
+        ),
+        format!(
+            "set the boot file on {s} to the full URL of the boot file for HTTPClient clients, e.g. http://SERVER/path/bootx64.efi"
+        ),
+    )
+}
+
 /// PXE-E51: nothing answered.
 pub fn no_offers(mac: [u8; 6], discovers: u32) -> Verdict {
     failed(
@@ -324,6 +357,16 @@ pub fn console_message(arch: Option<u16>, code: FailureCode) -> Option<&'static 
     if !arch.is_some_and(is_efi) {
         return None;
     }
+    // HttpBootDxe: an offer it cannot boot from is discarded, and its DHCP
+    // times out (measured with OVMF: no echo, no URI).
+    if arch.is_some_and(is_http_boot) {
+        return match code {
+            FailureCode::HttpBootNoEcho | FailureCode::HttpBootNoUri => {
+                Some("Error: Could not retrieve NBP file size from HTTP server.")
+            }
+            _ => None,
+        };
+    }
     match code {
         // Nothing answers on 4011, or no offer names a boot file: EDK2
         // finds no offer it can boot from.
@@ -342,7 +385,9 @@ pub fn console_message(arch: Option<u16>, code: FailureCode) -> Option<&'static 
         | FailureCode::Http5xx
         | FailureCode::HttpRefused
         | FailureCode::HttpNoAnswer
-        | FailureCode::HttpCut => None,
+        | FailureCode::HttpCut
+        | FailureCode::HttpBootNoEcho
+        | FailureCode::HttpBootNoUri => None,
     }
 }
 
@@ -368,6 +413,18 @@ impl Fetcher {
             },
             Some(u) if u.starts_with("UefiHttpBoot") => Fetcher::Edk2,
             _ => Fetcher::Other,
+        }
+    }
+
+    pub const ALL: [Fetcher; 3] = [Fetcher::Edk2, Fetcher::Ipxe { efi: false }, Fetcher::Other];
+
+    /// The boot stage that fetched: the `stage` label of
+    /// `pxe_http_fetches_total`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Fetcher::Ipxe { .. } => "ipxe",
+            Fetcher::Edk2 => "uefi_http_boot",
+            Fetcher::Other => "other",
         }
     }
 }
@@ -518,8 +575,14 @@ pub fn http_cut(
 
 fn is_efi(arch: u16) -> bool {
     // RFC 4578 and IANA: 6 EFI IA32, 7/9 EFI x64 (erratum), 10 ARM32,
-    // 11 ARM64, 16 x64 HTTP.
-    matches!(arch, 6 | 7 | 9 | 10 | 11 | 16)
+    // 11 ARM64; HTTP Boot 15 IA32, 16 x64, 17 EBC, 18 ARM32, 19 ARM64.
+    matches!(arch, 6 | 7 | 9 | 10 | 11 | 15..=19)
+}
+
+/// An architecture of UEFI HTTP Boot (IANA 15 to 19): its console prints
+/// HttpBootDxe's texts, not the PXE base code's.
+fn is_http_boot(arch: u16) -> bool {
+    matches!(arch, 15..=19)
 }
 
 /// Conditions on the servers that did not decide this boot but matter.

@@ -102,10 +102,16 @@ pub enum FailureCode {
     /// The connection ended (reset, closed, or went silent) before the
     /// file's Content-Length.
     HttpCut,
+    /// UEFI HTTP Boot: offers came, and none echoed option 60
+    /// `HTTPClient` (the firmware ignores such offers).
+    HttpBootNoEcho,
+    /// UEFI HTTP Boot: an offer echoed `HTTPClient` but named no URI
+    /// (option 67 or the `file` field).
+    HttpBootNoUri,
 }
 
 impl FailureCode {
-    pub const ALL: [FailureCode; 18] = [
+    pub const ALL: [FailureCode; 20] = [
         FailureCode::E51,
         FailureCode::E52,
         FailureCode::E53,
@@ -124,6 +130,8 @@ impl FailureCode {
         FailureCode::HttpRefused,
         FailureCode::HttpNoAnswer,
         FailureCode::HttpCut,
+        FailureCode::HttpBootNoEcho,
+        FailureCode::HttpBootNoUri,
     ];
 
     /// As the firmware prints it, e.g. `PXE-E55`.
@@ -147,6 +155,8 @@ impl FailureCode {
             FailureCode::HttpRefused => "HTTP-REFUSED",
             FailureCode::HttpNoAnswer => "HTTP-TIMEOUT",
             FailureCode::HttpCut => "HTTP-CUT",
+            FailureCode::HttpBootNoEcho => "HTTP-NO-ECHO",
+            FailureCode::HttpBootNoUri => "HTTP-NO-URI",
         }
     }
 

@@ -12,7 +12,7 @@ use super::{
     Measurement,
     decide::{Live, Step},
     proxy,
-    state::{MAX_OFFERS, Offer, Session, ip, server_of},
+    state::{MAX_OFFERS, Offer, Session, ip, is_url, server_of},
     timeline::{describe, note},
 };
 use crate::{diagnosis, event::on_proxy_port};
@@ -30,6 +30,9 @@ pub fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) -> Option<Measurement> 
     let t = s.rel(now);
     match (ty, on_proxy_port(e)) {
         (DhcpType::DISCOVER, _) => {
+            if e.flags & f::VENDOR_HTTP_CLIENT != 0 {
+                s.http_boot = true;
+            }
             s.discovers += 1;
             s.first_discover_ns.get_or_insert(now);
             s.awaiting_offer_ns.get_or_insert(now);
@@ -122,6 +125,9 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
             // Option 52 hid part of the answer: no claim about its file.
             None if ack.boot_file_unseen => unseen_or_wait(),
             None => Step::Decided(diagnosis::no_boot_file(s.mac, ack.server, s.offers.len())),
+            // A URL: fetched over HTTP (the HTTP stage decides once the
+            // client connects), no TFTP server needed.
+            Some(file) if is_url(&file) => unseen_or_wait(),
             Some(file) if ack.siaddr == [0; 4] && (ack.tftp_server.is_none() || s.ipxe) => {
                 Step::Decided(diagnosis::no_tftp_server(
                     s.mac,
@@ -148,6 +154,19 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
         }
         if s.offers.is_empty() {
             return Step::Decided(diagnosis::no_offers(s.mac, s.discovers));
+        }
+        // UEFI HTTP Boot takes an offer only if it echoes `HTTPClient`
+        // and names a URI; it asked for none, so none did.
+        if s.http_boot && s.requested.is_none() && address_offers > 0 {
+            let echoed = |o: &&Offer| o.yiaddr != [0; 4] && o.vendor_http;
+            return Step::Decided(match s.offers.iter().find(echoed) {
+                Some(o) => diagnosis::http_boot_no_uri(s.mac, o.server),
+                None => {
+                    let o = s.offers.iter().find(|o| o.yiaddr != [0; 4]);
+                    let server = o.map_or([0; 4], |o| o.server);
+                    diagnosis::http_boot_no_echo(s.mac, server, address_offers)
+                }
+            });
         }
         // Offers came, and the client asked for none of them: none was
         // good enough (UEFI firmware wants a boot file or a proxy).

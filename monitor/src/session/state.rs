@@ -33,6 +33,8 @@ pub struct Offer {
     pub boot_file_unseen: bool,
     pub tftp_server: Option<String>,
     pub vendor_pxe: bool,
+    /// Option 60 starts with `HTTPClient`: the echo UEFI HTTP Boot needs.
+    pub vendor_http: bool,
     pub vendor_specific: bool,
 }
 
@@ -48,6 +50,7 @@ impl Offer {
             tftp_server: (e.flags & f::TFTP_SERVER != 0)
                 .then(|| text(&e.tftp_server, e.tftp_server_len.into())),
             vendor_pxe: e.flags & f::VENDOR_PXE_CLIENT != 0,
+            vendor_http: e.flags & f::VENDOR_HTTP_CLIENT != 0,
             vendor_specific: e.flags & f::VENDOR_SPECIFIC != 0,
         }
     }
@@ -131,6 +134,9 @@ pub struct Session {
     /// The server a REQUEST (port 67) named in option 54, and when.
     pub requested: Option<([u8; 4], u64)>,
     pub ipxe: bool,
+    /// The client asked as a UEFI HTTP Boot client (option 60
+    /// `HTTPClient`): it takes only offers that echo it and name a URI.
+    pub http_boot: bool,
     pub arch: Option<u16>,
     pub offers: Vec<Offer>,
     pub ack: Option<Offer>,
@@ -204,6 +210,14 @@ impl Session {
 
 pub fn ip(a: [u8; 4]) -> Ipv4Addr {
     Ipv4Addr::from(a)
+}
+
+/// Whether a boot file is a URL (UEFI HTTP Boot, iPXE): it is fetched over
+/// HTTP, not TFTP, and needs no TFTP server.
+pub fn is_url(file: &str) -> bool {
+    let f = file.as_bytes();
+    let starts = |p: &[u8]| f.len() >= p.len() && f[..p.len()].eq_ignore_ascii_case(p);
+    starts(b"http://") || starts(b"https://")
 }
 
 /// Whether a requested file is the named one (a leading `/` or not).

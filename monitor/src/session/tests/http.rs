@@ -14,7 +14,7 @@ use super::*;
 const PORT: u16 = 49152;
 
 /// An event of the client's connection from `port`.
-fn ev(
+pub(super) fn ev(
     port: u16,
     moment: HttpMoment,
     from_server: bool,
@@ -45,12 +45,12 @@ fn ev(
     Event::Http(e)
 }
 
-fn get(path: &str, method: &str) -> Vec<u8> {
+pub(super) fn get(path: &str, method: &str) -> Vec<u8> {
     format!("{method} {path} HTTP/1.1\r\nUser-Agent: iPXE/1.0.0+\r\nHost: 10.77.10.1\r\n\r\n")
         .into_bytes()
 }
 
-fn response(status: &str, len: u64) -> Vec<u8> {
+pub(super) fn response(status: &str, len: u64) -> Vec<u8> {
     format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\n\r\n").into_bytes()
 }
 
