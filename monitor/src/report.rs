@@ -15,6 +15,7 @@ use tracing::{info, warn};
 pub use crate::event::escape;
 use crate::{
     alert::AlertChange,
+    diagnosis::Fetcher,
     verdict::{Outcome, TransferResult, Verdict},
 };
 
@@ -56,8 +57,30 @@ pub struct TransferJson<'a> {
     pub server: Ipv4Addr,
     /// `complete`, `error`, `unanswered` or `incomplete`.
     pub result: &'static str,
+    /// The TFTP error code, or the HTTP status.
     pub error_code: Option<u16>,
     pub requests: u32,
+    /// `tftp` or `http` (added with the HTTP stage).
+    pub protocol: &'static str,
+    /// An HTTP fetch's details; absent for TFTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpJson<'a>>,
+}
+
+/// An HTTP fetch in `transfers`.
+#[derive(Serialize)]
+pub struct HttpJson<'a> {
+    pub method: &'static str,
+    pub url: &'a str,
+    /// `None` without a response.
+    pub status: Option<u16>,
+    /// Body bytes seen, and the Content-Length announced.
+    pub bytes: u64,
+    pub content_length: Option<u64>,
+    pub duration_seconds: f64,
+    /// `ipxe`, `uefi_http_boot` or `other` (from the User-Agent).
+    pub stage: &'static str,
+    pub user_agent: Option<&'a str>,
 }
 
 impl<'a> TransferJson<'a> {
@@ -68,6 +91,17 @@ impl<'a> TransferJson<'a> {
             result: t.status.label(),
             error_code: t.error_code,
             requests: t.requests,
+            protocol: if t.http.is_some() { "http" } else { "tftp" },
+            http: t.http.as_ref().map(|h| HttpJson {
+                method: h.method,
+                url: &h.url,
+                status: h.status,
+                bytes: h.bytes,
+                content_length: h.content_length,
+                duration_seconds: h.duration_ns as f64 / 1e9,
+                stage: Fetcher::from_user_agent(h.user_agent.as_deref(), None).label(),
+                user_agent: h.user_agent.as_deref(),
+            }),
         }
     }
 }
@@ -266,5 +300,62 @@ mod tests {
             assert_eq!(out.lines().count(), 1, "one line: {out}");
             assert!(out.contains("PXE-E3B"), "{out}");
         }
+    }
+
+    #[test]
+    fn json_lists_http_fetches_beside_tftp_transfers_with_their_details() {
+        use crate::verdict::{HttpTransfer, TransferStatus};
+        let mut v = Verdict::new([2, 0, 0, 0, 0, 1], Outcome::Booted, None, None);
+        let tftp = TransferResult {
+            file: "ipxe.efi".into(),
+            server: [10, 0, 0, 1].into(),
+            status: TransferStatus::Complete,
+            error_code: None,
+            requests: 1,
+            http: None,
+        };
+        let http = TransferResult {
+            file: "http://10.0.0.1/boot.ipxe".into(),
+            error_code: Some(200),
+            http: Some(HttpTransfer {
+                method: "GET",
+                url: "http://10.0.0.1/boot.ipxe".into(),
+                status: Some(200),
+                bytes: 64,
+                content_length: Some(64),
+                duration_ns: 250_000_000,
+                user_agent: Some("iPXE/1.21.1+".into()),
+            }),
+            ..tftp.clone()
+        };
+        v.transfers = vec![tftp, http];
+        let mut out = Vec::new();
+        write_json(&mut out, &[v]).unwrap();
+        // One object per line.
+        let j: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let t = &j["transfers"];
+        assert_eq!(t[0]["protocol"], "tftp");
+        assert!(t[0].get("http").is_none(), "{t}");
+        assert_eq!(t[1]["protocol"], "http");
+        assert_eq!(t[1]["error_code"], 200);
+        let h = &t[1]["http"];
+        assert_eq!(
+            (
+                &h["method"],
+                &h["status"],
+                &h["bytes"],
+                &h["content_length"],
+                &h["stage"]
+            ),
+            (
+                &"GET".into(),
+                &200.into(),
+                &64.into(),
+                &64.into(),
+                &"ipxe".into()
+            ),
+            "{h}"
+        );
+        assert_eq!(h["duration_seconds"], 0.25);
     }
 }

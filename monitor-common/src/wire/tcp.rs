@@ -40,6 +40,18 @@ pub enum Web {
     Https = 2,
 }
 
+impl Web {
+    pub const ALL: [Web; 2] = [Web::Http, Web::Https];
+
+    /// The URL scheme: a metric label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Web::Http => "http",
+            Web::Https => "https",
+        }
+    }
+}
+
 /// The fixed 20 bytes of a TCP header; `new_checked` also makes sure the
 /// options the data offset announces are inside the frame.
 #[derive(Clone, Copy)]

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use monitor_common::{
     Class, DhcpType, Direction, ParseError,
+    counters::WebSegment,
     counters::maps::{
         dhcp_index, icmp_index, parse_error_index, tftp_error_index, tftp_opcode_index,
         traffic_index,
     },
-    wire::tftp,
+    wire::{tcp::Web, tftp},
 };
 use prometheus::{
     IntCounterVec, Opts,
@@ -78,7 +79,15 @@ const EVENTS_SHED: (&str, &str) = (
 );
 const TABLE_EVICTIONS: (&str, &str) = (
     "pxe_kernel_table_evictions_total",
-    "Entries the kernel's tables pushed out to make room, by table (pxe_transactions: --max-pxe-transactions, tftp_transfers: --max-tftp-transfers): a transaction or transfer forgotten before it ended is misjudged, so raise the size if this grows during boots.",
+    "Entries the kernel's tables pushed out to make room, by table (pxe_transactions: --max-pxe-transactions, tftp_transfers: --max-tftp-transfers, http_connections and boot_clients: 4096 each): a transaction, transfer or connection forgotten before it ended is misjudged, so raise the size if this grows during boots.",
+);
+const WEB_SEGMENTS: (&str, &str) = (
+    "pxe_http_segments_total",
+    "TCP segments of boot clients' web connections (to or from ports 80, 8080, 443 and --http-port/--https-port of clients a PXE or HTTP Boot ACK named), by scheme and kind: syn, syn_ack, rst, fin, data (payload), ack (none of those).",
+);
+const WEB_BYTES: (&str, &str) = (
+    "pxe_http_payload_bytes_total",
+    "TCP payload bytes of the segments in pxe_http_segments_total (headers not counted; a resent segment counts again), by scheme.",
 );
 const ICMP: (&str, &str) = (
     "pxe_icmp_unreachable_total",
@@ -123,6 +132,8 @@ impl<S: CounterSource> KernelCollector<S> {
             desc(TFTP_PACKETS, &["interface", "direction", "opcode"]),
             desc(TFTP_ERRORS, &["interface", "direction", "sender", "code"]),
             desc(PARSE, &["interface", "direction", "reason"]),
+            desc(WEB_SEGMENTS, &["interface", "direction", "scheme", "kind"]),
+            desc(WEB_BYTES, &["interface", "direction", "scheme"]),
             desc(READ_ERRORS, &[]),
             desc(READ_SUCCESS, &["interface"]),
         ];
@@ -189,7 +200,7 @@ pub fn events_received(interfaces: &[String]) -> prometheus::Result<IntCounterVe
 pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
     let (mut packets, mut bytes, mut dhcp, mut parse) = (vec![], vec![], vec![], vec![]);
     let (mut lost, mut icmp, mut tftp_p, mut tftp_e) = (vec![], vec![], vec![], vec![]);
-    let (mut shed, mut evicted) = (vec![], vec![]);
+    let (mut shed, mut evicted, mut web_s, mut web_b) = (vec![], vec![], vec![], vec![]);
     for (iface, c) in samples {
         for dir in Direction::ALL {
             for slot in 0..tftp::OPCODE_SLOTS {
@@ -241,13 +252,31 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         lost.push(counter(&[("interface", iface.as_str())], c.events_lost));
         shed.push(counter(&[("interface", iface.as_str())], c.events_shed));
         let (xids, flows) = c.table_evictions();
-        for (table, n) in [("pxe_transactions", xids), ("tftp_transfers", flows)] {
+        let (conns, clients) = c.web_table_evictions();
+        for (table, n) in [
+            ("pxe_transactions", xids),
+            ("tftp_transfers", flows),
+            ("http_connections", conns),
+            ("boot_clients", clients),
+        ] {
             evicted.push(counter(
                 &[("interface", iface.as_str()), ("table", table)],
                 n,
             ));
         }
         for dir in Direction::ALL {
+            for web in Web::ALL {
+                let at = [
+                    ("interface", iface.as_str()),
+                    ("direction", dir.label()),
+                    ("scheme", web.label()),
+                ];
+                for kind in WebSegment::ALL {
+                    let labels = [at[0], at[1], at[2], ("kind", kind.label())];
+                    web_s.push(counter(&labels, c.web_segment(dir, web, kind)));
+                }
+                web_b.push(counter(&at, c.web_payload_bytes(dir, web)));
+            }
             for class in Class::ALL {
                 let t = c
                     .traffic
@@ -309,6 +338,8 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         family(ICMP, icmp),
         family(TFTP_PACKETS, tftp_p),
         family(TFTP_ERRORS, tftp_e),
+        family(WEB_SEGMENTS, web_s),
+        family(WEB_BYTES, web_b),
     ]
 }
 
@@ -358,6 +389,8 @@ mod tests {
     use monitor_common::Traffic;
     use prometheus::{Encoder, TextEncoder};
 
+    use monitor_common::counters::maps::{web_bytes_index, web_segment_index};
+
     use super::*;
 
     fn text(f: &[MetricFamily]) -> String {
@@ -376,7 +409,26 @@ mod tests {
         c.dhcp_types[dhcp_index(Direction::Egress, true, DhcpType::OFFER) as usize] = 2;
         c.parse_errors[parse_error_index(Direction::Ingress, ParseError::TruncatedUdp) as usize] =
             1;
+        c.web_segments
+            [web_segment_index(Direction::Ingress, Web::Http, WebSegment::Syn) as usize] = 4;
+        c.web_bytes[web_bytes_index(Direction::Egress, Web::Https) as usize] = 5000;
+        (c.new_conns, c.conns_size) = (4100, 4096);
         let out = text(&families(&[("eth9".into(), c)]));
+        assert!(out.contains(r#"pxe_http_segments_total{interface="eth9",direction="ingress",scheme="http",kind="syn"} 4"#), "{out}");
+        assert!(out.contains(r#"pxe_http_segments_total{interface="eth9",direction="egress",scheme="https",kind="rst"} 0"#), "{out}");
+        assert!(out.contains(r#"pxe_http_payload_bytes_total{interface="eth9",direction="egress",scheme="https"} 5000"#), "{out}");
+        assert!(
+            out.contains(
+                r#"pxe_kernel_table_evictions_total{interface="eth9",table="http_connections"} 4"#
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                r#"pxe_kernel_table_evictions_total{interface="eth9",table="boot_clients"} 0"#
+            ),
+            "{out}"
+        );
         assert!(out.contains(r#"pxe_packets_total{interface="eth9",direction="ingress",class="dhcp_to_server"} 3"#), "{out}");
         assert!(out.contains(
             r#"pxe_bytes_total{interface="eth9",direction="ingress",class="dhcp_to_server"} 1000"#

@@ -7,9 +7,24 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, 
 
 use super::servers::ServerMetrics;
 use crate::{
+    diagnosis::Fetcher,
     session::Measurement,
-    verdict::{FailureCode, Outcome, Verdict, WarningKind},
+    verdict::{FailureCode, Outcome, TransferStatus, Verdict, WarningKind},
 };
+
+/// The `status` label of `pxe_http_fetches_total`: the status class, or
+/// `none` when no response came (refused, no answer, cut before the head).
+const HTTP_STATUS_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "none"];
+
+fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        _ => "none",
+    }
+}
 
 /// Session metrics, registered with the agent's registry.
 #[derive(Clone)]
@@ -23,6 +38,9 @@ pub struct SessionMetrics {
     pub offer_latency: Histogram,
     pub transfer_duration: Histogram,
     pub transfer_bytes: Histogram,
+    pub http_fetches: IntCounterVec,
+    pub http_duration: Histogram,
+    pub http_bytes: Histogram,
     pub warnings: IntCounterVec,
     pub flood: IntGauge,
     pub servers: ServerMetrics,
@@ -77,6 +95,27 @@ impl SessionMetrics {
                 // 1 KiB to 1 GiB, by 4.
                 .buckets(prometheus::exponential_buckets(1024.0, 4.0, 11)?),
             )?,
+            http_fetches: IntCounterVec::new(
+                Opts::new(
+                    "pxe_http_fetches_total",
+                    "HTTP requests of boot clients (iPXE's script, kernel and initrd; UEFI HTTP Boot's HEAD and GET), by the stage that made them (ipxe, uefi_http_boot: from the User-Agent; other) and the response's status class (none: refused, unanswered or cut before a response). Counted when the client's session is decided.",
+                ),
+                &["stage", "status"],
+            )?,
+            http_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "pxe_http_transfer_duration_seconds",
+                    "From an HTTP GET to the last byte of its body, for files that arrived whole (beside pxe_tftp_transfer_duration_seconds).",
+                )
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
+            )?,
+            http_bytes: Histogram::with_opts(
+                HistogramOpts::new(
+                    "pxe_http_transfer_bytes",
+                    "Body bytes of HTTP GETs that arrived whole; the _sum's rate is the HTTP boot-file throughput.",
+                )
+                .buckets(prometheus::exponential_buckets(1024.0, 4.0, 11)?),
+            )?,
             warnings: IntCounterVec::new(
                 Opts::new(
                     "pxe_warnings_total",
@@ -99,6 +138,11 @@ impl SessionMetrics {
         for c in FailureCode::ALL {
             m.failures.with_label_values(&[c.label()]);
         }
+        for f in Fetcher::ALL {
+            for st in HTTP_STATUS_CLASSES {
+                m.http_fetches.with_label_values(&[f.label(), st]);
+            }
+        }
         registry.register(Box::new(m.started.clone()))?;
         registry.register(Box::new(m.outcomes.clone()))?;
         registry.register(Box::new(m.failures.clone()))?;
@@ -108,6 +152,9 @@ impl SessionMetrics {
         registry.register(Box::new(m.offer_latency.clone()))?;
         registry.register(Box::new(m.transfer_duration.clone()))?;
         registry.register(Box::new(m.transfer_bytes.clone()))?;
+        registry.register(Box::new(m.http_fetches.clone()))?;
+        registry.register(Box::new(m.http_duration.clone()))?;
+        registry.register(Box::new(m.http_bytes.clone()))?;
         registry.register(Box::new(m.warnings.clone()))?;
         registry.register(Box::new(m.flood.clone()))?;
         Ok(m)
@@ -127,6 +174,20 @@ impl SessionMetrics {
                 .observe(v.last_seen_ns.saturating_sub(v.first_seen_ns) as f64 / 1e9);
         }
         self.servers.session(&v.dhcp_servers, v.first_seen_ns);
+        for (t, h) in v
+            .transfers
+            .iter()
+            .filter_map(|t| Some((t, t.http.as_ref()?)))
+        {
+            let stage = Fetcher::from_user_agent(h.user_agent.as_deref(), None);
+            self.http_fetches
+                .with_label_values(&[stage.label(), status_class(h.status)])
+                .inc();
+            if t.status == TransferStatus::Complete && h.method == "GET" {
+                self.http_duration.observe(h.duration_ns as f64 / 1e9);
+                self.http_bytes.observe(h.bytes as f64);
+            }
+        }
     }
 
     /// A figure measured as it happened.
@@ -145,5 +206,69 @@ impl SessionMetrics {
                 self.transfer_bytes.observe(bytes as f64);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus::{Encoder, TextEncoder};
+
+    use super::*;
+    use crate::verdict::{HttpTransfer, TransferResult};
+
+    fn fetch(method: &'static str, status: Option<u16>, done: bool, ua: &str) -> TransferResult {
+        TransferResult {
+            file: "http://10.0.0.1/f".into(),
+            server: [10, 0, 0, 1].into(),
+            status: if done {
+                TransferStatus::Complete
+            } else {
+                TransferStatus::Incomplete
+            },
+            error_code: status,
+            requests: 1,
+            http: Some(HttpTransfer {
+                method,
+                url: "http://10.0.0.1/f".into(),
+                status,
+                bytes: 3000,
+                content_length: Some(3000),
+                duration_ns: 2_000_000_000,
+                user_agent: Some(ua.into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn http_fetches_count_by_stage_and_status_class_and_whole_gets_are_measured() {
+        let r = Registry::new();
+        let m = SessionMetrics::register(&r, 4).unwrap();
+        let mut v = Verdict::new([0; 6], Outcome::Booted, None, None);
+        v.transfers = vec![
+            fetch("HEAD", Some(200), true, "UefiHttpBoot/1.0"),
+            fetch("GET", Some(200), true, "UefiHttpBoot/1.0"),
+            fetch("GET", Some(404), false, "iPXE/1.21.1"),
+            fetch("GET", None, false, "curl/8"),
+        ];
+        m.record(&v);
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&r.gather(), &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        for line in [
+            r#"pxe_http_fetches_total{stage="uefi_http_boot",status="2xx"} 2"#,
+            r#"pxe_http_fetches_total{stage="ipxe",status="4xx"} 1"#,
+            r#"pxe_http_fetches_total{stage="other",status="none"} 1"#,
+            r#"pxe_http_fetches_total{stage="ipxe",status="5xx"} 0"#,
+            // Only the GET that arrived whole.
+            "pxe_http_transfer_bytes_sum 3000",
+            "pxe_http_transfer_duration_seconds_count 1",
+        ] {
+            assert!(out.contains(line), "{line} in\n{out}");
+        }
+        let series = out
+            .lines()
+            .filter(|l| l.starts_with("pxe_http_fetches_total{"))
+            .count();
+        assert_eq!(series, Fetcher::ALL.len() * HTTP_STATUS_CLASSES.len());
     }
 }
