@@ -38,6 +38,7 @@ use xtask::{
     agent::{self, Agent},
     lab::{self, Lab, Servers},
     prom::Prometheus,
+    scrape,
 };
 
 const MAC_A: &str = "52:54:00:77:00:0a";
@@ -187,7 +188,11 @@ fn expectation(title: &str) -> Expect {
         | "TFTP packets by opcode"
         | "ICMP port unreachable about PXE ports"
         | "Traffic by class"
-        | "Programs attached" => Data,
+        | "Programs attached"
+        | "HTTP fetches by stage and status"
+        | "HTTP throughput"
+        | "HTTP transfer time"
+        | "HTTP segments by kind" => Data,
         other => panic!("dashboard panel {other:?} has no expectation in this test: add one"),
     }
 }
@@ -215,7 +220,9 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
     }
     let state = std::env::temp_dir().join(format!("pxe-monitor-e2e-prom-{}", std::process::id()));
     // Dropped in reverse order on panic: receiver, Prometheus, agent, lab.
-    let mut lab = Lab::up(&state.join("lab")).expect("lab up");
+    // dnsmasq hands machine A an iPXE script over TFTP that chains a file
+    // over HTTP: the TFTP and the HTTP panels both get data.
+    let mut lab = Lab::up_with(&state.join("lab"), 0, Servers::HttpChain).expect("lab up");
     let hook = Receiver::start();
     let listen = agent::free_port().unwrap();
     let webhook = format!("http://{}", hook.addr);
@@ -276,7 +283,7 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
     });
     assert_eq!(before, [0.0], "{e55} before any boot");
 
-    // 1. Machine A boots while dnsmasq serves the segment.
+    // 1. Machine A boots while dnsmasq serves the segment (TFTP, then HTTP).
     lab.boot_client_as(MAC_A).expect("boot machine A");
     let booted = lab.wait_client(Duration::from_secs(90)).unwrap();
     assert!(
@@ -421,7 +428,7 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
 
     // The sessions behind it all.
     let sessions: Value =
-        serde_json::from_str(&xtask::scrape::get(listen, "/api/sessions").unwrap()).unwrap();
+        serde_json::from_str(&scrape::get(listen, "/api/sessions").unwrap()).unwrap();
     let outcome = |mac: &str| {
         sessions
             .as_array()
@@ -439,6 +446,51 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
         outcome(MAC_B),
         Some((Value::from("failed"), Value::from("PXE-E55"))),
         "{sessions}"
+    );
+    // Machine A's chain over HTTP: the script, the kernel and the initrd,
+    // each whole, in the HTTP histograms; its session lists them.
+    let www = state.join("lab").join(lab::WEB_ROOT);
+    let http_bytes: u64 = [lab::HTTP_STAGE2, lab::HTTP_KERNEL, lab::HTTP_INITRD]
+        .iter()
+        .map(|f| {
+            std::fs::metadata(www.join(f))
+                .expect("a file of the chain")
+                .len()
+        })
+        .sum();
+    let m = agent.metrics().expect("scrape /metrics");
+    assert_eq!(
+        scrape::sum(&m, "pxe_http_transfer_bytes_sum", &[]),
+        http_bytes,
+        "HTTP bytes of the chain's files"
+    );
+    assert_eq!(scrape::sum(&m, "pxe_http_transfer_bytes_count", &[]), 3);
+    assert_eq!(
+        scrape::sum(
+            &m,
+            "pxe_http_fetches_total",
+            &[("stage", "ipxe"), ("status", "2xx")]
+        ),
+        3
+    );
+    let a = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["client_mac"] == MAC_A)
+        .unwrap();
+    let urls: Vec<&str> = a["transfers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["protocol"] == "http")
+        .filter_map(|t| t["file"].as_str())
+        .collect();
+    assert_eq!(
+        urls,
+        [lab::HTTP_STAGE2, lab::HTTP_KERNEL, lab::HTTP_INITRD]
+            .map(|f| format!("http://{}/{f}", lab::SERVER_IP)),
+        "{a}"
     );
 
     // Everything stops and nothing is left behind.

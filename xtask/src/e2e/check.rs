@@ -32,7 +32,7 @@ pub(super) struct Monitor {
 pub(super) fn console_timeout(fw: Firmware) -> Duration {
     match fw {
         Firmware::Bios => Duration::from_secs(60),
-        Firmware::Uefi => Duration::from_secs(120),
+        Firmware::Uefi | Firmware::UefiHttp => Duration::from_secs(120),
     }
 }
 
@@ -112,7 +112,7 @@ pub(super) fn check_monitor(
             "{at}: pxe-monitor says the console shows {c:?}, it showed {console_line:?}"
         ));
     }
-    if fw == Firmware::Uefi && m.watch.sees_all && want.1.is_some() && said_console.is_none() {
+    if fw != Firmware::Bios && m.watch.sees_all && want.1.is_some() && said_console.is_none() {
         problems.push(format!(
             "{at}: no console message for the UEFI failure {}",
             verdict_text(&live)

@@ -89,7 +89,7 @@ pub fn run(opts: Options) -> Result<()> {
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let out = fs::canonicalize(&out)?;
     let firmware = if opts.firmware.is_empty() {
-        vec![Firmware::Bios, Firmware::Uefi]
+        vec![Firmware::Bios, Firmware::Uefi, Firmware::UefiHttp]
     } else {
         opts.firmware
     };
@@ -108,7 +108,8 @@ pub fn run(opts: Options) -> Result<()> {
     let mut queue: VecDeque<(&Scenario, Firmware)> = VecDeque::new();
     for fw in firmware.iter().rev() {
         for s in SCENARIOS {
-            if opts.scenarios.is_empty() || opts.scenarios.iter().any(|n| n == s.name) {
+            let named = opts.scenarios.is_empty() || opts.scenarios.iter().any(|n| n == s.name);
+            if named && s.expect(*fw).is_some() {
                 queue.push_back((s, *fw));
             }
         }

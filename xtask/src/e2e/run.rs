@@ -52,7 +52,9 @@ fn drive(
     dir: &Path,
     run: &mut Run,
 ) -> Result<()> {
-    let expect = s.expect(fw);
+    let Some(expect) = s.expect(fw) else {
+        anyhow::bail!("scenario {} does not run with {}", s.name, fw.label());
+    };
     fs::create_dir_all(dir)?;
     // Dropping the lab (also on error) stops its processes and deletes its
     // namespaces; dropping an agent kills it.

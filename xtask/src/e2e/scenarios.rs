@@ -52,6 +52,10 @@ const IPXE_BOOTED: &str = lab::BOOT_OK_MARKER;
 /// EDK2's line when it downloaded its boot file.
 const EDK2_BOOTED: &str = "NBP file downloaded successfully";
 
+/// EDK2 HttpBootDxe's first line when its DHCP found no offer to boot from
+/// (then `Error: Server response timeout.`).
+const EDK2_NO_NBP: &str = "Error: Could not retrieve NBP file size from HTTP server.";
+
 /// Where a monitor runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
@@ -120,17 +124,21 @@ pub struct Scenario {
     pub name: &'static str,
     pub about: &'static str,
     pub servers: Servers,
-    pub bios: Expect,
-    pub uefi: Expect,
+    /// What each firmware must show; `None`: the scenario does not run
+    /// with it.
+    pub bios: Option<Expect>,
+    pub uefi: Option<Expect>,
+    pub uefi_http: Option<Expect>,
     /// The monitors, each run live during the same boot.
     pub watch: &'static [Watch],
 }
 
 impl Scenario {
-    pub(super) fn expect(&self, fw: Firmware) -> Expect {
+    pub(super) fn expect(&self, fw: Firmware) -> Option<Expect> {
         match fw {
             Firmware::Bios => self.bios,
             Firmware::Uefi => self.uefi,
+            Firmware::UefiHttp => self.uefi_http,
         }
     }
 }
@@ -142,24 +150,27 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "healthy-dnsmasq",
         about: "dnsmasq: DHCP with next-server and boot file, TFTP",
         servers: Servers::Dnsmasq,
-        bios: booted(IPXE_BOOTED),
-        uefi: booted(EDK2_BOOTED),
+        bios: Some(booted(IPXE_BOOTED)),
+        uefi: Some(booted(EDK2_BOOTED)),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "kb259670-isc",
         about: "isc-dhcp-server with option 60 PXEClient, 66, 67; nothing on 4011 (Microsoft KB 259670)",
         servers: Servers::IscKb259670,
-        bios: failed("Nothing to boot", "PXE-E55"),
-        uefi: failed("PXE-E16: No valid offer received", "PXE-E55"),
+        bios: Some(failed("Nothing to boot", "PXE-E55")),
+        uefi: Some(failed("PXE-E16: No valid offer received", "PXE-E55")),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "kb259670-kea",
         about: "the same misconfiguration served by Kea",
         servers: Servers::KeaKb259670,
-        bios: failed("Nothing to boot", "PXE-E55"),
-        uefi: failed("PXE-E16: No valid offer received", "PXE-E55"),
+        bios: Some(failed("Nothing to boot", "PXE-E55")),
+        uefi: Some(failed("PXE-E16: No valid offer received", "PXE-E55")),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
@@ -168,49 +179,58 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::IscOption60NextServer,
         // iPXE skips 4011 when the offer has next-server and a file; the
         // risk is still named.
-        bios: booted(IPXE_BOOTED).warning(OPTION60),
-        uefi: failed("PXE-E16: No valid offer received", "PXE-E55"),
+        bios: Some(booted(IPXE_BOOTED).warning(OPTION60)),
+        uefi: Some(failed("PXE-E16: No valid offer received", "PXE-E55")),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "no-bootfile",
         about: "dnsmasq: addresses and TFTP, no boot file",
         servers: Servers::DnsmasqNoBootFile,
-        bios: failed("Nothing to boot", "PXE-E53"),
-        uefi: failed("PXE-E16: No valid offer received", "PXE-E53"),
+        bios: Some(failed("Nothing to boot", "PXE-E53")),
+        uefi: Some(failed("PXE-E16: No valid offer received", "PXE-E53")),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "bootfile-missing",
         about: "dnsmasq names a boot file its TFTP root lacks",
         servers: Servers::DnsmasqFileMissing,
-        bios: failed("No such file or directory", "PXE-E3B"),
-        uefi: failed("PXE-E23: Client received TFTP error from server", "PXE-E3B"),
+        bios: Some(failed("No such file or directory", "PXE-E3B")),
+        uefi: Some(failed(
+            "PXE-E23: Client received TFTP error from server",
+            "PXE-E3B",
+        )),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "no-dhcp-server",
         about: "no DHCP server on the segment",
         servers: Servers::NoDhcp,
-        bios: failed("Nothing to boot", "PXE-E51"),
-        uefi: failed("PXE-E18: Server response timeout", "PXE-E51"),
+        bios: Some(failed("Nothing to boot", "PXE-E51")),
+        uefi: Some(failed("PXE-E18: Server response timeout", "PXE-E51")),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "tftp-server-down",
         about: "dnsmasq names itself as TFTP server; no TFTP server runs",
         servers: Servers::DnsmasqNoTftp,
-        bios: failed("Connection timed out", "PXE-E32"),
-        uefi: failed("PXE-E99: Unexpected network error", "PXE-E32"),
+        bios: Some(failed("Connection timed out", "PXE-E32")),
+        uefi: Some(failed("PXE-E99: Unexpected network error", "PXE-E32")),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "options-66-67-only",
         about: "isc-dhcp-server with options 66/67 only: no next-server, no option 60 (Windows DHCP style)",
         servers: Servers::IscOptions6667Only,
-        bios: failed("Nothing to boot", "PXE-E7B"),
+        bios: Some(failed("Nothing to boot", "PXE-E7B")),
         // EDK2 takes option 66 as the TFTP server.
-        uefi: booted(EDK2_BOOTED),
+        uefi: Some(booted(EDK2_BOOTED)),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
@@ -219,8 +239,9 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::TwoDhcpServers,
         // iPXE takes the last of equal offers; EDK2 prefers one with a
         // boot file.
-        bios: failed("Nothing to boot", "PXE-E53").warning(SEVERAL_SERVERS),
-        uefi: booted(EDK2_BOOTED).warning(SEVERAL_SERVERS),
+        bios: Some(failed("Nothing to boot", "PXE-E53").warning(SEVERAL_SERVERS)),
+        uefi: Some(booted(EDK2_BOOTED).warning(SEVERAL_SERVERS)),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
@@ -229,32 +250,36 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::PxelinuxChain,
         // The loader prints the marker from pxelinux.cfg/default: the whole
         // chain ran.
-        bios: booted(lab::PXELINUX_OK_MARKER),
-        uefi: booted(lab::PXELINUX_OK_MARKER),
+        bios: Some(booted(lab::PXELINUX_OK_MARKER)),
+        uefi: Some(booted(lab::PXELINUX_OK_MARKER)),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "relay-ip-helper",
         about: "the router relays DHCP (its IP helper) to dnsmasq behind it; TFTP is routed",
         servers: Servers::Relay,
-        bios: booted(IPXE_BOOTED),
-        uefi: booted(EDK2_BOOTED),
+        bios: Some(booted(IPXE_BOOTED)),
+        uefi: Some(booted(EDK2_BOOTED)),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER_AND_THE_ROUTER,
     },
     Scenario {
         name: "relay-missing-pxe-server",
         about: "the router relays to the DHCP server (addresses only) but not to the PXE server behind it",
         servers: Servers::RelayMissingPxeServer,
-        bios: failed("Nothing to boot", "PXE-E53"),
-        uefi: failed("PXE-E16: No valid offer received", "PXE-E53"),
+        bios: Some(failed("Nothing to boot", "PXE-E53")),
+        uefi: Some(failed("PXE-E16: No valid offer received", "PXE-E53")),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER_AND_THE_ROUTER,
     },
     Scenario {
         name: "healthy-proxydhcp",
         about: "isc-dhcp-server gives addresses; dnsmasq at 10.77.10.2 is proxyDHCP (67, 4011) and TFTP",
         servers: Servers::ProxyDhcp,
-        bios: booted(IPXE_BOOTED),
-        uefi: booted(EDK2_BOOTED),
+        bios: Some(booted(IPXE_BOOTED)),
+        uefi: Some(booted(EDK2_BOOTED)),
+        uefi_http: None,
         // The boot-server exchange and the transfer go to 10.77.10.2 only.
         watch: &[
             Watch {
@@ -271,8 +296,9 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "proxydhcp-no-boot-service",
         about: "the same, the proxy configured without a boot service (it stays silent)",
         servers: Servers::ProxyDhcpNoBootService,
-        bios: failed("Nothing to boot", "PXE-E53"),
-        uefi: failed("PXE-E16: No valid offer received", "PXE-E53"),
+        bios: Some(failed("Nothing to boot", "PXE-E53")),
+        uefi: Some(failed("PXE-E16: No valid offer received", "PXE-E53")),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
@@ -280,8 +306,9 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "dnsmasq hands iPXE (BIOS: a script over TFTP; UEFI: ipxe.efi) a chain to stage2.ipxe on a web server",
         servers: Servers::HttpChain,
         // stage2.ipxe prints the marker: the HTTP stage ran.
-        bios: booted(IPXE_BOOTED),
-        uefi: booted(IPXE_BOOTED),
+        bios: Some(booted(IPXE_BOOTED)),
+        uefi: Some(booted(IPXE_BOOTED)),
+        uefi_http: None,
         // The web server is at the DHCP server's address.
         watch: ON_THE_DHCP_SERVER,
     },
@@ -291,30 +318,32 @@ pub const SCENARIOS: &[Scenario] = &[
         servers: Servers::HttpChainMissing,
         // The BIOS console wraps this line at 80 columns; the console
         // reader joins it again.
-        bios: failed(
+        bios: Some(failed(
             "http://10.77.10.1/stage2.ipxe... No such file or directory (http://ipxe.org/2d0c613b)",
             "HTTP-404",
-        ),
-        uefi: failed(
+        )),
+        uefi: Some(failed(
             "http://10.77.10.1/stage2.ipxe... No such file or directory (http://ipxe.org/2d0c618e)",
             "HTTP-404",
-        ),
+        )),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
         name: "http-chain-no-server",
         about: "the same, no web server running (the server answers the SYN with a RST)",
         servers: Servers::HttpChainNoServer,
-        bios: failed(
+        bios: Some(failed(
             "http://10.77.10.1/stage2.ipxe... Connection reset (http://ipxe.org/0f0a6039)",
             "HTTP-REFUSED",
-        ),
+        )),
         // ipxe.efi's first HTTP request, for boot.ipxe, already finds no
         // server.
-        uefi: failed(
+        uefi: Some(failed(
             "http://10.77.10.1/boot.ipxe... Connection reset (http://ipxe.org/0f0a6095)",
             "HTTP-REFUSED",
-        ),
+        )),
+        uefi_http: None,
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
@@ -322,14 +351,52 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "the same, the web server closing the connection 64 KiB into a 1 MiB stage2.ipxe",
         servers: Servers::HttpChainCut,
         // iPXE's EIO for a connection closed short of its Content-Length.
-        bios: failed(
+        bios: Some(failed(
             "http://10.77.10.1/stage2.ipxe... Input/output error (http://ipxe.org/1d0c6239)",
             "HTTP-CUT",
-        ),
-        uefi: failed(
+        )),
+        uefi: Some(failed(
             "http://10.77.10.1/stage2.ipxe... Input/output error (http://ipxe.org/1d0c6298)",
             "HTTP-CUT",
-        ),
+        )),
+        uefi_http: None,
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "http-boot",
+        about: "UEFI HTTP Boot: dnsmasq echoes option 60 HTTPClient with the URL of ipxe.efi on a web server; iPXE then chains stage2.ipxe",
+        servers: Servers::HttpBoot,
+        bios: None,
+        uefi: None,
+        uefi_http: Some(booted(IPXE_BOOTED)),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "http-boot-missing",
+        about: "the same, the URL naming a file the web server does not have (404)",
+        servers: Servers::HttpBootMissing,
+        bios: None,
+        uefi: None,
+        uefi_http: Some(failed("Client Error: 404 Not Found", "HTTP-404")),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "http-boot-no-echo",
+        about: "the same, dnsmasq not echoing option 60 HTTPClient: the firmware ignores its offers",
+        servers: Servers::HttpBootNoEcho,
+        bios: None,
+        uefi: None,
+        // EDK2 discards the offer and its DHCP times out (4, 8, 16, 32 s).
+        uefi_http: Some(failed(EDK2_NO_NBP, "HTTP-NO-ECHO")),
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "http-boot-no-uri",
+        about: "the same, dnsmasq echoing HTTPClient but naming no URL for HTTP Boot clients",
+        servers: Servers::HttpBootNoUri,
+        bios: None,
+        uefi: None,
+        uefi_http: Some(failed(EDK2_NO_NBP, "HTTP-NO-URI")),
         watch: ON_THE_DHCP_SERVER,
     },
 ];

@@ -20,6 +20,11 @@ pub enum Firmware {
     /// OVMF (EDK2) and its own PXE stack: virtio-net with no option ROM,
     /// so EDK2's PxeBcDxe boots, not iPXE's EFI driver.
     Uefi,
+    /// OVMF booting over UEFI HTTP Boot (EDK2's HttpBootDxe): its PXE
+    /// attempts and IPv6 turned off through fw_cfg ([`HTTP_BOOT_FW_CFG`]),
+    /// so its first boot option is HTTP Boot over IPv4 (else it spends
+    /// about a minute in PXE over IPv4 and IPv6 first).
+    UefiHttp,
 }
 
 impl Firmware {
@@ -27,9 +32,18 @@ impl Firmware {
         match self {
             Firmware::Bios => "bios",
             Firmware::Uefi => "uefi",
+            Firmware::UefiHttp => "uefi-http",
         }
     }
 }
+
+/// OVMF's run-time switches (OvmfPkg/RUNTIME_CONFIG.md) that leave HTTP
+/// Boot over IPv4 as its only network boot option.
+pub const HTTP_BOOT_FW_CFG: [&str; 3] = [
+    "name=opt/org.tianocore/IPv4PXESupport,string=no",
+    "name=opt/org.tianocore/IPv6PXESupport,string=no",
+    "name=opt/org.tianocore/IPv6Support,string=no",
+];
 
 /// Where OVMF lives (Debian's ovmf package).
 const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
@@ -56,6 +70,16 @@ const EDK2_BOOTED: &str = "NBP file downloaded successfully";
 /// EDK2 lines that end the IPv4 PXE attempt: its error codes, or the next
 /// boot option starting.
 const EDK2_FAILURE_LINES: &[&str] = &["PXE-E", ">>Start PXE over IPv6", ">>Start HTTP Boot"];
+/// EDK2 HttpBootDxe's lines that end an HTTP Boot attempt (its error
+/// texts, HttpBootSupport.c and HttpBootImpl.c), and the boot manager
+/// giving up on the option.
+const EDK2_HTTP_FAILURE_LINES: &[&str] = &[
+    "Client Error:",
+    "Server Error:",
+    "Redirection:",
+    "Error: ",
+    "BdsDxe: failed to load",
+];
 
 /// What the client's console said about its boot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +128,11 @@ fn decide(
             (BOOT_OK_MARKER, &[EDK2_FAILURE_LINES, IPXE_FAILURE_LINES])
         }
         Firmware::Uefi => (EDK2_BOOTED, &[EDK2_FAILURE_LINES]),
+        // The HTTP Boot set-ups hand the firmware ipxe.efi.
+        Firmware::UefiHttp => (
+            BOOT_OK_MARKER,
+            &[EDK2_HTTP_FAILURE_LINES, IPXE_FAILURE_LINES],
+        ),
     };
     let ok = booted.unwrap_or(ok);
     let wrap = (firmware == Firmware::Bios).then_some(BIOS_COLUMNS);
@@ -256,7 +285,7 @@ pub fn qemu_args(
             "-device".to_owned(),
             format!("e1000,netdev=n0,mac={mac}"),
         ]),
-        Firmware::Uefi => {
+        Firmware::Uefi | Firmware::UefiHttp => {
             let vars = vars.context("UEFI needs a variable store path")?;
             std::fs::copy(OVMF_VARS, vars).with_context(|| {
                 format!("copying {OVMF_VARS} (package ovmf) to {}", vars.display())
@@ -269,6 +298,11 @@ pub fn qemu_args(
                 "-device".to_owned(),
                 format!("virtio-net-pci,netdev=n0,mac={mac},bootindex=1,romfile="),
             ]);
+            if firmware == Firmware::UefiHttp {
+                for c in HTTP_BOOT_FW_CFG {
+                    a.extend(["-fw_cfg".to_owned(), c.to_owned()]);
+                }
+            }
         }
     }
     Ok(a)

@@ -73,7 +73,8 @@ pub use topology::{Names, leftover_namespaces};
 use topology::{add_bridge, plug_into_segment, refuse_if_up};
 pub use web::{
     CHAIN_FAILED_MARKER, HTTP_BOOT_SCRIPT, HTTP_CHAIN_FILE, HTTP_CUT_LENGTH, HTTP_CUT_SENT,
-    HTTP_STAGE2, IPXE_EFI, WEB_ROOT,
+    HTTP_INITRD, HTTP_INITRD_BYTES, HTTP_KERNEL, HTTP_KERNEL_BYTES, HTTP_STAGE2, IPXE_EFI,
+    WEB_ROOT,
 };
 
 /// Client segment: bridge br0, tap0 for qemu, bridge-side ends of the veths.

@@ -54,6 +54,36 @@ const HTTP_CHAIN_BOOT: &str = "dhcp-match=set:efi64,option:client-arch,7\n\
      dhcp-boot=tag:efi64,tag:!ipxe,ipxe.efi,,10.77.10.1\n\
      dhcp-boot=tag:efi64,tag:ipxe,http://10.77.10.1/boot.ipxe\n";
 
+/// dnsmasq lines of UEFI HTTP Boot (measured with OVMF): with `$echo`, the
+/// echo of option 60 `HTTPClient` (without it the firmware takes no
+/// offer); the URL of `$file` on the web server; iPXE's own DHCP getting
+/// the script's URL.
+macro_rules! http_boot_lines {
+    ($echo:literal, $file:literal) => {
+        concat!(
+            "dhcp-vendorclass=set:httpboot,HTTPClient\n",
+            $echo,
+            "dhcp-userclass=set:ipxe,iPXE\n",
+            "dhcp-boot=tag:ipxe,http://10.77.10.1/boot.ipxe\n",
+            "dhcp-boot=tag:httpboot,tag:!ipxe,http://10.77.10.1/",
+            $file,
+            "\n"
+        )
+    };
+}
+const HTTP_BOOT: &str =
+    http_boot_lines!("dhcp-option-force=tag:httpboot,60,HTTPClient\n", "ipxe.efi");
+const HTTP_BOOT_MISSING: &str = http_boot_lines!(
+    "dhcp-option-force=tag:httpboot,60,HTTPClient\n",
+    "missing.efi"
+);
+const HTTP_BOOT_NO_ECHO: &str = http_boot_lines!("", "ipxe.efi");
+/// The echo, and a boot file only for iPXE.
+const HTTP_BOOT_NO_URI: &str = "dhcp-vendorclass=set:httpboot,HTTPClient\n\
+     dhcp-option-force=tag:httpboot,60,HTTPClient\n\
+     dhcp-userclass=set:ipxe,iPXE\n\
+     dhcp-boot=tag:ipxe,http://10.77.10.1/boot.ipxe\n";
+
 /// The boot file the "missing file" set-up names (it is not in the root).
 pub const MISSING_BOOT_FILE: &str = "missing-boot.ipxe";
 
@@ -153,6 +183,20 @@ pub enum Servers {
     /// [`HTTP_CUT_LENGTH`]: super::HTTP_CUT_LENGTH
     /// [`HTTP_CUT_SENT`]: super::HTTP_CUT_SENT
     HttpChainCut,
+    /// dnsmasq and the web server for UEFI HTTP Boot: HTTPClient clients
+    /// get option 60 `HTTPClient` echoed and the URL of Debian's ipxe.efi
+    /// on the web server, which does DHCP again (user class `iPXE`) and
+    /// chains as in [`Servers::HttpChain`]. Boots.
+    HttpBoot,
+    /// [`Servers::HttpBoot`], the URL naming a file the web server does
+    /// not have (404).
+    HttpBootMissing,
+    /// [`Servers::HttpBoot`] without the `HTTPClient` echo: the firmware
+    /// ignores the offers.
+    HttpBootNoEcho,
+    /// [`Servers::HttpBoot`] with the echo and no URL for HTTPClient
+    /// clients: the firmware ignores the offers.
+    HttpBootNoUri,
 }
 
 impl Servers {
@@ -170,6 +214,10 @@ impl Servers {
                 | Servers::HttpChainMissing
                 | Servers::HttpChainNoServer
                 | Servers::HttpChainCut
+                | Servers::HttpBoot
+                | Servers::HttpBootMissing
+                | Servers::HttpBootNoEcho
+                | Servers::HttpBootNoUri
         )
     }
 }
@@ -449,6 +497,24 @@ impl Lab {
                     Servers::HttpChainCut => self.start_web(Web::Cut),
                     _ => self.start_web(Web::Files),
                 }
+            }
+            Servers::HttpBoot
+            | Servers::HttpBootMissing
+            | Servers::HttpBootNoEcho
+            | Servers::HttpBootNoUri => {
+                self.write_http_boot()?;
+                let extra = match servers {
+                    Servers::HttpBoot => HTTP_BOOT,
+                    Servers::HttpBootMissing => HTTP_BOOT_MISSING,
+                    Servers::HttpBootNoUri => HTTP_BOOT_NO_URI,
+                    _ => HTTP_BOOT_NO_ECHO,
+                };
+                self.start_dnsmasq(&DnsmasqConf {
+                    boot: None,
+                    extra,
+                    ..healthy
+                })?;
+                self.start_web(Web::Files)
             }
             Servers::TwoDhcpServers => {
                 self.start_dnsmasq(&healthy)?;

@@ -22,6 +22,13 @@ pub const HTTP_BOOT_SCRIPT: &str = "boot.ipxe";
 /// The chained script on the web server: it echoes [`BOOT_OK_MARKER`], so
 /// the console says the boot went through only when the HTTP stage ran.
 pub const HTTP_STAGE2: &str = "stage2.ipxe";
+/// The "kernel" and "initrd" [`HTTP_STAGE2`] fetches (iPXE `imgfetch`:
+/// downloaded, not run), of [`HTTP_KERNEL_BYTES`] and
+/// [`HTTP_INITRD_BYTES`]: a chain's script, kernel and initrd.
+pub const HTTP_KERNEL: &str = "vmlinuz";
+pub const HTTP_INITRD: &str = "initrd.img";
+pub const HTTP_KERNEL_BYTES: usize = 2 * 1024 * 1024;
+pub const HTTP_INITRD_BYTES: usize = 4 * 1024 * 1024;
 /// What the chaining script echoes when the chain fails.
 pub const CHAIN_FAILED_MARKER: &str = "LAB-CHAIN-FAILED";
 /// Debian's iPXE for x64 UEFI (package ipxe), handed to OVMF over TFTP.
@@ -92,7 +99,7 @@ fn chain_script() -> String {
 impl Lab {
     /// Writes the chain's files: [`HTTP_CHAIN_FILE`] and ipxe.efi in the
     /// TFTP root, and a fresh web root with [`HTTP_BOOT_SCRIPT`] and, with
-    /// `stage2`, [`HTTP_STAGE2`].
+    /// `stage2`, [`HTTP_STAGE2`] and the kernel and initrd it fetches.
     pub(super) fn write_http_chain(&self, stage2: bool) -> Result<()> {
         let tftp = self.dir.join("tftp");
         write(&tftp.join(HTTP_CHAIN_FILE), &chain_script())?;
@@ -108,11 +115,34 @@ impl Lab {
         fs::create_dir_all(&www).with_context(|| format!("creating {}", www.display()))?;
         write(&www.join(HTTP_BOOT_SCRIPT), &chain_script())?;
         if stage2 {
+            // A failed imgfetch ends the script before the marker.
             write(
                 &www.join(HTTP_STAGE2),
-                &format!("#!ipxe\necho {BOOT_OK_MARKER}\n"),
+                &format!(
+                    "#!ipxe\nimgfetch http://{SERVER_IP}/{HTTP_KERNEL}\n\
+                     imgfetch http://{SERVER_IP}/{HTTP_INITRD}\necho {BOOT_OK_MARKER}\n"
+                ),
             )?;
+            for (name, len) in [
+                (HTTP_KERNEL, HTTP_KERNEL_BYTES),
+                (HTTP_INITRD, HTTP_INITRD_BYTES),
+            ] {
+                // Not all zeros: each block differs.
+                let data: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+                fs::write(www.join(name), data)
+                    .with_context(|| format!("writing {name} in {}", www.display()))?;
+            }
         }
+        Ok(())
+    }
+
+    /// The files of UEFI HTTP Boot: those of the HTTP chain, and Debian's
+    /// ipxe.efi on the web server (the firmware's boot file).
+    pub(super) fn write_http_boot(&self) -> Result<()> {
+        self.write_http_chain(true)?;
+        let to = self.dir.join(WEB_ROOT).join(IPXE_EFI_FILE);
+        fs::copy(IPXE_EFI, &to)
+            .with_context(|| format!("copying {IPXE_EFI} (package ipxe) to {}", to.display()))?;
         Ok(())
     }
 
