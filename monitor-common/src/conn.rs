@@ -33,18 +33,23 @@ pub struct WebPorts {
 impl WebPorts {
     pub const EXTRA: usize = 4;
 
-    /// Whether `port` is a web port, and which kind. The fixed ports cost
-    /// three compares; the extra ones are looked at only when `extra` (some
-    /// are set).
+    /// Whether `port` is one of the fixed web ports (80, 8080, 443), and
+    /// which kind: three compares.
     #[inline(always)]
-    pub fn kind(&self, port: u16, extra: bool) -> Option<Web> {
+    pub const fn fixed_kind(port: u16) -> Option<Web> {
         if port == tcp::PORT_HTTP || port == tcp::PORT_HTTP_ALT {
-            return Some(Web::Http);
+            Some(Web::Http)
+        } else if port == tcp::PORT_HTTPS {
+            Some(Web::Https)
+        } else {
+            None
         }
-        if port == tcp::PORT_HTTPS {
-            return Some(Web::Https);
-        }
-        if !extra || port == 0 {
+    }
+
+    /// Whether `port` is one of the extra ports, and which kind.
+    #[inline(always)]
+    pub fn extra_kind(&self, port: u16) -> Option<Web> {
+        if port == 0 {
             return None;
         }
         for i in 0..Self::EXTRA {
@@ -58,7 +63,53 @@ impl WebPorts {
         None
     }
 
+    /// Whether `port` is a web port, and which kind; the extra ones are
+    /// looked at only when `extra` (some are set).
+    #[inline(always)]
+    pub fn kind(&self, port: u16, extra: bool) -> Option<Web> {
+        match Self::fixed_kind(port) {
+            Some(w) => Some(w),
+            None if extra => self.extra_kind(port),
+            None => None,
+        }
+    }
+
+    /// Which of a TCP segment's fixed ports is a web port (destination
+    /// first): what other TCP pays for, six compares.
+    #[inline(always)]
+    pub const fn fixed_side(sport: u16, dport: u16) -> Option<(Web, bool)> {
+        if let Some(w) = Self::fixed_kind(dport) {
+            return Some((w, true));
+        }
+        match Self::fixed_kind(sport) {
+            Some(w) => Some((w, false)),
+            None => None,
+        }
+    }
+
+    /// [`WebPorts::fixed_side`] for the extra ports.
+    #[inline(always)]
+    pub fn extra_side(&self, sport: u16, dport: u16) -> Option<(Web, bool)> {
+        if let Some(w) = self.extra_kind(dport) {
+            return Some((w, true));
+        }
+        self.extra_kind(sport).map(|w| (w, false))
+    }
+
+    /// Which of a TCP segment's ports is a web port: `Some((web,
+    /// server_is_dst))`, the destination first (a client's segment); the
+    /// fixed ports first, the extra ones only when `extra` (some are set).
+    #[inline(always)]
+    pub fn side(&self, sport: u16, dport: u16, extra: bool) -> Option<(Web, bool)> {
+        match Self::fixed_side(sport, dport) {
+            Some(s) => Some(s),
+            None if extra => self.extra_side(sport, dport),
+            None => None,
+        }
+    }
+
     /// Whether any extra port is set.
+    #[inline(always)]
     pub fn has_extra(&self) -> bool {
         self.http.iter().chain(self.https.iter()).any(|&p| p != 0)
     }
@@ -452,4 +503,13 @@ pub fn observe_http<F: Frame + ?Sized, C: BootClients, T: HttpConns>(
         method,
         conn: *conn,
     }))
+}
+
+/// The host's stage one asks its configured ports (the kernel asks its
+/// globals, `monitor-ebpf` `stage::http::KernelWeb`).
+impl crate::classify::WebSide for WebPorts {
+    #[inline(always)]
+    fn side(&self, sport: u16, dport: u16) -> Option<(Web, bool)> {
+        WebPorts::side(self, sport, dport, self.has_extra())
+    }
 }

@@ -28,18 +28,17 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use monitor_common::{
-    classify::{Next, classify_headers},
+    classify::{Next, classify_headers_with},
     counters::{
         Class, Direction,
         maps::{parse_error_index, traffic_index},
     },
-    stage::TcpAt,
 };
 use monitor_ebpf::PacketFrame;
 
 use crate::{
     maps::{PARSE_ERRORS, TRAFFIC, bump},
-    stage::{dhcp, http, http::web_port, icmp, tftp, tftp::port_hinted},
+    stage::{dhcp, http, http::KernelWeb, icmp, tftp, tftp::port_hinted},
 };
 
 /// Ingress: every frame the interface receives.
@@ -183,7 +182,12 @@ enum Stage2 {
 /// stage two.
 #[inline(always)]
 fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<Stage2> {
-    let (c, next) = classify_headers(frame);
+    // Stage one decides whether TCP is a web port's while its ports are
+    // in registers (`KernelWeb`): other TCP hands nothing on. Stage two is
+    // chosen after the counters, not before: chosen before (its port-hint
+    // lookups ahead of the counter's), the rare-conditions build's
+    // pxe_tc_ingress grew to 528 bytes of combined stack (limit 512).
+    let (c, next) = classify_headers_with(frame, &KernelWeb);
     if let Some(t) = TRAFFIC.get_ptr_mut(traffic_index(dir, c.class)) {
         // SAFETY: per-CPU slot of this CPU; the program runs with
         // preemption disabled, so nothing else writes it concurrently.
@@ -198,20 +202,7 @@ fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<Stage2> {
     match next? {
         Next::Dhcp(at) => Some(Stage2::Dhcp(at.pack(c.class))),
         Next::Icmp(at) => Some(Stage2::Icmp(at.pack())),
-        Next::Tcp {
-            ip_at,
-            tcp_at,
-            ports,
-        } => {
-            let (web, server_is_dst) = web_port(ports.0, ports.1)?;
-            let at = TcpAt {
-                ip_at,
-                tcp_at,
-                web,
-                server_is_dst,
-            };
-            Some(Stage2::Http(at.pack()))
-        }
+        Next::Tcp(at) => Some(Stage2::Http(at.pack())),
         Next::Udp { at, ports } => {
             // Other UDP is looked up as a transfer only when one of its
             // ports is a client port of a followed transfer.

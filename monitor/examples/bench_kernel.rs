@@ -11,8 +11,15 @@ use aya::{
     maps::RingBuf,
     programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
-use monitor::{capture, kernel};
-use monitor_common::{Class, DhcpType, classify, counters::maps::EVENTS};
+use monitor::{
+    capture, kernel,
+    testing::frames::{SERVER_MAC, tcp},
+};
+use monitor_common::{
+    Class, DhcpType, classify,
+    counters::maps::EVENTS,
+    wire::tcp::flags::{ACK, SYN},
+};
 
 const REPEAT: u32 = 200_000;
 const ROUNDS: usize = 25;
@@ -45,13 +52,45 @@ fn main() -> Result<()> {
             c.class == class && c.dhcp_type == Some(ty)
         }
     };
+    let tcp_segment = frame("peer-pcaps/mercury/emix.pcap", &|d| {
+        d.len() >= 1400 && d[12..14] == [0x08, 0x00] && d[23] == 6
+    })?;
+    // The same segment to port 80, from an address no PXE ACK named.
+    let mut to_web_port = tcp_segment.clone();
+    let tcp_at = 14 + usize::from(to_web_port[14] & 0x0f) * 4;
+    to_web_port[tcp_at + 2..tcp_at + 4].copy_from_slice(&80u16.to_be_bytes());
+    // A boot client (the healthy lab boot's: its DISCOVER and ACK, run
+    // once before the rows) and its connection to the web server (SYN,
+    // SYN-ACK); the row is a full-size segment of the server's body.
+    let healthy = "lab-pcaps/a-healthy-dnsmasq.pcap";
+    let (client_mac, client, server) = (
+        [0x52, 0x54, 0, 0x77, 0, 0x10],
+        [10, 77, 10, 115],
+        [10, 77, 10, 1],
+    );
+    let (c, srv) = ((client, 49152), (server, 80));
+    let setup = vec![
+        frame(healthy, &dhcp(DhcpType::DISCOVER, Class::DhcpServer))?,
+        frame(healthy, &dhcp(DhcpType::ACK, Class::DhcpClient))?,
+        tcp(client_mac, SERVER_MAC, c, srv, 1000, SYN, &[], &[]),
+        tcp(SERVER_MAC, client_mac, srv, c, 5000, SYN | ACK, &[], &[]),
+    ];
+    let body = tcp(
+        SERVER_MAC,
+        client_mac,
+        srv,
+        c,
+        5001,
+        ACK,
+        &[],
+        &[0x5a; 1448],
+    );
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "TCP segment (full size, not PXE)",
-            frame("peer-pcaps/mercury/emix.pcap", &|d| {
-                d.len() >= 1400 && d[12..14] == [0x08, 0x00] && d[23] == 6
-            })?,
-        ),
+        ("TCP segment (full size, not PXE)", tcp_segment),
+        ("TCP to port 80, not a boot client (full size)", to_web_port),
+        // The same segment again and again: after the first, the resent
+        // path (its bytes are counted once), as costly as new data.
+        ("HTTP body segment of a boot client (full size)", body),
         (
             "non-IPv4 frame (IPv6 RA)",
             frame("lab-pcaps/a-healthy-dnsmasq.pcap", &|d| {
@@ -159,6 +198,31 @@ fn main() -> Result<()> {
         // A fresh object per hook: the transfers and port hints the other
         // hook's frames left do not change this one's paths.
         let mut ebpf = kernel::load_sized(&sizes)?;
+        for f in &setup {
+            let opts = TestRunOptions {
+                data_in: Some(f),
+                repeat: 1,
+                ..Default::default()
+            };
+            match ebpf.program(ours).context("program missing")? {
+                p @ aya::programs::Program::Xdp(_) => {
+                    let p: &Xdp = p.try_into()?;
+                    p.test_run(opts)?;
+                }
+                p => {
+                    let p: &SchedClassifier = p.try_into()?;
+                    p.test_run(opts)?;
+                }
+            }
+        }
+        let learned = kernel::read_counters(&ebpf)?;
+        if (learned.new_clients, learned.new_conns) != (1, 1) {
+            bail!(
+                "the boot client and its connection were not learned: {} clients, {} connections",
+                learned.new_clients,
+                learned.new_conns
+            );
+        }
         println!();
         println!("{hook}:");
         println!();

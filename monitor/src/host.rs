@@ -126,9 +126,9 @@ impl HostObserver {
 
     /// One frame seen at `now_ns` (for TFTP transfer times).
     pub fn observe_at(&mut self, frame: &[u8], dir: Direction, now_ns: u64) {
-        use monitor_common::classify::{Next, classify_dhcp, classify_headers, classify_icmp};
+        use monitor_common::classify::{Next, classify_dhcp, classify_headers_with, classify_icmp};
         // The stages the kernel runs, each once.
-        let (head, next) = classify_headers(frame);
+        let (head, next) = classify_headers_with(frame, &self.web_ports);
         let c = match next {
             Some(Next::Dhcp(at)) => {
                 let c = classify_dhcp(frame, head.class, at);
@@ -145,25 +145,8 @@ impl HostObserver {
                 self.observe_tftp(frame, dir, head.class, at, now_ns);
                 head
             }
-            Some(Next::Tcp {
-                ip_at,
-                tcp_at,
-                ports,
-            }) => {
-                let extra = self.web_ports.has_extra();
-                let side = match self.web_ports.kind(ports.1, extra) {
-                    Some(w) => Some((w, true)),
-                    None => self.web_ports.kind(ports.0, extra).map(|w| (w, false)),
-                };
-                if let Some((web, server_is_dst)) = side {
-                    let at = TcpAt {
-                        ip_at,
-                        tcp_at,
-                        web,
-                        server_is_dst,
-                    };
-                    self.observe_http(frame, dir, at, now_ns);
-                }
+            Some(Next::Tcp(at)) => {
+                self.observe_http(frame, dir, at, now_ns);
                 head
             }
             None => head,

@@ -567,7 +567,7 @@ fn a_boot_clients_web_connection_is_followed_like_the_host_does() {
     if !testing::can_load_ebpf() {
         return;
     }
-    use monitor::testing::frames::{SERVER_MAC, dhcp, tcp, udp};
+    use monitor::testing::frames::{SERVER_MAC, dhcp, tcp, udp, with_ipv4_options};
     use monitor_common::{
         counters::WebSegment,
         wire::{ParseError, tcp::Web},
@@ -696,6 +696,22 @@ fn a_boot_clients_web_connection_is_followed_like_the_host_does() {
             &[],
             &big[..2900],
         ),
+        // A third connection whose SYN carries IPv4 options (NOP, NOP, and
+        // a 4-byte router alert, RFC 2113; then 4 bytes of end of list):
+        // the TCP header is found past them.
+        with_ipv4_options(
+            &tcp(
+                cmac,
+                SERVER_MAC,
+                (client, 49154),
+                (server, 80),
+                77,
+                SYN,
+                &[],
+                &[],
+            ),
+            &[1, 1, 0x94, 0x04, 0, 0, 0, 0],
+        ),
         // Not a boot client: not followed.
         tcp(
             smac2,
@@ -723,10 +739,10 @@ fn a_boot_clients_web_connection_is_followed_like_the_host_does() {
             seg(WebSegment::SynAck),
             seg(WebSegment::Fin)
         ),
-        (2, 2, 2)
+        (3, 2, 2)
     );
     assert_eq!(seg(WebSegment::Data), 6);
-    assert_eq!((c.new_conns, c.new_clients), (2, 1));
+    assert_eq!((c.new_conns, c.new_clients), (3, 1));
     assert_eq!(
         c.parse_error(Direction::Ingress, ParseError::TruncatedTcp),
         1
@@ -738,7 +754,7 @@ fn a_boot_clients_web_connection_is_followed_like_the_host_does() {
     );
     // The events: SYN, SYN-ACK, request, response, the server's FIN (after
     // its last bytes, counted once each), the client's FIN; SYN and
-    // SYN-ACK of the second connection.
+    // SYN-ACK of the second connection; the third's SYN.
     let events: Vec<_> = pair
         .host
         .events
@@ -750,7 +766,8 @@ fn a_boot_clients_web_connection_is_followed_like_the_host_does() {
         })
         .collect();
     let moments: Vec<u8> = events.iter().map(|e| e.moment).collect();
-    assert_eq!(moments, [1, 2, 3, 4, 5, 5, 1, 2], "{events:#?}");
+    assert_eq!(moments, [1, 2, 3, 4, 5, 5, 1, 2, 1], "{events:#?}");
+    assert_eq!(events[8].client_port, 49154u16.to_be_bytes());
     let last_of_first = &events[4];
     assert_eq!(last_of_first.server_bytes, (head.len() + 1460 + 80) as u64);
     assert_eq!(events[3].offset, 0);

@@ -465,6 +465,20 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
         "HTTP bytes of the chain's files"
     );
     assert_eq!(scrape::sum(&m, "pxe_http_transfer_bytes_count", &[]), 3);
+    // The web server's segments reach TC egress as the veth's TSO hands
+    // them over (up to 64 KB each): far fewer than one per 1448-byte MSS,
+    // and their payload counted whole.
+    let egress = [("interface", lab::SERVER_IF), ("direction", "egress")];
+    let data_segments = scrape::sum(
+        &m,
+        "pxe_http_segments_total",
+        &[egress[0], egress[1], ("kind", "data")],
+    );
+    assert!(
+        data_segments > 0 && data_segments * 1448 < http_bytes,
+        "{data_segments} data segments for {http_bytes} bytes: no super-packets seen"
+    );
+    assert!(scrape::sum(&m, "pxe_http_payload_bytes_total", &egress) >= http_bytes);
     assert_eq!(
         scrape::sum(
             &m,

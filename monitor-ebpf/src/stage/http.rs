@@ -2,11 +2,12 @@
 //! through the shared `conn::observe_http` on the kernel's tables
 //! (`BOOT_CLIENTS`: the gate, `HTTP_CONNS`: the connections); counters by
 //! segment kind and payload bytes, an event for the segments that matter.
-//! Also [`web_port`], which stage one asks before handing TCP here.
+//! Also [`KernelWeb`], which stage one asks before handing TCP here.
 
 use aya_ebpf::helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
 use monitor_common::{
-    conn::{BootClient, BootClients, ConnKey, HttpConn, HttpConns, observe_http},
+    classify::WebSide,
+    conn::{BootClient, BootClients, ConnKey, HttpConn, HttpConns, WebPorts, observe_http},
     counters::{
         Direction, WebSegment,
         maps::{
@@ -79,25 +80,32 @@ impl HttpConns for KernelConns {
     }
 }
 
+/// Stage one's web ports: the defaults, and the globals the loader set.
+pub struct KernelWeb;
+
+impl WebSide for KernelWeb {
+    #[inline(always)]
+    fn side(&self, sport: u16, dport: u16) -> Option<(Web, bool)> {
+        web_port(sport, dport)
+    }
+}
+
 /// Which of a TCP segment's ports is a web port: `Some((web,
 /// server_is_dst))`. The destination first: a client's segment.
 #[inline(always)]
-pub fn web_port(sport: u16, dport: u16) -> Option<(Web, bool)> {
+fn web_port(sport: u16, dport: u16) -> Option<(Web, bool)> {
+    // The fixed ports first, the globals only when none matched: other
+    // TCP pays six compares and one load.
+    if let Some(side) = WebPorts::fixed_side(sport, dport) {
+        return Some(side);
+    }
     // SAFETY: globals of the object's read-only data, set by the loader
     // before the program was loaded.
-    let extra = unsafe { core::ptr::read_volatile(&WEB_PORTS_EXTRA) } != 0;
-    // The extra ports are read only when some are set: with none, other
-    // TCP pays three compares a port.
-    let ports = if extra {
-        // SAFETY: as above.
-        unsafe { core::ptr::read_volatile(&WEB_PORTS) }
-    } else {
-        monitor_common::conn::WebPorts::default()
-    };
-    if let Some(w) = ports.kind(dport, extra) {
-        return Some((w, true));
+    if unsafe { core::ptr::read_volatile(&WEB_PORTS_EXTRA) } == 0 {
+        return None;
     }
-    ports.kind(sport, extra).map(|w| (w, false))
+    // SAFETY: as above.
+    unsafe { core::ptr::read_volatile(&WEB_PORTS) }.extra_side(sport, dport)
 }
 
 /// Follows a segment of a boot client's web connection: counters, the

@@ -73,6 +73,18 @@ pub fn tcp(
     f
 }
 
+/// `frame` (Ethernet + IPv4) with `options` (a multiple of 4 bytes) after
+/// its IPv4 header: the header length and the total length grow.
+pub fn with_ipv4_options(frame: &[u8], options: &[u8]) -> Vec<u8> {
+    let mut f = frame[..34].to_vec();
+    f.extend_from_slice(options);
+    f.extend_from_slice(&frame[34..]);
+    f[14] = 0x40 | ((20 + options.len()) / 4) as u8;
+    let total = u16::from_be_bytes([f[16], f[17]]) + options.len() as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f
+}
+
 /// ICMP destination unreachable, port unreachable (code 3), from
 /// `reporter` to the sender of the quoted UDP datagram (its IPv4 and UDP
 /// headers).

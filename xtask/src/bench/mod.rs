@@ -143,7 +143,7 @@ pub fn replay() -> Result<()> {
         Command::new("tshark")
             .args(["-n", "-r"])
             .arg(&pcap)
-            .args(["-Y", "dhcp || tftp"]),
+            .args(["-Y", "dhcp || tftp || http"]),
     )?;
     println!();
     println!("| reader | seconds (best of 3) | frames/s |");
@@ -153,7 +153,7 @@ pub fn replay() -> Result<()> {
         frames / ours
     );
     println!(
-        "| `tshark -n -r FILE -Y 'dhcp || tftp'` | {theirs:.2} | {:.0} |",
+        "| `tshark -n -r FILE -Y 'dhcp || tftp || http'` | {theirs:.2} | {:.0} |",
         frames / theirs
     );
     println!();
