@@ -411,3 +411,109 @@ fn live_a_chain_is_decided_once_quiet() {
         Some("http://10.77.10.1/boot.ipxe")
     );
 }
+
+#[test]
+fn range_requests_are_fetches_of_their_parts_and_error_statuses_are_named() {
+    // A file in two Range requests on one connection (206 Partial
+    // Content): each part followed to its Content-Length; booted.
+    let range = |from: u64, to: u64| {
+        format!(
+            "GET /initrd.img HTTP/1.1\r\nUser-Agent: iPXE/1.0.0+\r\nHost: 10.77.10.1\r\nRange: bytes={from}-{to}\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let part = |from: u64, to: u64| {
+        format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {from}-{to}/200\r\nContent-Length: {}\r\n\r\n",
+            to - from + 1
+        )
+        .into_bytes()
+    };
+    let (r1, r2) = (range(0, 99), range(100, 199));
+    let (p1, p2) = (part(0, 99), part(100, 199));
+    let second = p1.len() as u64 + 100;
+    let ranged = chain(vec![
+        (4 * S + 2, ev(PORT, HttpMoment::Request, false, 0, 0, &r1)),
+        (
+            4 * S + 3,
+            ev(PORT, HttpMoment::Response, true, 0, second, &p1),
+        ),
+        (
+            4 * S + 4,
+            ev(
+                PORT,
+                HttpMoment::Request,
+                false,
+                r1.len() as u64,
+                second,
+                &r2,
+            ),
+        ),
+        (
+            4 * S + 5,
+            ev(
+                PORT,
+                HttpMoment::Response,
+                true,
+                second,
+                second + p2.len() as u64 + 100,
+                &p2,
+            ),
+        ),
+    ]);
+    let v = verdict(&ranged);
+    assert_eq!(v.outcome, Outcome::Booted, "{v:#?}");
+    let parts: Vec<_> = v.transfers.iter().filter_map(|t| t.http.as_ref()).collect();
+    assert_eq!(
+        parts
+            .iter()
+            .map(|h| (h.status, h.bytes, h.content_length))
+            .collect::<Vec<_>>(),
+        [(Some(206), 100, Some(100)), (Some(206), 100, Some(100))]
+    );
+    // The status names the failure.
+    for (status, code) in [
+        ("403 Forbidden", "HTTP-403"),
+        ("401 Unauthorized", "HTTP-403"),
+        ("410 Gone", "HTTP-4XX"),
+        ("500 Internal Server Error", "HTTP-5XX"),
+        ("503 Service Unavailable", "HTTP-5XX"),
+    ] {
+        let head = response(status, 0);
+        let events = chain(vec![
+            (
+                4 * S + 2,
+                ev(
+                    PORT,
+                    HttpMoment::Request,
+                    false,
+                    0,
+                    0,
+                    &get("/vmlinuz", "GET"),
+                ),
+            ),
+            (
+                4 * S + 3,
+                ev(
+                    PORT,
+                    HttpMoment::Response,
+                    true,
+                    0,
+                    head.len() as u64,
+                    &head,
+                ),
+            ),
+        ]);
+        let v = verdict(&events);
+        assert_eq!(
+            v.code.map(FailureCode::label),
+            Some(code),
+            "{status}: {v:#?}"
+        );
+        assert!(
+            v.cause.as_deref().unwrap().contains(&status[..3]),
+            "{status}: {:?}",
+            v.cause
+        );
+    }
+}
