@@ -42,6 +42,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
         timeline: args.format == Format::Text,
         tftp_only: args.tftp_only_clients.into(),
         flood_clients: args.flood_clients,
+        web_ports: args.web.web_ports()?,
     };
     let replayed = replay::replay(&args.files, opts)?;
     if let (true, Some(max)) = (replayed.evicted > 0, args.max_sessions) {

@@ -26,6 +26,9 @@ pub struct Options {
     pub tftp_only: TftpOnlyClients,
     /// New client MACs a second above which a DHCP flood is under way.
     pub flood_clients: u32,
+    /// The web ports followed beyond the fixed ones (`--http-port`,
+    /// `--https-port`).
+    pub web_ports: monitor_common::conn::WebPorts,
 }
 
 /// What a replay found.
@@ -40,7 +43,10 @@ pub struct Replayed {
 
 /// Runs capture files, in order, through the classifier and the tracker.
 pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
-    let mut host = HostObserver::default();
+    let mut host = HostObserver {
+        web_ports: opts.web_ports,
+        ..HostObserver::default()
+    };
     let mut tracker = Tracker::new(opts.max_sessions.unwrap_or(usize::MAX), Timeouts::default())
         .with_tftp_only(opts.tftp_only)
         .with_flood_bound(opts.flood_clients);

@@ -672,3 +672,98 @@ fn planted_storm_and_flood_get_their_verdicts() {
         "no PXE-E51 for a forged client"
     );
 }
+
+/// A PXE client whose boot file is a URL on port 8000, and its fetch of it.
+fn http_port_frames() -> Vec<(u64, Vec<u8>)> {
+    use monitor_common::wire::tcp::flags::{ACK, FIN, PSH, SYN};
+    const MAC: [u8; 6] = [0x52, 0x54, 0, 0x77, 0, 0x42];
+    let (server, client) = ([10, 9, 0, 1], [10, 9, 0, 60]);
+    let (any, bcast) = ([0, 0, 0, 0], [255; 4]);
+    let url: &[u8] = b"http://10.9.0.1:8000/boot.ipxe";
+    let pxe: &[u8] = b"PXEClient:Arch:00000:UNDI:002001";
+    let dhcp = |op, ty, yiaddr, opts: &[(u8, &[u8])]| {
+        let p = frames::dhcp(op, ty, 0x4242, MAC, yiaddr, any, opts);
+        if op == 1 {
+            frames::udp(MAC, [0xff; 6], (any, 68), (bcast, 67), &p)
+        } else {
+            frames::udp(SERVER_MAC, [0xff; 6], (server, 67), (bcast, 68), &p)
+        }
+    };
+    let reply: &[(u8, &[u8])] = &[(54, &server), (67, url)];
+    let (c, s) = ((client, 49200), (server, 8000));
+    let get = b"GET /boot.ipxe HTTP/1.1\r\nUser-Agent: iPXE/1.21.1+\r\nHost: 10.9.0.1:8000\r\n\r\n";
+    let ok = b"HTTP/1.0 200 OK\r\nContent-Length: 11\r\n\r\n#!ipxe\necho";
+    let ms = 1_000_000;
+    vec![
+        (0, dhcp(1, 1, any, &[(60, pxe), (93, &[0, 0])])),
+        (10 * ms, dhcp(2, 2, client, reply)),
+        (1000 * ms, dhcp(1, 3, any, &[(60, pxe), (54, &server)])),
+        (1010 * ms, dhcp(2, 5, client, reply)),
+        (
+            1100 * ms,
+            frames::tcp(MAC, SERVER_MAC, c, s, 100, SYN, &[], &[]),
+        ),
+        (
+            1101 * ms,
+            frames::tcp(SERVER_MAC, MAC, s, c, 900, SYN | ACK, &[], &[]),
+        ),
+        (
+            1102 * ms,
+            frames::tcp(MAC, SERVER_MAC, c, s, 101, ACK | PSH, &[], get),
+        ),
+        (
+            1103 * ms,
+            frames::tcp(SERVER_MAC, MAC, s, c, 901, ACK | PSH, &[], ok),
+        ),
+        (
+            1104 * ms,
+            frames::tcp(
+                SERVER_MAC,
+                MAC,
+                s,
+                c,
+                901 + ok.len() as u32,
+                ACK | FIN,
+                &[],
+                &[],
+            ),
+        ),
+    ]
+}
+
+/// `--http-port` applies to replay as to the live agent: a boot file served
+/// on port 8000 is followed only when the port is named.
+#[test]
+fn replay_follows_the_http_ports_it_is_given() {
+    let pcap = TempFile::new("http-port.pcap");
+    frames::write_pcap(&pcap.0, 1_800_000_000, &http_port_frames());
+    let json = ["--format".as_ref(), "json".as_ref()];
+    let without = json_lines(&run_replay(&[json[0], json[1], pcap.0.as_os_str()]));
+    assert_eq!(without.len(), 1, "{without:?}");
+    assert_ne!(without[0]["outcome"], "booted", "{}", without[0]);
+    assert_ne!(without[0]["outcome"], "failed", "{}", without[0]);
+    let with = json_lines(&run_replay(&[
+        json[0],
+        json[1],
+        "--http-port".as_ref(),
+        "8000".as_ref(),
+        pcap.0.as_os_str(),
+    ]));
+    assert_eq!(with.len(), 1, "{with:?}");
+    assert_eq!(
+        (&with[0]["outcome"], &with[0]["boot_file"]),
+        (&"booted".into(), &"http://10.9.0.1:8000/boot.ipxe".into()),
+        "{}",
+        with[0]
+    );
+    let fetch = &with[0]["transfers"][0];
+    assert_eq!(
+        (
+            &fetch["protocol"],
+            &fetch["http"]["status"],
+            &fetch["http"]["bytes"]
+        ),
+        (&"http".into(), &200.into(), &11.into()),
+        "{fetch}"
+    );
+}
