@@ -363,6 +363,15 @@ pub const SCENARIOS: &[Scenario] = &[
         watch: ON_THE_DHCP_SERVER,
     },
     Scenario {
+        name: "http-chain-undionly",
+        about: "the same for BIOS, the firmware's iPXE first chain-loading undionly.kpxe over TFTP, whose DHCP and script chain the HTTP stage",
+        servers: Servers::HttpChainUndionly,
+        bios: Some(booted(IPXE_BOOTED)),
+        uefi: None,
+        uefi_http: None,
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
         name: "http-boot",
         about: "UEFI HTTP Boot: dnsmasq echoes option 60 HTTPClient with the URL of ipxe.efi on a web server; iPXE then chains stage2.ipxe",
         servers: Servers::HttpBoot,

@@ -183,6 +183,11 @@ pub enum Servers {
     /// [`HTTP_CUT_LENGTH`]: super::HTTP_CUT_LENGTH
     /// [`HTTP_CUT_SENT`]: super::HTTP_CUT_SENT
     HttpChainCut,
+    /// [`Servers::HttpChain`] for BIOS with one more stage: the TFTP script
+    /// has the firmware's iPXE chain-load Debian's undionly.kpxe over
+    /// TFTP, whose own DHCP and script then chain the HTTP stage (script,
+    /// kernel, initrd). Boots.
+    HttpChainUndionly,
     /// dnsmasq and the web server for UEFI HTTP Boot: HTTPClient clients
     /// get option 60 `HTTPClient` echoed and the URL of Debian's ipxe.efi
     /// on the web server, which does DHCP again (user class `iPXE`) and
@@ -485,8 +490,13 @@ impl Lab {
             Servers::HttpChain
             | Servers::HttpChainMissing
             | Servers::HttpChainNoServer
-            | Servers::HttpChainCut => {
-                self.write_http_chain(servers != Servers::HttpChainMissing)?;
+            | Servers::HttpChainCut
+            | Servers::HttpChainUndionly => {
+                if servers == Servers::HttpChainUndionly {
+                    self.write_http_chain_undionly()?;
+                } else {
+                    self.write_http_chain(servers != Servers::HttpChainMissing)?;
+                }
                 self.start_dnsmasq(&DnsmasqConf {
                     boot: None,
                     extra: HTTP_CHAIN_BOOT,

@@ -91,6 +91,27 @@ print(f"Serving cut HTTP on {addr} port 80", flush=True)
 server.serve_forever()
 "##;
 
+/// Debian's undionly.kpxe (package ipxe): iPXE over the firmware's UNDI
+/// driver, chain-loaded over TFTP.
+pub const UNDIONLY: &str = "/usr/lib/ipxe/undionly.kpxe";
+pub const UNDIONLY_FILE: &str = "undionly.kpxe";
+
+/// The TFTP script of [`Servers::HttpChainUndionly`]: the firmware's iPXE
+/// chain-loads undionly.kpxe; undionly.kpxe (whose DHCP is the ROM's, byte
+/// for byte: the same build, user class and option 175) gets this script
+/// again, sees its own driver (`${net0/chip}` is `undionly`) and chains
+/// the HTTP stage.
+///
+/// [`Servers::HttpChainUndionly`]: super::Servers::HttpChainUndionly
+fn undionly_script() -> String {
+    format!(
+        "#!ipxe
+iseq ${{net0/chip}} undionly || chain tftp://{SERVER_IP}/{UNDIONLY_FILE}
+         chain http://{SERVER_IP}/{HTTP_STAGE2} || echo {CHAIN_FAILED_MARKER}
+"
+    )
+}
+
 /// The chaining script (over TFTP for BIOS, over HTTP for ipxe.efi).
 fn chain_script() -> String {
     format!("#!ipxe\nchain http://{SERVER_IP}/{HTTP_STAGE2} || echo {CHAIN_FAILED_MARKER}\n")
@@ -143,6 +164,17 @@ impl Lab {
         let to = self.dir.join(WEB_ROOT).join(IPXE_EFI_FILE);
         fs::copy(IPXE_EFI, &to)
             .with_context(|| format!("copying {IPXE_EFI} (package ipxe) to {}", to.display()))?;
+        Ok(())
+    }
+
+    /// The files of the HTTP chain, the TFTP script chain-loading
+    /// undionly.kpxe first.
+    pub(super) fn write_http_chain_undionly(&self) -> Result<()> {
+        self.write_http_chain(true)?;
+        let tftp = self.dir.join("tftp");
+        write(&tftp.join(HTTP_CHAIN_FILE), &undionly_script())?;
+        fs::copy(UNDIONLY, tftp.join(UNDIONLY_FILE))
+            .with_context(|| format!("copying {UNDIONLY} (package ipxe)"))?;
         Ok(())
     }
 
