@@ -322,57 +322,45 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
             && !s.fetches.iter().any(|f| f.key == c.key)
     });
     if let Some(c) = pending {
-        let f = Fetch {
-            key: c.key,
-            method: http::Method::Get,
-            url: format!(
-                "http://{}:{}/",
-                ip(c.key.server_ip),
-                u16::from_be_bytes(c.key.server_port)
-            ),
-            user_agent: s.fetches.last().and_then(|f| f.user_agent.clone()),
-            request_offset: 0,
-            started_ns: c.first_ns,
-            status: None,
-            reason: String::new(),
-            content_length: None,
-            chunked: false,
-            response_offset: None,
-            body_start: None,
-            body_end: None,
-            last_ns: c.first_ns,
+        // No request on it: what the verdict says comes from the
+        // connection, the fetcher from the client's latest request.
+        let (server, port) = (c.key.server_ip, u16::from_be_bytes(c.key.server_port));
+        let url = format!("http://{}:{port}/", ip(server));
+        let user_agent = s
+            .fetches
+            .last()
+            .and_then(|f| f.user_agent.as_deref())
+            .or(s.ipxe.then_some("iPXE"));
+        let mut f = Fetched {
+            url: &url,
+            server,
+            port,
+            fetcher: Fetcher::from_user_agent(user_agent, s.arch),
         };
-        let mut f = f;
-        if f.user_agent.is_none() && s.ipxe {
-            f.user_agent = Some("iPXE".into());
-        }
         if c.refused {
-            return Step::Decided(diagnosis::http_refused(&f.fetched(s.arch), s.mac));
+            return Step::Decided(diagnosis::http_refused(&f, s.mac));
         }
         // HTTPS: the connection is all there is to see. Established and
         // answered: the file came (unless it was reset).
         if c.web == Web::Https as u8 && c.seen & seen::SYN_ACK != 0 && c.server_bytes > 0 {
-            f.url = format!(
-                "https://{}:{}/",
-                ip(c.key.server_ip),
-                u16::from_be_bytes(c.key.server_port)
-            );
+            let url = format!("https://{}:{port}/", ip(server));
+            f.url = &url;
             return match c.ended() {
                 Some("was reset") => Step::Decided(diagnosis::http_cut(
-                    &f.fetched(s.arch),
+                    &f,
                     s.mac,
                     c.server_bytes,
                     c.server_bytes,
                     "was reset",
                 )),
-                _ => Step::Decided(diagnosis::booted(s.mac, &f.url, c.key.server_ip)),
+                _ => Step::Decided(diagnosis::booted(s.mac, &url, server)),
             };
         }
         if c.seen & seen::SYN_ACK == 0 {
             let silent = c.syns >= SILENT_SYNS
                 || live.is_some_and(|l| now.saturating_sub(c.first_ns) >= l.timeouts.no_answer_ns);
             if silent && live.is_some() {
-                return Step::Decided(diagnosis::http_no_answer(&f.fetched(s.arch), s.mac, c.syns));
+                return Step::Decided(diagnosis::http_no_answer(&f, s.mac, c.syns));
             }
         }
         return Step::Wait;
