@@ -517,3 +517,74 @@ fn range_requests_are_fetches_of_their_parts_and_error_statuses_are_named() {
         );
     }
 }
+
+#[test]
+fn a_connection_without_a_request_is_judged_by_what_it_did() {
+    // HTTPS: established and answered is all there is to see: booted, the
+    // URL the connection's; reset by the server: cut.
+    let https = |moment, from_server, server_bytes, seen_bits| {
+        let mut e = ev(PORT, moment, from_server, 0, server_bytes, &[]);
+        if let Event::Http(h) = &mut e {
+            h.web = Web::Https as u8;
+            h.server_port = 443u16.to_be_bytes();
+            h.seen |= seen_bits;
+        }
+        e
+    };
+    let mut events = healthy();
+    events.extend([
+        (4 * S, https(HttpMoment::Syn, false, 0, 0)),
+        (4 * S + 1, https(HttpMoment::SynAck, true, 0, 0)),
+        (
+            5 * S,
+            https(HttpMoment::Fin, true, 90_000, seen::SERVER_FIN),
+        ),
+    ]);
+    let v = verdict(&events);
+    assert_eq!(
+        (v.outcome, v.boot_file.as_deref()),
+        (Outcome::Booted, Some("https://10.77.10.1:443/")),
+        "{v:#?}"
+    );
+    events.pop();
+    events.push((
+        5 * S,
+        https(HttpMoment::Rst, true, 90_000, seen::SERVER_RST),
+    ));
+    assert_eq!(
+        verdict(&events).code.map(FailureCode::label),
+        Some("HTTP-CUT")
+    );
+    // Live, four SYNs and no SYN-ACK: the server does not answer, in
+    // iPXE's words (its DHCP said user class iPXE).
+    let mut events = healthy();
+    if let (_, Event::Dhcp(d)) = &mut events[0] {
+        d.flags |= monitor_common::event::dhcp_flags::USER_CLASS_IPXE;
+    }
+    for i in 0..4u16 {
+        let mut syn = ev(PORT, HttpMoment::Syn, false, 0, 0, &[]);
+        if let Event::Http(h) = &mut syn {
+            h.syns = i + 1;
+        }
+        events.push((4 * S + u64::from(i) * S, syn));
+    }
+    let mut t = Tracker::new(16, Timeouts::default()).with_early_verdicts();
+    for (at, e) in &events {
+        t.on_event(e, *at);
+    }
+    t.on_tick(30 * S);
+    let v = t.take_decided();
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!(
+        v[0].code.map(FailureCode::label),
+        Some("HTTP-TIMEOUT"),
+        "{:#?}",
+        v[0]
+    );
+    assert!(
+        v[0].cause.as_deref().unwrap().contains("10.77.10.1:80"),
+        "{:?}",
+        v[0].cause
+    );
+    assert!(v[0].console.is_some(), "iPXE's text: {:#?}", v[0]);
+}
