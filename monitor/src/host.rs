@@ -187,13 +187,8 @@ impl HostObserver {
             },
         );
         self.counters.new_conns = self.web.new_conns;
-        let seen = match observed {
-            Ok(Some(seen)) => seen,
-            Ok(None) => return,
-            Err(e) => {
-                self.counters.parse_errors[parse_error_index(dir, e) as usize] += 1;
-                return;
-            }
+        let Some(seen) = self.counted(dir, observed) else {
+            return;
         };
         let kind = WebSegment::of(seen.flags, seen.payload_len);
         self.counters.web_segments[web_segment_index(dir, at.web, kind) as usize] += 1;
@@ -206,16 +201,20 @@ impl HostObserver {
         }
     }
 
+    /// What a stage two saw of a frame, its parse error counted as the
+    /// kernel's stage does.
+    fn counted<T>(&mut self, dir: Direction, observed: Result<Option<T>, ParseError>) -> Option<T> {
+        observed.unwrap_or_else(|e| {
+            self.counters.parse_errors[parse_error_index(dir, e) as usize] += 1;
+            None
+        })
+    }
+
     fn observe_tftp(&mut self, frame: &[u8], dir: Direction, class: Class, at: UdpAt, now_ns: u64) {
         let observed = observe_tftp(frame, at, class, now_ns, &mut self.tftp_flows);
         self.counters.new_flows = self.tftp_flows.new;
-        let seen = match observed {
-            Ok(Some(seen)) => seen,
-            Ok(None) => return,
-            Err(e) => {
-                self.counters.parse_errors[parse_error_index(dir, e) as usize] += 1;
-                return;
-            }
+        let Some(seen) = self.counted(dir, observed) else {
+            return;
         };
         self.counters.tftp_opcodes[tftp_opcode_index(dir, seen.header.opcode) as usize] += 1;
         if seen.header.opcode == tftp::ERROR {
