@@ -53,12 +53,29 @@ pub struct Conn {
     pub last_ns: u64,
 }
 
+/// How a connection ended, as far as its file is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    Reset,
+    ClosedByServer,
+}
+
+impl Ended {
+    /// The words of the verdict's cause.
+    const fn text(self) -> &'static str {
+        match self {
+            Ended::Reset => "was reset",
+            Ended::ClosedByServer => "was closed by the server",
+        }
+    }
+}
+
 impl Conn {
-    fn ended(&self) -> Option<&'static str> {
+    fn ended(&self) -> Option<Ended> {
         if self.seen & (seen::SERVER_RST | seen::CLIENT_RST) != 0 {
-            Some("was reset")
+            Some(Ended::Reset)
         } else if self.seen & seen::SERVER_FIN != 0 {
-            Some("was closed by the server")
+            Some(Ended::ClosedByServer)
         } else {
             None
         }
@@ -346,12 +363,12 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
             let url = format!("https://{}:{port}/", ip(server));
             f.url = &url;
             return match c.ended() {
-                Some("was reset") => Step::Decided(diagnosis::http_cut(
+                Some(Ended::Reset) => Step::Decided(diagnosis::http_cut(
                     &f,
                     s.mac,
                     c.server_bytes,
                     c.server_bytes,
-                    "was reset",
+                    Ended::Reset.text(),
                 )),
                 _ => Step::Decided(diagnosis::booted(s.mac, &url, server)),
             };
@@ -385,7 +402,7 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
             s.mac,
             f.bytes(server_bytes),
             n,
-            how,
+            how.text(),
         ));
     }
     if let (Some(live), Some(n)) = (live, f.content_length)
