@@ -27,12 +27,36 @@ impl Direction {
     }
 }
 
+/// The address family of a frame's network layer, a label of the traffic
+/// counters beside the class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Neither IPv4 nor IPv6 (ARP, LLDP, ...).
+    None,
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub const fn label(self) -> &'static str {
+        match self {
+            Family::None => "none",
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
 /// Traffic class of one frame. Every frame is counted in exactly one class.
+/// Each class is of one address family ([`Class::family`]); the ones of
+/// both share a label ([`Class::label`]), so `class` and `family` label a
+/// series without a series for pairs that cannot happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Class {
-    /// Not IPv4 (ARP, IPv6, LLDP, ...), or an Ethernet header too short to tell.
-    NonIpv4 = 0,
+    /// Neither IPv4 nor IPv6 (ARP, LLDP, ...), or an Ethernet header too
+    /// short to tell.
+    NonIp = 0,
     /// IPv4 but not UDP, a non-first fragment, or a UDP header too short to read.
     OtherIpv4 = 1,
     /// UDP to none of the PXE ports.
@@ -45,29 +69,63 @@ pub enum Class {
     ProxyDhcp = 5,
     /// UDP to port 69: TFTP read or write request.
     TftpRequest = 6,
+    /// IPv6 but not UDP, a later fragment, or headers the walk could not
+    /// get through.
+    OtherIpv6 = 7,
+    /// UDP over IPv6 to none of the PXE ports.
+    OtherUdp6 = 8,
+    /// UDP over IPv6 to port 547: DHCPv6 client or relay to server (or
+    /// relay).
+    Dhcpv6Server = 9,
+    /// UDP over IPv6 to port 546: DHCPv6 server (or relay) to client.
+    Dhcpv6Client = 10,
+    /// UDP over IPv6 from or to port 4011: the PXE boot server over IPv6.
+    ProxyDhcp6 = 11,
+    /// UDP over IPv6 to port 69.
+    TftpRequest6 = 12,
 }
 
 impl Class {
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 13;
     pub const ALL: [Class; Self::COUNT] = [
-        Class::NonIpv4,
+        Class::NonIp,
         Class::OtherIpv4,
         Class::OtherUdp,
         Class::DhcpServer,
         Class::DhcpClient,
         Class::ProxyDhcp,
         Class::TftpRequest,
+        Class::OtherIpv6,
+        Class::OtherUdp6,
+        Class::Dhcpv6Server,
+        Class::Dhcpv6Client,
+        Class::ProxyDhcp6,
+        Class::TftpRequest6,
     ];
 
+    /// The `class` label; the family is the `family` label.
     pub const fn label(self) -> &'static str {
         match self {
-            Class::NonIpv4 => "non_ipv4",
-            Class::OtherIpv4 => "other_ipv4",
-            Class::OtherUdp => "other_udp",
-            Class::DhcpServer => "dhcp_to_server",
-            Class::DhcpClient => "dhcp_to_client",
-            Class::ProxyDhcp => "proxy_dhcp",
-            Class::TftpRequest => "tftp_request",
+            Class::NonIp => "non_ip",
+            Class::OtherIpv4 | Class::OtherIpv6 => "other_ip",
+            Class::OtherUdp | Class::OtherUdp6 => "other_udp",
+            Class::DhcpServer | Class::Dhcpv6Server => "dhcp_to_server",
+            Class::DhcpClient | Class::Dhcpv6Client => "dhcp_to_client",
+            Class::ProxyDhcp | Class::ProxyDhcp6 => "proxy_dhcp",
+            Class::TftpRequest | Class::TftpRequest6 => "tftp_request",
+        }
+    }
+
+    pub const fn family(self) -> Family {
+        match self {
+            Class::NonIp => Family::None,
+            Class::OtherIpv4
+            | Class::OtherUdp
+            | Class::DhcpServer
+            | Class::DhcpClient
+            | Class::ProxyDhcp
+            | Class::TftpRequest => Family::Ipv4,
+            _ => Family::Ipv6,
         }
     }
 
@@ -77,6 +135,79 @@ impl Class {
             self,
             Class::DhcpServer | Class::DhcpClient | Class::ProxyDhcp
         )
+    }
+
+    /// Whether frames of this class carry a DHCPv6 message.
+    pub const fn is_dhcpv6(self) -> bool {
+        matches!(
+            self,
+            Class::Dhcpv6Server | Class::Dhcpv6Client | Class::ProxyDhcp6
+        )
+    }
+}
+
+/// DHCPv6 message type, as a counter slot: 1..=21 the types registered
+/// with IANA up to DHCPv4-response (RFC 8415, 5007, 5460, 6977, 7341),
+/// slot 0 any other value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dhcp6Type(u8);
+
+impl Dhcp6Type {
+    pub const COUNT: usize = 22;
+    pub const SOLICIT: Dhcp6Type = Dhcp6Type(1);
+    pub const ADVERTISE: Dhcp6Type = Dhcp6Type(2);
+    pub const REQUEST: Dhcp6Type = Dhcp6Type(3);
+    pub const REPLY: Dhcp6Type = Dhcp6Type(7);
+    pub const RELAY_FORW: Dhcp6Type = Dhcp6Type(12);
+    pub const RELAY_REPL: Dhcp6Type = Dhcp6Type(13);
+
+    /// The slot of a message type.
+    #[inline(always)]
+    pub const fn from_msg(value: u8) -> Dhcp6Type {
+        if value >= 1 && (value as usize) < Self::COUNT {
+            Dhcp6Type(value)
+        } else {
+            Dhcp6Type(0)
+        }
+    }
+
+    pub const fn from_index(index: usize) -> Option<Dhcp6Type> {
+        if index < Self::COUNT {
+            Some(Dhcp6Type(index as u8))
+        } else {
+            None
+        }
+    }
+
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub const fn label(self) -> &'static str {
+        match self.0 {
+            1 => "solicit",
+            2 => "advertise",
+            3 => "request",
+            4 => "confirm",
+            5 => "renew",
+            6 => "rebind",
+            7 => "reply",
+            8 => "release",
+            9 => "decline",
+            10 => "reconfigure",
+            11 => "information_request",
+            12 => "relay_forw",
+            13 => "relay_repl",
+            14 => "leasequery",
+            15 => "leasequery_reply",
+            16 => "leasequery_done",
+            17 => "leasequery_data",
+            18 => "reconfigure_request",
+            19 => "reconfigure_reply",
+            20 => "dhcpv4_query",
+            21 => "dhcpv4_response",
+            _ => "unknown",
+        }
     }
 }
 
@@ -226,7 +357,7 @@ unsafe impl aya::Pod for Traffic {}
 
 /// Map names and sizes, shared so the loader can check what it expects.
 pub mod maps {
-    use super::{Class, DhcpType, Direction, WebSegment};
+    use super::{Class, Dhcp6Type, DhcpType, Direction, WebSegment};
     use crate::wire::{ParseError, tcp::Web};
 
     /// `PerCpuArray<Traffic>` indexed by [`traffic_index`].
@@ -235,6 +366,15 @@ pub mod maps {
     /// `PerCpuArray<u64>` indexed by [`dhcp_index`].
     pub const DHCP_TYPES: &str = "DHCP_TYPES";
     pub const DHCP_TYPES_LEN: u32 = (Direction::COUNT * 2 * DhcpType::COUNT) as u32;
+    /// `PerCpuArray<u64>` indexed by [`dhcp6_index`]: DHCPv6 messages by
+    /// direction, PXE exchange or not, and (outer) message type.
+    pub const DHCP6_TYPES: &str = "DHCP6_TYPES";
+    pub const DHCP6_TYPES_LEN: u32 = (Direction::COUNT * 2 * Dhcp6Type::COUNT) as u32;
+    /// `LruHashMap<u32, u32>`: DHCPv6 transaction ids (24 bits) of
+    /// exchanges a boot client started, so that a server's Advertise or
+    /// Reply is known to be PXE.
+    pub const PXE6_XIDS: &str = "PXE6_XIDS";
+    pub const PXE6_XIDS_LEN: u32 = 4096;
     /// `PerCpuArray<u64>` indexed by [`icmp_index`]: ICMP port unreachable
     /// by the class of the UDP datagram it quotes.
     pub const ICMP_UNREACHABLE: &str = "ICMP_UNREACHABLE";
@@ -275,7 +415,7 @@ pub mod maps {
     /// from the LRU tables, so past its size each new entry pushed an older
     /// one out.
     pub const TABLE_NEW: &str = "TABLE_NEW";
-    pub const TABLE_NEW_LEN: u32 = 5;
+    pub const TABLE_NEW_LEN: u32 = 6;
     pub const NEW_XID: u32 = 0;
     pub const NEW_FLOW: u32 = 1;
     pub const NEW_OVERFLOW: u32 = 2;
@@ -283,6 +423,8 @@ pub mod maps {
     /// `BOOT_CLIENTS` (a client learned again is not new).
     pub const NEW_CONN: u32 = 3;
     pub const NEW_CLIENT: u32 = 4;
+    /// New DHCPv6 transactions in `PXE6_XIDS`.
+    pub const NEW_XID6: u32 = 5;
     /// `LruHashMap<[u8; 4], BootClient>`: clients a PXE or HTTP-boot ACK
     /// gave an address (`crate::conn::BootClient`), whose web connections
     /// are followed.
@@ -354,6 +496,12 @@ pub mod maps {
         traffic_index(dir, quoted)
     }
 
+    /// Slot of a DHCPv6 message by direction, PXE exchange or not, and type.
+    #[inline(always)]
+    pub const fn dhcp6_index(dir: Direction, pxe: bool, ty: Dhcp6Type) -> u32 {
+        (dir as u32 * 2 + pxe as u32) * Dhcp6Type::COUNT as u32 + ty.index() as u32
+    }
+
     /// Slot of a DHCP message by direction, PXE exchange or not, and type.
     #[inline(always)]
     pub const fn dhcp_index(dir: Direction, pxe: bool, ty: super::DhcpType) -> u32 {
@@ -377,6 +525,10 @@ mod tests {
                 assert!(maps::dhcp_index(d, true, t) < maps::DHCP_TYPES_LEN);
                 assert!(maps::dhcp_index(d, false, t) < maps::DHCP_TYPES_LEN);
             }
+            for i in 0..Dhcp6Type::COUNT {
+                let t = Dhcp6Type::from_index(i).unwrap();
+                assert!(maps::dhcp6_index(d, true, t) < maps::DHCP6_TYPES_LEN);
+            }
             for e in ParseError::ALL {
                 assert!(maps::parse_error_index(d, e) < maps::PARSE_ERRORS_LEN);
             }
@@ -390,9 +542,12 @@ mod tests {
             }
         }
         assert_eq!(
-            maps::traffic_index(Direction::Egress, Class::TftpRequest),
-            13
+            maps::traffic_index(Direction::Egress, Class::TftpRequest6),
+            maps::TRAFFIC_LEN - 1
         );
+        for (i, c) in Class::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "Class::ALL in index order");
+        }
     }
 
     #[test]
@@ -405,5 +560,10 @@ mod tests {
         assert_eq!(DhcpType::from_option(106).label(), "unknown");
         assert_eq!(DhcpType::BOOTP.label(), "bootp");
         assert!(DhcpType::from_index(DhcpType::COUNT).is_none());
+        assert_eq!(Dhcp6Type::from_msg(1).label(), "solicit");
+        assert_eq!(Dhcp6Type::from_msg(13).label(), "relay_repl");
+        assert_eq!(Dhcp6Type::from_msg(21).label(), "dhcpv4_response");
+        assert_eq!(Dhcp6Type::from_msg(22).label(), "unknown");
+        assert_eq!(Dhcp6Type::from_msg(0).label(), "unknown");
     }
 }

@@ -14,6 +14,7 @@ use crate::{
     counters::{Class, DhcpType},
     wire::{
         dhcp::{self, OptionSlots, VendorClass},
+        dhcpv6,
         tcp::Web,
     },
 };
@@ -145,6 +146,82 @@ impl DhcpLocation {
     /// was started by a boot client.
     pub fn is_pxe(&self, class: Class, xid_known: bool) -> bool {
         class == Class::ProxyDhcp || self.vendor.is_boot_client() || xid_known
+    }
+}
+
+/// Where a DHCPv6 message starts: the offsets of its IPv6 and UDP headers
+/// and of the message, and where the UDP payload ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dhcp6At {
+    pub ip_at: u16,
+    pub udp_at: u16,
+    /// The end of the UDP datagram as its length field says (the frame
+    /// may end sooner).
+    pub end: u16,
+}
+
+impl Dhcp6At {
+    /// Packs the offsets and the class into one integer.
+    pub const fn pack(self, class: Class) -> u64 {
+        (self.ip_at as u64)
+            | (self.udp_at as u64) << 16
+            | (self.end as u64) << 32
+            | (class as u64) << 48
+    }
+
+    /// The reverse of [`pack`](Self::pack); `None` when the class is not a
+    /// DHCPv6 class.
+    #[inline(always)]
+    pub fn unpack(v: u64) -> Option<(Dhcp6At, Class)> {
+        let class = match (v >> 48) as u8 {
+            9 => Class::Dhcpv6Server,
+            10 => Class::Dhcpv6Client,
+            11 => Class::ProxyDhcp6,
+            _ => return None,
+        };
+        let at = Dhcp6At {
+            ip_at: v as u16,
+            udp_at: (v >> 16) as u16,
+            end: (v >> 32) as u16,
+        };
+        Some((at, class))
+    }
+
+    /// The offset of the message (after the UDP header).
+    pub const fn msg_at(self) -> usize {
+        self.udp_at as usize + crate::wire::udp::HEADER_LEN
+    }
+}
+
+/// What stage two read of a DHCPv6 message: its outer type, and of the
+/// client's or server's message inside any relays its type, transaction
+/// id, options and vendor class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dhcp6Location {
+    pub at: Dhcp6At,
+    /// The type of the message on the wire (a relay's, if relayed).
+    pub msg_type: u8,
+    /// The relayed (or the only) message.
+    pub inner_at: u16,
+    pub inner_end: u16,
+    pub inner_type: u8,
+    pub xid: u32,
+    pub options: dhcpv6::Options,
+    pub vendor: VendorClass,
+    pub relays: u8,
+}
+
+impl Dhcp6Location {
+    /// Whether a server's reply to this transaction is PXE: a boot client
+    /// asked.
+    pub fn starts_pxe_transaction(&self) -> bool {
+        dhcpv6::is_client_type(self.inner_type) && self.vendor.is_boot_client()
+    }
+
+    /// Whether the message is part of a PXE exchange, given whether its
+    /// transaction was started by a boot client.
+    pub fn is_pxe(&self, class: Class, xid_known: bool) -> bool {
+        class == Class::ProxyDhcp6 || self.vendor.is_boot_client() || xid_known
     }
 }
 

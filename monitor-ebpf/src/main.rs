@@ -38,7 +38,7 @@ use monitor_ebpf::PacketFrame;
 
 use crate::{
     maps::{PARSE_ERRORS, TRAFFIC, bump},
-    stage::{dhcp, http, http::KernelWeb, icmp, tftp, tftp::port_hinted},
+    stage::{dhcp, dhcp6, http, http::KernelWeb, icmp, tftp, tftp::port_hinted},
 };
 
 /// Ingress: every frame the interface receives.
@@ -61,6 +61,10 @@ pub fn pxe_xdp(ctx: XdpContext) -> u32 {
         // SAFETY: as above.
         Some(Stage2::Http(arg)) => unsafe {
             http::pxe_http_xdp(ctx.ctx, arg);
+        },
+        // SAFETY: as above.
+        Some(Stage2::Dhcp6(arg)) => unsafe {
+            dhcp6::pxe_dhcp6_xdp(ctx.ctx, arg);
         },
         None => {}
     }
@@ -155,6 +159,14 @@ fn tc(ctx: TcContext, dir: Direction) -> i32 {
         (Some(Stage2::Http(arg)), Direction::Ingress) => unsafe {
             http::pxe_http_tc_in(skb, arg);
         },
+        // SAFETY: as above.
+        (Some(Stage2::Dhcp6(arg)), Direction::Egress) => unsafe {
+            dhcp6::pxe_dhcp6_tc(skb, arg);
+        },
+        // SAFETY: as above.
+        (Some(Stage2::Dhcp6(arg)), Direction::Ingress) => unsafe {
+            dhcp6::pxe_dhcp6_tc_in(skb, arg);
+        },
         (None, _) => {}
     }
     TC_ACT_OK
@@ -175,6 +187,7 @@ enum Stage2 {
     Icmp(u64),
     Tftp(u64),
     Http(u64),
+    Dhcp6(u64),
 }
 
 /// Stage one: counts the frame; for a DHCP message, an ICMP destination
@@ -203,6 +216,7 @@ fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<Stage2> {
         Next::Dhcp(at) => Some(Stage2::Dhcp(at.pack(c.class))),
         Next::Icmp(at) => Some(Stage2::Icmp(at.pack())),
         Next::Tcp(at) => Some(Stage2::Http(at.pack())),
+        Next::Dhcp6(at) => Some(Stage2::Dhcp6(at.pack(c.class))),
         Next::Udp { at, ports } => {
             // Other UDP is looked up as a transfer only when one of its
             // ports is a client port of a followed transfer.

@@ -27,6 +27,11 @@ pub static TRAFFIC: PerCpuArray<Traffic> = PerCpuArray::with_max_entries(names::
 #[map(name = "DHCP_TYPES")]
 pub static DHCP_TYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::DHCP_TYPES_LEN, 0);
 
+/// DHCPv6 messages by direction, PXE exchange or not, and message type
+/// (`dhcp6_index`).
+#[map(name = "DHCP6_TYPES")]
+pub static DHCP6_TYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::DHCP6_TYPES_LEN, 0);
+
 /// ICMP destination unreachable by direction and the class of the UDP
 /// datagram it quotes (`icmp_index`).
 #[map(name = "ICMP_UNREACHABLE")]
@@ -78,6 +83,11 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(names::EVENTS_BYTES, 0);
 /// without option 60 is known to be PXE (the value is unused).
 #[map(name = "PXE_XIDS")]
 pub static PXE_XIDS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(names::PXE_XIDS_LEN, 0);
+
+/// DHCPv6 transaction ids of exchanges boot clients started (the value is
+/// unused).
+#[map(name = "PXE6_XIDS")]
+pub static PXE6_XIDS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(names::PXE6_XIDS_LEN, 0);
 
 /// Hands a parsed DHCP message from stage two to stage three (per CPU).
 #[map(name = "DHCP_SCRATCH")]

@@ -85,6 +85,52 @@ fn main() -> Result<()> {
         &[],
         &[0x5a; 1448],
     );
+    // The TCP segment's Ethernet header, an IPv6 header, its TCP header
+    // and payload.
+    let tcp6_segment = {
+        let mut f = tcp_segment[..12].to_vec();
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&((tcp_segment.len() - tcp_at) as u16).to_be_bytes());
+        f.extend_from_slice(&[6, 64]);
+        f.extend_from_slice(&[0xfd; 32]);
+        f.extend_from_slice(&tcp_segment[tcp_at..]);
+        f
+    };
+    // EDK2's Solicit as measured in the lab: client id (DUID-LLT), IA_NA,
+    // option request, elapsed time, vendor class, architecture, UNDI.
+    let solicit6 = {
+        use monitor::testing::frames::{dhcpv6, pxe_vendor_class6, udp6};
+        let duid = [
+            0, 1, 0, 1, 0x2e, 0x1a, 0x2b, 0x3c, 0x52, 0x54, 0, 0x12, 0x34, 0x56,
+        ];
+        let vendor = pxe_vendor_class6(b"PXEClient:Arch:00007:UNDI:003000");
+        let m = dhcpv6(
+            1,
+            0xabcdef,
+            &[
+                (1, &duid),
+                (3, &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
+                (6, &[0, 59, 0, 60, 0, 23, 0, 24]),
+                (8, &[0, 0]),
+                (16, &vendor),
+                (61, &[0, 7]),
+                (62, &[1, 3, 0]),
+            ],
+        );
+        let mut src = [0u8; 16];
+        src[..2].copy_from_slice(&[0xfe, 0x80]);
+        let mut dst = [0u8; 16];
+        dst[..2].copy_from_slice(&[0xff, 0x02]);
+        dst[13..].copy_from_slice(&[1, 0, 2]);
+        udp6(
+            [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+            [0x33, 0x33, 0, 1, 0, 2],
+            (src, 546),
+            (dst, 547),
+            &[],
+            &m,
+        )
+    };
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("TCP segment (full size, not PXE)", tcp_segment),
         ("TCP to port 80, not a boot client (full size)", to_web_port),
@@ -92,11 +138,19 @@ fn main() -> Result<()> {
         // path (its bytes are counted once), as costly as new data.
         ("HTTP body segment of a boot client (full size)", body),
         (
-            "non-IPv4 frame (IPv6 RA)",
+            "IPv6 RA (ICMPv6, not PXE)",
             frame("lab-pcaps/a-healthy-dnsmasq.pcap", &|d| {
                 d[12..14] == [0x86, 0xdd]
             })?,
         ),
+        ("TCP over IPv6 (full size, not PXE)", tcp6_segment),
+        (
+            "non-IP frame (ARP)",
+            frame("peer-pcaps/mercury/emix.pcap", &|d| {
+                d[12..14] == [0x08, 0x06]
+            })?,
+        ),
+        ("DHCPv6 Solicit (PXE client, EDK2's options)", solicit6),
         (
             "non-PXE UDP (TFTP DATA, untracked)",
             frame("lab-pcaps/l2-tftp-clients.pcap", &|d| {

@@ -144,7 +144,7 @@ pub struct RunArgs {
           value_parser = parse_ring_bytes)]
     pub ring_buffer_bytes: u32,
     /// PXE transactions (DHCP xids started by boot clients) remembered per
-    /// interface; the oldest is forgotten when full.
+    /// interface, and as many DHCPv6 ones; the oldest is forgotten when full.
     #[arg(long, value_name = "N", default_value_t = monitor_common::counters::maps::PXE_XIDS_LEN,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(limits::TABLE_MAX)))]
     pub max_pxe_transactions: u32,

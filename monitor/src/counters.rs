@@ -3,9 +3,9 @@
 
 use monitor_common::{
     Class, DhcpType, Direction, ParseError, Traffic,
-    counters::WebSegment,
     counters::maps::{self, dhcp_index, icmp_index, parse_error_index, traffic_index},
     counters::maps::{tftp_error_index, tftp_opcode_index, web_bytes_index, web_segment_index},
+    counters::{Dhcp6Type, WebSegment, maps::dhcp6_index},
     wire::tcp::Web,
 };
 
@@ -15,6 +15,8 @@ use monitor_common::{
 pub struct Counters {
     pub traffic: Vec<Traffic>,
     pub dhcp_types: Vec<u64>,
+    /// DHCPv6 messages (`dhcp6_index`).
+    pub dhcp6_types: Vec<u64>,
     pub parse_errors: Vec<u64>,
     pub icmp_unreachable: Vec<u64>,
     pub tftp_opcodes: Vec<u64>,
@@ -37,6 +39,8 @@ pub struct Counters {
     /// New web connections and boot clients put in their tables.
     pub new_conns: u64,
     pub new_clients: u64,
+    /// New DHCPv6 transactions of boot clients.
+    pub new_xids6: u64,
     /// Those tables' sizes (the kernel's maps; the host replica, unbounded,
     /// reports the defaults): past its size, each new entry pushed an older
     /// one out.
@@ -44,6 +48,7 @@ pub struct Counters {
     pub flows_size: u32,
     pub conns_size: u32,
     pub clients_size: u32,
+    pub xids6_size: u32,
 }
 
 impl Default for Counters {
@@ -52,6 +57,7 @@ impl Default for Counters {
         Counters {
             traffic: vec![Traffic::default(); maps::TRAFFIC_LEN as usize],
             dhcp_types: vec![0; maps::DHCP_TYPES_LEN as usize],
+            dhcp6_types: vec![0; maps::DHCP6_TYPES_LEN as usize],
             parse_errors: vec![0; maps::PARSE_ERRORS_LEN as usize],
             icmp_unreachable: vec![0; maps::ICMP_UNREACHABLE_LEN as usize],
             tftp_opcodes: vec![0; maps::TFTP_OPCODES_LEN as usize],
@@ -65,10 +71,12 @@ impl Default for Counters {
             new_overflow: 0,
             new_conns: 0,
             new_clients: 0,
+            new_xids6: 0,
             xids_size: maps::PXE_XIDS_LEN,
             flows_size: maps::TFTP_FLOWS_LEN,
             conns_size: maps::HTTP_CONNS_LEN,
             clients_size: maps::BOOT_CLIENTS_LEN,
+            xids6_size: maps::PXE6_XIDS_LEN,
         }
     }
 }
@@ -85,6 +93,23 @@ impl Counters {
 
     pub fn dhcp_pxe(&self, dir: Direction, pxe: bool, ty: DhcpType) -> u64 {
         self.dhcp_types[dhcp_index(dir, pxe, ty) as usize]
+    }
+
+    /// DHCPv6 messages of one (outer) type, PXE exchange or not.
+    pub fn dhcp6(&self, dir: Direction, ty: Dhcp6Type) -> u64 {
+        self.dhcp6_pxe(dir, true, ty) + self.dhcp6_pxe(dir, false, ty)
+    }
+
+    pub fn dhcp6_pxe(&self, dir: Direction, pxe: bool, ty: Dhcp6Type) -> u64 {
+        self.dhcp6_types
+            .get(dhcp6_index(dir, pxe, ty) as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Entries pushed out of the DHCPv6 transaction table.
+    pub fn dhcp6_evictions(&self) -> u64 {
+        self.new_xids6.saturating_sub(self.xids6_size.into())
     }
 
     /// ICMP destination unreachable quoting a datagram of this class.

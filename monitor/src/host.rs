@@ -10,7 +10,7 @@ use monitor_common::{
         BootClient, BootClients, ConnKey, HttpConn, HttpConns, WebPorts, learn_client, observe_http,
     },
     counters::WebSegment,
-    counters::maps::{dhcp_index, icmp_index, parse_error_index, traffic_index},
+    counters::maps::{dhcp_index, dhcp6_index, icmp_index, parse_error_index, traffic_index},
     counters::maps::{tftp_error_index, tftp_opcode_index, web_bytes_index, web_segment_index},
     event::{DhcpEvent, HttpEvent, TftpEvent},
     flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, quotes_transfer},
@@ -29,6 +29,9 @@ pub struct HostObserver {
     /// xids of transactions started by boot clients (the kernel's LRU map;
     /// unbounded here).
     pub pxe_xids: HashSet<u32>,
+    /// DHCPv6 transaction ids of exchanges boot clients started (the
+    /// kernel's LRU map; unbounded here).
+    pub pxe6_xids: HashSet<u32>,
     /// Events in the order of the frames.
     pub events: Vec<(Direction, Event)>,
     /// TFTP transfers being followed (the kernel's LRU map, unbounded here).
@@ -126,7 +129,9 @@ impl HostObserver {
 
     /// One frame seen at `now_ns` (for TFTP transfer times).
     pub fn observe_at(&mut self, frame: &[u8], dir: Direction, now_ns: u64) {
-        use monitor_common::classify::{Next, classify_dhcp, classify_headers_with, classify_icmp};
+        use monitor_common::classify::{
+            Next, classify_dhcp, classify_dhcp6, classify_headers_with, classify_icmp,
+        };
         // The stages the kernel runs, each once.
         let (head, next) = classify_headers_with(frame, &self.web_ports);
         let c = match next {
@@ -149,6 +154,11 @@ impl HostObserver {
                 self.observe_http(frame, dir, at, now_ns);
                 head
             }
+            Some(Next::Dhcp6(at)) => {
+                let c = classify_dhcp6(frame, head.class, at);
+                self.observe_dhcp6(dir, &c);
+                c
+            }
             None => head,
         };
         let t = &mut self.counters.traffic[traffic_index(dir, c.class) as usize];
@@ -167,6 +177,21 @@ impl HostObserver {
         }
         let Some(loc) = &c.dhcp else { return };
         self.observe_dhcp(frame, dir, &c, loc, now_ns);
+    }
+
+    /// What the kernel's DHCPv6 stage counts.
+    fn observe_dhcp6(&mut self, dir: Direction, c: &monitor_common::Classification) {
+        let Some(ty) = c.dhcp6_type else { return };
+        let Some(loc) = &c.dhcp6 else {
+            self.counters.dhcp6_types[dhcp6_index(dir, false, ty) as usize] += 1;
+            return;
+        };
+        let known = self.pxe6_xids.contains(&loc.xid);
+        self.counters.dhcp6_types[dhcp6_index(dir, loc.is_pxe(c.class, known), ty) as usize] += 1;
+        if !known && loc.starts_pxe_transaction() {
+            self.pxe6_xids.insert(loc.xid);
+            self.counters.new_xids6 += 1;
+        }
     }
 
     fn observe_http(&mut self, frame: &[u8], dir: Direction, at: TcpAt, now_ns: u64) {

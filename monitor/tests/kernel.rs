@@ -777,3 +777,120 @@ fn a_boot_clients_web_connection_is_followed_like_the_host_does() {
     );
     assert_eq!(events[2].client_mac, cmac);
 }
+
+/// A PXE client's DHCPv6 exchange as EDK2 sends it (vendor class 343
+/// `PXEClient`, a server's Advertise and Reply known by the transaction),
+/// the same Solicit relayed, a non-PXE client, extension headers at and
+/// beyond the walk's bound, a later fragment, and cut messages: kernel ==
+/// host, each counted where a user would look for it.
+#[test]
+fn dhcpv6_is_counted_like_the_host_does() {
+    if !testing::can_load_ebpf() {
+        return;
+    }
+    use monitor::testing::frames::{SERVER_MAC, dhcpv6, dhcpv6_relay, pxe_vendor_class6, udp6};
+    use monitor_common::{counters::Dhcp6Type, wire::ParseError};
+    let cmac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    let link_local = {
+        let mut a = [0u8; 16];
+        a[..2].copy_from_slice(&[0xfe, 0x80]);
+        a[10..].copy_from_slice(&[0x50, 0x54, 0, 0xff, 0xfe, 0x12]);
+        a
+    };
+    let all_servers = {
+        let mut a = [0u8; 16];
+        a[..2].copy_from_slice(&[0xff, 0x02]);
+        a[13..].copy_from_slice(&[1, 0, 2]);
+        a
+    };
+    let server = {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&[0xfd, 0x77, 0, 0x10]);
+        a[15] = 1;
+        a
+    };
+    let vendor = pxe_vendor_class6(b"PXEClient:Arch:00007:UNDI:003000");
+    let duid = [
+        0, 1, 0, 1, 0x2e, 0x1a, 0x2b, 0x3c, 0x52, 0x54, 0, 0x12, 0x34, 0x56,
+    ];
+    let solicit = dhcpv6(1, 0xabcdef, &[(1, &duid), (16, &vendor), (61, &[0, 7])]);
+    let advertise = dhcpv6(
+        2,
+        0xabcdef,
+        &[(1, &duid), (59, b"tftp://[fd77:10::1]/tiny.efi")],
+    );
+    let reply = dhcpv6(7, 0xabcdef, &[(1, &duid)]);
+    let plain = dhcpv6(1, 0x111111, &[(1, &duid)]);
+    let to_server = |ext: &[(u8, Vec<u8>)], m: &[u8]| {
+        udp6(
+            cmac,
+            [0x33, 0x33, 0, 1, 0, 2],
+            (link_local, 546),
+            (all_servers, 547),
+            ext,
+            m,
+        )
+    };
+    let to_client = |m: &[u8]| udp6(SERVER_MAC, cmac, (server, 547), (link_local, 546), &[], m);
+    let opts = |n: u8| (n, vec![0u8, 0, 1, 4, 0, 0, 0, 0]);
+    let frag_later = (44u8, vec![0u8, 0, 0x05, 0xc8, 0, 0, 0, 9]);
+    let relayed = dhcpv6_relay(12, server, link_local, &solicit);
+    let relay3 = dhcpv6_relay(
+        12,
+        server,
+        server,
+        &dhcpv6_relay(12, server, server, &relayed),
+    );
+    let frames = vec![
+        to_server(&[], &solicit),
+        to_client(&advertise),
+        to_server(&[], &dhcpv6(3, 0xabcdef, &[(1, &duid), (16, &vendor)])),
+        to_client(&reply),
+        to_server(&[], &plain),
+        to_server(&[], &relayed),
+        // Hop-by-hop then destination options: walked.
+        to_server(&[opts(0), opts(60)], &plain),
+        // Four option headers (the bound), then five: the last is
+        // other_ipv6 with ipv6_extension_chain.
+        to_server(&[opts(0), opts(60), opts(43), opts(60)], &plain),
+        to_server(&[opts(0), opts(60), opts(43), opts(60), opts(60)], &plain),
+        to_server(&[frag_later], &plain),
+        // A message of two bytes, and a relay chain of three.
+        to_server(&[], &[1, 0]),
+        to_server(&[], &relay3),
+    ];
+    let mut pair = Pair::new();
+    for f in &frames {
+        pair.run(f);
+    }
+    pair.assert_agree("DHCPv6");
+    let c = pair.kernel_counters();
+    let d = Direction::Ingress;
+    assert_eq!(c.dhcp6_pxe(d, true, Dhcp6Type::SOLICIT), 1);
+    assert_eq!(c.dhcp6_pxe(d, true, Dhcp6Type::ADVERTISE), 1);
+    assert_eq!(c.dhcp6_pxe(d, true, Dhcp6Type::REQUEST), 1);
+    assert_eq!(c.dhcp6_pxe(d, true, Dhcp6Type::REPLY), 1);
+    assert_eq!(c.dhcp6_pxe(d, true, Dhcp6Type::RELAY_FORW), 1);
+    // The plain Solicit: alone, behind two headers, behind four; the
+    // relay chain of three, counted by its type, not PXE.
+    assert_eq!(c.dhcp6_pxe(d, false, Dhcp6Type::SOLICIT), 3);
+    assert_eq!(c.dhcp6_pxe(d, false, Dhcp6Type::RELAY_FORW), 1);
+    assert_eq!(c.parse_error(d, ParseError::Ipv6ExtensionChain), 1);
+    assert_eq!(c.parse_error(d, ParseError::Dhcpv6RelayChain), 1);
+    assert!(c.parse_error(d, ParseError::TruncatedDhcpv6) >= 1);
+    assert_eq!(c.new_xids6, 1, "one PXE transaction learned");
+    // Every truncation of the relayed Solicit: still kernel == host.
+    let mut cut = Pair::new();
+    for len in 54..frames[5].len() {
+        cut.run(&frames[5][..len]);
+    }
+    cut.assert_agree("DHCPv6 cut short");
+    let c = cut.kernel_counters();
+    // Cut in the UDP header (8 lengths) and in the relay's header (34).
+    assert_eq!(c.parse_error(d, ParseError::TruncatedUdp), 8);
+    assert!(c.parse_error(d, ParseError::TruncatedDhcpv6) >= 34);
+    println!(
+        "DHCPv6: {} frames through XDP and TC egress, kernel == host",
+        frames.len() + frames[5].len() - 54
+    );
+}

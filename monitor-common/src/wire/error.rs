@@ -33,10 +33,24 @@ pub enum ParseError {
     TruncatedTcp = 10,
     /// A TCP data offset under 5 words, on a web port.
     BadTcpHeader = 11,
+    /// IPv6 header, or one of its extension headers, cut short.
+    TruncatedIpv6 = 12,
+    /// IPv6 version field not 6.
+    BadIpv6Header = 13,
+    /// More extension headers than the walk steps over
+    /// (`ipv6::MAX_EXTENSIONS`): the upper layer was not read.
+    Ipv6ExtensionChain = 14,
+    /// A DHCPv6 message (or a relay's header) cut short on a DHCPv6 port.
+    TruncatedDhcpv6 = 15,
+    /// A DHCPv6 relay message without the relayed message (option 9).
+    BadDhcpv6Option = 16,
+    /// More relay headers than the walk steps through
+    /// (`dhcpv6::MAX_RELAY_DEPTH`).
+    Dhcpv6RelayChain = 17,
 }
 
 impl ParseError {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 18;
     pub const ALL: [ParseError; Self::COUNT] = [
         ParseError::TruncatedEthernet,
         ParseError::TruncatedVlan,
@@ -50,6 +64,12 @@ impl ParseError {
         ParseError::TruncatedTftp,
         ParseError::TruncatedTcp,
         ParseError::BadTcpHeader,
+        ParseError::TruncatedIpv6,
+        ParseError::BadIpv6Header,
+        ParseError::Ipv6ExtensionChain,
+        ParseError::TruncatedDhcpv6,
+        ParseError::BadDhcpv6Option,
+        ParseError::Dhcpv6RelayChain,
     ];
 
     pub const fn label(self) -> &'static str {
@@ -66,6 +86,12 @@ impl ParseError {
             ParseError::TruncatedTftp => "truncated_tftp",
             ParseError::TruncatedTcp => "truncated_tcp",
             ParseError::BadTcpHeader => "bad_tcp_header",
+            ParseError::TruncatedIpv6 => "truncated_ipv6",
+            ParseError::BadIpv6Header => "bad_ipv6_header",
+            ParseError::Ipv6ExtensionChain => "ipv6_extension_chain",
+            ParseError::TruncatedDhcpv6 => "truncated_dhcpv6",
+            ParseError::BadDhcpv6Option => "bad_dhcpv6_option",
+            ParseError::Dhcpv6RelayChain => "dhcpv6_relay_chain",
         }
     }
 }

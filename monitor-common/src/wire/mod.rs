@@ -8,11 +8,13 @@
 //! [`crate::frame`].
 
 pub mod dhcp;
+pub mod dhcpv6;
 mod error;
 pub mod ethernet;
 pub mod http;
 pub mod icmp;
 pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
 pub mod tftp;
 pub mod udp;

@@ -15,6 +15,8 @@ pub const PORT_DHCP_SERVER: u16 = 67;
 pub const PORT_DHCP_CLIENT: u16 = 68;
 pub const PORT_TFTP: u16 = 69;
 pub const PORT_PXE: u16 = 4011;
+pub const PORT_DHCPV6_CLIENT: u16 = 546;
+pub const PORT_DHCPV6_SERVER: u16 = 547;
 
 #[derive(Clone, Copy)]
 pub struct Header<'a>(&'a [u8; HEADER_LEN]);

@@ -98,6 +98,7 @@ macro_rules! stage {
 }
 
 pub mod dhcp;
+pub mod dhcp6;
 pub mod http;
 pub mod icmp;
 pub mod tftp;

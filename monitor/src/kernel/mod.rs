@@ -298,6 +298,7 @@ pub fn load_with(sizes: &MapSizes, kernel_log: bool) -> Result<Ebpf, ProbeError>
         .override_global(maps::WEB_PORTS_EXTRA, &extra, true)
         .map_max_entries(EVENTS, sizes.ring_bytes)
         .map_max_entries(PXE_XIDS, sizes.pxe_xids)
+        .map_max_entries(maps::PXE6_XIDS, sizes.pxe_xids)
         .map_max_entries(TFTP_FLOWS, sizes.tftp_flows)
         .load(EBPF_OBJECT)
         .map_err(|e| {
@@ -493,6 +494,7 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
             });
     }
     sum(DHCP_TYPES, &mut c.dhcp_types)?;
+    sum(maps::DHCP6_TYPES, &mut c.dhcp6_types)?;
     sum(PARSE_ERRORS, &mut c.parse_errors)?;
     sum(ICMP_UNREACHABLE, &mut c.icmp_unreachable)?;
     sum(TFTP_OPCODES, &mut c.tftp_opcodes)?;
@@ -510,6 +512,7 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     c.new_overflow = new[maps::NEW_OVERFLOW as usize];
     c.new_conns = new[maps::NEW_CONN as usize];
     c.new_clients = new[maps::NEW_CLIENT as usize];
+    c.new_xids6 = new[maps::NEW_XID6 as usize];
     let size = |name: &str| -> Result<u32, aya::maps::MapError> {
         let m = ebpf
             .map(name)
@@ -530,6 +533,7 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     c.flows_size = size(TFTP_FLOWS)?;
     c.conns_size = size(maps::HTTP_CONNS)?;
     c.clients_size = size(maps::BOOT_CLIENTS)?;
+    c.xids6_size = size(maps::PXE6_XIDS)?;
     Ok(c)
 }
 

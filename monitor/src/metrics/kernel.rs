@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use monitor_common::{
     Class, DhcpType, Direction, ParseError,
-    counters::WebSegment,
     counters::maps::{
         dhcp_index, icmp_index, parse_error_index, tftp_error_index, tftp_opcode_index,
         traffic_index,
     },
+    counters::{Dhcp6Type, Family, WebSegment},
     wire::{tcp::Web, tftp},
 };
 use prometheus::{
@@ -55,7 +55,7 @@ pub struct KernelCollector<S> {
 
 const PACKETS: (&str, &str) = (
     "pxe_packets_total",
-    "Frames seen by the kernel programs, by interface, direction and traffic class.",
+    "Frames seen by the kernel programs, by interface, direction, address family (ipv4, ipv6; none: neither) and traffic class (on UDP ports: 67/547 dhcp_to_server, 68/546 dhcp_to_client, 4011 proxy_dhcp, 69 tftp_request).",
 );
 const BYTES: (&str, &str) = (
     "pxe_bytes_total",
@@ -64,6 +64,10 @@ const BYTES: (&str, &str) = (
 const DHCP: (&str, &str) = (
     "pxe_dhcp_messages_total",
     "BOOTP/DHCP messages on ports 67, 68 and 4011, by DHCP message type (option 53; bootp: none) and whether they belong to a PXE exchange (a boot client's vendor class, port 4011, or a reply to a transaction a boot client started).",
+);
+const DHCP6: (&str, &str) = (
+    "pxe_dhcpv6_messages_total",
+    "DHCPv6 messages on ports 546, 547 and 4011, by message type (a relay's own type: relay_forw, relay_repl) and whether they belong to a PXE exchange (a boot client's vendor class, enterprise 343 PXEClient or HTTPClient, in the message or the one a relay carries; port 4011; or a reply in a transaction a boot client started).",
 );
 const PARSE: (&str, &str) = (
     "pxe_parse_errors_total",
@@ -122,13 +126,14 @@ impl<S: CounterSource> KernelCollector<S> {
             .expect("static metric description is valid")
         };
         let descs = vec![
-            desc(PACKETS, &["interface", "direction", "class"]),
-            desc(BYTES, &["interface", "direction", "class"]),
+            desc(PACKETS, &["interface", "direction", "family", "class"]),
+            desc(BYTES, &["interface", "direction", "family", "class"]),
             desc(DHCP, &["interface", "direction", "type", "pxe"]),
+            desc(DHCP6, &["interface", "direction", "type", "pxe"]),
             desc(EVENTS_LOST, &["interface"]),
             desc(EVENTS_SHED, &["interface"]),
             desc(TABLE_EVICTIONS, &["interface", "table"]),
-            desc(ICMP, &["interface", "direction", "quoted_class"]),
+            desc(ICMP, &["interface", "direction", "family", "quoted_class"]),
             desc(TFTP_PACKETS, &["interface", "direction", "opcode"]),
             desc(TFTP_ERRORS, &["interface", "direction", "sender", "code"]),
             desc(PARSE, &["interface", "direction", "reason"]),
@@ -201,6 +206,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
     let (mut packets, mut bytes, mut dhcp, mut parse) = (vec![], vec![], vec![], vec![]);
     let (mut lost, mut icmp, mut tftp_p, mut tftp_e) = (vec![], vec![], vec![], vec![]);
     let (mut shed, mut evicted, mut web_s, mut web_b) = (vec![], vec![], vec![], vec![]);
+    let mut dhcp6 = vec![];
     for (iface, c) in samples {
         for dir in Direction::ALL {
             for slot in 0..tftp::OPCODE_SLOTS {
@@ -231,10 +237,11 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
             }
         }
         for dir in Direction::ALL {
-            // The classes a quoted UDP datagram can have.
+            // The classes a quoted UDP datagram can have (IPv4: ICMPv6 is
+            // not read yet).
             for class in Class::ALL
                 .into_iter()
-                .filter(|c| !matches!(c, Class::NonIpv4 | Class::OtherIpv4))
+                .filter(|c| c.family() == Family::Ipv4 && !matches!(c, Class::OtherIpv4))
             {
                 let v = c
                     .icmp_unreachable
@@ -244,6 +251,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
                 let labels = [
                     ("interface", iface.as_str()),
                     ("direction", dir.label()),
+                    ("family", class.family().label()),
                     ("quoted_class", class.label()),
                 ];
                 icmp.push(counter(&labels, v));
@@ -258,6 +266,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
             ("tftp_transfers", flows),
             ("http_connections", conns),
             ("boot_clients", clients),
+            ("dhcpv6_transactions", c.dhcp6_evictions()),
         ] {
             evicted.push(counter(
                 &[("interface", iface.as_str()), ("table", table)],
@@ -286,6 +295,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
                 let labels = [
                     ("interface", iface.as_str()),
                     ("direction", dir.label()),
+                    ("family", class.family().label()),
                     ("class", class.label()),
                 ];
                 packets.push(counter(&labels, t.packets));
@@ -310,6 +320,20 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
                     v,
                 ));
             }
+            for (i, pxe) in (0..Dhcp6Type::COUNT).flat_map(|i| [(i, false), (i, true)]) {
+                let Some(ty) = Dhcp6Type::from_index(i) else {
+                    continue;
+                };
+                dhcp6.push(counter(
+                    &[
+                        ("interface", iface.as_str()),
+                        ("direction", dir.label()),
+                        ("type", ty.label()),
+                        ("pxe", if pxe { "true" } else { "false" }),
+                    ],
+                    c.dhcp6_pxe(dir, pxe, ty),
+                ));
+            }
             for reason in ParseError::ALL {
                 let v = c
                     .parse_errors
@@ -331,6 +355,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         family(PACKETS, packets),
         family(BYTES, bytes),
         family(DHCP, dhcp),
+        family(DHCP6, dhcp6),
         family(PARSE, parse),
         family(EVENTS_LOST, lost),
         family(EVENTS_SHED, shed),
@@ -389,7 +414,7 @@ mod tests {
     use monitor_common::Traffic;
     use prometheus::{Encoder, TextEncoder};
 
-    use monitor_common::counters::maps::{web_bytes_index, web_segment_index};
+    use monitor_common::counters::maps::{dhcp6_index, web_bytes_index, web_segment_index};
 
     use super::*;
 
@@ -413,6 +438,12 @@ mod tests {
             [web_segment_index(Direction::Ingress, Web::Http, WebSegment::Syn) as usize] = 4;
         c.web_bytes[web_bytes_index(Direction::Egress, Web::Https) as usize] = 5000;
         (c.new_conns, c.conns_size) = (4100, 4096);
+        c.traffic[traffic_index(Direction::Ingress, Class::Dhcpv6Server) as usize] = Traffic {
+            packets: 7,
+            bytes: 900,
+        };
+        c.dhcp6_types[dhcp6_index(Direction::Ingress, true, Dhcp6Type::SOLICIT) as usize] = 6;
+        (c.new_xids6, c.xids6_size) = (4097, 4096);
         let out = text(&families(&[("eth9".into(), c)]));
         assert!(out.contains(r#"pxe_http_segments_total{interface="eth9",direction="ingress",scheme="http",kind="syn"} 4"#), "{out}");
         assert!(out.contains(r#"pxe_http_segments_total{interface="eth9",direction="egress",scheme="https",kind="rst"} 0"#), "{out}");
@@ -429,10 +460,16 @@ mod tests {
             ),
             "{out}"
         );
-        assert!(out.contains(r#"pxe_packets_total{interface="eth9",direction="ingress",class="dhcp_to_server"} 3"#), "{out}");
+        assert!(out.contains(r#"pxe_packets_total{interface="eth9",direction="ingress",family="ipv4",class="dhcp_to_server"} 3"#), "{out}");
         assert!(out.contains(
-            r#"pxe_bytes_total{interface="eth9",direction="ingress",class="dhcp_to_server"} 1000"#
+            r#"pxe_bytes_total{interface="eth9",direction="ingress",family="ipv4",class="dhcp_to_server"} 1000"#
         ));
+        assert!(out.contains(r#"pxe_packets_total{interface="eth9",direction="ingress",family="ipv6",class="dhcp_to_server"} 7"#), "{out}");
+        assert!(out.contains(r#"pxe_packets_total{interface="eth9",direction="egress",family="none",class="non_ip"} 0"#), "{out}");
+        assert!(out.contains(r#"pxe_dhcpv6_messages_total{interface="eth9",direction="ingress",type="solicit",pxe="true"} 6"#), "{out}");
+        assert!(out.contains(r#"pxe_dhcpv6_messages_total{interface="eth9",direction="egress",type="relay_forw",pxe="false"} 0"#), "{out}");
+        assert!(out.contains(r#"pxe_kernel_table_evictions_total{interface="eth9",table="dhcpv6_transactions"} 1"#), "{out}");
+        assert!(out.contains(r#"pxe_icmp_unreachable_total{interface="eth9",direction="ingress",family="ipv4",quoted_class="proxy_dhcp"} 0"#), "{out}");
         assert!(out.contains(
             r#"pxe_dhcp_messages_total{interface="eth9",direction="egress",type="offer",pxe="true"} 2"#
         ));
@@ -450,6 +487,11 @@ mod tests {
             .filter(|l| l.starts_with("pxe_dhcp_messages_total{"))
             .count();
         assert_eq!(dhcp, Direction::COUNT * 2 * DhcpType::COUNT);
+        let dhcp6 = out
+            .lines()
+            .filter(|l| l.starts_with("pxe_dhcpv6_messages_total{"))
+            .count();
+        assert_eq!(dhcp6, Direction::COUNT * 2 * Dhcp6Type::COUNT);
     }
 
     /// One interface whose maps cannot be read, one that can.

@@ -140,6 +140,73 @@ pub fn dhcp(
     p
 }
 
+/// An Ethernet + IPv6 + UDP frame (checksums zero), with `extensions`
+/// (each: next header value of the extension, its bytes with the first
+/// byte, the next header, filled in here) between the fixed header and UDP.
+pub fn udp6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: ([u8; 16], u16),
+    dst: ([u8; 16], u16),
+    extensions: &[(u8, Vec<u8>)],
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::with_capacity(62 + payload.len());
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    let ext_len: usize = extensions.iter().map(|(_, e)| e.len()).sum();
+    let first = extensions.first().map_or(17, |(n, _)| *n);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&((ext_len + 8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[first, 64]);
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&dst.0);
+    for (i, (_, e)) in extensions.iter().enumerate() {
+        let mut e = e.clone();
+        e[0] = extensions.get(i + 1).map_or(17, |(n, _)| *n);
+        f.extend_from_slice(&e);
+    }
+    f.extend_from_slice(&src.1.to_be_bytes());
+    f.extend_from_slice(&dst.1.to_be_bytes());
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A DHCPv6 client/server message with options, each (code, value).
+pub fn dhcpv6(msg_type: u8, xid: u32, options: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut p = vec![msg_type];
+    p.extend_from_slice(&xid.to_be_bytes()[1..]);
+    for (code, value) in options {
+        p.extend_from_slice(&code.to_be_bytes());
+        p.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        p.extend_from_slice(value);
+    }
+    p
+}
+
+/// A DHCPv6 Relay-forw (12) or Relay-repl (13) carrying `inner`.
+pub fn dhcpv6_relay(msg_type: u8, link: [u8; 16], peer: [u8; 16], inner: &[u8]) -> Vec<u8> {
+    let mut p = vec![msg_type, 0];
+    p.extend_from_slice(&link);
+    p.extend_from_slice(&peer);
+    p.extend_from_slice(&9u16.to_be_bytes());
+    p.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+    p.extend_from_slice(inner);
+    p
+}
+
+/// The value of DHCPv6 option 16 (vendor class) as EDK2 sends it:
+/// enterprise 343, one data item.
+pub fn pxe_vendor_class6(data: &[u8]) -> Vec<u8> {
+    let mut v = 343u32.to_be_bytes().to_vec();
+    v.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
 /// A TFTP read request for `file` (octet mode).
 pub fn rrq(file: &[u8]) -> Vec<u8> {
     let mut p = vec![0, 1];

@@ -7,7 +7,7 @@
 //!
 //! | field        | display filter                                         |
 //! |--------------|--------------------------------------------------------|
-//! | non_ipv4     | `!ip`                                                  |
+//! | non_ip       | `!ip && !ipv6`                                         |
 //! | other_ipv4   | `ip && !(U)`                                           |
 //! | proxy_dhcp   | `U && udp.port == 4011`                                |
 //! | to_server    | `U && udp.dstport == 67 && udp.srcport != 4011`        |
@@ -15,6 +15,13 @@
 //! | tftp_request | `U && udp.dstport == 69 && udp.srcport != 4011`        |
 //! | other_udp    | `U && !(udp.port == 4011 \|\| udp.dstport in {67,68,69})` |
 //! | dhcp         | `-T fields -e dhcp.option.dhcp` on the DHCP classes     |
+//!
+//!
+//! IPv6 (`V6`), with `-o ipv6.defragment:FALSE` and `U6 = ipv6 && !ip &&
+//! udp && !icmpv6 && !ipv6.fraghdr.offset > 0`: other_ipv6 `ipv6 && !ip &&
+//! !(U6)`, and the UDP classes as above on ports 547 (to server), 546 (to
+//! client), 4011 and 69; `dhcp6` is `-T fields -e dhcpv6.msgtype`, the
+//! first value (a relay's own type), on the DHCPv6 classes.
 //!
 //! In p-pxelinux-chain (snaplen 96) tshark shows no message type for the six
 //! DHCP frames: their BOOTP header is cut, which the monitor counts as
@@ -24,12 +31,12 @@
 use std::path::{Path, PathBuf};
 
 use monitor::{capture, counters::Counters};
-use monitor_common::{Class, DhcpType, Direction, ParseError};
+use monitor_common::{Class, DhcpType, Direction, ParseError, counters::Dhcp6Type};
 
 pub struct Expected {
     pub file: &'static str,
     pub frames: u64,
-    pub non_ipv4: u64,
+    pub non_ip: u64,
     pub other_ipv4: u64,
     pub other_udp: u64,
     pub to_server: u64,
@@ -54,13 +61,43 @@ pub struct Expected {
     /// `-e tftp.error.code -e udp.srcport`).
     pub tftp_server_errors: &'static [(u16, u64)],
     pub errors: &'static [(ParseError, u64)],
+    pub v6: V6,
+}
+
+/// The IPv6 classes and DHCPv6 messages of a capture.
+pub struct V6 {
+    pub other_ipv6: u64,
+    pub other_udp6: u64,
+    pub to_server6: u64,
+    pub to_client6: u64,
+    pub proxy_dhcp6: u64,
+    pub tftp_request6: u64,
+    pub dhcp6: &'static [(Dhcp6Type, u64)],
+    /// Of those, in a PXE exchange (vendor class enterprise 343 with
+    /// `PXEClient`/`HTTPClient`: `dhcpv6.vendorclass.enterprise == 343`).
+    pub pxe6: &'static [(Dhcp6Type, u64)],
+}
+
+/// Only IPv6 that is not UDP (router and neighbour discovery, MLD), as
+/// in the lab captures.
+pub const fn other_ipv6(n: u64) -> V6 {
+    V6 {
+        other_ipv6: n,
+        other_udp6: 0,
+        to_server6: 0,
+        to_client6: 0,
+        proxy_dhcp6: 0,
+        tftp_request6: 0,
+        dhcp6: &[],
+        pxe6: &[],
+    }
 }
 
 pub const EXPECTED: &[Expected] = &[
     Expected {
         file: "lab-pcaps/a-healthy-dnsmasq.pcap",
         frames: 17,
-        non_ipv4: 6,
+        non_ip: 0,
         other_ipv4: 0,
         other_udp: 4,
         to_server: 3,
@@ -79,11 +116,12 @@ pub const EXPECTED: &[Expected] = &[
         tftp: &[(1, 1), (3, 1), (4, 2), (6, 1)],
         tftp_server_errors: &[],
         errors: &[],
+        v6: other_ipv6(6),
     },
     Expected {
         file: "lab-pcaps/b-kb259670-option60-no-proxy.pcap",
         frames: 23,
-        non_ipv4: 9,
+        non_ip: 0,
         other_ipv4: 6,
         other_udp: 0,
         to_server: 2,
@@ -102,11 +140,12 @@ pub const EXPECTED: &[Expected] = &[
         tftp: &[],
         tftp_server_errors: &[],
         errors: &[],
+        v6: other_ipv6(9),
     },
     Expected {
         file: "lab-pcaps/f-healthy-proxydhcp.pcap",
         frames: 20,
-        non_ipv4: 6,
+        non_ip: 0,
         other_ipv4: 2,
         other_udp: 4,
         to_server: 2,
@@ -125,11 +164,12 @@ pub const EXPECTED: &[Expected] = &[
         tftp: &[(1, 1), (3, 1), (4, 2), (6, 1)],
         tftp_server_errors: &[],
         errors: &[],
+        v6: other_ipv6(6),
     },
     Expected {
         file: "lab-pcaps/l2-tftp-clients.pcap",
         frames: 83,
-        non_ipv4: 0,
+        non_ip: 0,
         other_ipv4: 4,
         other_udp: 64,
         to_server: 0,
@@ -143,11 +183,12 @@ pub const EXPECTED: &[Expected] = &[
         tftp: &[(1, 15), (3, 24), (4, 30), (5, 6), (6, 4)],
         tftp_server_errors: &[(1, 6)],
         errors: &[],
+        v6: other_ipv6(0),
     },
     Expected {
         file: "lab-pcaps/p-pxelinux-chain.pcap",
         frames: 273,
-        non_ipv4: 8,
+        non_ip: 0,
         other_ipv4: 0,
         other_udp: 247,
         to_server: 3,
@@ -161,11 +202,12 @@ pub const EXPECTED: &[Expected] = &[
         tftp: &[(1, 12), (3, 116), (4, 119), (5, 9), (6, 3)],
         tftp_server_errors: &[(1, 9)],
         errors: &[(ParseError::TruncatedBootp, 6)],
+        v6: other_ipv6(8),
     },
     Expected {
         file: "peer-pcaps/netboot/pcap/nsec.pcap",
         frames: 9,
-        non_ipv4: 0,
+        non_ip: 0,
         other_ipv4: 0,
         other_udp: 0,
         to_server: 2,
@@ -184,11 +226,12 @@ pub const EXPECTED: &[Expected] = &[
         tftp: &[(1, 2)],
         tftp_server_errors: &[],
         errors: &[],
+        v6: other_ipv6(0),
     },
     Expected {
         file: "peer-pcaps/netboot/dhcp4/dhcp.pcap",
         frames: 4,
-        non_ipv4: 0,
+        non_ip: 0,
         other_ipv4: 0,
         other_udp: 0,
         to_server: 2,
@@ -207,6 +250,135 @@ pub const EXPECTED: &[Expected] = &[
         tftp: &[],
         tftp_server_errors: &[],
         errors: &[],
+        v6: other_ipv6(0),
+    },
+    Expected {
+        file: "peer-pcaps/netboot/dhcp6/dhcp6.pcap",
+        frames: 4,
+        non_ip: 0,
+        other_ipv4: 0,
+        other_udp: 0,
+        to_server: 0,
+        to_client: 0,
+        proxy_dhcp: 0,
+        tftp_request: 0,
+        dhcp: &[],
+        non_pxe: &[],
+        icmp: &[],
+        icmp_about_transfers: 0,
+        tftp: &[],
+        tftp_server_errors: &[],
+        errors: &[],
+        v6: V6 {
+            to_server6: 2,
+            to_client6: 2,
+            dhcp6: &[
+                (Dhcp6Type::SOLICIT, 1),
+                (Dhcp6Type::ADVERTISE, 1),
+                (Dhcp6Type::REQUEST, 1),
+                (Dhcp6Type::REPLY, 1),
+            ],
+            ..other_ipv6(0)
+        },
+    },
+    Expected {
+        // DHCPv4 and DHCPv6 of one Arista switch (vendor class Arista:
+        // not PXE), RFC 5970 boot file URLs in the replies.
+        file: "peer-pcaps/tcpdump/dhcpv4v6-rfc5970-rfc8572.pcap",
+        frames: 14,
+        non_ip: 0,
+        other_ipv4: 0,
+        other_udp: 0,
+        to_server: 2,
+        to_client: 2,
+        proxy_dhcp: 0,
+        tftp_request: 0,
+        dhcp: &[
+            (DhcpType::DISCOVER, 1),
+            (DhcpType::OFFER, 1),
+            (DhcpType::REQUEST, 1),
+            (DhcpType::ACK, 1),
+        ],
+        non_pxe: &[
+            (DhcpType::DISCOVER, 1),
+            (DhcpType::OFFER, 1),
+            (DhcpType::REQUEST, 1),
+            (DhcpType::ACK, 1),
+        ],
+        icmp: &[],
+        icmp_about_transfers: 0,
+        tftp: &[],
+        tftp_server_errors: &[],
+        errors: &[],
+        v6: V6 {
+            to_server6: 6,
+            to_client6: 4,
+            dhcp6: &[
+                (Dhcp6Type::SOLICIT, 3),
+                (Dhcp6Type::ADVERTISE, 2),
+                (Dhcp6Type::REQUEST, 2),
+                (Dhcp6Type::REPLY, 2),
+                (Dhcp6Type::from_msg(11), 1),
+            ],
+            ..other_ipv6(0)
+        },
+    },
+    Expected {
+        // Five Relay-forw, each carrying a Solicit.
+        file: "peer-pcaps/tcpdump/dhcpv6-mud.pcap",
+        frames: 5,
+        non_ip: 0,
+        other_ipv4: 0,
+        other_udp: 0,
+        to_server: 0,
+        to_client: 0,
+        proxy_dhcp: 0,
+        tftp_request: 0,
+        dhcp: &[],
+        non_pxe: &[],
+        icmp: &[],
+        icmp_about_transfers: 0,
+        tftp: &[],
+        tftp_server_errors: &[],
+        errors: &[],
+        v6: V6 {
+            to_server6: 5,
+            dhcp6: &[(Dhcp6Type::RELAY_FORW, 5)],
+            ..other_ipv6(0)
+        },
+    },
+    Expected {
+        // With MLD reports behind a hop-by-hop header and neighbour
+        // discovery between the DHCPv6 messages.
+        file: "peer-pcaps/arkime/wireshark-dhcpv6.pcap",
+        frames: 12,
+        non_ip: 0,
+        other_ipv4: 0,
+        other_udp: 0,
+        to_server: 0,
+        to_client: 0,
+        proxy_dhcp: 0,
+        tftp_request: 0,
+        dhcp: &[],
+        non_pxe: &[],
+        icmp: &[],
+        icmp_about_transfers: 0,
+        tftp: &[],
+        tftp_server_errors: &[],
+        errors: &[],
+        v6: V6 {
+            other_ipv6: 6,
+            to_server6: 3,
+            to_client6: 3,
+            dhcp6: &[
+                (Dhcp6Type::SOLICIT, 1),
+                (Dhcp6Type::ADVERTISE, 1),
+                (Dhcp6Type::REQUEST, 1),
+                (Dhcp6Type::REPLY, 2),
+                (Dhcp6Type::from_msg(8), 1),
+            ],
+            ..other_ipv6(0)
+        },
     },
 ];
 
@@ -225,13 +397,19 @@ pub fn frames(path: &Path) -> Vec<Vec<u8>> {
 pub fn assert_matches(what: &str, dir: Direction, got: &Counters, e: &Expected) {
     let ctx = format!("{what}, {}, {}", e.file, dir.label());
     let classes = [
-        (Class::NonIpv4, e.non_ipv4),
+        (Class::NonIp, e.non_ip),
         (Class::OtherIpv4, e.other_ipv4),
         (Class::OtherUdp, e.other_udp),
         (Class::DhcpServer, e.to_server),
         (Class::DhcpClient, e.to_client),
         (Class::ProxyDhcp, e.proxy_dhcp),
         (Class::TftpRequest, e.tftp_request),
+        (Class::OtherIpv6, e.v6.other_ipv6),
+        (Class::OtherUdp6, e.v6.other_udp6),
+        (Class::Dhcpv6Server, e.v6.to_server6),
+        (Class::Dhcpv6Client, e.v6.to_client6),
+        (Class::ProxyDhcp6, e.v6.proxy_dhcp6),
+        (Class::TftpRequest6, e.v6.tftp_request6),
     ];
     for (class, want) in classes {
         assert_eq!(
@@ -247,6 +425,22 @@ pub fn assert_matches(what: &str, dir: Direction, got: &Counters, e: &Expected) 
         let ty = DhcpType::from_index(i).unwrap();
         let want = e.dhcp.iter().find(|(t, _)| *t == ty).map_or(0, |(_, n)| *n);
         assert_eq!(got.dhcp(dir, ty), want, "{ctx}: DHCP {}", ty.label());
+    }
+    for i in 0..Dhcp6Type::COUNT {
+        let ty = Dhcp6Type::from_index(i).unwrap();
+        let find = |t: &[(Dhcp6Type, u64)]| t.iter().find(|(t, _)| *t == ty).map_or(0, |(_, n)| *n);
+        assert_eq!(
+            got.dhcp6(dir, ty),
+            find(e.v6.dhcp6),
+            "{ctx}: DHCPv6 {}",
+            ty.label()
+        );
+        assert_eq!(
+            got.dhcp6_pxe(dir, true, ty),
+            find(e.v6.pxe6),
+            "{ctx}: PXE DHCPv6 {}",
+            ty.label()
+        );
     }
     for class in Class::ALL {
         let want = e
