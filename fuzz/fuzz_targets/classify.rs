@@ -32,7 +32,20 @@ fuzz_target!(|frame: &[u8]| {
     let _ = monitor_common::wire::tftp::parse_request(frame);
     let _ = monitor_common::wire::tftp::parse_oack(frame);
     let _ = monitor_common::wire::tftp::parse_error(frame);
-    if c.class == Class::NonIpv4 {
-        assert!(c.dhcp.is_none());
+    if c.class == Class::NonIp {
+        assert!(c.dhcp.is_none() && c.dhcp6.is_none());
+    }
+    if c.dhcp6_type.is_some() {
+        assert!(c.class.is_dhcpv6(), "a DHCPv6 type only on a DHCPv6 port");
+    }
+    if let Some(loc) = &c.dhcp6 {
+        assert!(c.class.is_dhcpv6());
+        assert!(loc.relays as usize <= monitor_common::wire::dhcpv6::MAX_RELAY_DEPTH);
+        // Every option recorded lies inside the frame and its message.
+        assert!(usize::from(loc.inner_at) + 4 <= frame.len());
+        for at in loc.options.raw().into_iter().filter(|a| *a != 0) {
+            assert!(usize::from(at) + 4 <= frame.len(), "option header in the frame");
+            assert!(usize::from(at) < usize::from(loc.at.end), "option inside the datagram");
+        }
     }
 });
