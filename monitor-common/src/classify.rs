@@ -399,6 +399,7 @@ pub fn classify_dhcp6<F: Frame + ?Sized>(frame: &F, class: Class, at: Dhcp6At) -
                 options: inner.options,
                 vendor: dhcpv6::vendor_class(frame, &inner.options),
                 relays: inner.relays,
+                relay_at: inner.relay_at.map(|a| a as u16),
             }),
             ..Classification::new(class)
         },

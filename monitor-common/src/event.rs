@@ -13,6 +13,7 @@ pub enum EventKind {
     IcmpUnreachable = 2,
     Tftp = 3,
     Http = 4,
+    Dhcp6 = 5,
 }
 
 /// Precedes every ring-buffer record.
@@ -423,3 +424,100 @@ pub const fn http_record_len(payload: usize) -> usize {
 #[cfg(feature = "user")]
 // SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
 unsafe impl aya::Pod for HttpRecord {}
+
+/// One DHCPv6 message of a PXE exchange: addresses and ports, the relay
+/// nearest the client (if relayed), and the first bytes of the client's or
+/// server's message itself (inside any relays), which userspace reads with
+/// the same `wire::dhcpv6` parser: the kernel copies, it does not pick
+/// options apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Dhcp6Event {
+    pub src_ip: [u8; 16],
+    pub dst_ip: [u8; 16],
+    /// The nearest relay's link and peer address (zero when not relayed).
+    pub relay_link: [u8; 16],
+    pub relay_peer: [u8; 16],
+    pub src_port: [u8; 2],
+    pub dst_port: [u8; 2],
+    /// The Ethernet source.
+    pub src_mac: [u8; 6],
+    /// The transaction id, big-endian, the top byte zero.
+    pub xid: [u8; 4],
+    /// The type on the wire (a relay's, when relayed) and of the message
+    /// the payload holds.
+    pub msg_type: u8,
+    pub inner_type: u8,
+    /// `Class as u8`.
+    pub class: u8,
+    pub relays: u8,
+    /// `VendorClass as u8`.
+    pub vendor: u8,
+    /// Part of a PXE exchange (always set in the kernel's events).
+    pub pxe: u8,
+    /// The message's length (from the relay option or the UDP length) and
+    /// how many of its bytes `payload` holds.
+    pub msg_len: u16,
+    pub payload_len: u16,
+    /// The message: type, transaction id, options.
+    pub payload: [u8; 256],
+}
+
+const _: () = assert!(core::mem::size_of::<Dhcp6Event>() == 344);
+
+impl Dhcp6Event {
+    pub const fn zeroed() -> Self {
+        Dhcp6Event {
+            src_ip: [0; 16],
+            dst_ip: [0; 16],
+            relay_link: [0; 16],
+            relay_peer: [0; 16],
+            src_port: [0; 2],
+            dst_port: [0; 2],
+            src_mac: [0; 6],
+            xid: [0; 4],
+            msg_type: 0,
+            inner_type: 0,
+            class: 0,
+            relays: 0,
+            vendor: 0,
+            pxe: 0,
+            msg_len: 0,
+            payload_len: 0,
+            payload: [0; 256],
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8; core::mem::size_of::<Dhcp6Event>()] {
+        // SAFETY: repr(C) with byte arrays, u8 and two u16 at even offsets,
+        // laid out without padding (size asserted): every byte initialised.
+        unsafe { &*(self as *const Dhcp6Event as *const [u8; core::mem::size_of::<Dhcp6Event>()]) }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Dhcp6Record {
+    pub header: EventHeader,
+    pub event: Dhcp6Event,
+}
+
+const _: () = assert!(core::mem::size_of::<Dhcp6Record>() == 360);
+
+/// The record without its payload: what every DHCPv6 record sends.
+pub const DHCP6_FIXED_LEN: usize =
+    core::mem::size_of::<EventHeader>() + core::mem::offset_of!(Dhcp6Event, payload);
+
+const _: () = assert!(DHCP6_FIXED_LEN == 104);
+
+/// The bytes sent for a record whose payload holds `payload` bytes: the
+/// fixed part and the payload rounded up to whole words.
+#[inline(always)]
+pub const fn dhcp6_record_len(payload: usize) -> usize {
+    let n = if payload < 256 { payload } else { 256 };
+    DHCP6_FIXED_LEN + ((n + 7) & 0x1f8)
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
+unsafe impl aya::Pod for Dhcp6Record {}

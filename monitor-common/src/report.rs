@@ -11,13 +11,13 @@ use crate::{
     classify::IcmpUnreachable,
     conn::{HttpMoment, HttpSeen},
     counters::Class,
-    event::{DhcpEvent, HttpEvent, IcmpEvent, TftpEvent, dhcp_flags},
+    event::{Dhcp6Event, DhcpEvent, HttpEvent, IcmpEvent, TftpEvent, dhcp_flags},
     flow::TftpSeen,
     frame::Frame,
-    stage::DhcpLocation,
+    stage::{Dhcp6Location, DhcpLocation},
     wire::{
         dhcp::{self, Slot},
-        ipv4, udp,
+        dhcpv6, ipv4, ipv6, udp,
     },
 };
 
@@ -223,6 +223,51 @@ pub fn fill_http_event<F: Frame + ?Sized>(
     if carried > 0 {
         frame.copy_prefix(seen.payload_at, carried, &mut ev.payload);
     }
+}
+
+/// Fills `ev` (expected zeroed) from a DHCPv6 message: addresses, ports,
+/// the Ethernet source, the nearest relay's addresses, and the first 256
+/// bytes of the client's or server's message. Returns how many of them it
+/// holds, or `None` if the headers cannot be read again (never for the
+/// same frame).
+#[inline(always)]
+pub fn fill_dhcp6_event<F: Frame + ?Sized>(
+    frame: &F,
+    loc: &Dhcp6Location,
+    class: Class,
+    pxe: bool,
+    ev: &mut Dhcp6Event,
+) -> Option<usize> {
+    let ip = ipv6::Header::new_checked(frame, loc.at.ip_at as usize).ok()?;
+    let u = udp::Header::new_checked(frame, loc.at.udp_at as usize).ok()?;
+    let mac = frame.array::<6>(6)?;
+    ev.src_ip = ip.source();
+    ev.dst_ip = ip.destination();
+    ev.src_port = u.source_port().to_be_bytes();
+    ev.dst_port = u.destination_port().to_be_bytes();
+    ev.src_mac = *mac;
+    ev.xid = loc.xid.to_be_bytes();
+    ev.msg_type = loc.msg_type;
+    ev.inner_type = loc.inner_type;
+    ev.class = class as u8;
+    ev.relays = loc.relays;
+    ev.vendor = loc.vendor as u8;
+    ev.pxe = pxe as u8;
+    if let Some(r) = loc.relay_at {
+        let r = r as usize;
+        if let (Some(link), Some(peer)) = (
+            frame.array::<16>(r + dhcpv6::field::LINK_ADDRESS),
+            frame.array::<16>(r + dhcpv6::field::PEER_ADDRESS),
+        ) {
+            ev.relay_link = *link;
+            ev.relay_peer = *peer;
+        }
+    }
+    let len = (loc.inner_end as usize).saturating_sub(loc.inner_at as usize);
+    ev.msg_len = len.min(u16::MAX as usize) as u16;
+    let n = frame.copy_prefix(loc.inner_at as usize, len, &mut ev.payload);
+    ev.payload_len = n as u16;
+    Some(n)
 }
 
 #[cfg(test)]

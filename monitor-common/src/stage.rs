@@ -209,6 +209,8 @@ pub struct Dhcp6Location {
     pub options: dhcpv6::Options,
     pub vendor: VendorClass,
     pub relays: u8,
+    /// The relay nearest the client, if relayed.
+    pub relay_at: Option<u16>,
 }
 
 impl Dhcp6Location {
@@ -326,6 +328,77 @@ impl DhcpScratch {
 #[cfg(feature = "user")]
 // SAFETY: repr(C), no padding (size asserted), all bit patterns valid.
 unsafe impl aya::Pod for DhcpScratch {}
+
+/// A parsed DHCPv6 message parked between two BPF functions, as
+/// [`DhcpScratch`] is: the option walk's paths converge before the
+/// tracking and event work (in one function the two went over the
+/// verifier's 1M instructions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Dhcp6Scratch {
+    pub options: [u16; dhcpv6::SLOTS],
+    /// `Dhcp6At::pack`, class included.
+    pub at: u64,
+    pub xid: u32,
+    pub inner_at: u16,
+    pub inner_end: u16,
+    /// 0: not relayed.
+    pub relay_at: u16,
+    pub msg_type: u8,
+    pub inner_type: u8,
+    /// `VendorClass as u8`.
+    pub vendor: u8,
+    pub relays: u8,
+    /// `Dhcp6Type::index()` of the type on the wire.
+    pub dhcp6_type: u8,
+    pub _reserved: u8,
+}
+
+const _: () = assert!(core::mem::size_of::<Dhcp6Scratch>() == 56);
+
+impl Dhcp6Scratch {
+    #[inline(always)]
+    pub fn store(loc: &Dhcp6Location, class: Class, ty: crate::counters::Dhcp6Type) -> Self {
+        Dhcp6Scratch {
+            options: loc.options.raw(),
+            at: loc.at.pack(class),
+            xid: loc.xid,
+            inner_at: loc.inner_at,
+            inner_end: loc.inner_end,
+            relay_at: loc.relay_at.unwrap_or(0),
+            msg_type: loc.msg_type,
+            inner_type: loc.inner_type,
+            vendor: loc.vendor as u8,
+            relays: loc.relays,
+            dhcp6_type: ty.index() as u8,
+            _reserved: 0,
+        }
+    }
+
+    /// The stored message; `None` if the class is not a DHCPv6 class.
+    #[inline(always)]
+    pub fn load(&self) -> Option<(Dhcp6Location, Class, crate::counters::Dhcp6Type)> {
+        let (at, class) = Dhcp6At::unpack(self.at)?;
+        let loc = Dhcp6Location {
+            at,
+            msg_type: self.msg_type,
+            inner_at: self.inner_at,
+            inner_end: self.inner_end,
+            inner_type: self.inner_type,
+            xid: self.xid,
+            options: dhcpv6::Options::from_raw(self.options),
+            vendor: VendorClass::from_u8(self.vendor),
+            relays: self.relays,
+            relay_at: (self.relay_at != 0).then_some(self.relay_at),
+        };
+        let ty = crate::counters::Dhcp6Type::from_msg(self.dhcp6_type);
+        Some((loc, class, ty))
+    }
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), no padding (size asserted), all bit patterns valid.
+unsafe impl aya::Pod for Dhcp6Scratch {}
 
 #[cfg(test)]
 mod tests {

@@ -13,9 +13,9 @@ use monitor_common::{
     Traffic,
     conn::{BootClient, ConnKey, HttpConn, WebPorts},
     counters::maps as names,
-    event::{DhcpRecord, HttpRecord, TftpRecord},
+    event::{Dhcp6Record, DhcpRecord, HttpRecord, TftpRecord},
     flow::{TftpFlow, TftpKey, TftpSlot},
-    stage::DhcpScratch,
+    stage::{Dhcp6Scratch, DhcpScratch},
 };
 
 /// Packets and bytes by direction and class (`traffic_index`).
@@ -129,6 +129,15 @@ pub static WEB_SEGMENTS: PerCpuArray<u64> =
 /// Their payload bytes by direction and port kind.
 #[map(name = "WEB_BYTES")]
 pub static WEB_BYTES: PerCpuArray<u64> = PerCpuArray::with_max_entries(names::WEB_BYTES_LEN, 0);
+
+/// Hands a parsed DHCPv6 message from stage two to stage three (per CPU).
+#[map(name = "DHCP6_SCRATCH")]
+pub static DHCP6_SCRATCH: PerCpuArray<Dhcp6Scratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// A DHCPv6 event built on this CPU before it is copied, cut, into the
+/// ring buffer.
+#[map(name = "DHCP6_RECORD")]
+pub static DHCP6_RECORD: PerCpuArray<Dhcp6Record> = PerCpuArray::with_max_entries(1, 0);
 
 /// An HTTP event built on this CPU before it is copied, cut, into the ring
 /// buffer.

@@ -3,14 +3,20 @@
 //! fields, the text of their strings ([`text`]) and how to print it safely
 //! ([`escape`]), and describing events for the debug log.
 
-use std::{borrow::Cow, fmt::Write as _, mem::offset_of, net::Ipv4Addr};
+use std::{
+    borrow::Cow,
+    fmt::Write as _,
+    mem::offset_of,
+    net::{Ipv4Addr, Ipv6Addr},
+};
 
 use monitor_common::{
     Class, DhcpType, Direction,
     conn::HttpMoment,
     event::{
-        DHCP_SHORT_LEN, DhcpEvent, DhcpRecord, EventHeader, EventKind, HTTP_FIXED_LEN, HttpEvent,
-        HttpRecord, IcmpEvent, IcmpRecord, TFTP_FIXED_LEN, TftpEvent, TftpRecord, dhcp_flags,
+        DHCP_SHORT_LEN, DHCP6_FIXED_LEN, Dhcp6Event, Dhcp6Record, DhcpEvent, DhcpRecord,
+        EventHeader, EventKind, HTTP_FIXED_LEN, HttpEvent, HttpRecord, IcmpEvent, IcmpRecord,
+        TFTP_FIXED_LEN, TftpEvent, TftpRecord, dhcp_flags,
     },
     flow::TftpMoment,
     wire::{http, tftp},
@@ -23,6 +29,7 @@ pub enum Record {
     Icmp(IcmpRecord),
     Tftp(TftpRecord),
     Http(HttpRecord),
+    Dhcp6(Dhcp6Record),
 }
 
 impl Record {
@@ -32,6 +39,7 @@ impl Record {
             Record::Icmp(r) => &r.header,
             Record::Tftp(r) => &r.header,
             Record::Http(r) => &r.header,
+            Record::Dhcp6(r) => &r.header,
         }
     }
 
@@ -42,6 +50,7 @@ impl Record {
             Record::Icmp(r) => Event::Icmp(r.event),
             Record::Tftp(r) => Event::Tftp(r.event),
             Record::Http(r) => Event::Http(r.event),
+            Record::Dhcp6(r) => Event::Dhcp6(r.event),
         }
     }
 }
@@ -65,6 +74,11 @@ pub fn decode(bytes: &[u8]) -> Option<Record> {
         let cut = (HTTP_FIXED_LEN..size_of::<HttpRecord>()).contains(&bytes.len())
             && bytes.len().is_multiple_of(8);
         read_cut::<HttpRecord>(bytes, cut).map(Record::Http)
+    } else if kind == EventKind::Dhcp6 as u8 {
+        // Or cut after the message bytes it carries, in whole words.
+        let cut = (DHCP6_FIXED_LEN..size_of::<Dhcp6Record>()).contains(&bytes.len())
+            && bytes.len().is_multiple_of(8);
+        read_cut::<Dhcp6Record>(bytes, cut).map(Record::Dhcp6)
     } else {
         None
     }
@@ -151,6 +165,48 @@ pub fn describe(dir: u8, ev: &DhcpEvent) -> String {
         Ipv4Addr::from(ev.yiaddr),
         Ipv4Addr::from(ev.siaddr),
         ev.flags,
+    )
+}
+
+/// The client's or server's message a DHCPv6 event carries (inside any
+/// relays), as much of it as the kernel copied.
+pub fn dhcp6_message(e: &Dhcp6Event) -> &[u8] {
+    &e.payload[..usize::from(e.payload_len).min(e.payload.len())]
+}
+
+/// One line for the debug log.
+pub fn describe_dhcp6(dir: u8, ev: &Dhcp6Event) -> String {
+    use monitor_common::{counters::Dhcp6Type, wire::dhcpv6};
+    let dir = if dir == Direction::Egress as u8 {
+        "out"
+    } else {
+        "in"
+    };
+    let msg = dhcp6_message(ev);
+    let url = dhcpv6::inner(msg, 0, msg.len())
+        .ok()
+        .and_then(|m| m.options.value(msg, dhcpv6::Slot::BootFileUrl))
+        .and_then(|(at, len)| msg.get(at..at + len))
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let relayed = if ev.relays > 0 {
+        format!(
+            " relayed by {} ({} hop)",
+            Ipv6Addr::from(ev.relay_link),
+            ev.relays
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{dir} dhcpv6 {} ({}) xid={:06x} src=[{}]:{} dst=[{}]:{} mac={}{relayed} boot_file_url={url:?}",
+        Dhcp6Type::from_msg(ev.msg_type).label(),
+        Dhcp6Type::from_msg(ev.inner_type).label(),
+        u32::from_be_bytes(ev.xid),
+        Ipv6Addr::from(ev.src_ip),
+        u16::from_be_bytes(ev.src_port),
+        Ipv6Addr::from(ev.dst_ip),
+        u16::from_be_bytes(ev.dst_port),
+        ev.src_mac.map(|b| format!("{b:02x}")).join(":"),
     )
 }
 
@@ -264,6 +320,7 @@ pub enum Event {
     Icmp(IcmpEvent),
     Tftp(TftpEvent),
     Http(HttpEvent),
+    Dhcp6(Dhcp6Event),
 }
 
 impl Event {
@@ -273,6 +330,7 @@ impl Event {
             Event::Icmp(_) => EventKind::IcmpUnreachable,
             Event::Tftp(_) => EventKind::Tftp,
             Event::Http(_) => EventKind::Http,
+            Event::Dhcp6(_) => EventKind::Dhcp6,
         }
     }
 
@@ -282,6 +340,7 @@ impl Event {
             Event::Icmp(e) => e.as_bytes(),
             Event::Tftp(e) => e.as_bytes(),
             Event::Http(e) => e.as_bytes(),
+            Event::Dhcp6(e) => e.as_bytes(),
         }
     }
 }
@@ -298,17 +357,19 @@ pub enum RecordKind {
     IcmpUnreachable,
     Tftp,
     Http,
+    Dhcp6,
     /// Bytes that are no record: counted and skipped.
     Malformed,
 }
 
 impl RecordKind {
     /// In declaration order: `kind as usize` is its place here.
-    pub const ALL: [RecordKind; 5] = [
+    pub const ALL: [RecordKind; 6] = [
         RecordKind::Dhcp,
         RecordKind::IcmpUnreachable,
         RecordKind::Tftp,
         RecordKind::Http,
+        RecordKind::Dhcp6,
         RecordKind::Malformed,
     ];
 
@@ -318,6 +379,7 @@ impl RecordKind {
             RecordKind::IcmpUnreachable => "icmp_unreachable",
             RecordKind::Tftp => "tftp",
             RecordKind::Http => "http",
+            RecordKind::Dhcp6 => "dhcpv6",
             RecordKind::Malformed => "malformed",
         }
     }
@@ -329,6 +391,7 @@ impl RecordKind {
             Some(Record::Icmp(_)) => RecordKind::IcmpUnreachable,
             Some(Record::Tftp(_)) => RecordKind::Tftp,
             Some(Record::Http(_)) => RecordKind::Http,
+            Some(Record::Dhcp6(_)) => RecordKind::Dhcp6,
             None => RecordKind::Malformed,
         }
     }
@@ -380,6 +443,18 @@ mod tests {
         assert_eq!(cut.event.payload[16..], [0; 80]);
         assert!(decode(&whole[..TFTP_FIXED_LEN - 8]).is_none());
         assert!(decode(&[whole.as_slice(), &[0; 8]].concat()).is_none());
+
+        let mut whole = [0x66u8; size_of::<Dhcp6Record>()];
+        whole[offset_of!(EventHeader, kind)] = EventKind::Dhcp6 as u8;
+        let Some(Record::Dhcp6(cut)) = decode(&whole[..DHCP6_FIXED_LEN + 24]) else {
+            panic!("a cut DHCPv6 record is refused");
+        };
+        assert_eq!(&cut.event.payload[..24], &[0x66; 24]);
+        assert!(cut.event.payload[24..].iter().all(|b| *b == 0));
+        assert!(decode(&whole).is_some());
+        // Not whole words, or shorter than the fixed part.
+        assert!(decode(&whole[..DHCP6_FIXED_LEN + 20]).is_none());
+        assert!(decode(&whole[..DHCP6_FIXED_LEN - 8]).is_none());
     }
 
     #[test]

@@ -12,9 +12,9 @@ use monitor_common::{
     counters::WebSegment,
     counters::maps::{dhcp_index, dhcp6_index, icmp_index, parse_error_index, traffic_index},
     counters::maps::{tftp_error_index, tftp_opcode_index, web_bytes_index, web_segment_index},
-    event::{DhcpEvent, HttpEvent, TftpEvent},
+    event::{Dhcp6Event, DhcpEvent, HttpEvent, TftpEvent},
     flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, quotes_transfer},
-    report::{fill_dhcp_event, fill_http_event, fill_tftp_event, icmp_event},
+    report::{fill_dhcp_event, fill_dhcp6_event, fill_http_event, fill_tftp_event, icmp_event},
     stage::{DhcpLocation, TcpAt, UdpAt},
     wire::{dhcp, tftp, udp},
 };
@@ -156,7 +156,7 @@ impl HostObserver {
             }
             Some(Next::Dhcp6(at)) => {
                 let c = classify_dhcp6(frame, head.class, at);
-                self.observe_dhcp6(dir, &c);
+                self.observe_dhcp6(frame, dir, &c);
                 c
             }
             None => head,
@@ -180,14 +180,21 @@ impl HostObserver {
     }
 
     /// What the kernel's DHCPv6 stage counts.
-    fn observe_dhcp6(&mut self, dir: Direction, c: &monitor_common::Classification) {
+    fn observe_dhcp6(&mut self, frame: &[u8], dir: Direction, c: &monitor_common::Classification) {
         let Some(ty) = c.dhcp6_type else { return };
         let Some(loc) = &c.dhcp6 else {
             self.counters.dhcp6_types[dhcp6_index(dir, false, ty) as usize] += 1;
             return;
         };
         let known = self.pxe6_xids.contains(&loc.xid);
-        self.counters.dhcp6_types[dhcp6_index(dir, loc.is_pxe(c.class, known), ty) as usize] += 1;
+        let pxe = loc.is_pxe(c.class, known);
+        self.counters.dhcp6_types[dhcp6_index(dir, pxe, ty) as usize] += 1;
+        if pxe {
+            let mut ev = Dhcp6Event::zeroed();
+            if fill_dhcp6_event(frame, loc, c.class, pxe, &mut ev).is_some() {
+                self.events.push((dir, Event::Dhcp6(ev)));
+            }
+        }
         if !known && loc.starts_pxe_transaction() {
             self.pxe6_xids.insert(loc.xid);
             self.counters.new_xids6 += 1;

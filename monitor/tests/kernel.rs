@@ -879,6 +879,31 @@ fn dhcpv6_is_counted_like_the_host_does() {
     assert_eq!(c.parse_error(d, ParseError::Dhcpv6RelayChain), 1);
     assert!(c.parse_error(d, ParseError::TruncatedDhcpv6) >= 1);
     assert_eq!(c.new_xids6, 1, "one PXE transaction learned");
+    // An event for each PXE message on each hook, the relayed Solicit's
+    // with the relay's addresses and the Solicit itself.
+    let events: Vec<_> = pair
+        .host
+        .events
+        .iter()
+        .filter_map(|(dir, e)| match e {
+            monitor::event::Event::Dhcp6(e) if *dir == d => Some(*e),
+            _ => None,
+        })
+        .collect();
+    let types: Vec<(u8, u8)> = events.iter().map(|e| (e.msg_type, e.inner_type)).collect();
+    assert_eq!(types, [(1, 1), (2, 2), (3, 3), (7, 7), (12, 1)]);
+    let relayed = events[4];
+    assert_eq!(
+        (relayed.relay_link, relayed.relay_peer),
+        (server, link_local)
+    );
+    assert_eq!(monitor::event::dhcp6_message(&relayed), &solicit[..]);
+    assert_eq!(relayed.src_mac, cmac);
+    let line = monitor::event::describe_dhcp6(d as u8, &events[1]);
+    assert!(
+        line.contains("advertise") && line.contains("tftp://[fd77:10::1]/tiny.efi"),
+        "{line}"
+    );
     // Every truncation of the relayed Solicit: still kernel == host.
     let mut cut = Pair::new();
     for len in 54..frames[5].len() {

@@ -7,8 +7,8 @@ use tokio::io::unix::AsyncFd;
 use tracing::{debug, warn};
 
 use crate::event::{
-    Record, RecordKind, Stamped, decode, describe, describe_http, describe_icmp, describe_tftp,
-    escape,
+    Record, RecordKind, Stamped, decode, describe, describe_dhcp6, describe_http, describe_icmp,
+    describe_tftp, escape,
 };
 
 /// Events handed to the tracker at once (one channel message), at most.
@@ -72,6 +72,13 @@ pub async fn read(
                 }
                 Some(Record::Http(rec)) => {
                     debug!(interface, "{}", escape(&describe_http(&rec.event)));
+                }
+                Some(Record::Dhcp6(rec)) => {
+                    debug!(
+                        interface,
+                        "{}",
+                        escape(&describe_dhcp6(rec.header.direction, &rec.event))
+                    );
                 }
                 None => {}
             }

@@ -77,6 +77,18 @@ fn fingerprint(ev: &Event) -> u64 {
             u32_of(e.seq) | u64::from(e.syns) << 32,
             e.offset,
         ],
+        // A relayed message and the relay's copy of it carry the same
+        // client's or server's message.
+        Event::Dhcp6(e) => {
+            let mut mac = [0u8; 8];
+            mac[..6].copy_from_slice(&e.src_mac);
+            [
+                1 << 60 | u32_of(e.xid) | u64::from(e.inner_type) << 32,
+                u64::from(e.msg_len) | u64::from(e.vendor) << 16,
+                u64::from_ne_bytes(e.payload[..8].try_into().unwrap_or([0; 8])),
+                0,
+            ]
+        }
         Event::Icmp(e) => [
             1 << 62 | u32_of(e.quoted_src) | u64::from(e.code) << 32,
             u32_of(e.quoted_dst),
