@@ -35,6 +35,10 @@ fuzz_target!(|frame: &[u8]| {
     if c.class == Class::NonIp {
         assert!(c.dhcp.is_none() && c.dhcp6.is_none());
     }
+    if let Some(u) = &c.icmp6 {
+        assert!(c.class == Class::OtherIpv6 && c.icmp.is_none());
+        assert!(!matches!(u.quoted_class, Class::NonIp | Class::OtherIpv4 | Class::OtherIpv6));
+    }
     if c.dhcp6_type.is_some() {
         assert!(c.class.is_dhcpv6(), "a DHCPv6 type only on a DHCPv6 port");
     }

@@ -42,6 +42,17 @@ impl IcmpUnreachable {
     }
 }
 
+/// An ICMPv6 destination unreachable about a UDP datagram: the host at
+/// `reporter` says nothing took it (code 4: no listener on the port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Icmp6Unreachable {
+    pub reporter: [u8; 16],
+    pub code: u8,
+    pub quoted: icmp::QuotedUdp6,
+    /// The class the quoted datagram had.
+    pub quoted_class: Class,
+}
+
 /// What the classifier learned from one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Classification {
@@ -52,6 +63,8 @@ pub struct Classification {
     pub dhcp: Option<DhcpLocation>,
     /// Set for an ICMP destination unreachable quoting a UDP datagram.
     pub icmp: Option<IcmpUnreachable>,
+    /// Set for an ICMPv6 destination unreachable quoting a UDP datagram.
+    pub icmp6: Option<Icmp6Unreachable>,
     /// Set for frames of a DHCPv6 class whose message header could be
     /// read: the type on the wire, and what stage two read.
     pub dhcp6_type: Option<Dhcp6Type>,
@@ -68,6 +81,7 @@ impl Classification {
             dhcp_type: None,
             dhcp: None,
             icmp: None,
+            icmp6: None,
             dhcp6_type: None,
             dhcp6: None,
             error: None,
@@ -81,6 +95,7 @@ impl Classification {
             dhcp_type: None,
             dhcp: None,
             icmp: None,
+            icmp6: None,
             dhcp6_type: None,
             dhcp6: None,
             error: Some(error),
@@ -164,7 +179,7 @@ where
 /// The most common IPv6 frame, settled at fixed offsets as
 /// [`other_tcp`] settles IPv4: untagged, a whole fixed header, and a next
 /// header that is neither UDP nor an extension header the walk steps over
-/// (TCP, ICMPv6, ...): `OtherIpv6`, as the general walk says. Without it a
+/// (TCP, ICMPv6 other than destination unreachable, ...): `OtherIpv6`, as the general walk says. Without it a
 /// router advertisement cost +4 ns with XDP instead of +2 (BENCHMARKS.md).
 #[inline(always)]
 fn other_ipv6<F: Frame + ?Sized>(frame: &F) -> bool {
@@ -172,17 +187,15 @@ fn other_ipv6<F: Frame + ?Sized>(frame: &F) -> bool {
     let Some(h) = frame.array::<54>(0) else {
         return false;
     };
-    h[12] == 0x86
-        && h[13] == 0xdd
-        && h[14] >> 4 == 6
-        && !matches!(
-            h[20],
-            ipv6::UDP
-                | ipv6::HOP_BY_HOP
-                | ipv6::ROUTING
-                | ipv6::FRAGMENT
-                | ipv6::DESTINATION_OPTIONS
-        )
+    let walked = matches!(
+        h[20],
+        ipv6::UDP | ipv6::HOP_BY_HOP | ipv6::ROUTING | ipv6::FRAGMENT | ipv6::DESTINATION_OPTIONS
+    );
+    // ICMPv6 is settled here only with its whole header and not a
+    // destination unreachable, which stage two reads.
+    let unreachable = h[20] == ipv6::ICMPV6
+        && !matches!(frame.array::<8>(54), Some(t) if t[0] != icmp::TYPE6_DEST_UNREACHABLE);
+    h[12] == 0x86 && h[13] == 0xdd && h[14] >> 4 == 6 && !walked && !unreachable
 }
 
 /// Stage one: Ethernet, VLAN, IPv4 and UDP. For a DHCP class the result
@@ -263,6 +276,7 @@ where
                     Some(Next::Icmp(IcmpAt {
                         ip_at: l3.offset as u16,
                         icmp_at: icmp_at as u16,
+                        v6: false,
                     })),
                 ),
                 Ok(_) => (Classification::new(Class::OtherIpv4), None),
@@ -323,6 +337,9 @@ where
 /// [`classify_headers`] and the UDP datagram it quotes.
 #[inline(always)]
 pub fn classify_icmp<F: Frame + ?Sized>(frame: &F, at: IcmpAt) -> Classification {
+    if at.v6 {
+        return classify_icmp6(frame, at);
+    }
     let (Ok(ip), Ok(h)) = (
         ipv4::Header::new_checked(frame, at.ip_at as usize),
         icmp::Header::new_checked(frame, at.icmp_at as usize),
@@ -357,7 +374,24 @@ fn walk_ipv6<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> (Classification, Opt
         Ok(u) => u,
         Err(e) => return (Classification::failed(Class::OtherIpv6, e), None),
     };
-    if upper.later_fragment || upper.protocol != ipv6::UDP {
+    if upper.later_fragment {
+        return (Classification::new(Class::OtherIpv6), None);
+    }
+    if upper.protocol == ipv6::ICMPV6 {
+        return match icmp::Header::new_checked(frame, upper.offset) {
+            Ok(h) if h.icmp_type() == icmp::TYPE6_DEST_UNREACHABLE => (
+                Classification::new(Class::OtherIpv6),
+                Some(Next::Icmp(IcmpAt {
+                    ip_at: ip_at as u16,
+                    icmp_at: upper.offset as u16,
+                    v6: true,
+                })),
+            ),
+            Ok(_) => (Classification::new(Class::OtherIpv6), None),
+            Err(e) => (Classification::failed(Class::OtherIpv6, e), None),
+        };
+    }
+    if upper.protocol != ipv6::UDP {
         return (Classification::new(Class::OtherIpv6), None);
     }
     let udp = match udp::Header::new_checked(frame, upper.offset) {
@@ -407,6 +441,30 @@ pub fn classify_dhcp6<F: Frame + ?Sized>(frame: &F, class: Class, at: Dhcp6At) -
             dhcp6_type,
             ..Classification::failed(class, e)
         },
+    }
+}
+
+/// [`classify_icmp`] for ICMPv6: the quoted IPv6 packet's UDP ports.
+#[inline(always)]
+fn classify_icmp6<F: Frame + ?Sized>(frame: &F, at: IcmpAt) -> Classification {
+    let (Ok(ip), Ok(h)) = (
+        ipv6::Header::new_checked(frame, at.ip_at as usize),
+        icmp::Header::new_checked(frame, at.icmp_at as usize),
+    ) else {
+        return Classification::failed(Class::OtherIpv6, ParseError::TruncatedIcmp);
+    };
+    match icmp::quoted_udp6(frame, at.icmp_at as usize) {
+        Ok(Some(q)) => Classification {
+            icmp6: Some(Icmp6Unreachable {
+                reporter: ip.source(),
+                code: h.code(),
+                quoted: q,
+                quoted_class: port_class6(q.src_port, q.dst_port),
+            }),
+            ..Classification::new(Class::OtherIpv6)
+        },
+        Ok(None) => Classification::new(Class::OtherIpv6),
+        Err(e) => Classification::failed(Class::OtherIpv6, e),
     }
 }
 

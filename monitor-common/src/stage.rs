@@ -63,28 +63,29 @@ impl DhcpAt {
     }
 }
 
-/// Where an ICMP destination unreachable is: the offsets of the outer IPv4
-/// header and of the ICMP header.
+/// Where an ICMP destination unreachable is: the offsets of the outer IP
+/// header and of the ICMP header, and whether it is ICMPv6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IcmpAt {
     pub ip_at: u16,
     pub icmp_at: u16,
+    pub v6: bool,
 }
 
 impl IcmpAt {
-    /// Packs the offsets into one integer (the class is always
-    /// `Class::OtherIpv4`).
+    /// Packs the offsets and the family into one integer.
     pub const fn pack(self) -> u64 {
-        self.ip_at as u64 | (self.icmp_at as u64) << 16
+        self.ip_at as u64 | (self.icmp_at as u64) << 16 | (self.v6 as u64) << 32
     }
 
-    /// The reverse of [`pack`](Self::pack). Any value reads as two offsets,
-    /// and every read at them is checked against the frame.
+    /// The reverse of [`pack`](Self::pack). Any value reads as two offsets
+    /// and a family, and every read at them is checked against the frame.
     #[inline(always)]
     pub fn unpack(v: u64) -> IcmpAt {
         IcmpAt {
             ip_at: v as u16,
             icmp_at: (v >> 16) as u16,
+            v6: (v >> 32) & 1 == 1,
         }
     }
 }
@@ -437,10 +438,12 @@ mod tests {
             IcmpAt {
                 ip_at: 14,
                 icmp_at: 34,
+                v6: false,
             },
             IcmpAt {
                 ip_at: u16::MAX,
                 icmp_at: 1,
+                v6: true,
             },
         ] {
             assert_eq!(IcmpAt::unpack(at.pack()), at);

@@ -174,20 +174,41 @@ pub fn dhcp6_message(e: &Dhcp6Event) -> &[u8] {
     &e.payload[..usize::from(e.payload_len).min(e.payload.len())]
 }
 
+/// The value of one option of the message a DHCPv6 event carries, if
+/// present and whole in the copied bytes.
+pub fn dhcp6_option(e: &Dhcp6Event, slot: monitor_common::wire::dhcpv6::Slot) -> Option<&[u8]> {
+    use monitor_common::wire::dhcpv6;
+    let msg = dhcp6_message(e);
+    let m = dhcpv6::inner(msg, 0, msg.len()).ok()?;
+    let (at, len) = m.options.value(msg, slot)?;
+    msg.get(at..at + len)
+}
+
+/// The client's MAC: from the DUID in its client id (which servers echo),
+/// else, for a client's own message that no relay carried, the Ethernet
+/// source.
+pub fn dhcp6_client_mac(e: &Dhcp6Event) -> Option<[u8; 6]> {
+    use monitor_common::wire::dhcpv6;
+    dhcp6_option(e, dhcpv6::Slot::ClientId)
+        .and_then(dhcpv6::duid_mac)
+        .or_else(|| (e.relays == 0 && dhcpv6::is_client_type(e.inner_type)).then_some(e.src_mac))
+}
+
+/// Option 59, the boot file URL, as text.
+pub fn dhcp6_boot_url(e: &Dhcp6Event) -> Option<String> {
+    dhcp6_option(e, monitor_common::wire::dhcpv6::Slot::BootFileUrl)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 /// One line for the debug log.
 pub fn describe_dhcp6(dir: u8, ev: &Dhcp6Event) -> String {
-    use monitor_common::{counters::Dhcp6Type, wire::dhcpv6};
+    use monitor_common::counters::Dhcp6Type;
     let dir = if dir == Direction::Egress as u8 {
         "out"
     } else {
         "in"
     };
-    let msg = dhcp6_message(ev);
-    let url = dhcpv6::inner(msg, 0, msg.len())
-        .ok()
-        .and_then(|m| m.options.value(msg, dhcpv6::Slot::BootFileUrl))
-        .and_then(|(at, len)| msg.get(at..at + len))
-        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let url = dhcp6_boot_url(ev);
     let relayed = if ev.relays > 0 {
         format!(
             " relayed by {} ({} hop)",
@@ -198,7 +219,7 @@ pub fn describe_dhcp6(dir: u8, ev: &Dhcp6Event) -> String {
         String::new()
     };
     format!(
-        "{dir} dhcpv6 {} ({}) xid={:06x} src=[{}]:{} dst=[{}]:{} mac={}{relayed} boot_file_url={url:?}",
+        "{dir} dhcpv6 {} ({}) xid={:06x} src=[{}]:{} dst=[{}]:{} client={}{relayed} boot_file_url={url:?}",
         Dhcp6Type::from_msg(ev.msg_type).label(),
         Dhcp6Type::from_msg(ev.inner_type).label(),
         u32::from_be_bytes(ev.xid),
@@ -206,7 +227,7 @@ pub fn describe_dhcp6(dir: u8, ev: &Dhcp6Event) -> String {
         u16::from_be_bytes(ev.src_port),
         Ipv6Addr::from(ev.dst_ip),
         u16::from_be_bytes(ev.dst_port),
-        ev.src_mac.map(|b| format!("{b:02x}")).join(":"),
+        dhcp6_client_mac(ev).map_or("?".to_owned(), |m| m.map(|b| format!("{b:02x}")).join(":")),
     )
 }
 
@@ -455,6 +476,39 @@ mod tests {
         // Not whole words, or shorter than the fixed part.
         assert!(decode(&whole[..DHCP6_FIXED_LEN + 20]).is_none());
         assert!(decode(&whole[..DHCP6_FIXED_LEN - 8]).is_none());
+    }
+
+    #[test]
+    fn dhcpv6_readers() {
+        use crate::testing::frames::dhcpv6;
+        let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+        let duid = [&[0, 1, 0, 1, 0x2e, 0x1a, 0x2b, 0x3c][..], &mac].concat();
+        let url = b"tftp://[fd77:10::1]/tiny.efi";
+        let msg = dhcpv6(2, 0xabcdef, &[(1, &duid), (59, url)]);
+        let mut e = Dhcp6Event::zeroed();
+        e.payload[..msg.len()].copy_from_slice(&msg);
+        e.payload_len = msg.len() as u16;
+        (e.msg_type, e.inner_type) = (2, 2);
+        assert_eq!(dhcp6_client_mac(&e), Some(mac));
+        assert_eq!(
+            dhcp6_boot_url(&e).as_deref(),
+            Some("tftp://[fd77:10::1]/tiny.efi")
+        );
+        // A Solicit without a client id: its Ethernet source, unless relayed.
+        let msg = dhcpv6(1, 1, &[]);
+        let mut s = Dhcp6Event::zeroed();
+        s.payload[..msg.len()].copy_from_slice(&msg);
+        (s.payload_len, s.msg_type, s.inner_type, s.src_mac) = (4, 1, 1, [2; 6]);
+        assert_eq!(dhcp6_client_mac(&s), Some([2; 6]));
+        s.relays = 1;
+        assert_eq!(dhcp6_client_mac(&s), None);
+        assert_eq!(dhcp6_boot_url(&s), None);
+        // A URL of control characters is escaped where it is printed.
+        let msg = dhcpv6(2, 1, &[(59, b"tftp://x/\x1b[2J")]);
+        let mut a = Dhcp6Event::zeroed();
+        a.payload[..msg.len()].copy_from_slice(&msg);
+        a.payload_len = msg.len() as u16;
+        assert!(!escape(&describe_dhcp6(0, &a)).contains('\x1b'));
     }
 
     #[test]

@@ -167,6 +167,9 @@ impl HostObserver {
         if let Some(e) = c.error {
             self.counters.parse_errors[parse_error_index(dir, e) as usize] += 1;
         }
+        if let Some(u) = &c.icmp6 {
+            self.counters.icmp_unreachable[icmp_index(dir, u.quoted_class) as usize] += 1;
+        }
         if let Some(u) = &c.icmp {
             self.counters.icmp_unreachable[icmp_index(dir, u.quoted_class) as usize] += 1;
             let transfer = quotes_transfer(u, &mut self.tftp_flows);

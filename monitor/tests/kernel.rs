@@ -788,7 +788,9 @@ fn dhcpv6_is_counted_like_the_host_does() {
     if !testing::can_load_ebpf() {
         return;
     }
-    use monitor::testing::frames::{SERVER_MAC, dhcpv6, dhcpv6_relay, pxe_vendor_class6, udp6};
+    use monitor::testing::frames::{
+        SERVER_MAC, dhcpv6, dhcpv6_relay, icmp6_port_unreachable, pxe_vendor_class6, udp6,
+    };
     use monitor_common::{counters::Dhcp6Type, wire::ParseError};
     let cmac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
     let link_local = {
@@ -859,6 +861,29 @@ fn dhcpv6_is_counted_like_the_host_does() {
         to_server(&[], &[1, 0]),
         to_server(&[], &relay3),
     ];
+    // The boot server request over IPv6 to port 4011 that nothing takes,
+    // and the server's port unreachable about it; one about a datagram to
+    // port 547 behind a hop-by-hop header; one cut in the quoted header.
+    let to_4011 = udp6(
+        cmac,
+        SERVER_MAC,
+        (link_local, 4011),
+        (server, 4011),
+        &[],
+        &solicit,
+    );
+    let hbh_547 = to_server(&[opts(0)], &plain);
+    let unreachable = |q: &[u8]| icmp6_port_unreachable(SERVER_MAC, cmac, server, link_local, q);
+    let frames = [
+        frames,
+        vec![
+            to_4011.clone(),
+            unreachable(&to_4011),
+            unreachable(&hbh_547),
+            unreachable(&to_4011)[..14 + 40 + 8 + 20].to_vec(),
+        ],
+    ]
+    .concat();
     let mut pair = Pair::new();
     for f in &frames {
         pair.run(f);
@@ -866,7 +891,6 @@ fn dhcpv6_is_counted_like_the_host_does() {
     pair.assert_agree("DHCPv6");
     let c = pair.kernel_counters();
     let d = Direction::Ingress;
-    assert_eq!(c.dhcp6_pxe(d, true, Dhcp6Type::SOLICIT), 1);
     assert_eq!(c.dhcp6_pxe(d, true, Dhcp6Type::ADVERTISE), 1);
     assert_eq!(c.dhcp6_pxe(d, true, Dhcp6Type::REQUEST), 1);
     assert_eq!(c.dhcp6_pxe(d, true, Dhcp6Type::REPLY), 1);
@@ -876,6 +900,14 @@ fn dhcpv6_is_counted_like_the_host_does() {
     assert_eq!(c.dhcp6_pxe(d, false, Dhcp6Type::SOLICIT), 3);
     assert_eq!(c.dhcp6_pxe(d, false, Dhcp6Type::RELAY_FORW), 1);
     assert_eq!(c.parse_error(d, ParseError::Ipv6ExtensionChain), 1);
+    assert_eq!(c.icmp(d, Class::ProxyDhcp6), 1, "ICMPv6 about 4011");
+    assert_eq!(c.icmp(d, Class::Dhcpv6Server), 1, "ICMPv6 about 547");
+    assert_eq!(c.parse_error(d, ParseError::TruncatedIcmp), 1);
+    assert_eq!(
+        c.dhcp6_pxe(d, true, Dhcp6Type::SOLICIT),
+        2,
+        "and the one to 4011"
+    );
     assert_eq!(c.parse_error(d, ParseError::Dhcpv6RelayChain), 1);
     assert!(c.parse_error(d, ParseError::TruncatedDhcpv6) >= 1);
     assert_eq!(c.new_xids6, 1, "one PXE transaction learned");
@@ -891,7 +923,7 @@ fn dhcpv6_is_counted_like_the_host_does() {
         })
         .collect();
     let types: Vec<(u8, u8)> = events.iter().map(|e| (e.msg_type, e.inner_type)).collect();
-    assert_eq!(types, [(1, 1), (2, 2), (3, 3), (7, 7), (12, 1)]);
+    assert_eq!(types, [(1, 1), (2, 2), (3, 3), (7, 7), (12, 1), (1, 1)]);
     let relayed = events[4];
     assert_eq!(
         (relayed.relay_link, relayed.relay_peer),

@@ -212,6 +212,24 @@ pub fn vendor_class<F: Frame + ?Sized>(frame: &F, opts: &Options) -> super::dhcp
     }
 }
 
+/// The Ethernet address inside a DUID (RFC 8415 §11): DUID-LLT (type 1:
+/// hardware type, time, address) or DUID-LL (type 3: hardware type,
+/// address) of hardware type 1 (Ethernet). EDK2 and iPXE send a DUID-LLT
+/// or DUID-LL with the NIC's MAC; other DUIDs (enterprise, UUID) hold none.
+pub fn duid_mac(duid: &[u8]) -> Option<[u8; 6]> {
+    let (ty, rest) = duid.split_first_chunk::<2>()?;
+    let (hw, rest) = rest.split_first_chunk::<2>()?;
+    if u16::from_be_bytes(*hw) != 1 {
+        return None;
+    }
+    let mac = match u16::from_be_bytes(*ty) {
+        1 => rest.get(4..)?,
+        3 => rest,
+        _ => return None,
+    };
+    mac.try_into().ok()
+}
+
 /// The client's or server's message inside up to [`MAX_RELAY_DEPTH`]
 /// relay messages, from the message at `at` ending at `end`: its offset,
 /// type, transaction id, and the options of it and its relays.
@@ -404,6 +422,20 @@ mod tests {
             inner(&three[..], 0, three.len()),
             Err(ParseError::Dhcpv6RelayChain)
         );
+    }
+
+    #[test]
+    fn macs_in_duids() {
+        let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+        let llt = [&[0, 1, 0, 1, 0x2e, 0x1a, 0x2b, 0x3c][..], &mac].concat();
+        let ll = [&[0, 3, 0, 1][..], &mac].concat();
+        assert_eq!(duid_mac(&llt), Some(mac));
+        assert_eq!(duid_mac(&ll), Some(mac));
+        // UUID (type 4), a non-Ethernet hardware type, cut short.
+        assert_eq!(duid_mac(&[0, 4, 1, 2, 3, 4, 5, 6, 7, 8]), None);
+        assert_eq!(duid_mac(&[&[0, 3, 0, 6][..], &mac].concat()), None);
+        assert_eq!(duid_mac(&llt[..12]), None);
+        assert_eq!(duid_mac(&[0, 3]), None);
     }
 
     #[test]

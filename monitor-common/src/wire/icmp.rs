@@ -1,6 +1,7 @@
-//! ICMP (RFC 792): destination unreachable, with the datagram it quotes.
+//! ICMP (RFC 792) and ICMPv6 (RFC 4443): destination unreachable, with the
+//! datagram it quotes.
 
-use super::{ParseError, ipv4};
+use super::{ParseError, ipv4, ipv6};
 use crate::frame::Frame;
 
 pub mod field {
@@ -15,6 +16,9 @@ pub const HEADER_LEN: usize = 8;
 pub const TYPE_DEST_UNREACHABLE: u8 = 3;
 /// Code 3: nothing listens on the quoted UDP port.
 pub const CODE_PORT_UNREACHABLE: u8 = 3;
+/// ICMPv6 destination unreachable, and its code 4: port unreachable.
+pub const TYPE6_DEST_UNREACHABLE: u8 = 1;
+pub const CODE6_PORT_UNREACHABLE: u8 = 4;
 
 #[derive(Clone, Copy)]
 pub struct Header<'a>(&'a [u8; HEADER_LEN]);
@@ -63,6 +67,41 @@ pub fn quoted_udp<F: Frame + ?Sized>(
         .array::<4>(at + ip.header_len())
         .ok_or(ParseError::TruncatedIcmp)?;
     Ok(Some(QuotedUdp {
+        src: ip.source(),
+        dst: ip.destination(),
+        src_port: u16::from_be_bytes([udp[0], udp[1]]),
+        dst_port: u16::from_be_bytes([udp[2], udp[3]]),
+    }))
+}
+
+/// The UDP datagram an ICMPv6 destination unreachable quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotedUdp6 {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+
+/// Reads the quoted IPv6 header, its extension headers (the same bounded
+/// walk as for a packet of its own) and the first 4 bytes of the quoted
+/// UDP header. `Ok(None)` when the quoted packet is not UDP, or a later
+/// fragment.
+#[inline(always)]
+pub fn quoted_udp6<F: Frame + ?Sized>(
+    frame: &F,
+    icmp_at: usize,
+) -> Result<Option<QuotedUdp6>, ParseError> {
+    let at = icmp_at + field::QUOTED;
+    let ip = ipv6::Header::new_checked(frame, at).map_err(|_| ParseError::TruncatedIcmp)?;
+    let upper = ipv6::upper(frame, at, ip.next_header()).map_err(|_| ParseError::TruncatedIcmp)?;
+    if upper.later_fragment || upper.protocol != ipv6::UDP {
+        return Ok(None);
+    }
+    let udp = frame
+        .array::<4>(upper.offset)
+        .ok_or(ParseError::TruncatedIcmp)?;
+    Ok(Some(QuotedUdp6 {
         src: ip.source(),
         dst: ip.destination(),
         src_port: u16::from_be_bytes([udp[0], udp[1]]),

@@ -1,6 +1,7 @@
-//! ICMP destination unreachable (`pxe_icmp_xdp`/`_tc`): the UDP datagram
-//! it quotes, counted by that datagram's class; an event when it went to a
-//! PXE port or belongs to a followed TFTP transfer.
+//! ICMP and ICMPv6 destination unreachable (`pxe_icmp_xdp`/`_tc`): the UDP
+//! datagram it quotes, counted by that datagram's class; for ICMP (IPv4)
+//! an event when it went to a PXE port or belongs to a followed TFTP
+//! transfer.
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use monitor_common::{
@@ -34,6 +35,10 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
     let c = classify_icmp(frame, IcmpAt::unpack(meta));
     if let Some(e) = c.error {
         bump(&PARSE_ERRORS, parse_error_index(dir, e));
+    }
+    // ICMPv6: counted by the quoted datagram's class (no event yet).
+    if let Some(u) = &c.icmp6 {
+        bump(&ICMP_UNREACHABLE, icmp_index(dir, u.quoted_class));
     }
     let Some(u) = &c.icmp else {
         return;

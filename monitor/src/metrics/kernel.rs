@@ -12,7 +12,7 @@ use monitor_common::{
         dhcp_index, icmp_index, parse_error_index, tftp_error_index, tftp_opcode_index,
         traffic_index,
     },
-    counters::{Dhcp6Type, Family, WebSegment},
+    counters::{Dhcp6Type, WebSegment},
     wire::{tcp::Web, tftp},
 };
 use prometheus::{
@@ -237,11 +237,10 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
             }
         }
         for dir in Direction::ALL {
-            // The classes a quoted UDP datagram can have (IPv4: ICMPv6 is
-            // not read yet).
+            // The classes a quoted UDP datagram can have.
             for class in Class::ALL
                 .into_iter()
-                .filter(|c| c.family() == Family::Ipv4 && !matches!(c, Class::OtherIpv4))
+                .filter(|c| !matches!(c, Class::NonIp | Class::OtherIpv4 | Class::OtherIpv6))
             {
                 let v = c
                     .icmp_unreachable
@@ -470,6 +469,7 @@ mod tests {
         assert!(out.contains(r#"pxe_dhcpv6_messages_total{interface="eth9",direction="egress",type="relay_forw",pxe="false"} 0"#), "{out}");
         assert!(out.contains(r#"pxe_kernel_table_evictions_total{interface="eth9",table="dhcpv6_transactions"} 1"#), "{out}");
         assert!(out.contains(r#"pxe_icmp_unreachable_total{interface="eth9",direction="ingress",family="ipv4",quoted_class="proxy_dhcp"} 0"#), "{out}");
+        assert!(out.contains(r#"pxe_icmp_unreachable_total{interface="eth9",direction="ingress",family="ipv6",quoted_class="proxy_dhcp"} 0"#), "{out}");
         assert!(out.contains(
             r#"pxe_dhcp_messages_total{interface="eth9",direction="egress",type="offer",pxe="true"} 2"#
         ));

@@ -175,6 +175,29 @@ pub fn udp6(
     f
 }
 
+/// An ICMPv6 port unreachable (type 1, code 4) from `reporter` quoting the
+/// IPv6 packet of `quoted` (an Ethernet frame), checksum zero.
+pub fn icmp6_port_unreachable(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    reporter: [u8; 16],
+    dst: [u8; 16],
+    quoted: &[u8],
+) -> Vec<u8> {
+    let body = &quoted[14..];
+    let mut f = Vec::with_capacity(62 + body.len());
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[58, 64]);
+    f.extend_from_slice(&reporter);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&[1, 4, 0, 0, 0, 0, 0, 0]);
+    f.extend_from_slice(body);
+    f
+}
+
 /// A DHCPv6 client/server message with options, each (code, value).
 pub fn dhcpv6(msg_type: u8, xid: u32, options: &[(u16, &[u8])]) -> Vec<u8> {
     let mut p = vec![msg_type];
