@@ -141,11 +141,12 @@ where
 }
 
 /// The most common frame, settled at fixed offsets before the general
-/// walk: untagged IPv4 without options, not a later fragment, carrying TCP
-/// to and from ports that are not web ports. The general walk gives the
-/// same answer (`OtherIpv4`, nothing handed on) for every frame this
-/// accepts; it is here because the walk's variable offsets cost the kernel
-/// build about 2 ns more a segment (BENCHMARKS.md, 2026-12-02).
+/// walk (the Ethernet type, IPv4, checked by [`settled`]): IPv4 without
+/// options, not a later fragment, carrying TCP to and from ports that are
+/// not web ports. The general walk gives the same answer (`OtherIpv4`,
+/// nothing handed on) for every frame this accepts; it is here because the
+/// walk's variable offsets cost the kernel build about 2 ns more a segment
+/// (BENCHMARKS.md, 2026-12-02).
 #[inline(always)]
 fn other_tcp<F, W>(frame: &F, web: &W) -> bool
 where
@@ -162,13 +163,7 @@ where
         return false;
     }
     let total_len = u16::from_be_bytes([h[16], h[17]]);
-    if h[12] != 0x08
-        || h[13] != 0x00
-        || h[14] != 0x45
-        || total_len < 20
-        || h[20] & 0x1f != 0
-        || h[21] != 0
-    {
+    if h[14] != 0x45 || total_len < 20 || h[20] & 0x1f != 0 || h[21] != 0 {
         return false;
     }
     let sport = u16::from_be_bytes([h[34], h[35]]);
@@ -177,10 +172,12 @@ where
 }
 
 /// The most common IPv6 frame, settled at fixed offsets as
-/// [`other_tcp`] settles IPv4: untagged, a whole fixed header, and a next
-/// header that is neither UDP nor an extension header the walk steps over
-/// (TCP, ICMPv6 other than destination unreachable, ...): `OtherIpv6`, as the general walk says. Without it a
-/// router advertisement cost +4 ns with XDP instead of +2 (BENCHMARKS.md).
+/// [`other_tcp`] settles IPv4 (the Ethernet type checked by [`settled`]):
+/// a whole fixed header, and a next header that is neither UDP nor an
+/// extension header the walk steps over (TCP, ICMPv6 other than
+/// destination unreachable, ...): `OtherIpv6`, as the general walk says.
+/// Without it a router advertisement cost +4 ns with XDP instead of +3
+/// (BENCHMARKS.md).
 #[inline(always)]
 fn other_ipv6<F: Frame + ?Sized>(frame: &F) -> bool {
     // Ethernet (14), the IPv6 header (40).
@@ -195,7 +192,7 @@ fn other_ipv6<F: Frame + ?Sized>(frame: &F) -> bool {
     // destination unreachable, which stage two reads.
     let unreachable = h[20] == ipv6::ICMPV6
         && !matches!(frame.array::<8>(54), Some(t) if t[0] != icmp::TYPE6_DEST_UNREACHABLE);
-    h[12] == 0x86 && h[13] == 0xdd && h[14] >> 4 == 6 && !walked && !unreachable
+    h[14] >> 4 == 6 && !walked && !unreachable
 }
 
 /// Stage one: Ethernet, VLAN, IPv4 and UDP. For a DHCP class the result
@@ -605,23 +602,22 @@ mod tests {
         f
     }
 
-    #[test]
-    fn the_ipv6_shortcut_agrees_with_the_general_walk() {
-        let base = router_advertisement();
+    /// Every value of every header byte `base` has before `upto` (the
+    /// Ethernet type and the bytes the shortcut reads), and every length of
+    /// it: the same answer with and without the shortcut. Returns how often
+    /// the shortcut was taken.
+    fn shortcut_agrees(base: &[u8], upto: usize) -> usize {
         let mut taken = 0;
         let mut check = |f: &[u8]| {
-            assert_eq!(
-                classify_headers_with(f, &Port80),
-                walk_headers(f, &Port80),
-                "frame {f:02x?}"
-            );
-            if other_ipv6(f) {
+            let with = classify_headers_with(f, &Port80);
+            assert_eq!(with, walk_headers(f, &Port80), "frame {f:02x?}");
+            if settled(f, &Port80).is_some() {
                 taken += 1;
             }
         };
-        for at in 12..54 {
+        for at in 12..upto {
             for v in 0..=255u8 {
-                let mut f = base;
+                let mut f = base.to_vec();
                 f[at] = v;
                 check(&f);
             }
@@ -629,13 +625,20 @@ mod tests {
         for len in 0..=base.len() {
             check(&base[..len]);
         }
+        taken
+    }
+
+    #[test]
+    fn the_ipv6_shortcut_agrees_with_the_general_walk() {
+        let base = router_advertisement();
+        let taken = shortcut_agrees(&base, 54);
         assert!(taken > 30 * 256, "shortcut taken {taken} times");
         for nh in [ipv6::UDP, 0, 43, 44, 60] {
             let mut f = base;
             f[20] = nh;
-            assert!(!other_ipv6(&f[..]), "next header {nh}");
+            assert!(settled(&f[..], &Port80).is_none(), "next header {nh}");
         }
-        assert!(other_ipv6(&base[..]));
+        assert_eq!(settled(&base[..], &Port80), Some(Class::OtherIpv6));
         assert_eq!(classify(&base[..]).class, Class::OtherIpv6);
     }
 
@@ -650,38 +653,20 @@ mod tests {
 
     #[test]
     fn the_other_tcp_shortcut_agrees_with_the_general_walk() {
-        // Every value of every header byte the shortcut reads (Ethernet
-        // type, IPv4 header, ports), at every length up to the ports and
-        // past them: the same answer with and without it.
+        // The Ethernet type, the IPv4 header and the ports.
         let base = tcp_segment();
-        let mut taken = 0;
-        let mut check = |f: &[u8]| {
-            let with = classify_headers_with(f, &Port80);
-            assert_eq!(with, walk_headers(f, &Port80), "frame {f:02x?}");
-            if other_tcp(f, &Port80) {
-                taken += 1;
-            }
-        };
-        for at in 12..38 {
-            for v in 0..=255u8 {
-                let mut f = base;
-                f[at] = v;
-                check(&f);
-            }
-        }
-        for len in 0..=base.len() {
-            check(&base[..len]);
-        }
+        let taken = shortcut_agrees(&base, 38);
         // It was taken for the segment itself and most of the variations,
-        // and not for port 80 either way, a fragment, or options.
+        // and not for port 80 either way, a fragment, options, or another
+        // Ethernet type.
         assert!(taken > 20 * 256, "shortcut taken {taken} times");
         for (at, v) in [(35, 80u8), (37, 80), (21, 1), (14, 0x46), (13, 0xdd)] {
             let mut f = base;
             f[at - 1] = 0;
             f[at] = v;
-            assert!(!other_tcp(&f[..], &Port80), "byte {at} = {v}");
+            assert!(settled(&f[..], &Port80).is_none(), "byte {at} = {v}");
         }
-        assert!(other_tcp(&base[..], &Port80));
+        assert_eq!(settled(&base[..], &Port80), Some(Class::OtherIpv4));
     }
 
     #[test]

@@ -89,11 +89,6 @@ impl<'a> Header<'a> {
     pub fn is_relay(&self) -> bool {
         matches!(self.msg_type(), msg::RELAY_FORW | msg::RELAY_REPL)
     }
-
-    /// Whether a client sends this type (to servers and relays).
-    pub fn from_client(&self) -> bool {
-        is_client_type(self.msg_type())
-    }
 }
 
 /// Whether a client sends messages of this type.
