@@ -109,9 +109,9 @@ pub enum Next {
     Dhcp(DhcpAt),
     /// An ICMP destination unreachable.
     Icmp(IcmpAt),
-    /// UDP to port 69, or other UDP that may belong to a TFTP transfer
-    /// (with its source and destination ports, for the kernel's port
-    /// hints).
+    /// UDP to port 69, or other UDP that may belong to a TFTP transfer,
+    /// over either family (with its source and destination ports, for the
+    /// kernel's port hints).
     Udp {
         at: UdpAt,
         ports: (u16, u16),
@@ -360,7 +360,7 @@ pub fn classify_icmp<F: Frame + ?Sized>(frame: &F, at: IcmpAt) -> Classification
 
 /// Stage one for IPv6: the fixed header, the extension headers
 /// (`ipv6::upper`, bounded), and UDP. DHCPv6 (546, 547) and 4011 are
-/// handed on; TFTP over IPv6 is counted by class.
+/// handed on to the DHCPv6 stage, other UDP to the TFTP stage as for IPv4.
 #[inline(always)]
 fn walk_ipv6<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> (Classification, Option<Next>) {
     let ip = match ipv6::Header::new_checked(frame, ip_at) {
@@ -397,7 +397,14 @@ fn walk_ipv6<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> (Classification, Opt
     };
     let class = port_class6(udp.source_port(), udp.destination_port());
     if !class.is_dhcpv6() {
-        return (Classification::new(class), None);
+        let next = Next::Udp {
+            at: UdpAt {
+                ip_at: ip_at as u16,
+                udp_at: upper.offset as u16,
+            },
+            ports: (udp.source_port(), udp.destination_port()),
+        };
+        return (Classification::new(class), Some(next));
     }
     let at = Dhcp6At {
         ip_at: ip_at as u16,

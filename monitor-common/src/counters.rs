@@ -137,6 +137,17 @@ impl Class {
         )
     }
 
+    /// UDP to port 69 over either family: a TFTP request.
+    pub const fn is_tftp_request(self) -> bool {
+        matches!(self, Class::TftpRequest | Class::TftpRequest6)
+    }
+
+    /// UDP to and from other ports over either family: maybe a followed
+    /// TFTP transfer.
+    pub const fn is_other_udp(self) -> bool {
+        matches!(self, Class::OtherUdp | Class::OtherUdp6)
+    }
+
     /// Whether frames of this class carry a DHCPv6 message.
     pub const fn is_dhcpv6(self) -> bool {
         matches!(
@@ -391,6 +402,11 @@ pub mod maps {
     /// found their port's slot in [`TFTP_PORTS`] taken by another one.
     pub const TFTP_FLOWS: &str = "TFTP_FLOWS";
     pub const TFTP_FLOWS_LEN: u32 = 4096;
+    /// `LruHashMap<TftpKey6, TftpFlow>`: the transfers over IPv6 being
+    /// followed (no port slots: IPv6 TFTP is rare, and a hash lookup per
+    /// packet keeps its stage within the verifier's stack), sized as
+    /// [`TFTP_FLOWS`] (`--max-tftp-transfers`).
+    pub const TFTP_FLOWS6: &str = "TFTP_FLOWS6";
     /// `Array<TftpSlot>`, one per UDP port ([`crate::flow::TftpSlot`]):
     /// the transfer whose client port it is, found with one direct access.
     pub const TFTP_PORTS: &str = "TFTP_PORTS";
@@ -415,7 +431,7 @@ pub mod maps {
     /// from the LRU tables, so past its size each new entry pushed an older
     /// one out.
     pub const TABLE_NEW: &str = "TABLE_NEW";
-    pub const TABLE_NEW_LEN: u32 = 6;
+    pub const TABLE_NEW_LEN: u32 = 7;
     pub const NEW_XID: u32 = 0;
     pub const NEW_FLOW: u32 = 1;
     pub const NEW_OVERFLOW: u32 = 2;
@@ -425,6 +441,8 @@ pub mod maps {
     pub const NEW_CLIENT: u32 = 4;
     /// New DHCPv6 transactions in `PXE6_XIDS`.
     pub const NEW_XID6: u32 = 5;
+    /// New TFTP transfers over IPv6 in `TFTP_FLOWS6`.
+    pub const NEW_FLOW6: u32 = 6;
     /// `LruHashMap<[u8; 4], BootClient>`: clients a PXE or HTTP-boot ACK
     /// gave an address (`crate::conn::BootClient`), whose web connections
     /// are followed.

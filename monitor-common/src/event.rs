@@ -215,8 +215,10 @@ unsafe impl aya::Pod for IcmpRecord {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct TftpEvent {
-    pub client_ip: [u8; 4],
-    pub server_ip: [u8; 4],
+    /// Addresses of either family, IPv4 as `::ffff:a.b.c.d`
+    /// (`wire::ipv6::v4_mapped`).
+    pub client_ip: [u8; 16],
+    pub server_ip: [u8; 16],
     pub client_port: [u8; 2],
     pub server_port: [u8; 2],
     pub opcode: [u8; 2],
@@ -248,13 +250,13 @@ pub struct TftpEvent {
     pub payload: [u8; 96],
 }
 
-const _: () = assert!(core::mem::size_of::<TftpEvent>() == 144);
+const _: () = assert!(core::mem::size_of::<TftpEvent>() == 168);
 
 impl TftpEvent {
     pub const fn zeroed() -> Self {
         TftpEvent {
-            client_ip: [0; 4],
-            server_ip: [0; 4],
+            client_ip: [0; 16],
+            server_ip: [0; 16],
             client_port: [0; 2],
             server_port: [0; 2],
             opcode: [0; 2],
@@ -289,18 +291,18 @@ pub struct TftpRecord {
     pub event: TftpEvent,
 }
 
-const _: () = assert!(core::mem::size_of::<TftpRecord>() == 160);
+const _: () = assert!(core::mem::size_of::<TftpRecord>() == 184);
 
 /// The bytes of a [`TftpRecord`] before its payload.
 pub const TFTP_FIXED_LEN: usize =
     core::mem::size_of::<EventHeader>() + core::mem::offset_of!(TftpEvent, payload);
 
-const _: () = assert!(TFTP_FIXED_LEN == 64);
+const _: () = assert!(TFTP_FIXED_LEN == 88);
 
 /// How much of a [`TftpRecord`] the kernel sends for a payload of
 /// `payload` bytes: the fixed part and the payload's bytes (at most 96),
 /// in whole 8-byte words; the agent reads the rest as zeros. A request for
-/// `pxelinux.0` is an 88-byte record, not 160: the ring buffer's cost grows
+/// `pxelinux.0` is a 112-byte record, not 184: the ring buffer's cost grows
 /// with a record's size (BENCHMARKS.md).
 #[inline(always)]
 pub const fn tftp_record_len(payload: usize) -> usize {

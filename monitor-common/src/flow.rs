@@ -1,35 +1,124 @@
 //! TFTP transfers followed across the server's ephemeral port: learned from
 //! each read or write request, aggregated per transfer (no event per DATA
-//! packet). The same logic runs on the kernel's LRU map and on the host's
-//! hash map.
+//! packet), over IPv4 and IPv6. The same logic runs on the kernel's maps
+//! and on the host's hash maps.
 
 use crate::{
     classify::IcmpUnreachable,
-    counters::Class,
+    counters::{Class, Family},
     frame::Frame,
     stage::UdpAt,
-    wire::{ParseError, ipv4, tftp, udp},
+    wire::{ParseError, ipv4, ipv6, tftp, udp},
 };
+
+/// An address as a transfer table keys it: IPv4's 4 bytes or IPv6's 16.
+/// A table per family, not one keyed by 16 bytes for both: the IPv4 table
+/// keeps its 12-byte keys and 64-byte port slots, and the kernel's TFTP
+/// stage its stack (16-byte keys for both took it from 256 bytes to over
+/// the verifier's 512: docs/ebpf-notes.md).
+pub trait Address: Copy + Default + PartialEq + Eq + core::hash::Hash + core::fmt::Debug {
+    /// The family whose classes carry it.
+    const FAMILY: Family;
+
+    /// The source and destination of the IP header at `ip_at`.
+    fn read<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> Result<(Self, Self), ParseError>;
+
+    /// Writes it as 16 bytes, IPv4 as `::ffff:a.b.c.d` (the events' form),
+    /// into `zeroed` (all zero before: IPv4's ten leading zeros are not
+    /// written, which in the kernel build would be a `memset` call).
+    fn fill_16(self, zeroed: &mut [u8; 16]);
+}
+
+impl Address for [u8; 4] {
+    const FAMILY: Family = Family::Ipv4;
+
+    #[inline(always)]
+    fn read<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> Result<(Self, Self), ParseError> {
+        let ip = ipv4::Header::new_checked(frame, ip_at)?;
+        Ok((ip.source(), ip.destination()))
+    }
+
+    #[inline(always)]
+    fn fill_16(self, zeroed: &mut [u8; 16]) {
+        zeroed[10] = 0xff;
+        zeroed[11] = 0xff;
+        zeroed[12] = self[0];
+        zeroed[13] = self[1];
+        zeroed[14] = self[2];
+        zeroed[15] = self[3];
+    }
+}
+
+impl Address for [u8; 16] {
+    const FAMILY: Family = Family::Ipv6;
+
+    #[inline(always)]
+    fn read<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> Result<(Self, Self), ParseError> {
+        let ip = ipv6::Header::new_checked(frame, ip_at)?;
+        Ok((ip.source(), ip.destination()))
+    }
+
+    #[inline(always)]
+    fn fill_16(self, zeroed: &mut [u8; 16]) {
+        *zeroed = self;
+    }
+}
 
 /// A transfer: the client's address and port (from the request) and the
 /// server's address.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(C)]
-pub struct TftpKey {
-    pub client_ip: [u8; 4],
-    pub server_ip: [u8; 4],
+pub struct TftpKey<A = [u8; 4]> {
+    pub client_ip: A,
+    pub server_ip: A,
     pub client_port: [u8; 2],
     pub _reserved: [u8; 2],
 }
 
-const _: () = assert!(core::mem::size_of::<TftpKey>() == 12);
+/// A transfer over IPv6.
+pub type TftpKey6 = TftpKey<[u8; 16]>;
 
-impl TftpKey {
+const _: () = assert!(core::mem::size_of::<TftpKey>() == 12);
+const _: () = assert!(core::mem::size_of::<TftpKey6>() == 36);
+
+impl<A> TftpKey<A> {
     /// The client port, the index of the transfer's slot and hint in the
     /// kernel's per-port tables.
     #[inline(always)]
     pub fn port_index(&self) -> u32 {
         u32::from(u16::from_be_bytes(self.client_port))
+    }
+}
+
+/// A transfer's key in its family's table, from its addresses as the
+/// agent holds them (`None` for a client and server of different
+/// families, which no transfer has).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FamilyKey {
+    V4(TftpKey),
+    V6(TftpKey6),
+}
+
+impl FamilyKey {
+    pub fn new(client: core::net::SocketAddr, server: core::net::IpAddr) -> Option<FamilyKey> {
+        use core::net::IpAddr::{V4, V6};
+        let client_port = client.port().to_be_bytes();
+        // IPv4 stays IPv4 however it is written (`::ffff:a.b.c.d`).
+        match (client.ip().to_canonical(), server.to_canonical()) {
+            (V4(c), V4(s)) => Some(FamilyKey::V4(TftpKey {
+                client_ip: c.octets(),
+                server_ip: s.octets(),
+                client_port,
+                _reserved: [0; 2],
+            })),
+            (V6(c), V6(s)) => Some(FamilyKey::V6(TftpKey {
+                client_ip: c.octets(),
+                server_ip: s.octets(),
+                client_port,
+                _reserved: [0; 2],
+            })),
+            _ => None,
+        }
     }
 }
 
@@ -77,6 +166,9 @@ pub const DEFAULT_BLKSIZE: u16 = 512;
 unsafe impl aya::Pod for TftpKey {}
 #[cfg(feature = "user")]
 // SAFETY: as above.
+unsafe impl aya::Pod for TftpKey6 {}
+#[cfg(feature = "user")]
+// SAFETY: as above.
 unsafe impl aya::Pod for TftpFlow {}
 #[cfg(feature = "user")]
 // SAFETY: as above.
@@ -114,13 +206,17 @@ impl TftpSlot {
     }
 }
 
-/// The transfer table: the kernel's LRU map or a host hash map.
-pub trait TftpFlows {
+/// A transfer table of one family: the kernel's maps or a host hash map.
+pub trait TftpFlows<A: Address> {
     /// The transfer under `first`, else under `second`; `true` when it was
     /// `first`. One lookup per key at most (each costs a map lookup in the
     /// kernel).
-    fn get_either(&mut self, first: &TftpKey, second: &TftpKey) -> Option<(bool, &mut TftpFlow)>;
-    fn insert(&mut self, key: &TftpKey, flow: &TftpFlow);
+    fn get_either(
+        &mut self,
+        first: &TftpKey<A>,
+        second: &TftpKey<A>,
+    ) -> Option<(bool, &mut TftpFlow)>;
+    fn insert(&mut self, key: &TftpKey<A>, flow: &TftpFlow);
 }
 
 /// Which packets of a transfer deserve an event.
@@ -139,8 +235,8 @@ pub enum TftpMoment {
 
 /// What one TFTP packet was, for counters and the event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TftpSeen {
-    pub key: TftpKey,
+pub struct TftpSeen<A = [u8; 4]> {
+    pub key: TftpKey<A>,
     pub header: tftp::Header,
     pub from_server: bool,
     pub server_port: u16,
@@ -201,23 +297,26 @@ pub fn oack_blksize<F: Frame + ?Sized>(frame: &F, payload_at: usize, payload_len
 }
 
 /// Follows one UDP datagram of class `TftpRequest` (to port 69) or
-/// `OtherUdp` (maybe a transfer's), found at `at`: `Ok(None)` when it is
-/// not TFTP.
+/// `OtherUdp` (maybe a transfer's) of `A`'s family, found at `at`:
+/// `Ok(None)` when it is not TFTP (or of the other family: each family
+/// has its table).
 #[inline(always)]
-pub fn observe_tftp<F: Frame + ?Sized, T: TftpFlows>(
+pub fn observe_tftp<F: Frame + ?Sized, A: Address, T: TftpFlows<A>>(
     frame: &F,
     at: UdpAt,
     class: Class,
     now_ns: u64,
     flows: &mut T,
-) -> Result<Option<TftpSeen>, ParseError> {
-    let ip = ipv4::Header::new_checked(frame, at.ip_at as usize)?;
+) -> Result<Option<TftpSeen<A>>, ParseError> {
+    if class.family() != A::FAMILY {
+        return Ok(None);
+    }
+    let (src, dst) = A::read(frame, at.ip_at as usize)?;
     let u = udp::Header::new_checked(frame, at.udp_at as usize)?;
     let payload_at = at.udp_at as usize + udp::HEADER_LEN;
-    let (src, dst) = (ip.source(), ip.destination());
     let (sport, dport) = (u.source_port(), u.destination_port());
     let payload_len = u.length().saturating_sub(udp::HEADER_LEN) as u16;
-    if class == Class::TftpRequest {
+    if class.is_tftp_request() {
         let header = tftp::Header::new_checked(frame, payload_at)?;
         let key = TftpKey {
             client_ip: src,
@@ -247,7 +346,7 @@ pub fn observe_tftp<F: Frame + ?Sized, T: TftpFlows>(
             flow,
         }));
     }
-    if class != Class::OtherUdp {
+    if !class.is_other_udp() {
         return Ok(None);
     }
     // A server's reply goes to the client's port; the client's ACK comes
@@ -317,21 +416,25 @@ pub fn observe_tftp<F: Frame + ?Sized, T: TftpFlows>(
 /// the client's ACK to the server's port). Only other UDP can: a transfer
 /// runs between ephemeral ports.
 #[inline(always)]
-pub fn quotes_transfer<T: TftpFlows>(u: &IcmpUnreachable, flows: &mut T) -> bool {
-    if u.quoted_class != Class::OtherUdp {
-        return false;
-    }
+pub fn quotes_transfer<T: TftpFlows<[u8; 4]>>(u: &IcmpUnreachable, flows: &mut T) -> bool {
     let q = &u.quoted;
+    u.quoted_class == Class::OtherUdp && quoted_in(flows, (q.src, q.src_port), (q.dst, q.dst_port))
+}
+
+/// Whether a quoted datagram from `src` to `dst` (address, port) belongs
+/// to a followed transfer, either way.
+#[inline(always)]
+fn quoted_in<A: Address, T: TftpFlows<A>>(flows: &mut T, src: (A, u16), dst: (A, u16)) -> bool {
     let to_client = TftpKey {
-        client_ip: q.dst,
-        server_ip: q.src,
-        client_port: q.dst_port.to_be_bytes(),
+        client_ip: dst.0,
+        server_ip: src.0,
+        client_port: dst.1.to_be_bytes(),
         _reserved: [0; 2],
     };
     let from_client = TftpKey {
-        client_ip: q.src,
-        server_ip: q.dst,
-        client_port: q.src_port.to_be_bytes(),
+        client_ip: src.0,
+        server_ip: dst.0,
+        client_port: src.1.to_be_bytes(),
         _reserved: [0; 2],
     };
     flows.get_either(&to_client, &from_client).is_some()
@@ -392,6 +495,29 @@ pub mod port_hint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transfer_is_keyed_in_its_familys_table() {
+        use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+        let v4 = IpAddr::V4(Ipv4Addr::new(10, 77, 10, 1));
+        let mapped = IpAddr::V6(Ipv4Addr::new(10, 77, 10, 100).to_ipv6_mapped());
+        let v6 = IpAddr::V6(Ipv6Addr::new(0xfd77, 0x10, 0, 0, 0, 0, 0, 1));
+        assert_eq!(
+            FamilyKey::new(SocketAddr::new(mapped, 1500), v4),
+            Some(FamilyKey::V4(TftpKey {
+                client_ip: [10, 77, 10, 100],
+                server_ip: [10, 77, 10, 1],
+                client_port: 1500u16.to_be_bytes(),
+                _reserved: [0; 2],
+            })),
+            "IPv4 written as ::ffff:a.b.c.d is IPv4"
+        );
+        assert!(matches!(
+            FamilyKey::new(SocketAddr::new(v6, 1500), v6),
+            Some(FamilyKey::V6(k)) if k.server_ip == [0xfd, 0x77, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        ));
+        assert_eq!(FamilyKey::new(SocketAddr::new(v6, 1500), v4), None);
+    }
 
     #[test]
     fn oack_blksize_is_read_wherever_it_stands() {

@@ -12,7 +12,7 @@ use crate::{
     conn::{HttpMoment, HttpSeen},
     counters::Class,
     event::{Dhcp6Event, DhcpEvent, HttpEvent, IcmpEvent, TftpEvent, dhcp_flags},
-    flow::TftpSeen,
+    flow::{Address, TftpSeen},
     frame::Frame,
     stage::{Dhcp6Location, DhcpLocation},
     wire::{
@@ -131,7 +131,7 @@ pub fn icmp_event(u: &IcmpUnreachable, transfer: bool) -> IcmpEvent {
 /// business). The kernel cuts the record after them
 /// (`event::tftp_record_len`).
 #[inline(always)]
-pub fn tftp_payload_carried(seen: &TftpSeen) -> usize {
+pub fn tftp_payload_carried<A: Address>(seen: &TftpSeen<A>) -> usize {
     if seen.header.opcode == crate::wire::tftp::DATA {
         0
     } else {
@@ -143,15 +143,15 @@ pub fn tftp_payload_carried(seen: &TftpSeen) -> usize {
 /// [`observe_tftp`](crate::flow::observe_tftp); `payload_at` is where its
 /// UDP payload starts.
 #[inline(always)]
-pub fn fill_tftp_event<F: Frame + ?Sized>(
+pub fn fill_tftp_event<F: Frame + ?Sized, A: Address>(
     frame: &F,
-    seen: &TftpSeen,
+    seen: &TftpSeen<A>,
     payload_at: usize,
     now_ns: u64,
     ev: &mut TftpEvent,
 ) {
-    ev.client_ip = seen.key.client_ip;
-    ev.server_ip = seen.key.server_ip;
+    seen.key.client_ip.fill_16(&mut ev.client_ip);
+    seen.key.server_ip.fill_16(&mut ev.server_ip);
     ev.client_port = seen.key.client_port;
     ev.server_port = seen.server_port.to_be_bytes();
     ev.opcode = seen.header.opcode.to_be_bytes();

@@ -91,8 +91,8 @@ impl IcmpAt {
 }
 
 /// Where a UDP datagram that may be TFTP is (to port 69, or other UDP that
-/// may belong to a followed transfer): the offsets of its IPv4 and UDP
-/// headers.
+/// may belong to a followed transfer): the offsets of its IP (v4 or v6, as
+/// its class says) and UDP headers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UdpAt {
     pub ip_at: u16,
@@ -100,19 +100,25 @@ pub struct UdpAt {
 }
 
 impl UdpAt {
-    /// Packs the offsets and the class (`TftpRequest` or `OtherUdp`) into
-    /// one integer.
+    /// Packs the offsets and the class (`TftpRequest` or `OtherUdp`, of
+    /// either family) into one integer.
     pub const fn pack(self, class: Class) -> u64 {
         self.ip_at as u64 | (self.udp_at as u64) << 16 | (class as u64) << 32
     }
 
     /// The reverse of [`pack`](Self::pack); `None` when the class is
-    /// neither `TftpRequest` nor `OtherUdp`.
+    /// neither `TftpRequest` nor `OtherUdp` of either family.
     #[inline(always)]
     pub fn unpack(v: u64) -> Option<(UdpAt, Class)> {
+        const REQUEST: u8 = Class::TftpRequest as u8;
+        const OTHER: u8 = Class::OtherUdp as u8;
+        const REQUEST6: u8 = Class::TftpRequest6 as u8;
+        const OTHER6: u8 = Class::OtherUdp6 as u8;
         let class = match (v >> 32) as u8 {
-            6 => Class::TftpRequest,
-            2 => Class::OtherUdp,
+            REQUEST => Class::TftpRequest,
+            OTHER => Class::OtherUdp,
+            REQUEST6 => Class::TftpRequest6,
+            OTHER6 => Class::OtherUdp6,
             _ => return None,
         };
         let at = UdpAt {
@@ -456,13 +462,9 @@ mod tests {
             ip_at: 18,
             udp_at: u16::MAX,
         };
-        for class in [Class::TftpRequest, Class::OtherUdp] {
-            assert_eq!(UdpAt::unpack(at.pack(class)), Some((at, class)));
-        }
         for class in Class::ALL {
-            if !matches!(class, Class::TftpRequest | Class::OtherUdp) {
-                assert_eq!(UdpAt::unpack(at.pack(class)), None, "{class:?}");
-            }
+            let want = (class.is_tftp_request() || class.is_other_udp()).then_some((at, class));
+            assert_eq!(UdpAt::unpack(at.pack(class)), want, "{class:?}");
         }
         assert_eq!(UdpAt::unpack(u64::MAX), None);
     }

@@ -30,7 +30,7 @@ use aya_ebpf::{
 use monitor_common::{
     classify::{Next, classify_headers_with},
     counters::{
-        Class, Direction,
+        Direction, Family,
         maps::{parse_error_index, traffic_index},
     },
 };
@@ -57,6 +57,10 @@ pub fn pxe_xdp(ctx: XdpContext) -> u32 {
         // SAFETY: as above.
         Some(Stage2::Tftp(arg)) => unsafe {
             tftp::pxe_tftp_xdp(ctx.ctx, arg);
+        },
+        // SAFETY: as above.
+        Some(Stage2::Tftp6(arg)) => unsafe {
+            tftp::pxe_tftp6_xdp(ctx.ctx, arg);
         },
         // SAFETY: as above.
         Some(Stage2::Http(arg)) => unsafe {
@@ -152,6 +156,14 @@ fn tc(ctx: TcContext, dir: Direction) -> i32 {
             tftp::pxe_tftp_tc_in(skb, arg);
         },
         // SAFETY: as above.
+        (Some(Stage2::Tftp6(arg)), Direction::Egress) => unsafe {
+            tftp::pxe_tftp6_tc(skb, arg);
+        },
+        // SAFETY: as above.
+        (Some(Stage2::Tftp6(arg)), Direction::Ingress) => unsafe {
+            tftp::pxe_tftp6_tc_in(skb, arg);
+        },
+        // SAFETY: as above.
         (Some(Stage2::Http(arg)), Direction::Egress) => unsafe {
             http::pxe_http_tc(skb, arg);
         },
@@ -186,6 +198,7 @@ enum Stage2 {
     Dhcp(u64),
     Icmp(u64),
     Tftp(u64),
+    Tftp6(u64),
     Http(u64),
     Dhcp6(u64),
 }
@@ -220,8 +233,11 @@ fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<Stage2> {
         Next::Udp { at, ports } => {
             // Other UDP is looked up as a transfer only when one of its
             // ports is a client port of a followed transfer.
-            if c.class == Class::OtherUdp && !port_hinted(ports.0) && !port_hinted(ports.1) {
+            if c.class.is_other_udp() && !port_hinted(ports.0) && !port_hinted(ports.1) {
                 return None;
+            }
+            if c.class.family() == Family::Ipv6 {
+                return Some(Stage2::Tftp6(at.pack(c.class)));
             }
             Some(Stage2::Tftp(at.pack(c.class)))
         }

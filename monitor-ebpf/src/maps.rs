@@ -14,7 +14,7 @@ use monitor_common::{
     conn::{BootClient, ConnKey, HttpConn, WebPorts},
     counters::maps as names,
     event::{Dhcp6Record, DhcpRecord, HttpRecord, TftpRecord},
-    flow::{TftpFlow, TftpKey, TftpSlot},
+    flow::{TftpFlow, TftpKey, TftpKey6, TftpSlot},
     stage::{Dhcp6Scratch, DhcpScratch},
 };
 
@@ -64,6 +64,11 @@ pub static TFTP_PORT_HINTS: Array<u32> = Array::with_max_entries(names::TFTP_POR
 /// keyed by (client ip, server ip, client port).
 #[map(name = "TFTP_FLOWS")]
 pub static TFTP_FLOWS: LruHashMap<TftpKey, TftpFlow> =
+    LruHashMap::with_max_entries(names::TFTP_FLOWS_LEN, 0);
+
+/// The transfers over IPv6, keyed by (client ip, server ip, client port).
+#[map(name = "TFTP_FLOWS6")]
+pub static TFTP_FLOWS6: LruHashMap<TftpKey6, TftpFlow> =
     LruHashMap::with_max_entries(names::TFTP_FLOWS_LEN, 0);
 
 /// Events lost because the ring buffer was full, and DISCOVERs shed

@@ -131,6 +131,29 @@ fn main() -> Result<()> {
             &m,
         )
     };
+    // TFTP over IPv6 as OVMF's PXEv6 asks (tsize, blksize 1468,
+    // windowsize 4), then a full block of that transfer from the server's
+    // port.
+    let (rrq6, data6) = {
+        use monitor::testing::frames::{SERVER_MAC, tftp_data, udp6};
+        let (cmac, mut client, mut server) =
+            ([0x52, 0x54, 0, 0x12, 0x34, 0x56], [0u8; 16], [0u8; 16]);
+        client[..4].copy_from_slice(&[0xfd, 0x77, 0, 0x10]);
+        server[..4].copy_from_slice(&[0xfd, 0x77, 0, 0x10]);
+        (client[14], client[15], server[15]) = (1, 0xc5, 1);
+        let rrq = b"\0\x01tiny.efi\0octet\0tsize\00\0blksize\01468\0windowsize\04\0";
+        (
+            udp6(cmac, SERVER_MAC, (client, 1500), (server, 69), &[], rrq),
+            udp6(
+                SERVER_MAC,
+                cmac,
+                (server, 40000),
+                (client, 1500),
+                &[],
+                &tftp_data(1, &[0xaa; 1468]),
+            ),
+        )
+    };
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("TCP segment (full size, not PXE)", tcp_segment),
         ("TCP to port 80, not a boot client (full size)", to_web_port),
@@ -188,6 +211,12 @@ fn main() -> Result<()> {
         (
             "TFTP DATA, full block of a tracked transfer",
             nth("lab-pcaps/l2-tftp-clients.pcap", 3)?,
+        ),
+        ("TFTP RRQ over IPv6 (EDK2's options)", rrq6),
+        // After the request above, which starts the transfer.
+        (
+            "TFTP DATA over IPv6, full block of a tracked transfer",
+            data6,
         ),
     ];
 

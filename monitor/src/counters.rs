@@ -39,8 +39,10 @@ pub struct Counters {
     /// New web connections and boot clients put in their tables.
     pub new_conns: u64,
     pub new_clients: u64,
-    /// New DHCPv6 transactions of boot clients.
+    /// New DHCPv6 transactions of boot clients, new TFTP transfers over
+    /// IPv6.
     pub new_xids6: u64,
+    pub new_flows6: u64,
     /// Those tables' sizes (the kernel's maps; the host replica, unbounded,
     /// reports the defaults): past its size, each new entry pushed an older
     /// one out.
@@ -49,6 +51,7 @@ pub struct Counters {
     pub conns_size: u32,
     pub clients_size: u32,
     pub xids6_size: u32,
+    pub flows6_size: u32,
 }
 
 impl Default for Counters {
@@ -72,11 +75,13 @@ impl Default for Counters {
             new_conns: 0,
             new_clients: 0,
             new_xids6: 0,
+            new_flows6: 0,
             xids_size: maps::PXE_XIDS_LEN,
             flows_size: maps::TFTP_FLOWS_LEN,
             conns_size: maps::HTTP_CONNS_LEN,
             clients_size: maps::BOOT_CLIENTS_LEN,
             xids6_size: maps::PXE6_XIDS_LEN,
+            flows6_size: maps::TFTP_FLOWS_LEN,
         }
     }
 }
@@ -107,9 +112,13 @@ impl Counters {
             .unwrap_or(0)
     }
 
-    /// Entries pushed out of the DHCPv6 transaction table.
-    pub fn dhcp6_evictions(&self) -> u64 {
-        self.new_xids6.saturating_sub(self.xids6_size.into())
+    /// Entries pushed out of the DHCPv6 transaction table and the TFTP
+    /// transfer table for IPv6.
+    pub fn ipv6_table_evictions(&self) -> (u64, u64) {
+        (
+            self.new_xids6.saturating_sub(self.xids6_size.into()),
+            self.new_flows6.saturating_sub(self.flows6_size.into()),
+        )
     }
 
     /// ICMP destination unreachable quoting a datagram of this class.

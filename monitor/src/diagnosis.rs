@@ -3,7 +3,7 @@
 //! fix, what EDK2's console prints, and the warnings about servers. Depends
 //! on [`crate::verdict`] only.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::verdict::{FailureCode, Outcome, Verdict, Warning, WarningKind};
 
@@ -11,15 +11,15 @@ fn verdict(
     mac: [u8; 6],
     outcome: Outcome,
     code: Option<FailureCode>,
-    server: Option<[u8; 4]>,
+    server: Option<IpAddr>,
 ) -> Verdict {
-    Verdict::new(mac, outcome, code, server.map(Ipv4Addr::from))
+    Verdict::new(mac, outcome, code, server)
 }
 
 fn failed(
     mac: [u8; 6],
     code: FailureCode,
-    server: Option<[u8; 4]>,
+    server: Option<IpAddr>,
     cause: String,
     fix: String,
 ) -> Verdict {
@@ -30,14 +30,14 @@ fn failed(
     }
 }
 
-pub fn booted(mac: [u8; 6], file: &str, server: [u8; 4]) -> Verdict {
+pub fn booted(mac: [u8; 6], file: &str, server: impl Into<IpAddr>) -> Verdict {
     Verdict {
         boot_file: Some(file.to_owned()),
-        ..verdict(mac, Outcome::Booted, None, Some(server))
+        ..verdict(mac, Outcome::Booted, None, Some(server.into()))
     }
 }
 
-pub fn unfinished(mac: [u8; 6], file: Option<String>, server: Option<[u8; 4]>) -> Verdict {
+pub fn unfinished(mac: [u8; 6], file: Option<String>, server: Option<IpAddr>) -> Verdict {
     Verdict {
         boot_file: file,
         cause: Some("the traffic seen ends before the boot was decided".into()),
@@ -50,7 +50,7 @@ pub fn unfinished(mac: [u8; 6], file: Option<String>, server: Option<[u8; 4]>) -
 pub fn evicted(
     mac: [u8; 6],
     file: Option<String>,
-    server: Option<[u8; 4]>,
+    server: Option<IpAddr>,
     max_sessions: usize,
 ) -> Verdict {
     Verdict {
@@ -75,7 +75,7 @@ pub fn flood(mac: [u8; 6], bound: u32) -> Verdict {
 }
 
 /// A client seen only reading files over TFTP: not a boot.
-pub fn tftp_only(mac: [u8; 6], server: Option<[u8; 4]>) -> Verdict {
+pub fn tftp_only(mac: [u8; 6], server: Option<IpAddr>) -> Verdict {
     Verdict {
         cause: Some(
             "no PXE or HTTP-boot DHCP exchange of this client was seen here (an IP phone, a switch, a firmware upgrade, or a boot whose DHCP passes elsewhere): its TFTP transfers are listed, not judged as a boot"
@@ -86,11 +86,8 @@ pub fn tftp_only(mac: [u8; 6], server: Option<[u8; 4]>) -> Verdict {
 }
 
 /// Boot information given, and no TFTP request seen from here afterwards.
-pub fn unseen_transfer(mac: [u8; 6], file: Option<String>, server: Option<[u8; 4]>) -> Verdict {
-    let to = server.map_or_else(
-        || "its TFTP server".to_owned(),
-        |s| Ipv4Addr::from(s).to_string(),
-    );
+pub fn unseen_transfer(mac: [u8; 6], file: Option<String>, server: Option<IpAddr>) -> Verdict {
+    let to = server.map_or_else(|| "its TFTP server".to_owned(), |s| s.to_string());
     Verdict {
         boot_file: file,
         cause: Some(format!(
@@ -103,8 +100,15 @@ pub fn unseen_transfer(mac: [u8; 6], file: Option<String>, server: Option<[u8; 4
 
 /// TFTP ERROR from the server for the boot file: PXE-E3B (1, not found),
 /// PXE-E3C (2, access violation), PXE-E36 (any other code).
-pub fn tftp_error(mac: [u8; 6], file: &str, server: [u8; 4], code: u16, msg: &str) -> Verdict {
-    let s = Ipv4Addr::from(server);
+pub fn tftp_error(
+    mac: [u8; 6],
+    file: &str,
+    server: impl Into<IpAddr>,
+    code: u16,
+    msg: &str,
+) -> Verdict {
+    let server: IpAddr = server.into();
+    let s = server;
     let said = if msg.is_empty() {
         String::new()
     } else {
@@ -146,8 +150,14 @@ pub struct Stalled {
 }
 
 /// PXE-E35: the transfer started and its blocks stopped coming.
-pub fn tftp_stalled(mac: [u8; 6], file: &str, server: [u8; 4], progress: Stalled) -> Verdict {
-    let s = Ipv4Addr::from(server);
+pub fn tftp_stalled(
+    mac: [u8; 6],
+    file: &str,
+    server: impl Into<IpAddr>,
+    progress: Stalled,
+) -> Verdict {
+    let server: IpAddr = server.into();
+    let s = server;
     let cause = format!(
         "the transfer of {file:?} from {s} stopped after {} block(s), {} bytes (last block number {}), before a short last block",
         progress.blocks, progress.bytes, progress.highest_block
@@ -165,11 +175,12 @@ pub fn tftp_stalled(mac: [u8; 6], file: &str, server: [u8; 4], progress: Stalled
 pub fn tftp_no_server(
     mac: [u8; 6],
     file: &str,
-    server: [u8; 4],
+    server: impl Into<IpAddr>,
     requests: u32,
     refused: bool,
 ) -> Verdict {
-    let s = Ipv4Addr::from(server);
+    let server: IpAddr = server.into();
+    let s = server;
     let how = if refused {
         format!("{s} answered with ICMP port unreachable: nothing listens on {s}:69")
     } else {
@@ -209,7 +220,7 @@ pub fn proxy_silent(
         let fix = format!(
             "remove options 60, 66 and 67 from the DHCP server {t}, and add the PXE server to the router's IP helper (DHCP relay) list so it receives the clients' broadcasts and answers as a proxyDHCP itself"
         );
-        return failed(mac, FailureCode::E55, Some(target), cause, fix);
+        return failed(mac, FailureCode::E55, Some(target.into()), cause, fix);
     }
     let from = assigned_by.map_or(String::new(), |a| {
         format!(" (address from {})", Ipv4Addr::from(a))
@@ -220,11 +231,12 @@ pub fn proxy_silent(
     let fix = format!(
         "start the proxyDHCP / boot-server service on {t} (WDS, dnsmasq pxe-service), or stop announcing it (option 60 PXEClient, option 43) where none runs"
     );
-    failed(mac, FailureCode::E55, Some(target), cause, fix)
+    failed(mac, FailureCode::E55, Some(target.into()), cause, fix)
 }
 
-pub fn nak(mac: [u8; 6], server: [u8; 4]) -> Verdict {
-    let s = Ipv4Addr::from(server);
+pub fn nak(mac: [u8; 6], server: impl Into<IpAddr>) -> Verdict {
+    let server: IpAddr = server.into();
+    let s = server;
     failed(
         mac,
         FailureCode::Nak,
@@ -237,8 +249,9 @@ pub fn nak(mac: [u8; 6], server: [u8; 4]) -> Verdict {
 }
 
 /// PXE-E53: an address, and no boot file from anyone.
-pub fn no_boot_file(mac: [u8; 6], server: [u8; 4], offers: usize) -> Verdict {
-    let s = Ipv4Addr::from(server);
+pub fn no_boot_file(mac: [u8; 6], server: impl Into<IpAddr>, offers: usize) -> Verdict {
+    let server: IpAddr = server.into();
+    let s = server;
     failed(
         mac,
         FailureCode::E53,
@@ -254,8 +267,9 @@ pub fn no_boot_file(mac: [u8; 6], server: [u8; 4], offers: usize) -> Verdict {
 
 /// The client took the offer of a server whose offer and answer this
 /// interface does not see.
-pub fn unseen_dhcp_server(mac: [u8; 6], server: [u8; 4]) -> Verdict {
-    let s = Ipv4Addr::from(server);
+pub fn unseen_dhcp_server(mac: [u8; 6], server: impl Into<IpAddr>) -> Verdict {
+    let server: IpAddr = server.into();
+    let s = server;
     Verdict {
         cause: Some(format!(
             "the client asked DHCP server {s} for the address it offered; {s}'s offer and answer did not pass this interface (sent to the client directly), so how the boot went cannot be seen from here"
@@ -270,11 +284,12 @@ pub fn unseen_dhcp_server(mac: [u8; 6], server: [u8; 4]) -> Verdict {
 /// PXE-E7B: a boot file, but no TFTP server address this client uses.
 pub fn no_tftp_server(
     mac: [u8; 6],
-    server: [u8; 4],
+    server: impl Into<IpAddr>,
     file: &str,
     option66: Option<&str>,
 ) -> Verdict {
-    let s = Ipv4Addr::from(server);
+    let server: IpAddr = server.into();
+    let s = server;
     let cause = match option66 {
         Some(o) => format!(
             "DHCP server {s} names the boot file {file:?} and the TFTP server only in option 66 ({o}), with next-server 0.0.0.0; this client uses next-server (siaddr)"
@@ -299,7 +314,7 @@ pub fn proxy_only(mac: [u8; 6], proxy: Option<[u8; 4]>, discovers: u32) -> Verdi
     failed(
         mac,
         FailureCode::E52,
-        proxy,
+        proxy.map(IpAddr::from),
         format!("{p} answered but no DHCP server offered an address ({discovers} DISCOVERs)"),
         "check that the DHCP server has a free address in this subnet's scope and receives the broadcasts (router IP helper / DHCP relay)".into(),
     )
@@ -307,8 +322,9 @@ pub fn proxy_only(mac: [u8; 6], proxy: Option<[u8; 4]>, discovers: u32) -> Verdi
 
 /// UEFI HTTP Boot: the client's offers did not echo option 60
 /// `HTTPClient`, so the firmware ignored them.
-pub fn http_boot_no_echo(mac: [u8; 6], server: [u8; 4], offers: usize) -> Verdict {
-    let s = Ipv4Addr::from(server);
+pub fn http_boot_no_echo(mac: [u8; 6], server: impl Into<IpAddr>, offers: usize) -> Verdict {
+    let server: IpAddr = server.into();
+    let s = server;
     failed(
         mac,
         FailureCode::HttpBootNoEcho,
@@ -323,8 +339,9 @@ pub fn http_boot_no_echo(mac: [u8; 6], server: [u8; 4], offers: usize) -> Verdic
 }
 
 /// UEFI HTTP Boot: an offer echoed `HTTPClient` and named no URI.
-pub fn http_boot_no_uri(mac: [u8; 6], server: [u8; 4]) -> Verdict {
-    let s = Ipv4Addr::from(server);
+pub fn http_boot_no_uri(mac: [u8; 6], server: impl Into<IpAddr>) -> Verdict {
+    let server: IpAddr = server.into();
+    let s = server;
     failed(
         mac,
         FailureCode::HttpBootNoUri,
@@ -482,7 +499,7 @@ fn http_failed(
     Verdict {
         boot_file: Some(f.url.to_owned()),
         console: http_console(f.fetcher, code),
-        ..failed(mac, code, Some(f.server), cause, fix)
+        ..failed(mac, code, Some(f.server.into()), cause, fix)
     }
 }
 

@@ -7,7 +7,7 @@ use std::{
     borrow::Cow,
     fmt::Write as _,
     mem::offset_of,
-    net::{Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
 };
 
 use monitor_common::{
@@ -274,11 +274,9 @@ pub fn describe_tftp(ev: &TftpEvent) -> String {
         String::new()
     };
     format!(
-        "tftp {moment} client={}:{} server={}:{} opcode={} arg={} data_packets={} data_bytes={} elapsed_ms={} {}",
-        Ipv4Addr::from(ev.client_ip),
-        u16::from_be_bytes(ev.client_port),
-        Ipv4Addr::from(ev.server_ip),
-        u16::from_be_bytes(ev.server_port),
+        "tftp {moment} client={} server={} opcode={} arg={} data_packets={} data_bytes={} elapsed_ms={} {}",
+        SocketAddr::new(addr(ev.client_ip), u16::from_be_bytes(ev.client_port)),
+        SocketAddr::new(addr(ev.server_ip), u16::from_be_bytes(ev.server_port)),
         u16::from_be_bytes(ev.opcode),
         u16::from_be_bytes(ev.arg),
         ev.data_packets,
@@ -286,6 +284,12 @@ pub fn describe_tftp(ev: &TftpEvent) -> String {
         ev.elapsed_ms,
         text,
     )
+}
+
+/// A 16-byte address of an event as the address it is: IPv4 for
+/// `::ffff:a.b.c.d` (`wire::ipv6::v4_mapped`), else IPv6.
+pub fn addr(a: [u8; 16]) -> IpAddr {
+    Ipv6Addr::from(a).to_canonical()
 }
 
 /// The payload bytes an HTTP event carries.

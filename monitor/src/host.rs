@@ -9,11 +9,14 @@ use monitor_common::{
     conn::{
         BootClient, BootClients, ConnKey, HttpConn, HttpConns, WebPorts, learn_client, observe_http,
     },
+    counters::Family,
     counters::WebSegment,
     counters::maps::{dhcp_index, dhcp6_index, icmp_index, parse_error_index, traffic_index},
     counters::maps::{tftp_error_index, tftp_opcode_index, web_bytes_index, web_segment_index},
     event::{Dhcp6Event, DhcpEvent, HttpEvent, TftpEvent},
-    flow::{TftpFlow, TftpFlows, TftpKey, observe_tftp, quotes_transfer},
+    flow::{
+        Address, FamilyKey, TftpFlow, TftpFlows, TftpKey, TftpSeen, observe_tftp, quotes_transfer,
+    },
     report::{fill_dhcp_event, fill_dhcp6_event, fill_http_event, fill_tftp_event, icmp_event},
     stage::{DhcpLocation, TcpAt, UdpAt},
     wire::{dhcp, tftp, udp},
@@ -34,8 +37,10 @@ pub struct HostObserver {
     pub pxe6_xids: HashSet<u32>,
     /// Events in the order of the frames.
     pub events: Vec<(Direction, Event)>,
-    /// TFTP transfers being followed (the kernel's LRU map, unbounded here).
+    /// TFTP transfers being followed (the kernel's slots and LRU map,
+    /// unbounded here), over IPv4 and over IPv6.
     pub tftp_flows: HostFlows,
+    pub tftp_flows6: HostFlows<[u8; 16]>,
     /// Client MACs of DHCP messages whose BOOTP header the capture cut short
     /// (a small snaplen; the kernel always sees whole frames), in the order
     /// of the frames: whether their exchange was a PXE one cannot be read.
@@ -97,16 +102,20 @@ impl BootClients for HostClients<'_> {
     fn learn(&mut self, _: &[u8; 4], _: &BootClient) {}
 }
 
-/// The host's transfer table.
+/// The host's transfer table of one family.
 #[derive(Debug, Default)]
-pub struct HostFlows {
-    pub flows: HashMap<TftpKey, TftpFlow>,
+pub struct HostFlows<A: Address = [u8; 4]> {
+    pub flows: HashMap<TftpKey<A>, TftpFlow>,
     /// Transfers put in the table (the kernel's `TABLE_NEW`).
     pub new: u64,
 }
 
-impl TftpFlows for HostFlows {
-    fn get_either(&mut self, first: &TftpKey, second: &TftpKey) -> Option<(bool, &mut TftpFlow)> {
+impl<A: Address> TftpFlows<A> for HostFlows<A> {
+    fn get_either(
+        &mut self,
+        first: &TftpKey<A>,
+        second: &TftpKey<A>,
+    ) -> Option<(bool, &mut TftpFlow)> {
         if self.flows.contains_key(first) {
             self.flows.get_mut(first).map(|f| (true, f))
         } else {
@@ -114,7 +123,7 @@ impl TftpFlows for HostFlows {
         }
     }
 
-    fn insert(&mut self, key: &TftpKey, flow: &TftpFlow) {
+    fn insert(&mut self, key: &TftpKey<A>, flow: &TftpFlow) {
         if self.flows.insert(*key, *flow).is_none() {
             self.new += 1;
         }
@@ -122,6 +131,15 @@ impl TftpFlows for HostFlows {
 }
 
 impl HostObserver {
+    /// Where the transfer tables say a transfer stands.
+    pub fn tftp_flow(&self, key: &FamilyKey) -> Option<TftpFlow> {
+        match key {
+            FamilyKey::V4(k) => self.tftp_flows.flows.get(k),
+            FamilyKey::V6(k) => self.tftp_flows6.flows.get(k),
+        }
+        .copied()
+    }
+
     /// [`observe_at`](Self::observe_at) with the clock at 0.
     pub fn observe(&mut self, frame: &[u8], dir: Direction) {
         self.observe_at(frame, dir, 0);
@@ -245,9 +263,27 @@ impl HostObserver {
         })
     }
 
+    /// What the kernel's TFTP stage of the datagram's family does.
     fn observe_tftp(&mut self, frame: &[u8], dir: Direction, class: Class, at: UdpAt, now_ns: u64) {
-        let observed = observe_tftp(frame, at, class, now_ns, &mut self.tftp_flows);
-        self.counters.new_flows = self.tftp_flows.new;
+        if class.family() == Family::Ipv6 {
+            let observed = observe_tftp(frame, at, class, now_ns, &mut self.tftp_flows6);
+            self.counters.new_flows6 = self.tftp_flows6.new;
+            self.tftp_seen(frame, dir, at, now_ns, observed);
+        } else {
+            let observed = observe_tftp(frame, at, class, now_ns, &mut self.tftp_flows);
+            self.counters.new_flows = self.tftp_flows.new;
+            self.tftp_seen(frame, dir, at, now_ns, observed);
+        }
+    }
+
+    fn tftp_seen<A: Address>(
+        &mut self,
+        frame: &[u8],
+        dir: Direction,
+        at: UdpAt,
+        now_ns: u64,
+        observed: Result<Option<TftpSeen<A>>, ParseError>,
+    ) {
         let Some(seen) = self.counted(dir, observed) else {
             return;
         };

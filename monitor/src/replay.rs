@@ -88,7 +88,7 @@ pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
                 tracker.on_tick_with(
                     now,
                     &Progress {
-                        tftp: &|k| host.tftp_flows.flows.get(k).copied(),
+                        tftp: &|k| host.tftp_flow(k),
                         http: &|k| host.web.conns.get(k).copied(),
                     },
                 );

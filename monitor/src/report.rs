@@ -5,7 +5,7 @@
 
 use std::{
     io::{self, Write},
-    net::Ipv4Addr,
+    net::IpAddr,
     time::{Duration, UNIX_EPOCH},
 };
 
@@ -54,7 +54,7 @@ pub struct SessionJson<'a> {
 #[derive(Serialize)]
 pub struct TransferJson<'a> {
     pub file: &'a str,
-    pub server: Ipv4Addr,
+    pub server: IpAddr,
     /// `complete`, `error`, `unanswered` or `incomplete`.
     pub result: &'static str,
     /// The TFTP error code, or the HTTP status.

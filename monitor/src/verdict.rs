@@ -6,7 +6,7 @@
 //! metric labels) and `ALL` (every value, for metric label sets that start
 //! at zero), so each list exists once.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// How a boot ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -259,7 +259,7 @@ impl Basis {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferResult {
     pub file: String,
-    pub server: Ipv4Addr,
+    pub server: IpAddr,
     pub status: TransferStatus,
     pub error_code: Option<u16>,
     pub requests: u32,
@@ -303,7 +303,7 @@ pub struct Verdict {
     pub code: Option<FailureCode>,
     /// The server the verdict is about (the one that failed, or the boot
     /// file's server).
-    pub server: Option<Ipv4Addr>,
+    pub server: Option<IpAddr>,
     pub boot_file: Option<String>,
     pub cause: Option<String>,
     pub fix: Option<String>,
@@ -330,7 +330,7 @@ impl Verdict {
         client_mac: [u8; 6],
         outcome: Outcome,
         code: Option<FailureCode>,
-        server: Option<Ipv4Addr>,
+        server: Option<IpAddr>,
     ) -> Verdict {
         Verdict {
             client_mac,

@@ -4,7 +4,9 @@
 
 mod common;
 
-use monitor::{capture, host::HostObserver, testing};
+use std::net::IpAddr;
+
+use monitor::{capture, event::addr, host::HostObserver, testing};
 use monitor_common::Direction;
 
 #[test]
@@ -229,8 +231,8 @@ fn tftp_events_follow_the_transfer() {
     );
     let rrq = &ev[0];
     assert_eq!(
-        (rrq.client_ip, u16::from_be_bytes(rrq.client_port)),
-        ([10, 77, 10, 115], 9081)
+        (addr(rrq.client_ip), u16::from_be_bytes(rrq.client_port)),
+        (IpAddr::from([10, 77, 10, 115]), 9081)
     );
     assert!(
         rrq.payload.starts_with(b"\0\x01boot.ipxe\0octet\0"),
@@ -279,8 +281,6 @@ fn tftp_events_follow_the_transfer() {
     // unreachables are their own events).
     let ev = tftp_events(&dir.join("lab-pcaps/h-tftp-no-server.pcap"));
     assert_eq!(ev.len(), 6);
-    assert!(
-        ev.iter()
-            .all(|e| e.moment == TftpMoment::Request as u8 && e.server_ip == [10, 77, 10, 2])
-    );
+    assert!(ev.iter().all(|e| e.moment == TftpMoment::Request as u8
+        && addr(e.server_ip) == IpAddr::from([10, 77, 10, 2])));
 }

@@ -783,6 +783,134 @@ fn a_boot_clients_web_connection_is_followed_like_the_host_does() {
 /// the same Solicit relayed, a non-PXE client, extension headers at and
 /// beyond the walk's bound, a later fragment, and cut messages: kernel ==
 /// host, each counted where a user would look for it.
+/// TFTP over IPv6 (EDK2's PXEv6): the read request learns the transfer in
+/// the IPv6 table, the server's blocks from its ephemeral port and the
+/// client's ACKs are followed, an ERROR for a second file is counted by
+/// code; kernel == host, the events carry the IPv6 addresses.
+#[test]
+fn tftp_over_ipv6_is_followed_like_over_ipv4() {
+    if !testing::can_load_ebpf() {
+        return;
+    }
+    use monitor::testing::frames::{SERVER_MAC, rrq, tftp_ack, tftp_data, tftp_error, udp6};
+    use monitor_common::{
+        flow::{TftpFlow, TftpKey6, TftpMoment},
+        wire::tftp,
+    };
+    let cmac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    let addr = |last: u8| {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&[0xfd, 0x77, 0, 0x10]);
+        a[14..].copy_from_slice(&[1, last]);
+        a
+    };
+    let (client, server) = (addr(0xc5), addr(1));
+    let up = |sport, dport, ext: &[(u8, Vec<u8>)], p: &[u8]| {
+        udp6(cmac, SERVER_MAC, (client, sport), (server, dport), ext, p)
+    };
+    let down =
+        |sport, dport, p: &[u8]| udp6(SERVER_MAC, cmac, (server, sport), (client, dport), &[], p);
+    let dest_opts = (60u8, vec![0u8, 0, 1, 4, 0, 0, 0, 0]);
+    let frames = [
+        // The request behind a destination options header: walked.
+        up(1500, 69, &[dest_opts], &rrq(b"tiny.efi")),
+        down(40000, 1500, &tftp_data(1, &[0xaa; 512])),
+        up(1500, 40000, &[], &tftp_ack(1)),
+        down(40000, 1500, &tftp_data(2, &[0xbb; 100])),
+        up(1500, 40000, &[], &tftp_ack(2)),
+        up(1501, 69, &[], &rrq(b"missing.efi")),
+        down(40001, 1501, &tftp_error(1, b"File not found")),
+        // Other UDP over IPv6 between other ports: not TFTP.
+        up(5353, 5353, &[], &[0u8; 40]),
+    ];
+    let mut pair = Pair::new();
+    for f in &frames {
+        pair.run(f);
+    }
+    pair.assert_agree("TFTP over IPv6");
+    let c = pair.kernel_counters();
+    let d = Direction::Ingress;
+    assert_eq!(
+        (
+            c.tftp(d, tftp::RRQ),
+            c.tftp(d, tftp::DATA),
+            c.tftp(d, tftp::ACK),
+            c.tftp_error(d, true, 1)
+        ),
+        (2, 2, 2, 1)
+    );
+    assert_eq!(c.packets(d, Class::TftpRequest6), 2);
+    assert_eq!(
+        (c.new_flows6, c.new_flows),
+        (2, 0),
+        "learned in the IPv6 table"
+    );
+    let events: Vec<_> = pair
+        .host
+        .events
+        .iter()
+        .filter_map(|(dir, e)| match e {
+            monitor::event::Event::Tftp(e) if *dir == d => Some(*e),
+            _ => None,
+        })
+        .collect();
+    let moments: Vec<u8> = events.iter().map(|e| e.moment).collect();
+    assert_eq!(
+        moments,
+        [
+            TftpMoment::Request as u8,
+            TftpMoment::FirstData as u8,
+            TftpMoment::LastData as u8,
+            TftpMoment::Request as u8,
+            TftpMoment::Error as u8
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| (e.client_ip, e.server_ip) == (client, server))
+    );
+    // Each frame runs through ingress and egress, which share the table:
+    // the last block's ingress event comes after three DATA packets.
+    assert_eq!(
+        (events[2].data_packets, events[2].data_bytes),
+        (3, 512 * 2 + 100)
+    );
+    let line = monitor::event::describe_tftp(&events[0]);
+    assert!(line.contains("client=[fd77:10::1c5]:1500"), "{line}");
+    // The kernel's IPv6 table holds the transfer, as it stood at the end.
+    let flows: aya::maps::HashMap<_, TftpKey6, TftpFlow> = pair
+        .ebpf
+        .map(monitor_common::counters::maps::TFTP_FLOWS6)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = TftpKey6 {
+        client_ip: client,
+        server_ip: server,
+        client_port: 1500u16.to_be_bytes(),
+        _reserved: [0; 2],
+    };
+    let flow = flows.get(&key, 0).unwrap();
+    assert_eq!(
+        (
+            flow.data_packets,
+            flow.acks,
+            flow.highest_block,
+            flow.server_port
+        ),
+        (4, 4, 2, 40000u16.to_be_bytes())
+    );
+    // Every truncation of the request and of a block: still kernel == host.
+    let mut cut = Pair::new();
+    for f in [&frames[0], &frames[1]] {
+        for len in 54..f.len().min(200) {
+            cut.run(&f[..len]);
+        }
+    }
+    cut.assert_agree("TFTP over IPv6 cut short");
+}
+
 #[test]
 fn dhcpv6_is_counted_like_the_host_does() {
     if !testing::can_load_ebpf() {

@@ -82,6 +82,16 @@ pub struct Upper {
     pub later_fragment: bool,
 }
 
+/// An IPv4 address as an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`,
+/// RFC 4291 2.5.5.2): the one 16-byte form that tables keyed by the
+/// addresses of both families use.
+#[inline(always)]
+pub const fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
+    ]
+}
+
 /// Steps over up to [`MAX_EXTENSIONS`] extension headers (hop-by-hop,
 /// routing, destination options: 8 bytes a unit; fragment: 8 bytes) from
 /// the fixed header at `ip_at`. A chain longer than that is

@@ -1,22 +1,26 @@
-//! TFTP (`pxe_tftp_xdp`/`_tc`): requests to port 69 and the packets of
-//! followed transfers, run through the shared `flow::observe_tftp` on the
-//! kernel's transfer table ([`KernelFlows`]: a slot per client port in
-//! `TFTP_PORTS`, the overflow in `TFTP_FLOWS`); counters by opcode and error
-//! code, an event for the packets that matter. Also both halves of the
-//! port hints (`TFTP_PORT_HINTS`): stage one asks [`port_hinted`] before
-//! handing other UDP here, and finding a transfer stamps its port.
+//! TFTP (`pxe_tftp_xdp`/`_tc`, over IPv6 `pxe_tftp6_xdp`/`_tc`): requests
+//! to port 69 and the packets of followed transfers, run through the shared
+//! `flow::observe_tftp` on the kernel's transfer tables ([`KernelFlows`]: a
+//! slot per client port in `TFTP_PORTS`, the overflow in `TFTP_FLOWS`;
+//! [`KernelFlows6`]: `TFTP_FLOWS6`); counters by opcode and error code, an
+//! event for the packets that matter. A stage per family: each is its own
+//! BPF function with its own stack (both in one took 560 bytes of the
+//! verifier's 512: docs/ebpf-notes.md). Also both halves of the port hints
+//! (`TFTP_PORT_HINTS`, shared by the families): stage one asks
+//! [`port_hinted`] before handing other UDP here, and finding a transfer
+//! stamps its port.
 
 use aya_ebpf::helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
 use monitor_common::{
     counters::{
-        Class, Direction,
+        Direction,
         maps::{
-            LOST_FULL, NEW_FLOW, NEW_OVERFLOW, parse_error_index, tftp_error_index,
+            LOST_FULL, NEW_FLOW, NEW_FLOW6, NEW_OVERFLOW, parse_error_index, tftp_error_index,
             tftp_opcode_index,
         },
     },
     event::{EventHeader, EventKind, TftpRecord, tftp_record_len},
-    flow::{TftpFlow, TftpFlows, TftpKey, TftpSlot, observe_tftp, port_hint},
+    flow::{Address, TftpFlow, TftpFlows, TftpKey, TftpKey6, TftpSlot, observe_tftp, port_hint},
     frame::opaque,
     report::{fill_tftp_event, tftp_payload_carried},
     stage::UdpAt,
@@ -26,8 +30,8 @@ use monitor_ebpf::PacketFrame;
 
 use super::{Ctx, zero_words};
 use crate::maps::{
-    EVENTS, EVENTS_LOST, PARSE_ERRORS, TABLE_NEW, TFTP_ERRORS, TFTP_FLOWS, TFTP_OPCODES,
-    TFTP_PORT_HINTS, TFTP_PORTS, TFTP_RECORD, bump,
+    EVENTS, EVENTS_LOST, PARSE_ERRORS, TABLE_NEW, TFTP_ERRORS, TFTP_FLOWS, TFTP_FLOWS6,
+    TFTP_OPCODES, TFTP_PORT_HINTS, TFTP_PORTS, TFTP_RECORD, bump,
 };
 
 stage!(
@@ -36,6 +40,14 @@ stage!(
     pxe_tftp_tc,
     pxe_tftp_tc_in,
     tftp
+);
+
+stage!(
+    /// Stage two for TFTP over IPv6.
+    pxe_tftp6_xdp,
+    pxe_tftp6_tc,
+    pxe_tftp6_tc_in,
+    tftp6
 );
 
 /// The kernel's transfer table: a slot per client port (`TFTP_PORTS`),
@@ -57,7 +69,7 @@ impl KernelFlows {
         if slot.holds(key) {
             if slot.hint != stamp {
                 slot.hint = stamp;
-                hint(key, stamp);
+                hint(key.port_index(), stamp);
             }
             return Some(&mut slot.flow);
         }
@@ -67,7 +79,7 @@ impl KernelFlows {
         let p = TFTP_FLOWS.get_ptr_mut(key)?;
         if slot.overflow != stamp {
             slot.overflow = stamp;
-            hint(key, stamp);
+            hint(key.port_index(), stamp);
         }
         // SAFETY: an LRU map value stays valid while the program runs; as
         // above for concurrent updates.
@@ -75,7 +87,7 @@ impl KernelFlows {
     }
 }
 
-impl TftpFlows for KernelFlows {
+impl TftpFlows<[u8; 4]> for KernelFlows {
     #[inline(always)]
     fn get_either(&mut self, first: &TftpKey, second: &TftpKey) -> Option<(bool, &mut TftpFlow)> {
         match self.find(first) {
@@ -101,7 +113,7 @@ impl TftpFlows for KernelFlows {
             slot.server_ip = key.server_ip;
             slot.flow = *flow;
             slot.hint = stamp;
-            hint(key, stamp);
+            hint(key.port_index(), stamp);
             return;
         }
         // Another live transfer has the port. A full LRU map evicts its
@@ -117,7 +129,68 @@ impl TftpFlows for KernelFlows {
             Err(e) => aya_log_ebpf::warn!(&(), "TFTP transfer table insert failed: {}", e),
         }
         slot.overflow = stamp;
-        hint(key, stamp);
+        hint(key.port_index(), stamp);
+    }
+}
+
+/// The kernel's transfer table for IPv6: `TFTP_FLOWS6`, no port slots.
+/// Finding a transfer stamps its port's hint, as for IPv4.
+pub struct KernelFlows6 {
+    pub now_ns: u64,
+}
+
+impl KernelFlows6 {
+    #[inline(always)]
+    fn find(&self, key: &TftpKey6) -> Option<&'static mut TftpFlow> {
+        let p = TFTP_FLOWS6.get_ptr_mut(key)?;
+        hint(key.port_index(), port_hint::stamp(self.now_ns));
+        // SAFETY: an LRU map value stays valid while the program runs; a
+        // concurrent update from another CPU can only make its counters
+        // approximate.
+        Some(unsafe { &mut *p })
+    }
+}
+
+impl TftpFlows<[u8; 16]> for KernelFlows6 {
+    #[inline(always)]
+    fn get_either(&mut self, first: &TftpKey6, second: &TftpKey6) -> Option<(bool, &mut TftpFlow)> {
+        match self.find(first) {
+            Some(f) => Some((true, f)),
+            None => Some((false, self.find(second)?)),
+        }
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, key: &TftpKey6, flow: &TftpFlow) {
+        // SAFETY: the value is only tested for presence, never read.
+        let new = unsafe { TFTP_FLOWS6.get(key) }.is_none();
+        match TFTP_FLOWS6.insert(key, flow, 0) {
+            Ok(()) if new => bump(&TABLE_NEW, NEW_FLOW6),
+            Ok(()) => {}
+            Err(e) => aya_log_ebpf::warn!(&(), "TFTP transfer table insert failed: {}", e),
+        }
+        hint(key.port_index(), port_hint::stamp(self.now_ns));
+    }
+}
+
+/// A kernel transfer table as seen from a packet at `now_ns` (the time
+/// its finds stamp the port hints with). A trait, not a closure: in the
+/// kernel build a closure may stay a BPF-to-BPF call.
+pub trait Clocked {
+    fn at(now_ns: u64) -> Self;
+}
+
+impl Clocked for KernelFlows {
+    #[inline(always)]
+    fn at(now_ns: u64) -> Self {
+        KernelFlows { now_ns }
+    }
+}
+
+impl Clocked for KernelFlows6 {
+    #[inline(always)]
+    fn at(now_ns: u64) -> Self {
+        KernelFlows6 { now_ns }
     }
 }
 
@@ -131,11 +204,11 @@ fn slot(key: &TftpKey) -> Option<&'static mut TftpSlot> {
     Some(unsafe { &mut *p })
 }
 
-/// Marks the client port of `key` as carrying a followed transfer at tick
+/// Marks client port `port` as carrying a followed transfer at tick
 /// `stamp`.
 #[inline(always)]
-fn hint(key: &TftpKey, stamp: u32) {
-    if let Some(h) = TFTP_PORT_HINTS.get_ptr_mut(key.port_index()) {
+fn hint(port: u32, stamp: u32) {
+    if let Some(h) = TFTP_PORT_HINTS.get_ptr_mut(port) {
         // SAFETY: a valid map value; one entry per port, so CPUs marking
         // different ports never overwrite each other.
         unsafe { *h = stamp };
@@ -158,11 +231,28 @@ pub fn port_hinted(port: u16) -> bool {
     }
 }
 
-/// Follows a TFTP packet: counters by opcode and error code, the transfer's
-/// totals in its port's slot (or the overflow table), and an event for the
-/// packets that matter.
+/// Follows a TFTP packet over IPv4.
 #[inline(always)]
 fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
+    follow::<_, KernelFlows>(frame, meta, dir, ifindex);
+}
+
+/// Follows a TFTP packet over IPv6.
+#[inline(always)]
+fn tftp6(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
+    follow::<_, KernelFlows6>(frame, meta, dir, ifindex);
+}
+
+/// Follows a TFTP packet of `A`'s family: counters by opcode and error
+/// code, the transfer's totals in its table, and an event for the packets
+/// that matter.
+#[inline(always)]
+fn follow<A: Address, T: TftpFlows<A> + Clocked>(
+    frame: &PacketFrame,
+    meta: u64,
+    dir: Direction,
+    ifindex: u32,
+) {
     let Some((at, class)) = UdpAt::unpack(meta) else {
         aya_log_ebpf::error!(&(), "TFTP stage handed an impossible argument {:x}", meta);
         return;
@@ -173,13 +263,13 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
     // starts the transfer's clock, and every event read the precise one.
     // SAFETY: helpers without arguments or preconditions.
     let now = unsafe {
-        if class == Class::TftpRequest {
+        if class.is_tftp_request() {
             bpf_ktime_get_ns()
         } else {
             bpf_ktime_get_coarse_ns()
         }
     };
-    let mut flows = KernelFlows { now_ns: now };
+    let mut flows = T::at(now);
     let seen = match observe_tftp(frame, at, class, now, &mut flows) {
         Ok(Some(seen)) => seen,
         Ok(None) => return,
@@ -198,7 +288,7 @@ fn tftp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
     if seen.moment.is_none() {
         return;
     }
-    let now = if class == Class::TftpRequest {
+    let now = if class.is_tftp_request() {
         now
     } else {
         // SAFETY: a helper without arguments or preconditions.

@@ -10,8 +10,8 @@ use aya::{
 };
 use monitor_common::{
     conn::{ConnKey, HttpConn},
-    counters::maps::{EVENTS, TFTP_FLOWS, TFTP_PORTS},
-    flow::{TftpFlow, TftpKey, TftpSlot},
+    counters::maps::{EVENTS, TFTP_FLOWS, TFTP_FLOWS6, TFTP_PORTS},
+    flow::{FamilyKey, TftpFlow, TftpKey, TftpKey6, TftpSlot},
 };
 use tracing::{info, warn};
 
@@ -142,9 +142,22 @@ impl Probe {
         self.kernel_log.take()
     }
 
-    /// Where the kernel's transfer table says a TFTP transfer stands: in
-    /// its port's slot, else in the overflow table.
-    pub fn tftp_flow(&self, key: &TftpKey) -> Option<TftpFlow> {
+    /// Where the kernel's transfer tables say a TFTP transfer stands.
+    pub fn tftp_flow(&self, key: &FamilyKey) -> Option<TftpFlow> {
+        match key {
+            FamilyKey::V4(k) => self.tftp_flow4(k),
+            FamilyKey::V6(k) => {
+                let m = self.ebpf.map(TFTP_FLOWS6)?;
+                let flows: aya::maps::HashMap<&MapData, TftpKey6, TftpFlow> =
+                    aya::maps::HashMap::try_from(m).ok()?;
+                flows.get(k, 0).ok()
+            }
+        }
+    }
+
+    /// A transfer over IPv4: in its port's slot, else in the overflow
+    /// table.
+    fn tftp_flow4(&self, key: &TftpKey) -> Option<TftpFlow> {
         let slots: aya::maps::Array<&MapData, TftpSlot> =
             aya::maps::Array::try_from(self.ebpf.map(TFTP_PORTS)?).ok()?;
         if let Ok(slot) = slots.get(&key.port_index(), 0)

@@ -28,7 +28,7 @@ use monitor_common::{
         self, DHCP_TYPES, EVENTS, EVENTS_BYTES, EVENTS_LOST, ICMP_UNREACHABLE, PARSE_ERRORS,
         PXE_XIDS, PXE_XIDS_LEN, TFTP_ERRORS, TFTP_FLOWS, TFTP_FLOWS_LEN, TFTP_OPCODES, TRAFFIC,
     },
-    flow::{TftpFlow, TftpKey},
+    flow::{FamilyKey, TftpFlow},
 };
 use thiserror::Error;
 
@@ -300,6 +300,7 @@ pub fn load_with(sizes: &MapSizes, kernel_log: bool) -> Result<Ebpf, ProbeError>
         .map_max_entries(PXE_XIDS, sizes.pxe_xids)
         .map_max_entries(maps::PXE6_XIDS, sizes.pxe_xids)
         .map_max_entries(TFTP_FLOWS, sizes.tftp_flows)
+        .map_max_entries(maps::TFTP_FLOWS6, sizes.tftp_flows)
         .load(EBPF_OBJECT)
         .map_err(|e| {
             let action = format!(
@@ -405,7 +406,7 @@ impl Probes {
     }
 
     /// Where a TFTP transfer stands, from whichever interface follows it.
-    pub fn tftp_flow(&self, key: &TftpKey) -> Option<TftpFlow> {
+    pub fn tftp_flow(&self, key: &FamilyKey) -> Option<TftpFlow> {
         self.lock().iter().find_map(|p| p.tftp_flow(key))
     }
 
@@ -513,6 +514,7 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     c.new_conns = new[maps::NEW_CONN as usize];
     c.new_clients = new[maps::NEW_CLIENT as usize];
     c.new_xids6 = new[maps::NEW_XID6 as usize];
+    c.new_flows6 = new[maps::NEW_FLOW6 as usize];
     let size = |name: &str| -> Result<u32, aya::maps::MapError> {
         let m = ebpf
             .map(name)
@@ -534,6 +536,7 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     c.conns_size = size(maps::HTTP_CONNS)?;
     c.clients_size = size(maps::BOOT_CLIENTS)?;
     c.xids6_size = size(maps::PXE6_XIDS)?;
+    c.flows6_size = size(maps::TFTP_FLOWS6)?;
     Ok(c)
 }
 

@@ -83,7 +83,7 @@ const EVENTS_SHED: (&str, &str) = (
 );
 const TABLE_EVICTIONS: (&str, &str) = (
     "pxe_kernel_table_evictions_total",
-    "Entries the kernel's tables pushed out to make room, by table (pxe_transactions: --max-pxe-transactions, tftp_transfers: --max-tftp-transfers, http_connections and boot_clients: 4096 each): a transaction, transfer or connection forgotten before it ended is misjudged, so raise the size if this grows during boots.",
+    "Entries the kernel's tables pushed out to make room, by table (pxe_transactions: --max-pxe-transactions, tftp_transfers and tftp_ipv6_transfers: --max-tftp-transfers, http_connections and boot_clients: 4096 each): a transaction, transfer or connection forgotten before it ended is misjudged, so raise the size if this grows during boots.",
 );
 const WEB_SEGMENTS: (&str, &str) = (
     "pxe_http_segments_total",
@@ -260,12 +260,14 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         shed.push(counter(&[("interface", iface.as_str())], c.events_shed));
         let (xids, flows) = c.table_evictions();
         let (conns, clients) = c.web_table_evictions();
+        let (xids6, flows6) = c.ipv6_table_evictions();
         for (table, n) in [
             ("pxe_transactions", xids),
             ("tftp_transfers", flows),
             ("http_connections", conns),
             ("boot_clients", clients),
-            ("dhcpv6_transactions", c.dhcp6_evictions()),
+            ("dhcpv6_transactions", xids6),
+            ("tftp_ipv6_transfers", flows6),
         ] {
             evicted.push(counter(
                 &[("interface", iface.as_str()), ("table", table)],
@@ -443,6 +445,7 @@ mod tests {
         };
         c.dhcp6_types[dhcp6_index(Direction::Ingress, true, Dhcp6Type::SOLICIT) as usize] = 6;
         (c.new_xids6, c.xids6_size) = (4097, 4096);
+        (c.new_flows6, c.flows6_size) = (4099, 4096);
         let out = text(&families(&[("eth9".into(), c)]));
         assert!(out.contains(r#"pxe_http_segments_total{interface="eth9",direction="ingress",scheme="http",kind="syn"} 4"#), "{out}");
         assert!(out.contains(r#"pxe_http_segments_total{interface="eth9",direction="egress",scheme="https",kind="rst"} 0"#), "{out}");
@@ -468,6 +471,7 @@ mod tests {
         assert!(out.contains(r#"pxe_dhcpv6_messages_total{interface="eth9",direction="ingress",type="solicit",pxe="true"} 6"#), "{out}");
         assert!(out.contains(r#"pxe_dhcpv6_messages_total{interface="eth9",direction="egress",type="relay_forw",pxe="false"} 0"#), "{out}");
         assert!(out.contains(r#"pxe_kernel_table_evictions_total{interface="eth9",table="dhcpv6_transactions"} 1"#), "{out}");
+        assert!(out.contains(r#"pxe_kernel_table_evictions_total{interface="eth9",table="tftp_ipv6_transfers"} 3"#), "{out}");
         assert!(out.contains(r#"pxe_icmp_unreachable_total{interface="eth9",direction="ingress",family="ipv4",quoted_class="proxy_dhcp"} 0"#), "{out}");
         assert!(out.contains(r#"pxe_icmp_unreachable_total{interface="eth9",direction="ingress",family="ipv6",quoted_class="proxy_dhcp"} 0"#), "{out}");
         assert!(out.contains(

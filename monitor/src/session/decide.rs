@@ -121,7 +121,7 @@ pub fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
         .iter()
         .map(|t| TransferResult {
             file: t.file.clone(),
-            server: ip(t.server),
+            server: t.server,
             status: if t.complete {
                 TransferStatus::Complete
             } else if t.server_error.is_some() {

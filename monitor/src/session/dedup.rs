@@ -44,6 +44,11 @@ impl Recent {
 fn fingerprint(ev: &Event) -> u64 {
     let u32_of = |b: [u8; 4]| u64::from(u32::from_ne_bytes(b));
     let u16_of = |b: [u8; 2]| u64::from(u16::from_ne_bytes(b));
+    let fold = |a: [u8; 16]| {
+        let (hi, lo) = a.split_at(8);
+        u64::from_ne_bytes(hi.try_into().unwrap_or([0; 8]))
+            ^ u64::from_ne_bytes(lo.try_into().unwrap_or([0; 8])).rotate_left(32)
+    };
     // The fields, packed into words (a word per write: this runs for every
     // event, replay included).
     let words: [u64; 4] = match ev {
@@ -61,11 +66,12 @@ fn fingerprint(ev: &Event) -> u64 {
                 u32_of(e.server_id),
             ]
         }
+        // Addresses of either family (16 bytes), each folded to a word.
         Event::Tftp(e) => [
-            1 << 63 | u32_of(e.client_ip) | u16_of(e.client_port) << 32 | u64::from(e.moment) << 48,
-            u32_of(e.server_ip) | u16_of(e.opcode) << 32 | u16_of(e.arg) << 48,
-            u64::from(e.payload_len) | u64::from(e.data_packets) << 16,
-            0,
+            1 << 63 | u16_of(e.client_port) << 32 | u64::from(e.moment) << 48,
+            u16_of(e.opcode) | u16_of(e.arg) << 16 | u64::from(e.payload_len) << 32,
+            fold(e.client_ip) ^ u64::from(e.data_packets),
+            fold(e.server_ip),
         ],
         Event::Http(e) => [
             1 << 61

@@ -71,7 +71,7 @@ pub fn on_dhcp(s: &mut Session, e: &DhcpEvent, now: u64) -> Option<Measurement> 
         (DhcpType::ACK, false) => {
             let o = Offer::from_event(e);
             if o.yiaddr != [0; 4] {
-                s.client_ip = Some(o.yiaddr);
+                s.client_ip = Some(o.yiaddr.into());
             }
             note!(
                 s,

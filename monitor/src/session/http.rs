@@ -150,7 +150,7 @@ pub fn on_http(s: &mut Session, e: &HttpEvent, now: u64) {
         client_port: e.client_port,
         server_port: e.server_port,
     };
-    s.client_ip.get_or_insert(e.client_ip);
+    s.client_ip.get_or_insert(e.client_ip.into());
     let i = match s.conns.iter().rposition(|c| c.key == key) {
         Some(i) if e.moment != HttpMoment::Syn as u8 || s.conns[i].seen & seen::SYN_ACK == 0 => i,
         // A new connection (a port reused after the last one ended).
@@ -433,7 +433,7 @@ pub fn result(s: &Session, f: &Fetch) -> TransferResult {
     };
     TransferResult {
         file: f.url.clone(),
-        server: ip(f.key.server_ip),
+        server: ip(f.key.server_ip).into(),
         status,
         error_code: f.status,
         requests: 1,

@@ -26,17 +26,20 @@ mod state;
 mod tftp;
 mod timeline;
 
-use std::{collections::VecDeque, net::Ipv4Addr};
+use std::{
+    collections::VecDeque,
+    net::{IpAddr, Ipv4Addr},
+};
 
 use monitor_common::{
     conn::{ConnKey, HttpConn},
-    flow::{TftpFlow, TftpKey, TftpMoment},
+    flow::{FamilyKey, TftpFlow, TftpMoment},
 };
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::{
     diagnosis,
-    event::{Event, tftp_moment},
+    event::{Event, addr, tftp_moment},
     verdict::Verdict,
 };
 use decide::{Closed, Live, decide, decide_ended, finish_verdict, tftp_only, unfinished};
@@ -107,7 +110,7 @@ pub enum TftpOnlyClients {
 /// Where the kernel's tables (or the host's replica) say a TFTP transfer
 /// and a web connection stand.
 pub struct Progress<'a> {
-    pub tftp: &'a dyn Fn(&TftpKey) -> Option<TftpFlow>,
+    pub tftp: &'a dyn Fn(&FamilyKey) -> Option<TftpFlow>,
     pub http: &'a dyn Fn(&ConnKey) -> Option<HttpConn>,
 }
 
@@ -133,7 +136,7 @@ pub enum Measurement {
     /// last block, and the bytes of its DATA packets (resent blocks count
     /// again).
     Transfer {
-        server: Ipv4Addr,
+        server: IpAddr,
         duration_ns: u64,
         bytes: u64,
     },
@@ -146,7 +149,7 @@ pub struct Tracker {
     /// costs the sessions it holds, not twice their size in empty buckets.
     sessions: HashMap<[u8; 6], Box<Session>>,
     /// Client addresses (from ACKs, or the source of a request) to MACs.
-    by_ip: HashMap<[u8; 4], [u8; 6]>,
+    by_ip: HashMap<IpAddr, [u8; 6]>,
     /// Sessions in the order they were created, for eviction: (MAC, the
     /// session's `seq`). Entries of closed sessions are skipped when met
     /// and dropped when they outnumber the open ones.
@@ -325,17 +328,17 @@ impl Tracker {
             Event::Dhcp6(_) => None,
             Event::Icmp(e) => self
                 .by_ip
-                .get(&e.quoted_src)
-                .or_else(|| self.by_ip.get(&e.quoted_dst))
+                .get(&IpAddr::from(e.quoted_src))
+                .or_else(|| self.by_ip.get(&IpAddr::from(e.quoted_dst)))
                 .copied(),
             // The kernel follows the web connections of clients its DHCP
             // ACKs named, and says which MAC.
             Event::Http(e) => self
                 .by_ip
-                .get(&e.client_ip)
+                .get(&IpAddr::from(e.client_ip))
                 .copied()
                 .or((e.client_mac != [0; 6]).then_some(e.client_mac)),
-            Event::Tftp(e) => self.by_ip.get(&e.client_ip).copied().or_else(|| {
+            Event::Tftp(e) => self.by_ip.get(&addr(e.client_ip)).copied().or_else(|| {
                 // A client whose DHCP was not seen: the Ethernet address of
                 // its request names it.
                 (tftp_moment(e) == Some(TftpMoment::Request) && e.client_mac != [0; 6])
@@ -394,8 +397,8 @@ impl Tracker {
             list.push(m);
         }
         let tftp_client = match ev {
-            Event::Tftp(e) => Some(e.client_ip),
-            Event::Http(e) => Some(e.client_ip),
+            Event::Tftp(e) => Some(addr(e.client_ip)),
+            Event::Http(e) => Some(IpAddr::from(e.client_ip)),
             _ => None,
         };
         for addr in s.client_ip.into_iter().chain(tftp_client) {

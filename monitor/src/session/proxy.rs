@@ -21,7 +21,7 @@ pub fn on_request(s: &mut Session, e: &DhcpEvent, now: u64) {
     s.proxy_target = Some(e.dst_ip);
     s.proxy_first_ns.get_or_insert(now);
     if e.src_ip != [0; 4] {
-        s.client_ip.get_or_insert(e.src_ip);
+        s.client_ip.get_or_insert(e.src_ip.into());
     }
     let t = s.rel(now);
     note!(

@@ -2,7 +2,7 @@
 //! stage, what it saw (offers and ACKs, the 4011 exchange, TFTP
 //! transfers), each list bounded.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use monitor_common::{
     event::{DhcpEvent, dhcp_flags as f},
@@ -100,10 +100,10 @@ fn boot_file(e: &DhcpEvent) -> (Option<String>, bool) {
 }
 
 /// One TFTP transfer the client asked for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Transfer {
-    pub client: ([u8; 4], u16),
-    pub server: [u8; 4],
+    pub client: SocketAddr,
+    pub server: IpAddr,
     pub file: String,
     pub requests: u32,
     pub answered: bool,
@@ -111,6 +111,23 @@ pub struct Transfer {
     pub server_error: Option<(u16, String)>,
     pub unreachable: u32,
     pub first_ns: u64,
+}
+
+impl Transfer {
+    /// A transfer whose first request came at `now`.
+    pub fn new(client: SocketAddr, server: IpAddr, file: String, now: u64) -> Self {
+        Transfer {
+            client,
+            server,
+            file,
+            requests: 1,
+            answered: false,
+            complete: false,
+            server_error: None,
+            unreachable: 0,
+            first_ns: now,
+        }
+    }
 }
 
 /// Everything seen of one client, by stage.
@@ -141,7 +158,7 @@ pub struct Session {
     pub offers: Vec<Offer>,
     pub ack: Option<Offer>,
     pub nak_from: Option<[u8; 4]>,
-    pub client_ip: Option<[u8; 4]>,
+    pub client_ip: Option<IpAddr>,
     // The boot server on port 4011.
     pub proxy_requests: u32,
     pub proxy_target: Option<[u8; 4]>,
@@ -154,7 +171,7 @@ pub struct Session {
     pub conns: Vec<super::http::Conn>,
     pub fetches: Vec<super::http::Fetch>,
     /// Addresses of this client in the tracker's address table.
-    pub addresses: Vec<[u8; 4]>,
+    pub addresses: Vec<IpAddr>,
     /// Boxed: most sessions of a full table (a flood) have none.
     pub verdict: Option<Box<Verdict>>,
     /// It appeared during a DHCP flood.
@@ -186,11 +203,11 @@ impl Session {
     }
 
     /// The boot file the client was told to fetch, and from where.
-    pub fn boot_target(&self) -> (Option<String>, Option<[u8; 4]>) {
+    pub fn boot_target(&self) -> (Option<String>, Option<IpAddr>) {
         let from = |o: &Offer| {
             o.boot_file
                 .clone()
-                .map(|b| (b, (o.siaddr != [0; 4]).then_some(o.siaddr)))
+                .map(|b| (b, (o.siaddr != [0; 4]).then_some(IpAddr::from(o.siaddr))))
         };
         self.proxy_ack
             .as_ref()

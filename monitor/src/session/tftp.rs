@@ -3,45 +3,44 @@
 //! server refused the file (PXE-E3B/E3C/E36), nothing answers (PXE-E32), or
 //! the blocks stopped (PXE-E35, from the transfer table, live).
 
+use std::net::{IpAddr, SocketAddr};
+
 use monitor_common::{
     event::{IcmpEvent, TftpEvent},
-    flow::{TftpKey, TftpMoment},
+    flow::{FamilyKey, TftpMoment},
     wire::{tftp, udp},
 };
 
 use super::{
     Measurement,
     decide::{Live, Step},
-    state::{MAX_TRANSFERS, Session, Transfer, ip, same_file},
+    state::{MAX_TRANSFERS, Session, Transfer, same_file},
     timeline::{self, note},
 };
 use crate::{
     diagnosis::{self, Stalled},
-    event::tftp_moment,
+    event::{addr, tftp_moment},
 };
 
 /// A TFTP event of one of the client's transfers.
 pub fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) -> Option<Measurement> {
     let t = s.rel(now);
-    let client = (e.client_ip, u16::from_be_bytes(e.client_port));
+    let client = SocketAddr::new(addr(e.client_ip), u16::from_be_bytes(e.client_port));
+    let server = addr(e.server_ip);
     let payload = &e.payload[..usize::from(e.payload_len).min(e.payload.len())];
     let moment = tftp_moment(e);
     if moment == Some(TftpMoment::Request) {
         let file = tftp::parse_request(payload).map_or_else(String::new, |r| {
             String::from_utf8_lossy(r.filename).into_owned()
         });
-        s.client_ip.get_or_insert(e.client_ip);
-        note!(
-            s,
-            t,
-            format!("TFTP read request {file:?} to {}", ip(e.server_ip))
-        );
+        s.client_ip.get_or_insert(client.ip());
+        note!(s, t, format!("TFTP read request {file:?} to {server}"));
         // A retry names the same file to the same server.
         if let Some(tr) = s
             .transfers
             .iter_mut()
             .rev()
-            .find(|tr| tr.file == file && tr.server == e.server_ip && !tr.answered)
+            .find(|tr| tr.file == file && tr.server == server && !tr.answered)
         {
             tr.requests += 1;
             tr.client = client;
@@ -50,14 +49,7 @@ pub fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) -> Option<Measurement> 
             if s.transfers.len() >= MAX_TRANSFERS {
                 s.transfers.remove(1);
             }
-            s.transfers.push(Transfer {
-                client,
-                server: e.server_ip,
-                file,
-                requests: 1,
-                first_ns: now,
-                ..Transfer::default()
-            });
+            s.transfers.push(Transfer::new(client, server, file, now));
         }
         return None;
     }
@@ -66,7 +58,7 @@ pub fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) -> Option<Measurement> 
         .transfers
         .iter_mut()
         .rev()
-        .find(|tr| tr.client == client && tr.server == e.server_ip)?;
+        .find(|tr| tr.client == client && tr.server == server)?;
     tr.answered |= e.from_server != 0;
     let mut measured = None;
     let line = match moment {
@@ -75,7 +67,7 @@ pub fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) -> Option<Measurement> 
             // Once, though a monitor on two hooks may see it twice.
             if !tr.complete {
                 measured = Some(Measurement::Transfer {
-                    server: ip(e.server_ip),
+                    server,
                     duration_ns: u64::from(e.elapsed_ms) * 1_000_000,
                     bytes: e.data_bytes.into(),
                 });
@@ -93,13 +85,8 @@ pub fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) -> Option<Measurement> 
                 .map_or((u16::from_be_bytes(e.arg), String::new()), |(c, m)| {
                     (c, String::from_utf8_lossy(m).into_owned())
                 });
-            let line = keep_timeline.then(|| {
-                format!(
-                    "TFTP ERROR {code} from {} for {:?}: {msg}",
-                    ip(e.server_ip),
-                    tr.file
-                )
-            });
+            let line = keep_timeline
+                .then(|| format!("TFTP ERROR {code} from {server} for {:?}: {msg}", tr.file));
             tr.server_error = Some((code, msg));
             line
         }
@@ -125,7 +112,7 @@ pub fn on_unreachable(s: &mut Session, e: &IcmpEvent, now: u64) {
         .transfers
         .iter_mut()
         .rev()
-        .find(|tr| tr.server == e.quoted_dst)
+        .find(|tr| tr.server == IpAddr::from(e.quoted_dst))
     {
         tr.unreachable += 1;
     }
@@ -186,26 +173,20 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
         ));
     }
     // Started, then the blocks stopped: PXE-E35.
-    if tr.answered {
-        let key = TftpKey {
-            client_ip: tr.client.0,
-            server_ip: tr.server,
-            client_port: tr.client.1.to_be_bytes(),
-            _reserved: [0; 2],
+    if tr.answered
+        && let Some(key) = FamilyKey::new(tr.client, tr.server)
+        && let Some(flow) = (live.progress.tftp)(&key)
+        && flow.data_packets > 0
+        && now.saturating_sub(flow.last_ns) >= live.timeouts.stall_ns
+    {
+        let progress = Stalled {
+            blocks: flow.data_packets,
+            bytes: flow.data_bytes,
+            highest_block: flow.highest_block,
         };
-        if let Some(flow) = (live.progress.tftp)(&key)
-            && flow.data_packets > 0
-            && now.saturating_sub(flow.last_ns) >= live.timeouts.stall_ns
-        {
-            let progress = Stalled {
-                blocks: flow.data_packets,
-                bytes: flow.data_bytes,
-                highest_block: flow.highest_block,
-            };
-            return Step::Decided(diagnosis::tftp_stalled(
-                s.mac, &tr.file, tr.server, progress,
-            ));
-        }
+        return Step::Decided(diagnosis::tftp_stalled(
+            s.mac, &tr.file, tr.server, progress,
+        ));
     }
     Step::Wait
 }

@@ -51,7 +51,7 @@ fn random_sequences_stay_within_bounds() {
                 }),
             };
             if let Event::Tftp(e) = &mut ev {
-                e.client_ip = [10, 0, 0, (r >> 32) as u8];
+                e.client_ip = v4_mapped([10, 0, 0, (r >> 32) as u8]);
                 e.client_mac = [0, 0, 0, 0, 0, (r >> 56) as u8 % 32];
             }
             t.on_event(&ev, now);

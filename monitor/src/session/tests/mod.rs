@@ -6,7 +6,7 @@ use monitor_common::{
     Class,
     event::{DhcpEvent, IcmpEvent, TftpEvent, dhcp_flags as f},
     flow::TftpMoment,
-    wire::tftp,
+    wire::{ipv6::v4_mapped, tftp},
 };
 
 use super::state::ip;
@@ -53,8 +53,8 @@ fn reply(ty: u8, file: Option<&str>) -> Event {
 
 fn tftp(moment: TftpMoment, payload: &[u8], from_server: bool) -> Event {
     let mut e = TftpEvent::zeroed();
-    e.client_ip = CLIENT;
-    e.server_ip = SERVER;
+    e.client_ip = v4_mapped(CLIENT);
+    e.server_ip = v4_mapped(SERVER);
     e.client_port = 2000u16.to_be_bytes();
     e.moment = moment as u8;
     e.from_server = from_server as u8;
@@ -159,7 +159,7 @@ fn tftp_refusals_decide_at_once() {
     let v = &run(&missing, None)[0];
     assert_eq!(
         (v.code.map(FailureCode::label), v.server),
-        (Some("PXE-E3B"), Some(Ipv4Addr::from(SERVER)))
+        (Some("PXE-E3B"), Some(IpAddr::from(SERVER)))
     );
     assert!(v.cause.as_deref().unwrap().contains("File not found"));
     missing[5] = (3 * S + 3, tftp(TftpMoment::Error, b"\0\x05\0\x02\0", true));
@@ -284,7 +284,7 @@ fn offer_waits_transfers_and_servers_are_measured() {
             offer(1, Some(4 * S + S / 10)),
             offer(9, None),
             Measurement::Transfer {
-                server: ip(SERVER),
+                server: IpAddr::from(SERVER),
                 duration_ns: 250_000_000,
                 bytes: 3000,
             },
@@ -321,7 +321,7 @@ fn offers_the_client_never_takes_and_offers_this_interface_cannot_see() {
     let v = &run(&events, None)[0];
     assert_eq!(
         (v.outcome, v.code.map(FailureCode::label), v.server),
-        (Outcome::Failed, Some("PXE-E53"), Some(ip(SERVER)))
+        (Outcome::Failed, Some("PXE-E53"), Some(IpAddr::from(SERVER)))
     );
     // The client asks for the offer of a server whose answers do not
     // pass here: unknown, once the answer had its time, never a failure.
@@ -336,7 +336,7 @@ fn offers_the_client_never_takes_and_offers_this_interface_cannot_see() {
     let v = &run(&events, Some(11 * S))[0];
     assert_eq!(
         (v.outcome, v.code.map(FailureCode::label), v.server),
-        (Outcome::Unknown, None, Some(Ipv4Addr::new(10, 77, 10, 3)))
+        (Outcome::Unknown, None, Some(IpAddr::from([10, 77, 10, 3])))
     );
     assert!(
         v.cause
@@ -426,8 +426,8 @@ fn a_transfer_that_stops_is_e35() {
         3 * S + 3,
         tftp(TftpMoment::FirstData, b"\0\x03\0\x01", true),
     );
-    let stalled = |k: &TftpKey| {
-        (k.client_ip == CLIENT).then_some(TftpFlow {
+    let stalled = |k: &FamilyKey| {
+        matches!(k, FamilyKey::V4(k) if k.client_ip == CLIENT).then_some(TftpFlow {
             data_packets: 40,
             data_bytes: 40 * 512,
             highest_block: 40,
