@@ -141,9 +141,10 @@ fn main() -> Result<()> {
         client[..4].copy_from_slice(&[0xfd, 0x77, 0, 0x10]);
         server[..4].copy_from_slice(&[0xfd, 0x77, 0, 0x10]);
         (client[14], client[15], server[15]) = (1, 0xc5, 1);
-        let rrq = b"\0\x01tiny.efi\0octet\0tsize\00\0blksize\01468\0windowsize\04\0";
+        let mut rrq = monitor::testing::frames::rrq(b"tiny.efi");
+        rrq.extend_from_slice(b"tsize\x000\x00blksize\x001468\x00windowsize\x004\x00");
         (
-            udp6(cmac, SERVER_MAC, (client, 1500), (server, 69), &[], rrq),
+            udp6(cmac, SERVER_MAC, (client, 1500), (server, 69), &[], &rrq),
             udp6(
                 SERVER_MAC,
                 cmac,

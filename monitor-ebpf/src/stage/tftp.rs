@@ -205,13 +205,19 @@ fn slot(key: &TftpKey) -> Option<&'static mut TftpSlot> {
 }
 
 /// Marks client port `port` as carrying a followed transfer at tick
-/// `stamp`.
+/// `stamp`; written only when the tick changed (a transfer's every packet
+/// reads the hint, and a write would take its cache line from the other
+/// CPUs).
 #[inline(always)]
 fn hint(port: u32, stamp: u32) {
     if let Some(h) = TFTP_PORT_HINTS.get_ptr_mut(port) {
         // SAFETY: a valid map value; one entry per port, so CPUs marking
         // different ports never overwrite each other.
-        unsafe { *h = stamp };
+        unsafe {
+            if *h != stamp {
+                *h = stamp;
+            }
+        }
     }
 }
 
