@@ -497,6 +497,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn events_get_the_mapped_form_of_ipv4() {
+        // `fill_16` writes by hand what `v4_mapped` builds (a value would
+        // cost the kernel a `memset` call): the same bytes.
+        let mut out = [0u8; 16];
+        [10u8, 77, 10, 1].fill_16(&mut out);
+        assert_eq!(out, ipv6::v4_mapped([10, 77, 10, 1]));
+        let v6 = [0xfd, 0x77, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        v6.fill_16(&mut out);
+        assert_eq!(out, v6);
+    }
+
+    #[test]
     fn a_transfer_is_keyed_in_its_familys_table() {
         use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
         let v4 = IpAddr::V4(Ipv4Addr::new(10, 77, 10, 1));
