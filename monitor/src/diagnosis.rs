@@ -366,6 +366,47 @@ pub fn no_offers(mac: [u8; 6], discovers: u32) -> Verdict {
     )
 }
 
+/// EDK2's PXE over IPv6 found no Advertise or Reply it could boot from.
+const EDK2_NO_VALID_OFFER: &str = "PXE-E16: No valid offer received.";
+
+/// PXE over IPv6: no DHCPv6 server answered the client's Solicits (EDK2:
+/// `PXE-E16`).
+pub fn no_advertise(mac: [u8; 6], solicits: u32) -> Verdict {
+    Verdict {
+        console: Some(EDK2_NO_VALID_OFFER),
+        ..failed(
+            mac,
+            FailureCode::E51,
+            None,
+            format!("no DHCPv6 server answered: no Advertise after {solicits} Solicit(s)"),
+            "check that a DHCPv6 server serves this segment with a range for it (dnsmasq dhcp-range=<prefix>::,..., Kea's dhcp6 subnet), and that the router's DHCPv6 relay points at it; a network that boots over IPv4 only can turn PXE over IPv6 off in the firmware setup to save the client the wait".into(),
+        )
+    }
+}
+
+/// PXE over IPv6: the DHCPv6 server answered without a boot file URL the
+/// client can fetch (option 59 missing, or not `tftp://`; EDK2 refuses
+/// both: `PXE-E16`).
+pub fn no_boot_url6(mac: [u8; 6], server: Option<IpAddr>, url: Option<&str>) -> Verdict {
+    let from = server.map_or(String::new(), |s| format!(" {s}"));
+    let (cause, fix) = match url {
+        None => (
+            format!("DHCPv6 server{from} answered without a boot file URL (option 59)"),
+            "set option 59 to tftp://[server]/file on the DHCPv6 server (dnsmasq: dhcp-option=option6:bootfile-url,tftp://[addr]/file; Kea: bootfile-url in the dhcp6 option-data), or run a proxy answering PXEClient on 4011".to_owned(),
+        ),
+        Some(u) => (
+            format!(
+                "DHCPv6 server{from} named boot file URL {u:?}: PXE over IPv6 fetches only tftp:// URLs"
+            ),
+            "give PXE clients (vendor class PXEClient) a tftp:// URL in option 59; an http:// URL is for HTTP Boot clients (vendor class HTTPClient), which need it echoed in option 16".to_owned(),
+        ),
+    };
+    Verdict {
+        console: Some(EDK2_NO_VALID_OFFER),
+        ..failed(mac, FailureCode::E53, server, cause, fix)
+    }
+}
+
 /// What UEFI firmware built on EDK2 (most of it; OVMF 2022.11 measured in
 /// the lab, `cargo xtask e2e`) prints for a failure, so a user can match
 /// the screen in front of them to the verdict. `None` for other firmware:
@@ -590,7 +631,7 @@ pub fn http_cut(
     http_failed(f, mac, FailureCode::HttpCut, cause, fix)
 }
 
-fn is_efi(arch: u16) -> bool {
+pub fn is_efi(arch: u16) -> bool {
     // RFC 4578 and IANA: 6 EFI IA32, 7/9 EFI x64 (erratum), 10 ARM32,
     // 11 ARM64; HTTP Boot 15 IA32, 16 x64, 17 EBC, 18 ARM32, 19 ARM64.
     matches!(arch, 6 | 7 | 9 | 10 | 11 | 15..=19)

@@ -200,6 +200,50 @@ pub fn dhcp6_boot_url(e: &Dhcp6Event) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
+/// The address an Advertise or Reply gives the client: the first IAADDR
+/// (option 5) inside its IA_NA (after IAID, T1 and T2).
+pub fn dhcp6_address(e: &Dhcp6Event) -> Option<Ipv6Addr> {
+    const IAADDR: u16 = 5;
+    let ia = dhcp6_option(e, monitor_common::wire::dhcpv6::Slot::IaNa)?;
+    let mut opts = ia.get(12..)?;
+    while let Some((head, rest)) = opts.split_first_chunk::<4>() {
+        let code = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let value = rest.get(..len)?;
+        if code == IAADDR {
+            let a: [u8; 16] = value.get(..16)?.try_into().ok()?;
+            return Some(Ipv6Addr::from(a));
+        }
+        opts = &rest[len..];
+    }
+    None
+}
+
+/// Option 61, the client's first architecture type.
+pub fn dhcp6_arch(e: &Dhcp6Event) -> Option<u16> {
+    let v = dhcp6_option(e, monitor_common::wire::dhcpv6::Slot::ClientArch)?;
+    v.first_chunk::<2>().map(|a| u16::from_be_bytes(*a))
+}
+
+/// Option 15, user class, holds `iPXE` (each class a 2-byte length and its
+/// bytes).
+pub fn dhcp6_user_class_ipxe(e: &Dhcp6Event) -> bool {
+    let Some(mut v) = dhcp6_option(e, monitor_common::wire::dhcpv6::Slot::UserClass) else {
+        return false;
+    };
+    while let Some((len, rest)) = v.split_first_chunk::<2>() {
+        let len = usize::from(u16::from_be_bytes(*len));
+        let Some(class) = rest.get(..len) else {
+            return false;
+        };
+        if class == b"iPXE" {
+            return true;
+        }
+        v = &rest[len..];
+    }
+    false
+}
+
 /// One line for the debug log.
 pub fn describe_dhcp6(dir: u8, ev: &Dhcp6Event) -> String {
     use monitor_common::counters::Dhcp6Type;

@@ -16,7 +16,7 @@ pub use crate::event::escape;
 use crate::{
     alert::AlertChange,
     diagnosis::Fetcher,
-    verdict::{Outcome, TransferResult, Verdict},
+    verdict::{Attempt, Outcome, TransferResult, Verdict},
 };
 
 pub fn mac_text(m: [u8; 6]) -> String {
@@ -46,8 +46,42 @@ pub struct SessionJson<'a> {
     /// `pxe_exchange`, or `tftp_only`: only the client's TFTP traffic was
     /// seen (outcome `tftp_only`, or a boot inferred from TFTP alone).
     pub basis: &'static str,
+    /// The boot option of the attempt the verdict is about (`pxe_ipv4`,
+    /// `pxe_ipv6`, `http_ipv4`, `http_ipv6`; `null`: no DISCOVER or
+    /// Solicit of it seen).
+    pub protocol: Option<&'static str>,
+    /// The attempts of the same boot that failed before it (UEFI
+    /// firmware's next boot option), in order.
+    pub attempts: Vec<AttemptJson<'a>>,
+    /// The time those attempts cost: from the boot's first message to the
+    /// first of the attempt the verdict is about.
+    pub time_lost_seconds: f64,
     pub first_seen: String,
     pub last_seen: String,
+}
+
+/// An earlier attempt in [`SessionJson`].
+#[derive(Serialize)]
+pub struct AttemptJson<'a> {
+    pub protocol: &'static str,
+    pub outcome: &'static str,
+    pub code: Option<&'static str>,
+    pub cause: Option<&'a str>,
+    pub seconds: f64,
+    pub first_seen: String,
+}
+
+impl<'a> AttemptJson<'a> {
+    fn new(a: &'a Attempt) -> Self {
+        AttemptJson {
+            protocol: a.protocol.label(),
+            outcome: a.outcome.label(),
+            code: a.code.map(|c| c.label()),
+            cause: a.cause.as_deref(),
+            seconds: a.duration_ns() as f64 / 1e9,
+            first_seen: rfc3339(a.first_seen_ns),
+        }
+    }
 }
 
 /// One TFTP transfer in [`SessionJson`].
@@ -120,6 +154,9 @@ impl<'a> SessionJson<'a> {
             warnings: v.warnings.iter().map(|w| w.text.as_str()).collect(),
             transfers: v.transfers.iter().map(TransferJson::new).collect(),
             basis: v.basis.label(),
+            protocol: v.protocol.map(|p| p.label()),
+            attempts: v.attempts.iter().map(AttemptJson::new).collect(),
+            time_lost_seconds: v.time_lost_ns() as f64 / 1e9,
             first_seen: rfc3339(v.first_seen_ns),
             last_seen: rfc3339(v.last_seen_ns),
         }
@@ -187,6 +224,9 @@ pub fn write_text(out: &mut impl Write, verdicts: &[Verdict]) -> io::Result<()> 
         if let Some(c) = &v.cause {
             writeln!(out, "  cause: {}", escape(c))?;
         }
+        for a in &v.attempts {
+            writeln!(out, "  {}", escape(&attempt_text(a)))?;
+        }
         if let Some(f) = &v.fix {
             writeln!(out, "  fix:   {}", escape(f))?;
         }
@@ -201,9 +241,25 @@ pub fn write_text(out: &mut impl Write, verdicts: &[Verdict]) -> io::Result<()> 
     Ok(())
 }
 
+/// An earlier attempt in a few words: "61.0 s lost in PXE over IPv6
+/// (PXE-E51): no DHCPv6 server answered ...".
+pub fn attempt_text(a: &Attempt) -> String {
+    let how = a.code.map_or(a.outcome.label(), |c| c.label());
+    let cause = a
+        .cause
+        .as_deref()
+        .map_or(String::new(), |c| format!(": {c}"));
+    format!(
+        "{:.1} s lost in {} ({how}){cause}",
+        a.duration_ns() as f64 / 1e9,
+        a.protocol.text()
+    )
+}
+
 /// One structured log line per session (strings from the wire escaped).
 pub fn log_verdict(v: &Verdict) {
     let warnings: Vec<&str> = v.warnings.iter().map(|w| w.text.as_str()).collect();
+    let attempts: Vec<String> = v.attempts.iter().map(attempt_text).collect();
     info!(
         client_mac = mac_text(v.client_mac),
         outcome = v.outcome.label(),
@@ -214,6 +270,8 @@ pub fn log_verdict(v: &Verdict) {
         fix = %escape(v.fix.as_deref().unwrap_or("")),
         warnings = %escape(&warnings.join("; ")),
         basis = v.basis.label(),
+        protocol = v.protocol.map_or("", |p| p.label()),
+        earlier_attempts = %escape(&attempts.join("; ")),
         "PXE session"
     );
 }

@@ -233,6 +233,66 @@ impl TransferStatus {
     }
 }
 
+/// The boot option a firmware attempt used: EDK2 tries them in this order
+/// on one NIC (`>>Start PXE over IPv4`, ... IPv6, `>>Start HTTP Boot over
+/// IPv4`, ... IPv6), each after the one before failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BootProtocol {
+    PxeIpv4,
+    PxeIpv6,
+    HttpIpv4,
+    HttpIpv6,
+}
+
+impl BootProtocol {
+    pub const ALL: [BootProtocol; 4] = [
+        BootProtocol::PxeIpv4,
+        BootProtocol::PxeIpv6,
+        BootProtocol::HttpIpv4,
+        BootProtocol::HttpIpv6,
+    ];
+
+    /// The label of `pxe_boot_attempts_total{protocol}` and in JSON.
+    pub const fn label(self) -> &'static str {
+        match self {
+            BootProtocol::PxeIpv4 => "pxe_ipv4",
+            BootProtocol::PxeIpv6 => "pxe_ipv6",
+            BootProtocol::HttpIpv4 => "http_ipv4",
+            BootProtocol::HttpIpv6 => "http_ipv6",
+        }
+    }
+
+    /// As EDK2's boot manager names it.
+    pub const fn text(self) -> &'static str {
+        match self {
+            BootProtocol::PxeIpv4 => "PXE over IPv4",
+            BootProtocol::PxeIpv6 => "PXE over IPv6",
+            BootProtocol::HttpIpv4 => "HTTP Boot over IPv4",
+            BootProtocol::HttpIpv6 => "HTTP Boot over IPv6",
+        }
+    }
+}
+
+/// An attempt of the boot that ended before the one the verdict is about
+/// (the firmware went on to its next boot option).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub protocol: BootProtocol,
+    pub outcome: Outcome,
+    pub code: Option<FailureCode>,
+    pub cause: Option<String>,
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+}
+
+impl Attempt {
+    /// The time the attempt cost: from its first message to the next
+    /// attempt's.
+    pub fn duration_ns(&self) -> u64 {
+        self.last_seen_ns.saturating_sub(self.first_seen_ns)
+    }
+}
+
 /// What the verdict rests on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Basis {
@@ -322,6 +382,21 @@ pub struct Verdict {
     pub dhcp_servers: Vec<DhcpServerSeen>,
     /// What the client's firmware prints for this failure, where known.
     pub console: Option<&'static str>,
+    /// The boot option of the attempt the verdict is about (`None`: no
+    /// DISCOVER or Solicit of it was seen).
+    pub protocol: Option<BootProtocol>,
+    /// The attempts of the same boot that ended before it, in order.
+    pub attempts: Vec<Attempt>,
+}
+
+impl Verdict {
+    /// From the boot's first message to the first of the attempt the
+    /// verdict is about: what the earlier attempts cost.
+    pub fn time_lost_ns(&self) -> u64 {
+        self.attempts
+            .last()
+            .map_or(0, |a| a.last_seen_ns.saturating_sub(self.first_seen_ns))
+    }
 }
 
 impl Verdict {
@@ -348,6 +423,8 @@ impl Verdict {
             transfers: Vec::new(),
             dhcp_servers: Vec::new(),
             console: None,
+            protocol: None,
+            attempts: Vec::new(),
         }
     }
 }
@@ -367,6 +444,9 @@ mod tests {
         let mut kinds: Vec<&str> = WarningKind::ALL.iter().map(|k| k.label()).collect();
         kinds.dedup();
         assert_eq!(kinds.len(), WarningKind::ALL.len());
+        let mut protocols: Vec<&str> = BootProtocol::ALL.iter().map(|p| p.label()).collect();
+        protocols.dedup();
+        assert_eq!(protocols.len(), BootProtocol::ALL.len());
         let mut statuses: Vec<&str> = TransferStatus::ALL.iter().map(|s| s.label()).collect();
         statuses.dedup();
         assert_eq!(statuses.len(), TransferStatus::ALL.len());

@@ -9,8 +9,17 @@ use super::servers::ServerMetrics;
 use crate::{
     diagnosis::Fetcher,
     session::Measurement,
-    verdict::{FailureCode, Outcome, TransferStatus, Verdict, WarningKind},
+    verdict::{BootProtocol, FailureCode, Outcome, TransferStatus, Verdict, WarningKind},
 };
+
+/// The outcomes of `pxe_boot_attempts_total` (an attempt is a boot's, not
+/// a TFTP-only client's or a flood's).
+const ATTEMPT_OUTCOMES: [Outcome; 4] = [
+    Outcome::Booted,
+    Outcome::Failed,
+    Outcome::Unfinished,
+    Outcome::Unknown,
+];
 
 /// The `status` label of `pxe_http_fetches_total`: the status class, or
 /// `none` when no response came (refused, no answer, cut before the head).
@@ -42,6 +51,8 @@ pub struct SessionMetrics {
     pub http_duration: Histogram,
     pub http_bytes: Histogram,
     pub warnings: IntCounterVec,
+    pub attempts: IntCounterVec,
+    pub time_lost: Histogram,
     pub flood: IntGauge,
     pub servers: ServerMetrics,
 }
@@ -123,6 +134,20 @@ impl SessionMetrics {
                 ),
                 &["kind"],
             )?,
+            attempts: IntCounterVec::new(
+                Opts::new(
+                    "pxe_boot_attempts_total",
+                    "Boot attempts by the firmware's boot option (pxe_ipv4, pxe_ipv6, http_ipv4, http_ipv6) and how each ended: UEFI firmware tries them in turn, each after the one before failed, and one boot counts each attempt it made. Counted when the boot is decided.",
+                ),
+                &["protocol", "outcome"],
+            )?,
+            time_lost: Histogram::with_opts(
+                HistogramOpts::new(
+                    "pxe_boot_time_lost_seconds",
+                    "For booted clients, the time spent in attempts that failed before the one that booted (0 when the first attempt booted): a PXE over IPv6 attempt nobody answers costs about a minute of every boot.",
+                )
+                .buckets(vec![0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 90.0, 120.0, 180.0, 300.0]),
+            )?,
             flood: IntGauge::new(
                 "pxe_dhcp_flood",
                 "1 while a DHCP flood is under way: more new client MACs a second than --flood-clients (a boot storm brings far fewer); its clients count as pxe_sessions_total{outcome=\"flood\"}.",
@@ -134,6 +159,11 @@ impl SessionMetrics {
         }
         for o in Outcome::ALL {
             m.outcomes.with_label_values(&[o.label()]);
+        }
+        for p in BootProtocol::ALL {
+            for o in ATTEMPT_OUTCOMES {
+                m.attempts.with_label_values(&[p.label(), o.label()]);
+            }
         }
         for c in FailureCode::ALL {
             m.failures.with_label_values(&[c.label()]);
@@ -156,6 +186,8 @@ impl SessionMetrics {
         registry.register(Box::new(m.http_duration.clone()))?;
         registry.register(Box::new(m.http_bytes.clone()))?;
         registry.register(Box::new(m.warnings.clone()))?;
+        registry.register(Box::new(m.attempts.clone()))?;
+        registry.register(Box::new(m.time_lost.clone()))?;
         registry.register(Box::new(m.flood.clone()))?;
         Ok(m)
     }
@@ -172,6 +204,15 @@ impl SessionMetrics {
         if v.outcome == Outcome::Booted {
             self.boot_duration
                 .observe(v.last_seen_ns.saturating_sub(v.first_seen_ns) as f64 / 1e9);
+            self.time_lost.observe(v.time_lost_ns() as f64 / 1e9);
+        }
+        let attempts = v.attempts.iter().map(|a| (a.protocol, a.outcome));
+        for (p, o) in attempts.chain(v.protocol.map(|p| (p, v.outcome))) {
+            if ATTEMPT_OUTCOMES.contains(&o) {
+                self.attempts
+                    .with_label_values(&[p.label(), o.label()])
+                    .inc();
+            }
         }
         self.servers.session(&v.dhcp_servers, v.first_seen_ns);
         for (t, h) in v
@@ -270,5 +311,56 @@ mod tests {
             .filter(|l| l.starts_with("pxe_http_fetches_total{"))
             .count();
         assert_eq!(series, Fetcher::ALL.len() * HTTP_STATUS_CLASSES.len());
+    }
+
+    #[test]
+    fn each_attempt_counts_and_the_time_lost_before_the_one_that_booted_is_measured() {
+        use crate::verdict::Attempt;
+        const S: u64 = 1_000_000_000;
+        let r = Registry::new();
+        let m = SessionMetrics::register(&r, 4).unwrap();
+        let attempt = |protocol, code, first, last| Attempt {
+            protocol,
+            outcome: Outcome::Failed,
+            code: Some(code),
+            cause: None,
+            first_seen_ns: first,
+            last_seen_ns: last,
+        };
+        let mut v = Verdict::new([0; 6], Outcome::Booted, None, None);
+        v.first_seen_ns = 100 * S;
+        v.last_seen_ns = 170 * S;
+        v.protocol = Some(BootProtocol::HttpIpv4);
+        v.attempts = vec![
+            attempt(BootProtocol::PxeIpv4, FailureCode::E3B, 100 * S, 103 * S),
+            attempt(BootProtocol::PxeIpv6, FailureCode::E51, 103 * S, 164 * S),
+        ];
+        m.record(&v);
+        // A client that booted at its first attempt lost nothing.
+        let mut first = Verdict::new([0; 6], Outcome::Booted, None, None);
+        first.protocol = Some(BootProtocol::PxeIpv4);
+        m.record(&first);
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&r.gather(), &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        for line in [
+            r#"pxe_boot_attempts_total{outcome="failed",protocol="pxe_ipv4"} 1"#,
+            r#"pxe_boot_attempts_total{outcome="failed",protocol="pxe_ipv6"} 1"#,
+            r#"pxe_boot_attempts_total{outcome="booted",protocol="http_ipv4"} 1"#,
+            r#"pxe_boot_attempts_total{outcome="booted",protocol="pxe_ipv4"} 1"#,
+            r#"pxe_boot_attempts_total{outcome="unknown",protocol="http_ipv6"} 0"#,
+            "pxe_boot_time_lost_seconds_sum 64",
+            "pxe_boot_time_lost_seconds_count 2",
+            r#"pxe_boot_time_lost_seconds_bucket{le="0.5"} 1"#,
+            r#"pxe_boot_time_lost_seconds_bucket{le="60"} 1"#,
+            r#"pxe_boot_time_lost_seconds_bucket{le="90"} 2"#,
+        ] {
+            assert!(out.contains(line), "{line} in\n{out}");
+        }
+        let series = out
+            .lines()
+            .filter(|l| l.starts_with("pxe_boot_attempts_total{"))
+            .count();
+        assert_eq!(series, BootProtocol::ALL.len() * ATTEMPT_OUTCOMES.len());
     }
 }

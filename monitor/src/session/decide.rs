@@ -1,16 +1,18 @@
 //! Deciding a session: the stages asked in order (the later a stage, the
-//! more it knows: TFTP, then the boot server on 4011, then DHCP), what a
-//! session ends with when nothing decided it, and what every verdict
-//! carries (times, timeline, transfers, warnings, servers, console text).
+//! more it knows: HTTP, TFTP, then the boot server on 4011, then DHCPv6 or
+//! DHCP), how an attempt the firmware left for its next boot option ended,
+//! what a session ends with when nothing decided it, and what every
+//! verdict carries (times, timeline, transfers, attempts, warnings,
+//! servers, console text).
 
 use super::{
-    Progress, Timeouts, dhcp, http, proxy,
+    Progress, Timeouts, dhcp, dhcp6, http, proxy,
     state::{Session, ip},
     tftp,
 };
 use crate::{
     diagnosis,
-    verdict::{Basis, DhcpServerSeen, Outcome, TransferResult, TransferStatus, Verdict},
+    verdict::{Attempt, Basis, DhcpServerSeen, Outcome, TransferResult, TransferStatus, Verdict},
 };
 
 /// What live use adds to a decision: silence counts as evidence
@@ -37,8 +39,16 @@ pub enum Step {
 /// What one stage decides from a session at a time.
 type Stage = fn(&Session, u64, Option<&Live<'_>>) -> Step;
 
-/// The stages, the latest of a boot first.
-const STAGES: [Stage; 4] = [http::decide, tftp::decide, proxy::decide, dhcp::decide];
+/// The stages, the latest of a boot first. An attempt is over IPv4 or
+/// IPv6 (the firmware's next boot option is a new attempt): `dhcp6`
+/// passes when it saw nothing, and `dhcp` has the last word.
+const STAGES: [Stage; 5] = [
+    http::decide,
+    tftp::decide,
+    proxy::decide,
+    dhcp6::decide,
+    dhcp::decide,
+];
 
 /// The verdict the evidence supports now, or `None` to wait. With `live`,
 /// silence counts too.
@@ -46,8 +56,10 @@ const STAGES: [Stage; 4] = [http::decide, tftp::decide, proxy::decide, dhcp::dec
 /// A boot file that arrived, and a failed HTTP fetch, decide only once the
 /// client has been quiet for the settle time (live) or the input ended: a
 /// chain goes on with its next file (iPXE's script, kernel, initrd), and
-/// `chain a || chain b` tries the next URL. The other failures decide at
-/// once, as the firmware gives up at once.
+/// `chain a || chain b` tries the next URL. So does a failure of UEFI
+/// firmware (not iPXE): it goes on to its next boot option (PXE over IPv4,
+/// then IPv6, then HTTP Boot), and the boot is decided by the last. The
+/// other failures decide at once, as the firmware gives up at once.
 pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Option<Verdict> {
     decide_with(s, now, live, false)
 }
@@ -62,9 +74,20 @@ fn decide_with(s: &Session, now: u64, live: Option<&Live<'_>>, ended: bool) -> O
     for (i, stage) in STAGES.into_iter().enumerate() {
         match stage(s, now, live) {
             Step::Decided(v) => {
-                let waits = v.outcome == Outcome::Booted || i == 0;
+                let falls_back = v.outcome == Outcome::Failed && s.falls_back();
+                let waits = v.outcome == Outcome::Booted || i == 0 || falls_back;
                 let settled = ended
-                    || live.is_some_and(|l| now.saturating_sub(s.last_ns) >= l.timeouts.settle_ns);
+                    || live.is_some_and(|l| {
+                        let then = now.saturating_sub(l.timeouts.settle_ns);
+                        // A failure the firmware moves on from: decided the
+                        // settle time ago already (a timeout that expired
+                        // just now is when the firmware gives up and starts
+                        // its next boot option), and nothing since.
+                        s.last_ns <= then
+                            && (!falls_back
+                                || matches!(stage(s, then, live),
+                                    Step::Decided(w) if w.code == v.code))
+                    });
                 return (!waits || settled).then_some(v);
             }
             Step::Wait => return None,
@@ -72,6 +95,38 @@ fn decide_with(s: &Session, now: u64, live: Option<&Live<'_>>, ended: bool) -> O
         }
     }
     None
+}
+
+/// How the current attempt ended, now that the firmware went on to its
+/// next boot option: what its evidence decides, silence included (the
+/// client will say no more in it); `None` when it booted (a loader's DHCP
+/// of another kind is the chain going on, not a new attempt).
+pub fn attempt_ended(s: &Session, timeouts: &Timeouts, now: u64) -> Option<Attempt> {
+    let protocol = s.protocol?;
+    let v = match &s.verdict {
+        Some(v) => Verdict::clone(v),
+        None => {
+            let live = Live {
+                timeouts,
+                progress: &Progress::NONE,
+            };
+            decide_with(s, u64::MAX, Some(&live), true).unwrap_or_else(|| {
+                let (file, server) = s.boot_target();
+                diagnosis::unfinished(s.mac, file, server)
+            })
+        }
+    };
+    if v.outcome == Outcome::Booted {
+        return None;
+    }
+    Some(Attempt {
+        protocol,
+        outcome: v.outcome,
+        code: v.code,
+        cause: v.cause,
+        first_seen_ns: s.attempt_first_ns,
+        last_seen_ns: now,
+    })
 }
 
 /// Why a session was closed without a verdict.
@@ -91,7 +146,10 @@ pub enum Closed {
 pub fn unfinished(s: &Session, why: Closed) -> Verdict {
     let (file, server) = s.boot_target();
     match why {
-        Closed::Idle if (s.ack.is_some() || s.proxy_ack.is_some()) && s.transfers.is_empty() => {
+        Closed::Idle
+            if (s.ack.is_some() || s.proxy_ack.is_some() || s.reply6.is_some())
+                && s.transfers.is_empty() =>
+        {
             diagnosis::unseen_transfer(s.mac, file, server)
         }
         Closed::Evicted(max) => diagnosis::evicted(s.mac, file, server, max),
@@ -111,6 +169,8 @@ pub fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
     v.first_seen_ns = s.first_ns;
     v.last_seen_ns = s.last_ns;
     v.timeline = s.timeline.clone();
+    v.protocol = s.protocol;
+    v.attempts = s.attempts.clone();
     v.basis = if s.announced {
         Basis::PxeExchange
     } else {

@@ -7,11 +7,20 @@
 //! reads a clock or does I/O, so capture files and tests drive it exactly
 //! as live traffic does. Every table is bounded.
 //!
+//! A session is one boot of one machine (its MAC ties its DHCPv4 chaddr,
+//! its DHCPv6 DUID and its Ethernet source), made of attempts: UEFI
+//! firmware tries PXE over IPv4, PXE over IPv6, HTTP Boot over IPv4 and
+//! over IPv6 in turn, each after the one before failed. A DISCOVER or
+//! Solicit of another boot option than the current attempt's (not from
+//! iPXE, which runs DHCPv4 and DHCPv6 side by side) ends that attempt; the
+//! verdict is the last attempt's and lists the earlier ones.
+//!
 //! - `state`: what is remembered per client, by stage;
-//! - `dhcp`, `proxy`, `tftp`, `http`: one module per boot stage, each with
-//!   what its events change and what it decides (a new stage, such as
-//!   DHCPv6, is a module beside them and an entry in `decide::STAGES`);
-//! - `decide`: the stages in order, and what every verdict carries;
+//! - `dhcp`, `dhcp6`, `proxy`, `tftp`, `http`: one module per boot stage,
+//!   each with what its events change and what it decides (a new stage is
+//!   a module beside them and an entry in `decide::STAGES`);
+//! - `decide`: the stages in order, how an attempt ended, and what every
+//!   verdict carries;
 //! - `dedup`: the same message seen twice counts once;
 //! - `flood`: a DHCP flood told from a boot storm (new clients a second);
 //! - `timeline`: the per-client timeline of text output.
@@ -19,6 +28,7 @@
 mod decide;
 mod dedup;
 mod dhcp;
+mod dhcp6;
 mod flood;
 mod http;
 mod proxy;
@@ -33,17 +43,25 @@ use std::{
 
 use monitor_common::{
     conn::{ConnKey, HttpConn},
+    event::dhcp_flags as f,
     flow::{FamilyKey, TftpFlow, TftpMoment},
+    wire::{
+        dhcp::VendorClass,
+        dhcpv6::{self, msg},
+    },
 };
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::{
     diagnosis,
-    event::{Event, addr, tftp_moment},
-    verdict::Verdict,
+    event::{Event, addr, dhcp6_client_mac, dhcp6_user_class_ipxe, on_proxy_port, tftp_moment},
+    verdict::{BootProtocol, Verdict},
 };
-use decide::{Closed, Live, decide, decide_ended, finish_verdict, tftp_only, unfinished};
+use decide::{
+    Closed, Live, attempt_ended, decide, decide_ended, finish_verdict, tftp_only, unfinished,
+};
 use state::{MAX_ADDRESSES, Session};
+use timeline::note;
 
 /// Clients remembered with DHCP cut short before their session starts
 /// (forgotten all at once when full: a capture's snaplen cuts every
@@ -150,6 +168,9 @@ pub struct Tracker {
     sessions: HashMap<[u8; 6], Box<Session>>,
     /// Client addresses (from ACKs, or the source of a request) to MACs.
     by_ip: HashMap<IpAddr, [u8; 6]>,
+    /// DHCPv6 transactions of clients to their MACs (for an answer whose
+    /// DUID holds no MAC); one per session, its latest.
+    by_xid6: HashMap<[u8; 4], [u8; 6]>,
     /// Sessions in the order they were created, for eviction: (MAC, the
     /// session's `seq`). Entries of closed sessions are skipped when met
     /// and dropped when they outnumber the open ones.
@@ -187,6 +208,7 @@ impl Tracker {
         Tracker {
             sessions: HashMap::default(),
             by_ip: HashMap::default(),
+            by_xid6: HashMap::default(),
             order: VecDeque::new(),
             next_seq: 0,
             decided: None,
@@ -322,10 +344,10 @@ impl Tracker {
         }
         let mac = match ev {
             Event::Dhcp(e) => Some(e.chaddr),
-            // Counted and logged; a boot over IPv6 is not followed into a
-            // session yet (issue 13: the DHCPv6 and TFTP-over-IPv6 stages
-            // of a client's story come with TFTP over IPv6).
-            Event::Dhcp6(_) => None,
+            // The DUID's MAC (EDK2 and iPXE send DUID-LLT or DUID-LL), the
+            // Ethernet source of a client's own message, or the client
+            // whose transaction a server answers.
+            Event::Dhcp6(e) => dhcp6_client_mac(e).or_else(|| self.by_xid6.get(&e.xid).copied()),
             Event::Icmp(e) => self
                 .by_ip
                 .get(&IpAddr::from(e.quoted_src))
@@ -346,7 +368,8 @@ impl Tracker {
             }),
         };
         let Some(mac) = mac else { return };
-        if let (Event::Dhcp(e), Some(s)) = (ev, self.sessions.get(&mac)) {
+        let attempt = attempt_of(ev);
+        if let (Event::Dhcp(_) | Event::Dhcp6(_), Some(s)) = (ev, self.sessions.get(&mac)) {
             // Before the close below: the session it ends is judged with
             // DHCP known to be visible.
             self.dhcp_seen = true;
@@ -354,7 +377,7 @@ impl Tracker {
             // client seen so far only over TFTP that now starts a PXE
             // exchange: a new session.
             // (A verdict that waits for quiet counts: the quiet came.)
-            let reboot = e.message_type == 1
+            let reboot = attempt.is_some()
                 && now_ns.saturating_sub(s.last_ns) >= self.timeouts.restart_ns
                 && (s.verdict.is_some() || decide_ended(s).is_some());
             if reboot || !s.announced {
@@ -366,6 +389,9 @@ impl Tracker {
                 return;
             }
             self.open(mac, now_ns);
+        }
+        if let Some((protocol, from_ipxe)) = attempt {
+            self.attempt(mac, protocol, from_ipxe, now_ns);
         }
         let infer = self.infers_boots();
         let Some(s) = self.sessions.get_mut(&mac) else {
@@ -391,7 +417,22 @@ impl Tracker {
                 http::on_http(s, e, now_ns);
                 None
             }
-            Event::Dhcp6(_) => None,
+            Event::Dhcp6(e) => {
+                s.announced = true;
+                self.dhcp_seen = true;
+                if dhcpv6::is_client_type(e.inner_type) {
+                    // One transaction a session: its earlier one goes.
+                    if let Some(old) = s.xid6.filter(|x| *x != e.xid)
+                        && self.by_xid6.get(&old) == Some(&mac)
+                    {
+                        self.by_xid6.remove(&old);
+                    }
+                    self.by_xid6.insert(e.xid, mac);
+                    s.xid6 = Some(e.xid);
+                }
+                dhcp6::on_dhcp6(s, e, now_ns);
+                None
+            }
         };
         if let (Some(m), Some(list)) = (measured, self.measurements.as_mut()) {
             list.push(m);
@@ -504,6 +545,50 @@ impl Tracker {
         out
     }
 
+    /// A DISCOVER or Solicit of `protocol`: the session's first attempt,
+    /// or, of another boot option than the current attempt's and not from
+    /// iPXE, the firmware going on to its next one. An attempt that booted
+    /// has none after it (a loader's DHCP is the chain going on).
+    fn attempt(&mut self, mac: [u8; 6], protocol: BootProtocol, from_ipxe: bool, now_ns: u64) {
+        let Some(s) = self.sessions.get_mut(&mac) else {
+            return;
+        };
+        let current = match s.protocol {
+            None => {
+                s.protocol = Some(protocol);
+                s.attempt_first_ns = now_ns;
+                return;
+            }
+            Some(p) if p == protocol || from_ipxe => return,
+            Some(p) => p,
+        };
+        let Some(ended) = attempt_ended(s, &self.timeouts, now_ns) else {
+            return;
+        };
+        // Its failure was reported on its own (a client not known to fall
+        // back): what follows is a boot of its own.
+        if s.reported {
+            self.close(mac, Closed::End);
+            self.open(mac, now_ns);
+            if let Some(s) = self.sessions.get_mut(&mac) {
+                s.protocol = Some(protocol);
+                s.attempt_first_ns = now_ns;
+            }
+            return;
+        }
+        let t = s.rel(now_ns);
+        note!(s, t, {
+            let how = ended.code.map_or(ended.outcome.label(), |c| c.label());
+            format!(
+                "{} ended ({how}) after {:.1} s; {} starts",
+                current.text(),
+                ended.duration_ns() as f64 / 1e9,
+                protocol.text()
+            )
+        });
+        s.next_attempt(ended, protocol, now_ns);
+    }
+
     fn open(&mut self, mac: [u8; 6], now_ns: u64) {
         self.make_room();
         let seq = self.next_seq;
@@ -558,6 +643,11 @@ impl Tracker {
                 self.by_ip.remove(addr);
             }
         }
+        if let Some(x) = s.xid6
+            && self.by_xid6.get(&x) == Some(&mac)
+        {
+            self.by_xid6.remove(&x);
+        }
         self.compact();
         if s.verdict.is_none() && s.is_flood_client() {
             self.flood_clients += 1;
@@ -598,12 +688,43 @@ impl Tracker {
             let sessions = &self.sessions;
             self.by_ip.retain(|_, mac| sessions.contains_key(mac));
         }
+        if self.by_xid6.len() > 2 * open + 1024 {
+            let sessions = &self.sessions;
+            self.by_xid6.retain(|_, mac| sessions.contains_key(mac));
+        }
         // After the retains: what is shrunk is what remains.
         if self.sessions.capacity() > 4 * open + 4096 {
             self.sessions.shrink_to_fit();
             self.order.shrink_to_fit();
             self.by_ip.shrink_to_fit();
+            self.by_xid6.shrink_to_fit();
         }
+    }
+}
+
+/// The boot option a DISCOVER or Solicit starts an attempt of, and whether
+/// iPXE sent it (user class `iPXE`).
+fn attempt_of(ev: &Event) -> Option<(BootProtocol, bool)> {
+    match ev {
+        Event::Dhcp(e) if e.message_type == 1 && !on_proxy_port(e) => {
+            let http = e.flags & f::VENDOR_HTTP_CLIENT != 0;
+            let protocol = if http {
+                BootProtocol::HttpIpv4
+            } else {
+                BootProtocol::PxeIpv4
+            };
+            Some((protocol, e.flags & f::USER_CLASS_IPXE != 0))
+        }
+        Event::Dhcp6(e) if e.inner_type == msg::SOLICIT => {
+            let http = VendorClass::from_u8(e.vendor) == VendorClass::HttpClient;
+            let protocol = if http {
+                BootProtocol::HttpIpv6
+            } else {
+                BootProtocol::PxeIpv6
+            };
+            Some((protocol, dhcp6_user_class_ipxe(e)))
+        }
+        _ => None,
     }
 }
 

@@ -2,14 +2,17 @@
 //! stage, what it saw (offers and ACKs, the 4011 exchange, TFTP
 //! transfers), each list bounded.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use monitor_common::{
     event::{DhcpEvent, dhcp_flags as f},
     wire::dhcp,
 };
 
-use crate::{event::text, verdict::Verdict};
+use crate::{
+    event::text,
+    verdict::{Attempt, BootProtocol, Verdict},
+};
 
 /// Transfers kept per session (the first, and the latest ones).
 pub const MAX_TRANSFERS: usize = 64;
@@ -17,6 +20,8 @@ pub const MAX_TRANSFERS: usize = 64;
 pub const MAX_OFFERS: usize = 16;
 /// Timeline lines kept per session.
 pub const MAX_TIMELINE: usize = 256;
+/// Earlier attempts kept per session (EDK2 makes four per NIC).
+pub const MAX_ATTEMPTS: usize = 16;
 /// Client addresses remembered per session (for closing its entries in
 /// the address table).
 pub const MAX_ADDRESSES: usize = 8;
@@ -59,6 +64,54 @@ impl Offer {
     pub fn is_proxy(&self) -> bool {
         self.yiaddr == [0; 4] && self.vendor_pxe
     }
+}
+
+/// A DHCPv6 Advertise or Reply to the client, as far as the tracker needs
+/// it.
+#[derive(Clone, Debug, Default)]
+pub struct Offer6 {
+    /// Its source: the server, or the relay nearest the client.
+    pub from: Option<Ipv6Addr>,
+    /// The address it gives (IA_NA).
+    pub address: Option<Ipv6Addr>,
+    /// Option 59.
+    pub boot_url: Option<String>,
+    /// Option 16 `PXEClient`: a proxy (sends the client to 4011).
+    pub vendor_pxe: bool,
+}
+
+impl Offer6 {
+    /// The boot file it names and its server: a `tftp://` URL's path and
+    /// host; any other URL as it is, with no server (PXE over IPv6 fetches
+    /// over TFTP only).
+    pub fn target(&self) -> Option<(String, Option<IpAddr>)> {
+        let url = self.boot_url.as_deref()?;
+        Some(tftp_url(url).unwrap_or_else(|| (url.to_owned(), None)))
+    }
+
+    /// It names a boot file the PXE client can fetch (a `tftp://` URL).
+    pub fn names_tftp_file(&self) -> bool {
+        self.boot_url
+            .as_deref()
+            .is_some_and(|u| tftp_url(u).is_some())
+    }
+}
+
+/// A `tftp://host/path` URL (RFC 5970 option 59): the path and, when the
+/// host is an address (`[v6]`, `a.b.c.d`, either with a port), the server.
+pub fn tftp_url(url: &str) -> Option<(String, Option<IpAddr>)> {
+    const SCHEME: &str = "tftp://";
+    let head = url.get(..SCHEME.len())?;
+    if !head.eq_ignore_ascii_case(SCHEME) {
+        return None;
+    }
+    let rest = &url[SCHEME.len()..];
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(v6, |(a, _)| a),
+        None => host.split_once(':').map_or(host, |(a, _)| a),
+    };
+    Some((path.to_owned(), host.parse().ok()))
 }
 
 /// The server a DHCP reply comes from: option 54, else its source address.
@@ -159,6 +212,15 @@ pub struct Session {
     pub ack: Option<Offer>,
     pub nak_from: Option<[u8; 4]>,
     pub client_ip: Option<IpAddr>,
+    // DHCPv6
+    pub solicits: u32,
+    pub first_solicit_ns: Option<u64>,
+    pub advertises: Vec<Offer6>,
+    pub requests6: u32,
+    pub reply6: Option<Offer6>,
+    /// The transaction of the client's latest DHCPv6 message (a server's
+    /// answer names the client by it when its DUID holds no MAC).
+    pub xid6: Option<[u8; 4]>,
     // The boot server on port 4011.
     pub proxy_requests: u32,
     pub proxy_target: Option<[u8; 4]>,
@@ -170,6 +232,12 @@ pub struct Session {
     // HTTP
     pub conns: Vec<super::http::Conn>,
     pub fetches: Vec<super::http::Fetch>,
+    /// The boot option of the current attempt, from its first DISCOVER or
+    /// Solicit, and when that came.
+    pub protocol: Option<BootProtocol>,
+    pub attempt_first_ns: u64,
+    /// The attempts of this boot that ended before the current one.
+    pub attempts: Vec<Attempt>,
     /// Addresses of this client in the tracker's address table.
     pub addresses: Vec<IpAddr>,
     /// Boxed: most sessions of a full table (a flood) have none.
@@ -200,6 +268,41 @@ impl Session {
             && self.proxy_requests == 0
             && self.transfers.is_empty()
             && self.conns.is_empty()
+            && self.solicits <= 1
+            && self.requests6 == 0
+            && self.reply6.is_none()
+    }
+
+    /// The current attempt ended (the firmware went on to `next`): it is
+    /// kept as `ended`, and what the stages saw of it is forgotten; the
+    /// client's identity, timeline and addresses stay.
+    pub fn next_attempt(&mut self, ended: Attempt, next: BootProtocol, now: u64) {
+        let mut attempts = std::mem::take(&mut self.attempts);
+        if attempts.len() >= MAX_ATTEMPTS {
+            attempts.remove(0);
+        }
+        attempts.push(ended);
+        *self = Session {
+            mac: self.mac,
+            seq: self.seq,
+            first_ns: self.first_ns,
+            last_ns: self.last_ns,
+            announced: self.announced,
+            protocol: Some(next),
+            attempt_first_ns: now,
+            attempts,
+            addresses: std::mem::take(&mut self.addresses),
+            flood_suspect: self.flood_suspect,
+            keep_timeline: self.keep_timeline,
+            timeline: std::mem::take(&mut self.timeline),
+            ..Session::default()
+        };
+    }
+
+    /// UEFI firmware (not iPXE): a failed attempt is followed by its next
+    /// boot option.
+    pub fn falls_back(&self) -> bool {
+        !self.ipxe && self.arch.is_some_and(crate::diagnosis::is_efi)
     }
 
     /// The boot file the client was told to fetch, and from where.
@@ -214,6 +317,13 @@ impl Session {
             .and_then(from)
             .or_else(|| self.ack.as_ref().and_then(from))
             .or_else(|| self.offers.iter().find(|o| o.is_proxy()).and_then(from))
+            .or_else(|| {
+                // DHCPv6: the Reply's option 59, else an Advertise's.
+                self.reply6
+                    .iter()
+                    .chain(self.advertises.iter())
+                    .find_map(Offer6::target)
+            })
             .map_or((None, None), |(b, srv)| (Some(b), srv))
     }
 

@@ -16,7 +16,7 @@ const PORT: u16 = 49200;
 
 /// EDK2's DISCOVER for x64 HTTP Boot: option 60 `HTTPClient:Arch:00016`,
 /// option 93 = 16.
-fn http_discover() -> Event {
+pub(super) fn http_discover() -> Event {
     let mut e = dhcp(
         1,
         Class::DhcpServer,
@@ -86,31 +86,17 @@ fn an_offer_the_firmware_cannot_take_fails_with_what_it_lacks() {
     assert_eq!(run(&pxe, None)[0].code, Some(FailureCode::E53));
 }
 
-#[test]
-fn a_url_boot_file_needs_no_tftp_server_and_head_then_get_boots() {
-    let dhcp = vec![
+/// UEFI HTTP Boot over IPv4 from `at`: DHCP with the echo and a URL, then
+/// HEAD and GET of it on one connection (the first four events are DHCP).
+pub(super) fn booted_over_http(at: u64) -> Vec<(u64, Event)> {
+    let head = response("200 OK", 3000);
+    let body = response("200 OK", 3000);
+    let (h, g) = (uefi_request("HEAD"), uefi_request("GET"));
+    let events = vec![
         (0, http_discover()),
         (S / 100, http_reply(2, Some(URL), true)),
         (S, request()),
         (S + 1, http_reply(5, Some(URL), true)),
-    ];
-    // Nothing fetched (the web server is elsewhere): no PXE-E7B for the
-    // missing next-server, only what can be said.
-    let v = run(&dhcp, None);
-    assert_ne!(v[0].outcome, Outcome::Failed, "{:#?}", v[0]);
-    assert_eq!(v[0].boot_file.as_deref(), Some(URL));
-    // HEAD, then GET of the URL on the same connection: booted.
-    let head = response("200 OK", 3000);
-    let body = response("200 OK", 3000);
-    let ua = |m: &str| {
-        String::from_utf8(get("/boot.efi", m))
-            .unwrap()
-            .replace("iPXE/1.0.0+", "UefiHttpBoot/1.0")
-            .into_bytes()
-    };
-    let (h, g) = (ua("HEAD"), ua("GET"));
-    let mut events = dhcp;
-    events.extend([
         (2 * S, ev(PORT, HttpMoment::Syn, false, 0, 0, &[])),
         (2 * S + 1, ev(PORT, HttpMoment::SynAck, true, 0, 0, &[])),
         (2 * S + 2, ev(PORT, HttpMoment::Request, false, 0, 0, &h)),
@@ -140,7 +126,29 @@ fn a_url_boot_file_needs_no_tftp_server_and_head_then_get_boots() {
                 &body,
             ),
         ),
-    ]);
+    ];
+    events.into_iter().map(|(t, e)| (at + t, e)).collect()
+}
+
+/// EDK2 HttpBootDxe's request for the URL's path.
+fn uefi_request(method: &str) -> Vec<u8> {
+    String::from_utf8(get("/boot.efi", method))
+        .unwrap()
+        .replace("iPXE/1.0.0+", "UefiHttpBoot/1.0")
+        .into_bytes()
+}
+
+#[test]
+fn a_url_boot_file_needs_no_tftp_server_and_head_then_get_boots() {
+    let events = booted_over_http(0);
+    let dhcp = events[..4].to_vec();
+    // Nothing fetched (the web server is elsewhere): no PXE-E7B for the
+    // missing next-server, only what can be said.
+    let v = run(&dhcp, None);
+    assert_ne!(v[0].outcome, Outcome::Failed, "{:#?}", v[0]);
+    assert_eq!(v[0].boot_file.as_deref(), Some(URL));
+    // HEAD, then GET of the URL on the same connection: booted.
+    let (h, g) = (uefi_request("HEAD"), uefi_request("GET"));
     let v = run(&events, None);
     assert_eq!(v.len(), 1, "{v:#?}");
     assert_eq!(

@@ -488,3 +488,4 @@ fn events_a_few_ms_out_of_order() {
 mod bounds;
 mod http;
 mod http_boot;
+mod ipv6;
