@@ -366,27 +366,32 @@ pub fn no_offers(mac: [u8; 6], discovers: u32) -> Verdict {
     )
 }
 
+/// EDK2 gave up waiting. Measured over IPv6: OVMF sometimes misses the
+/// TFTP server's ERROR (it comes a fraction of a millisecond after the
+/// read request), resends the request six times, 5 s apart, each refused
+/// again, and shows this instead of `PXE-E23`.
+pub const EDK2_TIMEOUT: &str = "PXE-E18: Server response timeout.";
+
 /// EDK2's PXE over IPv6 found no Advertise or Reply it could boot from.
 const EDK2_NO_VALID_OFFER: &str = "PXE-E16: No valid offer received.";
 
 /// PXE over IPv6: no DHCPv6 server answered the client's Solicits (EDK2:
-/// `PXE-E16`).
+/// `PXE-E16`, [`console_message`]).
 pub fn no_advertise(mac: [u8; 6], solicits: u32) -> Verdict {
-    Verdict {
-        console: Some(EDK2_NO_VALID_OFFER),
-        ..failed(
-            mac,
-            FailureCode::E51,
-            None,
-            format!("no DHCPv6 server answered: no Advertise after {solicits} Solicit(s)"),
-            "check that a DHCPv6 server serves this segment with a range for it (dnsmasq dhcp-range=<prefix>::,..., Kea's dhcp6 subnet), and that the router's DHCPv6 relay points at it; a network that boots over IPv4 only can turn PXE over IPv6 off in the firmware setup to save the client the wait".into(),
-        )
-    }
+    failed(
+        mac,
+        FailureCode::E51,
+        None,
+        format!("no DHCPv6 server answered: no Advertise after {solicits} Solicit(s)"),
+        "check that a DHCPv6 server serves this segment with a range for it (dnsmasq dhcp-range=<prefix>::,..., Kea's dhcp6 subnet), and that the router's DHCPv6 relay points at it; a network that boots over IPv4 only can turn PXE over IPv6 off in the firmware setup to save the client the wait".into(),
+    )
 }
 
 /// PXE over IPv6: the DHCPv6 server answered without a boot file URL the
 /// client can fetch (option 59 missing, or not `tftp://`; EDK2 refuses
-/// both: `PXE-E16`).
+/// both). Without option 59 OVMF prints `PXE-E21: Remote boot cancelled.`
+/// (measured, `cargo xtask e2e`); what it prints for another scheme was
+/// not measured, so no console text is claimed.
 pub fn no_boot_url6(mac: [u8; 6], server: Option<IpAddr>, url: Option<&str>) -> Verdict {
     let from = server.map_or(String::new(), |s| format!(" {s}"));
     let (cause, fix) = match url {
@@ -402,7 +407,7 @@ pub fn no_boot_url6(mac: [u8; 6], server: Option<IpAddr>, url: Option<&str>) -> 
         ),
     };
     Verdict {
-        console: Some(EDK2_NO_VALID_OFFER),
+        console: url.is_none().then_some("PXE-E21: Remote boot cancelled."),
         ..failed(mac, FailureCode::E53, server, cause, fix)
     }
 }
@@ -411,9 +416,21 @@ pub fn no_boot_url6(mac: [u8; 6], server: Option<IpAddr>, url: Option<&str>) -> 
 /// the lab, `cargo xtask e2e`) prints for a failure, so a user can match
 /// the screen in front of them to the verdict. `None` for other firmware:
 /// classic BIOS ROMs print the code itself, iPXE its own words.
-pub fn console_message(arch: Option<u16>, code: FailureCode) -> Option<&'static str> {
+/// `ipv6`: the failure is PXE over IPv6's (UefiPxeBcDxe's DHCPv6 and
+/// MTFTPv6 paths print otherwise).
+pub fn console_message(arch: Option<u16>, code: FailureCode, ipv6: bool) -> Option<&'static str> {
     if !arch.is_some_and(is_efi) {
         return None;
+    }
+    if ipv6 {
+        return match code {
+            FailureCode::E51 => Some(EDK2_NO_VALID_OFFER),
+            // Unless it missed the error: `EDK2_TIMEOUT`.
+            FailureCode::E3B | FailureCode::E3C | FailureCode::E36 => {
+                Some("PXE-E23: Client received TFTP error from server.")
+            }
+            _ => None,
+        };
     }
     // HttpBootDxe: an offer it cannot boot from is discarded, and its DHCP
     // times out (measured with OVMF: no echo, no URI).
@@ -429,7 +446,7 @@ pub fn console_message(arch: Option<u16>, code: FailureCode) -> Option<&'static 
         // Nothing answers on 4011, or no offer names a boot file: EDK2
         // finds no offer it can boot from.
         FailureCode::E55 | FailureCode::E53 => Some("PXE-E16: No valid offer received."),
-        FailureCode::E51 => Some("PXE-E18: Server response timeout."),
+        FailureCode::E51 => Some(EDK2_TIMEOUT),
         FailureCode::E3B | FailureCode::E3C | FailureCode::E36 => {
             Some("PXE-E23: Client received TFTP error from server.")
         }

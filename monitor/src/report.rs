@@ -50,19 +50,21 @@ pub struct SessionJson<'a> {
     /// `pxe_ipv6`, `http_ipv4`, `http_ipv6`; `null`: no DISCOVER or
     /// Solicit of it seen).
     pub protocol: Option<&'static str>,
-    /// The attempts of the same boot that failed before it (UEFI
-    /// firmware's next boot option), in order.
+    /// The boot's other attempts (UEFI firmware tries its boot options in
+    /// turn), in order.
     pub attempts: Vec<AttemptJson<'a>>,
-    /// The time those attempts cost: from the boot's first message to the
-    /// first of the attempt the verdict is about.
+    /// What the attempts before the verdict's cost: from the boot's first
+    /// message to the start of the attempt the verdict is about.
     pub time_lost_seconds: f64,
     pub first_seen: String,
     pub last_seen: String,
 }
 
-/// An earlier attempt in [`SessionJson`].
+/// Another attempt of the boot in [`SessionJson`].
 #[derive(Serialize)]
 pub struct AttemptJson<'a> {
+    /// `before` or `after` the attempt the verdict is about.
+    pub when: &'static str,
     pub protocol: &'static str,
     pub outcome: &'static str,
     pub code: Option<&'static str>,
@@ -72,8 +74,9 @@ pub struct AttemptJson<'a> {
 }
 
 impl<'a> AttemptJson<'a> {
-    fn new(a: &'a Attempt) -> Self {
+    fn new(a: &'a Attempt, v: &Verdict) -> Self {
         AttemptJson {
+            when: if is_before(a, v) { "before" } else { "after" },
             protocol: a.protocol.label(),
             outcome: a.outcome.label(),
             code: a.code.map(|c| c.label()),
@@ -155,7 +158,7 @@ impl<'a> SessionJson<'a> {
             transfers: v.transfers.iter().map(TransferJson::new).collect(),
             basis: v.basis.label(),
             protocol: v.protocol.map(|p| p.label()),
-            attempts: v.attempts.iter().map(AttemptJson::new).collect(),
+            attempts: v.attempts.iter().map(|a| AttemptJson::new(a, v)).collect(),
             time_lost_seconds: v.time_lost_ns() as f64 / 1e9,
             first_seen: rfc3339(v.first_seen_ns),
             last_seen: rfc3339(v.last_seen_ns),
@@ -225,7 +228,7 @@ pub fn write_text(out: &mut impl Write, verdicts: &[Verdict]) -> io::Result<()> 
             writeln!(out, "  cause: {}", escape(c))?;
         }
         for a in &v.attempts {
-            writeln!(out, "  {}", escape(&attempt_text(a)))?;
+            writeln!(out, "  {}", escape(&attempt_text(a, v)))?;
         }
         if let Some(f) = &v.fix {
             writeln!(out, "  fix:   {}", escape(f))?;
@@ -241,25 +244,31 @@ pub fn write_text(out: &mut impl Write, verdicts: &[Verdict]) -> io::Result<()> 
     Ok(())
 }
 
-/// An earlier attempt in a few words: "61.0 s lost in PXE over IPv6
-/// (PXE-E51): no DHCPv6 server answered ...".
-pub fn attempt_text(a: &Attempt) -> String {
+fn is_before(a: &Attempt, v: &Verdict) -> bool {
+    a.first_seen_ns < v.attempt_started_ns
+}
+
+/// Another attempt in a few words: "61.0 s lost in PXE over IPv6
+/// (PXE-E51): no DHCPv6 server answered ..." before the verdict's, "then
+/// HTTP Boot over IPv4 (unfinished, 0.3 s): ..." after it.
+pub fn attempt_text(a: &Attempt, v: &Verdict) -> String {
     let how = a.code.map_or(a.outcome.label(), |c| c.label());
     let cause = a
         .cause
         .as_deref()
         .map_or(String::new(), |c| format!(": {c}"));
-    format!(
-        "{:.1} s lost in {} ({how}){cause}",
-        a.duration_ns() as f64 / 1e9,
-        a.protocol.text()
-    )
+    let secs = a.duration_ns() as f64 / 1e9;
+    if is_before(a, v) {
+        format!("{secs:.1} s lost in {} ({how}){cause}", a.protocol.text())
+    } else {
+        format!("then {} ({how}, {secs:.1} s){cause}", a.protocol.text())
+    }
 }
 
 /// One structured log line per session (strings from the wire escaped).
 pub fn log_verdict(v: &Verdict) {
     let warnings: Vec<&str> = v.warnings.iter().map(|w| w.text.as_str()).collect();
-    let attempts: Vec<String> = v.attempts.iter().map(attempt_text).collect();
+    let attempts: Vec<String> = v.attempts.iter().map(|a| attempt_text(a, v)).collect();
     info!(
         client_mac = mac_text(v.client_mac),
         outcome = v.outcome.label(),
@@ -271,7 +280,7 @@ pub fn log_verdict(v: &Verdict) {
         warnings = %escape(&warnings.join("; ")),
         basis = v.basis.label(),
         protocol = v.protocol.map_or("", |p| p.label()),
-        earlier_attempts = %escape(&attempts.join("; ")),
+        other_attempts = %escape(&attempts.join("; ")),
         "PXE session"
     );
 }

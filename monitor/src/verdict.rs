@@ -163,6 +163,37 @@ impl FailureCode {
     pub fn from_label(s: &str) -> Option<FailureCode> {
         FailureCode::ALL.into_iter().find(|c| c.label() == s)
     }
+
+    /// How far into the boot a failure with this code got: 0, nothing
+    /// answered; 1, a DHCP server answered with nothing the client could
+    /// use; 2, the client was sent to a boot server that did not answer;
+    /// 3, the client asked for its file (TFTP, HTTP). Of a boot whose
+    /// attempts all failed, the one that got furthest is the one to fix:
+    /// the others fail because nothing serves their boot option.
+    pub const fn reach(self) -> u8 {
+        match self {
+            FailureCode::E51 => 0,
+            FailureCode::E52
+            | FailureCode::E53
+            | FailureCode::E7B
+            | FailureCode::Nak
+            | FailureCode::HttpBootNoEcho
+            | FailureCode::HttpBootNoUri => 1,
+            FailureCode::E55 => 2,
+            FailureCode::E32
+            | FailureCode::E35
+            | FailureCode::E36
+            | FailureCode::E3B
+            | FailureCode::E3C
+            | FailureCode::Http404
+            | FailureCode::Http403
+            | FailureCode::Http4xx
+            | FailureCode::Http5xx
+            | FailureCode::HttpRefused
+            | FailureCode::HttpNoAnswer
+            | FailureCode::HttpCut => 3,
+        }
+    }
 }
 
 /// A condition on the servers that did not decide the boot but is worth
@@ -273,8 +304,8 @@ impl BootProtocol {
     }
 }
 
-/// An attempt of the boot that ended before the one the verdict is about
-/// (the firmware went on to its next boot option).
+/// Another attempt of the same boot than the one the verdict is about: the
+/// firmware tried several boot options in turn.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
     pub protocol: BootProtocol,
@@ -383,19 +414,32 @@ pub struct Verdict {
     /// What the client's firmware prints for this failure, where known.
     pub console: Option<&'static str>,
     /// The boot option of the attempt the verdict is about (`None`: no
-    /// DISCOVER or Solicit of it was seen).
+    /// DISCOVER or Solicit of it was seen), and when that attempt started.
+    /// A boot that booted is about its last attempt; one whose attempts all
+    /// failed, about the failure that got furthest
+    /// ([`FailureCode::reach`]).
     pub protocol: Option<BootProtocol>,
-    /// The attempts of the same boot that ended before it, in order.
+    pub attempt_started_ns: u64,
+    /// The boot's other attempts, in order (those before the verdict's
+    /// start before [`attempt_started_ns`](Self::attempt_started_ns)).
     pub attempts: Vec<Attempt>,
 }
 
 impl Verdict {
-    /// From the boot's first message to the first of the attempt the
-    /// verdict is about: what the earlier attempts cost.
+    /// From the boot's first message to the start of the attempt the
+    /// verdict is about: what the attempts before it cost.
     pub fn time_lost_ns(&self) -> u64 {
+        if self.attempts.is_empty() {
+            return 0;
+        }
+        self.attempt_started_ns.saturating_sub(self.first_seen_ns)
+    }
+
+    /// The attempts before the one the verdict is about.
+    pub fn attempts_before(&self) -> impl Iterator<Item = &Attempt> {
         self.attempts
-            .last()
-            .map_or(0, |a| a.last_seen_ns.saturating_sub(self.first_seen_ns))
+            .iter()
+            .filter(|a| a.first_seen_ns < self.attempt_started_ns)
     }
 }
 
@@ -424,6 +468,7 @@ impl Verdict {
             dhcp_servers: Vec::new(),
             console: None,
             protocol: None,
+            attempt_started_ns: 0,
             attempts: Vec::new(),
         }
     }

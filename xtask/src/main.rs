@@ -37,7 +37,7 @@ enum Cmd {
         /// Only this scenario (repeatable).
         #[arg(long = "scenario", value_name = "NAME")]
         scenarios: Vec<String>,
-        /// Only this firmware (repeatable; default both).
+        /// Only this firmware (repeatable; default all).
         #[arg(long, value_enum)]
         firmware: Vec<lab::Firmware>,
         /// Runs at once, each in its own lab instance.

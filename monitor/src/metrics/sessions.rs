@@ -331,6 +331,7 @@ mod tests {
         v.first_seen_ns = 100 * S;
         v.last_seen_ns = 170 * S;
         v.protocol = Some(BootProtocol::HttpIpv4);
+        v.attempt_started_ns = 164 * S;
         v.attempts = vec![
             attempt(BootProtocol::PxeIpv4, FailureCode::E3B, 100 * S, 103 * S),
             attempt(BootProtocol::PxeIpv6, FailureCode::E51, 103 * S, 164 * S),

@@ -7,7 +7,7 @@
 
 use super::{
     Progress, Timeouts, dhcp, dhcp6, http, proxy,
-    state::{Session, ip},
+    state::{EndedAttempt, Session, ip},
     tftp,
 };
 use crate::{
@@ -101,7 +101,7 @@ fn decide_with(s: &Session, now: u64, live: Option<&Live<'_>>, ended: bool) -> O
 /// next boot option: what its evidence decides, silence included (the
 /// client will say no more in it); `None` when it booted (a loader's DHCP
 /// of another kind is the chain going on, not a new attempt).
-pub fn attempt_ended(s: &Session, timeouts: &Timeouts, now: u64) -> Option<Attempt> {
+pub fn attempt_ended(s: &Session, timeouts: &Timeouts, now: u64) -> Option<EndedAttempt> {
     let protocol = s.protocol?;
     let v = match &s.verdict {
         Some(v) => Verdict::clone(v),
@@ -119,14 +119,65 @@ pub fn attempt_ended(s: &Session, timeouts: &Timeouts, now: u64) -> Option<Attem
     if v.outcome == Outcome::Booted {
         return None;
     }
-    Some(Attempt {
+    let summary = Attempt {
         protocol,
         outcome: v.outcome,
         code: v.code,
-        cause: v.cause,
+        cause: v.cause.clone(),
         first_seen_ns: s.attempt_first_ns,
         last_seen_ns: now,
+    };
+    Some(EndedAttempt {
+        summary,
+        verdict: Box::new(finish_verdict(s, v)),
     })
+}
+
+/// The boot's verdict from its current attempt's `v` (finished) and the
+/// attempts before it: the current one's if it booted or cannot be judged
+/// from here (unknown); else, of the failed attempts, the one that got
+/// furthest (the first of those: the firmware's preferred boot option):
+/// the others failed because nothing serves their boot option, and a last
+/// attempt whose evidence ran out (unfinished) does not hide the failure
+/// before it. Every verdict lists the other attempts.
+pub fn boot_verdict(s: &Session, v: Verdict) -> Verdict {
+    if s.attempts.is_empty() {
+        return v;
+    }
+    let current = s.protocol.map(|protocol| Attempt {
+        protocol,
+        outcome: v.outcome,
+        code: v.code,
+        cause: v.cause.clone(),
+        first_seen_ns: s.attempt_first_ns,
+        last_seen_ns: s.last_ns,
+    });
+    let judged_by_current = matches!(v.outcome, Outcome::Booted | Outcome::Unknown);
+    let reach = |code: Option<crate::verdict::FailureCode>| code.map(|c| c.reach());
+    let furthest = s
+        .attempts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.verdict.outcome == Outcome::Failed)
+        .max_by_key(|(i, a)| (reach(a.verdict.code), std::cmp::Reverse(*i)))
+        .filter(|(_, a)| v.outcome != Outcome::Failed || reach(a.verdict.code) >= reach(v.code))
+        .map(|(i, _)| i);
+    let (mut out, chosen) = match furthest {
+        Some(i) if !judged_by_current => (Verdict::clone(&s.attempts[i].verdict), Some(i)),
+        _ => (v, None),
+    };
+    out.attempts = s
+        .attempts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != chosen)
+        .map(|(_, a)| a.summary.clone())
+        .chain(current.filter(|_| chosen.is_some()))
+        .collect();
+    out.first_seen_ns = s.first_ns;
+    out.last_seen_ns = s.last_ns;
+    out.timeline = s.timeline.clone();
+    out
 }
 
 /// Why a session was closed without a verdict.
@@ -170,7 +221,7 @@ pub fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
     v.last_seen_ns = s.last_ns;
     v.timeline = s.timeline.clone();
     v.protocol = s.protocol;
-    v.attempts = s.attempts.clone();
+    v.attempt_started_ns = s.attempt_first_ns;
     v.basis = if s.announced {
         Basis::PxeExchange
     } else {
@@ -215,7 +266,7 @@ pub fn finish_verdict(s: &Session, mut v: Verdict) -> Verdict {
     v.dhcp_servers = dhcp_servers(s);
     v.console = v.console.or_else(|| {
         v.code
-            .and_then(|code| diagnosis::console_message(s.arch, code))
+            .and_then(|code| diagnosis::console_message(s.arch, code, s.is_ipv6()))
     });
     v
 }

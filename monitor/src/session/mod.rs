@@ -58,7 +58,8 @@ use crate::{
     verdict::{BootProtocol, Verdict},
 };
 use decide::{
-    Closed, Live, attempt_ended, decide, decide_ended, finish_verdict, tftp_only, unfinished,
+    Closed, Live, attempt_ended, boot_verdict, decide, decide_ended, finish_verdict, tftp_only,
+    unfinished,
 };
 use state::{MAX_ADDRESSES, Session};
 use timeline::note;
@@ -537,7 +538,7 @@ impl Tracker {
                 && !s.reported
                 && let Some(v) = &s.verdict
             {
-                out.push(finish_verdict(s, Verdict::clone(v)));
+                out.push(boot_verdict(s, finish_verdict(s, Verdict::clone(v))));
                 s.reported = true;
             }
         }
@@ -578,11 +579,12 @@ impl Tracker {
         }
         let t = s.rel(now_ns);
         note!(s, t, {
-            let how = ended.code.map_or(ended.outcome.label(), |c| c.label());
+            let a = &ended.summary;
+            let how = a.code.map_or(a.outcome.label(), |c| c.label());
             format!(
                 "{} ended ({how}) after {:.1} s; {} starts",
                 current.text(),
-                ended.duration_ns() as f64 / 1e9,
+                a.duration_ns() as f64 / 1e9,
                 protocol.text()
             )
         });
@@ -669,7 +671,7 @@ impl Tracker {
             None => decide_ended(&s).unwrap_or_else(|| unfinished(&s, why)),
         };
         if !s.reported {
-            self.finished.push(finish_verdict(&s, v));
+            self.finished.push(boot_verdict(&s, finish_verdict(&s, v)));
         }
     }
 

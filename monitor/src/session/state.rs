@@ -66,6 +66,15 @@ impl Offer {
     }
 }
 
+/// An attempt the firmware left for its next boot option: how it ended,
+/// and its whole verdict (a boot whose attempts all failed is judged by the
+/// one that got furthest).
+#[derive(Clone, Debug)]
+pub struct EndedAttempt {
+    pub summary: Attempt,
+    pub verdict: Box<Verdict>,
+}
+
 /// A DHCPv6 Advertise or Reply to the client, as far as the tracker needs
 /// it.
 #[derive(Clone, Debug, Default)]
@@ -237,7 +246,7 @@ pub struct Session {
     pub protocol: Option<BootProtocol>,
     pub attempt_first_ns: u64,
     /// The attempts of this boot that ended before the current one.
-    pub attempts: Vec<Attempt>,
+    pub attempts: Vec<EndedAttempt>,
     /// Addresses of this client in the tracker's address table.
     pub addresses: Vec<IpAddr>,
     /// Boxed: most sessions of a full table (a flood) have none.
@@ -276,7 +285,7 @@ impl Session {
     /// The current attempt ended (the firmware went on to `next`): it is
     /// kept as `ended`, and what the stages saw of it is forgotten; the
     /// client's identity, timeline and addresses stay.
-    pub fn next_attempt(&mut self, ended: Attempt, next: BootProtocol, now: u64) {
+    pub fn next_attempt(&mut self, ended: EndedAttempt, next: BootProtocol, now: u64) {
         let mut attempts = std::mem::take(&mut self.attempts);
         if attempts.len() >= MAX_ATTEMPTS {
             attempts.remove(0);
@@ -297,6 +306,14 @@ impl Session {
             timeline: std::mem::take(&mut self.timeline),
             ..Session::default()
         };
+    }
+
+    /// The current attempt is over IPv6.
+    pub fn is_ipv6(&self) -> bool {
+        matches!(
+            self.protocol,
+            Some(BootProtocol::PxeIpv6 | BootProtocol::HttpIpv6)
+        )
     }
 
     /// UEFI firmware (not iPXE): a failed attempt is followed by its next

@@ -147,9 +147,19 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
         return Step::Wait;
     };
     if let Some((code, msg)) = &tr.server_error {
-        return Step::Decided(diagnosis::tftp_error(
-            s.mac, &tr.file, tr.server, *code, msg,
-        ));
+        let mut v = diagnosis::tftp_error(s.mac, &tr.file, tr.server, *code, msg);
+        // The firmware asked again after the error: it did not take it
+        // (OVMF over IPv6, measured), and says it timed out.
+        let requests: u32 = s
+            .transfers
+            .iter()
+            .filter(|t| t.server == tr.server && same_file(&t.file, &tr.file))
+            .map(|t| t.requests)
+            .sum();
+        if requests > 1 && s.is_ipv6() && s.falls_back() {
+            v.console = Some(diagnosis::EDK2_TIMEOUT);
+        }
+        return Step::Decided(v);
     }
     if !tr.answered && tr.unreachable > 0 {
         return Step::Decided(diagnosis::tftp_no_server(

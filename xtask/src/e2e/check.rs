@@ -32,7 +32,9 @@ pub(super) struct Monitor {
 pub(super) fn console_timeout(fw: Firmware) -> Duration {
     match fw {
         Firmware::Bios => Duration::from_secs(60),
-        Firmware::Uefi | Firmware::UefiHttp => Duration::from_secs(120),
+        Firmware::Uefi | Firmware::UefiHttp | Firmware::Uefi6 => Duration::from_secs(120),
+        // PXE over IPv4 and IPv6 first (a minute with no DHCPv6 server).
+        Firmware::UefiChain => Duration::from_secs(180),
     }
 }
 
@@ -91,11 +93,14 @@ pub(super) fn check_monitor(
     let want: Verdict = if m.watch.sees_all {
         truth.clone()
     } else {
-        ("unknown".to_owned(), None)
+        ("unknown".to_owned(), None, String::new())
     };
     let at = m.watch.at.label();
     match &live {
-        None => problems.push(format!("{at}: no live verdict within 40 s")),
+        None => problems.push(format!(
+            "{at}: no live verdict within {:?}",
+            super::run::verdict_wait(fw)
+        )),
         Some(v) if *v != want => problems.push(format!(
             "{at}: live verdict {}, expected {}",
             verdict_text(&live),
@@ -112,7 +117,7 @@ pub(super) fn check_monitor(
             "{at}: pxe-monitor says the console shows {c:?}, it showed {console_line:?}"
         ));
     }
-    if fw != Firmware::Bios && m.watch.sees_all && want.1.is_some() && said_console.is_none() {
+    if fw.is_uefi() && m.watch.sees_all && want.1.is_some() && said_console.is_none() {
         problems.push(format!(
             "{at}: no console message for the UEFI failure {}",
             verdict_text(&live)
@@ -143,6 +148,29 @@ pub(super) fn check_monitor(
             problems.push(format!(
                 "{at}: pxe_boot_failures_total{{code=\"{code}\"}} rose by {d}, expected 1"
             ));
+        }
+    }
+    // Each attempt of the boot counted once, the earlier ones as failed
+    // under their boot option.
+    if m.watch.sees_all {
+        let earlier: Vec<&str> = want.2.split(", ").filter(|a| !a.is_empty()).collect();
+        // (Those after the verdict's, where the run stopped the client,
+        // count too.)
+        let d = delta("pxe_boot_attempts_total", &[]);
+        if d < 1 + earlier.len() as i64 {
+            problems.push(format!(
+                "{at}: pxe_boot_attempts_total rose by {d}, expected at least {}",
+                1 + earlier.len()
+            ));
+        }
+        for a in earlier {
+            let protocol = a.split(' ').next().unwrap_or("");
+            let labels = [("protocol", protocol), ("outcome", "failed")];
+            if delta("pxe_boot_attempts_total", &labels) < 1 {
+                problems.push(format!(
+                    "{at}: pxe_boot_attempts_total{{protocol=\"{protocol}\",outcome=\"failed\"}} did not rise"
+                ));
+            }
         }
     }
     let lost = scrape::sum(&after, "pxe_events_lost_total", &[]);

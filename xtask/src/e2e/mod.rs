@@ -89,7 +89,13 @@ pub fn run(opts: Options) -> Result<()> {
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let out = fs::canonicalize(&out)?;
     let firmware = if opts.firmware.is_empty() {
-        vec![Firmware::Bios, Firmware::Uefi, Firmware::UefiHttp]
+        vec![
+            Firmware::Bios,
+            Firmware::Uefi,
+            Firmware::UefiHttp,
+            Firmware::Uefi6,
+            Firmware::UefiChain,
+        ]
     } else {
         opts.firmware
     };

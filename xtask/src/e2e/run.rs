@@ -100,9 +100,13 @@ fn drive(
     check_console(run, &expect, fw);
 
     // Each monitor's live verdict: at once on evidence, or after the
-    // tracker's timeouts (no answer 10 s, a stalled transfer 30 s).
-    let truth: Verdict = (expect.outcome.to_owned(), expect.code.map(str::to_owned));
-    let deadline = Instant::now() + Duration::from_secs(40);
+    // tracker's timeouts (`verdict_wait`).
+    let truth: Verdict = (
+        expect.outcome.to_owned(),
+        expect.code.map(str::to_owned),
+        expect.attempts.to_owned(),
+    );
+    let deadline = Instant::now() + verdict_wait(fw);
     for m in &monitors {
         let view = check_monitor(
             m,
@@ -144,6 +148,18 @@ fn drive(
         ));
     }
     Ok(())
+}
+
+/// How long a monitor's live verdict may take once the console decided:
+/// the tracker's timeouts (no answer 10 s, a stalled transfer 30 s); with
+/// OVMF's whole chain of boot options, the attempt the run cut short
+/// (qemu stopped as it began) ends at its no-offer timeout (60 s), and a
+/// UEFI failure waits the settle time (15 s) for a next attempt.
+pub(super) fn verdict_wait(fw: Firmware) -> Duration {
+    match fw {
+        Firmware::Uefi6 | Firmware::UefiChain => Duration::from_secs(100),
+        _ => Duration::from_secs(40),
+    }
 }
 
 /// One UDP datagram from `ns` to `to` (its discard port), across the

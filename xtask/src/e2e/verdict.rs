@@ -12,21 +12,42 @@ use crate::{lab, scrape};
 /// The client's MAC address in every run (each run has its own segment).
 pub(super) const MAC: &str = lab::CLIENT_MAC;
 
-/// An outcome and its code, as /api/sessions and replay print them.
-pub type Verdict = (String, Option<String>);
+/// An outcome, its code, and the boot's attempts before the verdict's (`protocol code`
+/// or `protocol outcome`, comma-separated), as /api/sessions and replay
+/// print them.
+pub type Verdict = (String, Option<String>, String);
 
 pub(super) fn verdict_text(v: &Option<Verdict>) -> String {
-    match v {
-        None => "none".into(),
-        Some((o, Some(c))) => format!("{o} {c}"),
-        Some((o, None)) => o.clone(),
+    let Some((o, code, attempts)) = v else {
+        return "none".into();
+    };
+    let mut t = match code {
+        Some(c) => format!("{o} {c}"),
+        None => o.clone(),
+    };
+    if !attempts.is_empty() {
+        t += &format!(" after {attempts}");
     }
+    t
 }
 
 fn outcome_of(v: &Value) -> Verdict {
+    // The attempts before the verdict's: those after it are where the run
+    // stopped the client (it goes on to its next boot option).
+    let attempts: Vec<String> = v["attempts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["when"] == "before")
+        .map(|a| {
+            let how = a["code"].as_str().or(a["outcome"].as_str()).unwrap_or("?");
+            format!("{} {how}", a["protocol"].as_str().unwrap_or("?"))
+        })
+        .collect();
     (
         v["outcome"].as_str().unwrap_or("?").to_owned(),
         v["code"].as_str().map(str::to_owned),
+        attempts.join(", "),
     )
 }
 

@@ -25,6 +25,15 @@ pub enum Firmware {
     /// so its first boot option is HTTP Boot over IPv4 (else it spends
     /// about a minute in PXE over IPv4 and IPv6 first).
     UefiHttp,
+    /// OVMF with PXE over IPv4 turned off through fw_cfg
+    /// ([`PXE6_FW_CFG`]): its first boot option is PXE over IPv6 (DHCPv6,
+    /// then TFTP over IPv6).
+    Uefi6,
+    /// OVMF as it comes, every boot option in its order (PXE over IPv4,
+    /// PXE over IPv6, HTTP Boot over IPv4 and IPv6): the console decides
+    /// when the chain ends, on iPXE's lines (the HTTP Boot set-ups hand it
+    /// ipxe.efi) or HTTP Boot's errors.
+    UefiChain,
 }
 
 impl Firmware {
@@ -33,7 +42,14 @@ impl Firmware {
             Firmware::Bios => "bios",
             Firmware::Uefi => "uefi",
             Firmware::UefiHttp => "uefi-http",
+            Firmware::Uefi6 => "uefi6",
+            Firmware::UefiChain => "uefi-chain",
         }
+    }
+
+    /// OVMF (EDK2), in any of its set-ups.
+    pub fn is_uefi(self) -> bool {
+        self != Firmware::Bios
     }
 }
 
@@ -44,6 +60,9 @@ pub const HTTP_BOOT_FW_CFG: [&str; 3] = [
     "name=opt/org.tianocore/IPv6PXESupport,string=no",
     "name=opt/org.tianocore/IPv6Support,string=no",
 ];
+
+/// OVMF's run-time switch that leaves PXE over IPv6 its first boot option.
+pub const PXE6_FW_CFG: [&str; 1] = ["name=opt/org.tianocore/IPv4PXESupport,string=no"];
 
 /// Where OVMF lives (Debian's ovmf package).
 const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
@@ -70,6 +89,9 @@ const EDK2_BOOTED: &str = "NBP file downloaded successfully";
 /// EDK2 lines that end the IPv4 PXE attempt: its error codes, or the next
 /// boot option starting.
 const EDK2_FAILURE_LINES: &[&str] = &["PXE-E", ">>Start PXE over IPv6", ">>Start HTTP Boot"];
+/// EDK2 lines that end a PXE over IPv6 attempt: its error codes, or the
+/// next boot option starting.
+const EDK2_PXE6_FAILURE_LINES: &[&str] = &["PXE-E", ">>Start HTTP Boot"];
 /// EDK2 HttpBootDxe's lines that end an HTTP Boot attempt (its error
 /// texts, HttpBootSupport.c and HttpBootImpl.c), and the boot manager
 /// giving up on the option.
@@ -80,6 +102,14 @@ const EDK2_HTTP_FAILURE_LINES: &[&str] = &[
     "Error: ",
     "BdsDxe: failed to load",
 ];
+/// HttpBootDxe's error texts alone.
+const EDK2_HTTP_ERROR_LINES: &[&str] =
+    &["Client Error:", "Server Error:", "Redirection:", "Error: "];
+/// The boot manager reaching OVMF's last network boot option, HTTP Boot
+/// over IPv6 (its name as the boot manager prints it when loading it and
+/// when it failed, `Boot0004 "UEFI HTTPv6 (MAC:...)"`): the chain did not
+/// boot before it.
+const CHAIN_END_LINES: &[&str] = &["\"UEFI HTTPv6 (MAC:"];
 
 /// What the client's console said about its boot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,10 +158,18 @@ fn decide(
             (BOOT_OK_MARKER, &[EDK2_FAILURE_LINES, IPXE_FAILURE_LINES])
         }
         Firmware::Uefi => (EDK2_BOOTED, &[EDK2_FAILURE_LINES]),
+        Firmware::Uefi6 => (EDK2_BOOTED, &[EDK2_PXE6_FAILURE_LINES]),
         // The HTTP Boot set-ups hand the firmware ipxe.efi.
         Firmware::UefiHttp => (
             BOOT_OK_MARKER,
             &[EDK2_HTTP_FAILURE_LINES, IPXE_FAILURE_LINES],
+        ),
+        // The PXE attempts before HTTP Boot end with lines of their own
+        // (PXE-E.., the boot manager's "failed to load" of their option),
+        // which do not end the chain.
+        Firmware::UefiChain => (
+            BOOT_OK_MARKER,
+            &[EDK2_HTTP_ERROR_LINES, CHAIN_END_LINES, IPXE_FAILURE_LINES],
         ),
     };
     let ok = booted.unwrap_or(ok);
@@ -285,7 +323,7 @@ pub fn qemu_args(
             "-device".to_owned(),
             format!("e1000,netdev=n0,mac={mac}"),
         ]),
-        Firmware::Uefi | Firmware::UefiHttp => {
+        Firmware::Uefi | Firmware::UefiHttp | Firmware::Uefi6 | Firmware::UefiChain => {
             let vars = vars.context("UEFI needs a variable store path")?;
             std::fs::copy(OVMF_VARS, vars).with_context(|| {
                 format!("copying {OVMF_VARS} (package ovmf) to {}", vars.display())
@@ -298,10 +336,13 @@ pub fn qemu_args(
                 "-device".to_owned(),
                 format!("virtio-net-pci,netdev=n0,mac={mac},bootindex=1,romfile="),
             ]);
-            if firmware == Firmware::UefiHttp {
-                for c in HTTP_BOOT_FW_CFG {
-                    a.extend(["-fw_cfg".to_owned(), c.to_owned()]);
-                }
+            let fw_cfg: &[&str] = match firmware {
+                Firmware::UefiHttp => &HTTP_BOOT_FW_CFG,
+                Firmware::Uefi6 => &PXE6_FW_CFG,
+                _ => &[],
+            };
+            for c in fw_cfg {
+                a.extend(["-fw_cfg".to_owned(), (*c).to_owned()]);
             }
         }
     }
@@ -504,6 +545,22 @@ mod tests {
         assert_eq!(
             read_console(Firmware::Uefi, false, ">>Start PXE over IPv4.", None),
             None
+        );
+        // PXE over IPv6: its TFTP error ends it; on the whole chain, the
+        // PXE attempts' errors do not, HTTP Boot's iPXE does.
+        let pxe6 = ">>Start PXE over IPv6.\r\n  Station IP address is FD77:10:0:0:0:0:0:1C5\r\n\r\n\
+                    \r\n  PXE-E23: Client received TFTP error from server.\r\n";
+        let c = read_console(Firmware::Uefi6, false, pxe6, None).unwrap();
+        assert_eq!(
+            (c.booted, c.line.as_str()),
+            (false, "PXE-E23: Client received TFTP error from server.")
+        );
+        assert_eq!(read_console(Firmware::UefiChain, false, pxe6, None), None);
+        let chain = format!("{pxe6}>>Start HTTP Boot over IPv4.....\r\nLAB-BOOT-OK\r\n");
+        assert!(
+            read_console(Firmware::UefiChain, false, &chain, None)
+                .unwrap()
+                .booted
         );
         // syslinux.efi places each character, then the firmware goes on.
         let efi = "My IP is 10.77.10.145\r\n\u{1b}[17;01HO\u{1b}[17;02H\u{1b}[17;02HK\

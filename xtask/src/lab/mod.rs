@@ -99,6 +99,8 @@ pub const ROUTER_IP: &str = "10.77.10.254";
 /// Client-segment bridge and the qemu tap device (in [`CLIENT_NS`]).
 pub const BRIDGE: &str = "br0";
 pub const CLIENT_TAP: &str = "tap0";
+/// The server's IPv6 address in the IPv6 set-ups (in [`RA_PREFIX`]).
+pub const SERVER_IP6: &str = "fd77:10::1";
 /// IPv6 prefix radvd advertises.
 pub const RA_PREFIX: &str = "fd77:10::/64";
 /// Addresses dnsmasq hands out.

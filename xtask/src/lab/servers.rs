@@ -84,6 +84,36 @@ const HTTP_BOOT_NO_URI: &str = "dhcp-vendorclass=set:httpboot,HTTPClient\n\
      dhcp-userclass=set:ipxe,iPXE\n\
      dhcp-boot=tag:ipxe,http://10.77.10.1/boot.ipxe\n";
 
+/// dnsmasq's DHCPv6 for PXE over IPv6 (measured with OVMF): addresses from
+/// the prefix the router advertises ([`RA_PREFIX`](super::RA_PREFIX)),
+/// and, with `$file`, option 59 naming it on dnsmasq's own TFTP server over
+/// IPv6 ([`SERVER_IP6`](super::SERVER_IP6)).
+macro_rules! dhcp6_lines {
+    () => {
+        "dhcp-range=fd77:10::100,fd77:10::1ff,64,10m\n"
+    };
+    ($file:literal) => {
+        concat!(
+            dhcp6_lines!(),
+            "dhcp-option=option6:bootfile-url,tftp://[fd77:10::1]/",
+            $file,
+            "\n"
+        )
+    };
+}
+const DHCP6_BOOT: &str = dhcp6_lines!("boot.ipxe");
+const DHCP6_BOOT_MISSING: &str = dhcp6_lines!("missing-boot.ipxe");
+const DHCP6_NO_BOOT_URL: &str = dhcp6_lines!();
+
+/// OVMF's whole chain: PXE clients (not HTTPClient, not iPXE) are named a
+/// boot file the TFTP root lacks, there is no DHCPv6, and HTTP Boot gets
+/// ipxe.efi as in [`HTTP_BOOT`].
+const FALLBACK_CHAIN: &str = concat!(
+    "dhcp-vendorclass=set:httpboot,HTTPClient\n",
+    "dhcp-boot=tag:!httpboot,tag:!ipxe,missing-boot.ipxe,,10.77.10.1\n",
+    http_boot_lines!("dhcp-option-force=tag:httpboot,60,HTTPClient\n", "ipxe.efi")
+);
+
 /// The boot file the "missing file" set-up names (it is not in the root).
 pub const MISSING_BOOT_FILE: &str = "missing-boot.ipxe";
 
@@ -202,6 +232,19 @@ pub enum Servers {
     /// [`Servers::HttpBoot`] with the echo and no URL for HTTPClient
     /// clients: the firmware ignores the offers.
     HttpBootNoUri,
+    /// dnsmasq as in [`Servers::Dnsmasq`], and DHCPv6 with option 59
+    /// `tftp://[fd77:10::1]/boot.ipxe`, its TFTP server answering over
+    /// IPv6 too. PXE over IPv6 boots.
+    DnsmasqIpv6,
+    /// [`Servers::DnsmasqIpv6`], option 59 naming [`MISSING_BOOT_FILE`].
+    DnsmasqIpv6FileMissing,
+    /// [`Servers::DnsmasqIpv6`] without option 59.
+    DnsmasqIpv6NoBootUrl,
+    /// OVMF's chain on one server (dnsmasq and the web server): PXE over
+    /// IPv4 is named [`MISSING_BOOT_FILE`], nothing answers DHCPv6, HTTP
+    /// Boot over IPv4 gets ipxe.efi as in [`Servers::HttpBoot`]. Boots, at
+    /// the third attempt.
+    FallbackChain,
 }
 
 impl Servers {
@@ -223,6 +266,15 @@ impl Servers {
                 | Servers::HttpBootMissing
                 | Servers::HttpBootNoEcho
                 | Servers::HttpBootNoUri
+                | Servers::FallbackChain
+        )
+    }
+
+    /// Whether the server answers over IPv6 (at [`SERVER_IP6`](super::SERVER_IP6)).
+    pub fn ipv6(self) -> bool {
+        matches!(
+            self,
+            Servers::DnsmasqIpv6 | Servers::DnsmasqIpv6FileMissing | Servers::DnsmasqIpv6NoBootUrl
         )
     }
 }
@@ -526,6 +578,26 @@ impl Lab {
                 })?;
                 self.start_web(Web::Files)
             }
+            Servers::DnsmasqIpv6
+            | Servers::DnsmasqIpv6FileMissing
+            | Servers::DnsmasqIpv6NoBootUrl => {
+                self.add_server_ipv6()?;
+                let extra = match servers {
+                    Servers::DnsmasqIpv6 => DHCP6_BOOT,
+                    Servers::DnsmasqIpv6FileMissing => DHCP6_BOOT_MISSING,
+                    _ => DHCP6_NO_BOOT_URL,
+                };
+                self.start_dnsmasq(&DnsmasqConf { extra, ..healthy })
+            }
+            Servers::FallbackChain => {
+                self.write_http_boot()?;
+                self.start_dnsmasq(&DnsmasqConf {
+                    boot: None,
+                    extra: FALLBACK_CHAIN,
+                    ..healthy
+                })?;
+                self.start_web(Web::Files)
+            }
             Servers::TwoDhcpServers => {
                 self.start_dnsmasq(&healthy)?;
                 let srv2 = self.second_server(SERVER2_IP)?;
@@ -585,6 +657,17 @@ impl Lab {
             UPSTREAM_SERVER_IP,
         ]);
         self.start_daemon("relay", cmd, |l| l.contains("Sending on"))
+    }
+
+    /// [`SERVER_IP6`](super::SERVER_IP6) on the server's interface, usable
+    /// at once (no duplicate address detection on the lab's own segment).
+    fn add_server_ipv6(&mut self) -> Result<()> {
+        let addr = format!("{}/64", super::SERVER_IP6);
+        ip(
+            Some(&self.names.srv),
+            &["-6", "addr", "replace", &addr, "dev", SERVER_IF, "nodad"],
+        )?;
+        Ok(())
     }
 
     fn start_dnsmasq(&mut self, d: &DnsmasqConf) -> Result<()> {

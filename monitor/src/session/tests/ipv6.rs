@@ -10,7 +10,7 @@ use monitor_common::{
     wire::dhcp::VendorClass,
 };
 
-use super::http_boot::booted_over_http;
+use super::http_boot::{booted_over_http, http_discover};
 use super::*;
 use crate::verdict::BootProtocol;
 
@@ -111,7 +111,7 @@ fn pxe6(at: u64, url: Option<&str>) -> Vec<(u64, Event)> {
 }
 
 #[test]
-fn pxe_over_ipv6_boots_and_its_tftp_error_is_edk2s_pxe_e23() {
+fn pxe_over_ipv6_boots_and_its_tftp_error_is_named_as_ovmf_shows_it() {
     let mut events = pxe6(0, Some(URL6));
     events.push((
         2 * S + 1,
@@ -139,7 +139,7 @@ fn pxe_over_ipv6_boots_and_its_tftp_error_is_edk2s_pxe_e23() {
         v[0].timeline
     );
 
-    // The file is not on the server: PXE-E3B, as EDK2 prints it.
+    // The file is not on the server: PXE-E3B, with what OVMF shows.
     let mut events = pxe6(0, Some(URL6));
     events.push((
         2 * S + 1,
@@ -156,20 +156,45 @@ fn pxe_over_ipv6_boots_and_its_tftp_error_is_edk2s_pxe_e23() {
         "{:#?}",
         v[0]
     );
+    // OVMF missed the error and asked again, 5 s later, six times in all
+    // (measured): it shows a timeout.
+    for i in 1..6 {
+        let at = 2 * S + i * 5 * S;
+        events.extend([
+            (
+                at,
+                tftp6(TftpMoment::Request, b"\0\x01tiny.efi\0octet\0", false),
+            ),
+            (
+                at + 1,
+                tftp6(TftpMoment::Error, b"\0\x05\0\x01File not found\0", true),
+            ),
+        ]);
+    }
+    let v = run(&events, None);
+    assert_eq!(
+        (v[0].code, v[0].console),
+        (
+            Some(FailureCode::E3B),
+            Some("PXE-E18: Server response timeout.")
+        ),
+        "{:#?}",
+        v[0]
+    );
 }
 
 #[test]
-fn an_answer_without_a_tftp_url_and_no_answer_at_all_are_pxe_e16() {
-    // No option 59, and an http:// URL: EDK2 takes neither.
-    for url in [None, Some("http://[fd77:10::1]/tiny.efi")] {
+fn an_answer_without_a_tftp_url_and_no_answer_at_all_fail_as_edk2_says() {
+    // No option 59 (OVMF's console measured), and an http:// URL: EDK2
+    // takes neither.
+    for (url, console) in [
+        (None, Some("PXE-E21: Remote boot cancelled.")),
+        (Some("http://[fd77:10::1]/tiny.efi"), None),
+    ] {
         let v = run(&pxe6(0, url)[..4], None);
         assert_eq!(
             (v[0].outcome, v[0].code, v[0].console),
-            (
-                Outcome::Failed,
-                Some(FailureCode::E53),
-                Some("PXE-E16: No valid offer received.")
-            ),
+            (Outcome::Failed, Some(FailureCode::E53), console),
             "{url:?}: {:#?}",
             v[0]
         );
@@ -347,4 +372,72 @@ fn ipxe_running_dhcpv4_and_dhcpv6_side_by_side_is_one_attempt() {
     chain.push((5 * S, solicit()));
     let v = run(&chain, None);
     assert_eq!((v[0].outcome, v[0].attempts.len()), (Outcome::Booted, 0));
+}
+
+#[test]
+fn a_boot_whose_attempts_all_failed_is_judged_by_the_failure_that_got_furthest() {
+    // PXE over IPv6 gets a TFTP error, then HTTP Boot over IPv4 starts and
+    // the capture ends (the machine was switched off): the TFTP error is
+    // the boot's verdict, the cut-short attempt listed after it.
+    let mut events = pxe6(0, Some(URL6));
+    events.push((
+        2 * S + 1,
+        tftp6(TftpMoment::Error, b"\0\x05\0\x01File not found\0", true),
+    ));
+    events.extend(booted_over_http(3 * S).into_iter().take(1));
+    let v = run(&events, None);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    let v = &v[0];
+    assert_eq!(
+        (v.outcome, v.code, v.protocol, v.server),
+        (
+            Outcome::Failed,
+            Some(FailureCode::E3B),
+            Some(BootProtocol::PxeIpv6),
+            Some(SERVER6.parse().unwrap())
+        ),
+        "{v:#?}"
+    );
+    assert_eq!(
+        v.console,
+        Some("PXE-E23: Client received TFTP error from server.")
+    );
+    let others: Vec<_> = v.attempts.iter().map(|a| (a.protocol, a.outcome)).collect();
+    assert_eq!(others, [(BootProtocol::HttpIpv4, Outcome::Unfinished)]);
+    assert_eq!(v.attempts_before().count(), 0);
+    assert_eq!(v.time_lost_ns(), 0);
+    let json = crate::report::SessionJson::new(v);
+    assert_eq!(json.attempts[0].when, "after");
+
+    // PXE over IPv4 finds no DHCP server at all (four DISCOVERs), PXE over
+    // IPv6 gets a TFTP error, HTTP Boot over IPv4 gets offers it cannot
+    // use: the TFTP error, with one attempt before and one after.
+    let mut d = dhcp(1, Class::DhcpServer, f::VENDOR_PXE_CLIENT | f::CLIENT_ARCH);
+    d.client_arch = 7u16.to_be_bytes();
+    let mut events: Vec<_> = [0, 4, 12, 28].map(|t| (t * S, Event::Dhcp(d))).into();
+    let mut v6 = pxe6(60 * S, Some(URL6));
+    v6.push((
+        62 * S + 1,
+        tftp6(TftpMoment::Error, b"\0\x05\0\x01File not found\0", true),
+    ));
+    events.extend(v6);
+    // Offers without the HTTPClient echo.
+    for i in 0..4 {
+        let at = 63 * S + i * 8 * S;
+        events.extend([(at, http_discover()), (at + 1, reply(2, Some("boot.ipxe")))]);
+    }
+    let v = &run(&events, None)[0];
+    assert_eq!(
+        (v.code, v.protocol),
+        (Some(FailureCode::E3B), Some(BootProtocol::PxeIpv6))
+    );
+    let others: Vec<_> = v.attempts.iter().map(|a| (a.protocol, a.code)).collect();
+    assert_eq!(
+        others,
+        [
+            (BootProtocol::PxeIpv4, Some(FailureCode::E51)),
+            (BootProtocol::HttpIpv4, Some(FailureCode::HttpBootNoEcho)),
+        ]
+    );
+    assert_eq!(v.time_lost_ns(), 60 * S);
 }
