@@ -198,40 +198,48 @@ pub fn tftp_no_server(
 
 /// PXE-E55: the client asked a boot server on port 4011 and nothing
 /// answered. With `kb259670`, the server that assigned the address itself
-/// announced proxyDHCP with option 60: Microsoft KB 259670.
+/// announced proxyDHCP with option 60 (over IPv6, the vendor class option
+/// 16): Microsoft KB 259670.
 pub fn proxy_silent(
     mac: [u8; 6],
-    target: [u8; 4],
+    target: IpAddr,
     requests: u32,
     refused: bool,
     kb259670: bool,
-    assigned_by: Option<[u8; 4]>,
+    assigned_by: Option<IpAddr>,
 ) -> Verdict {
-    let t = Ipv4Addr::from(target);
+    let t = target;
+    let at = std::net::SocketAddr::new(t, 4011);
     let how = if refused {
         "ICMP port unreachable: nothing listens there"
     } else {
         "no answer"
     };
     if kb259670 {
+        let (announces, remove) = if t.is_ipv6() {
+            (
+                "the vendor class option 16 PXEClient",
+                "the PXEClient vendor class (option 16) from its DHCPv6 answers",
+            )
+        } else {
+            ("option 60 PXEClient", "options 60, 66 and 67")
+        };
         let cause = format!(
-            "DHCP server {t} sends option 60 PXEClient, so clients look for a proxyDHCP on {t}:4011 where nothing answers ({requests} request(s), {how}) (Microsoft KB 259670)"
+            "DHCP server {t} sends {announces}, so clients look for a proxyDHCP on {at} where nothing answers ({requests} request(s), {how}) (Microsoft KB 259670)"
         );
         let fix = format!(
-            "remove options 60, 66 and 67 from the DHCP server {t}, and add the PXE server to the router's IP helper (DHCP relay) list so it receives the clients' broadcasts and answers as a proxyDHCP itself"
+            "remove {remove} from the DHCP server {t}, and add the PXE server to the router's IP helper (DHCP relay) list so it receives the clients' broadcasts and answers as a proxyDHCP itself"
         );
-        return failed(mac, FailureCode::E55, Some(target.into()), cause, fix);
+        return failed(mac, FailureCode::E55, Some(target), cause, fix);
     }
-    let from = assigned_by.map_or(String::new(), |a| {
-        format!(" (address from {})", Ipv4Addr::from(a))
-    });
+    let from = assigned_by.map_or(String::new(), |a| format!(" (address from {a})"));
     let cause = format!(
-        "the client asked the boot server {t}:4011 for its boot file{from}; {how} ({requests} request(s))"
+        "the client asked the boot server {at} for its boot file{from}; {how} ({requests} request(s))"
     );
     let fix = format!(
-        "start the proxyDHCP / boot-server service on {t} (WDS, dnsmasq pxe-service), or stop announcing it (option 60 PXEClient, option 43) where none runs"
+        "start the proxyDHCP / boot-server service on {t} (WDS, dnsmasq pxe-service), or stop announcing it (option 60 PXEClient, option 43; over IPv6 the vendor class option 16) where none runs"
     );
-    failed(mac, FailureCode::E55, Some(target.into()), cause, fix)
+    failed(mac, FailureCode::E55, Some(target), cause, fix)
 }
 
 pub fn nak(mac: [u8; 6], server: impl Into<IpAddr>) -> Verdict {

@@ -174,6 +174,9 @@ fn expectation(title: &str) -> Expect {
         "DHCPv6 messages by type and direction" => {
             ZeroHere("the boots here are over IPv4; a PXE boot over IPv6 fills it")
         }
+        "Time lost in failed attempts before booting" => ZeroHere(
+            "the boots here booted at their first attempt; OVMF's fallback chain (e2e fallback-chain) fills it",
+        ),
         "Parse errors" => {
             ZeroHere("the lab's frames are well-formed; the differential tests feed malformed ones")
         }
@@ -195,7 +198,8 @@ fn expectation(title: &str) -> Expect {
         | "HTTP fetches by stage and status"
         | "HTTP throughput"
         | "HTTP transfer time"
-        | "HTTP segments by kind" => Data,
+        | "HTTP segments by kind"
+        | "Boot attempts by protocol and outcome" => Data,
         other => panic!("dashboard panel {other:?} has no expectation in this test: add one"),
     }
 }

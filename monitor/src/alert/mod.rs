@@ -164,7 +164,14 @@ mod tests {
     }
 
     fn e55() -> Verdict {
-        diagnosis::proxy_silent(MAC, [10, 0, 0, 1], 4, true, true, Some([10, 0, 0, 1]))
+        diagnosis::proxy_silent(
+            MAC,
+            [10, 0, 0, 1].into(),
+            4,
+            true,
+            true,
+            Some([10, 0, 0, 1].into()),
+        )
     }
 
     #[test]

@@ -84,15 +84,18 @@ fn fingerprint(ev: &Event) -> u64 {
             e.offset,
         ],
         // A relayed message and the relay's copy of it carry the same
-        // client's or server's message.
+        // client's or server's message, byte for byte: its bytes, not what
+        // was read from them (the walk over a relayed copy, deeper in the
+        // frame, may stop before an option the direct one reaches: the
+        // vendor class of EDK2's Request, measured through isc-dhcp-relay).
         Event::Dhcp6(e) => {
-            let mut mac = [0u8; 8];
-            mac[..6].copy_from_slice(&e.src_mac);
+            let word =
+                |at: usize| u64::from_ne_bytes(e.payload[at..at + 8].try_into().unwrap_or([0; 8]));
             [
                 1 << 60 | u32_of(e.xid) | u64::from(e.inner_type) << 32,
-                u64::from(e.msg_len) | u64::from(e.vendor) << 16,
-                u64::from_ne_bytes(e.payload[..8].try_into().unwrap_or([0; 8])),
-                0,
+                u64::from(e.msg_len),
+                word(0),
+                word(8) ^ word(16).rotate_left(32),
             ]
         }
         Event::Icmp(e) => [

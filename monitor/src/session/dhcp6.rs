@@ -8,20 +8,23 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use monitor_common::{
     event::Dhcp6Event,
-    wire::{dhcp::VendorClass, dhcpv6::msg},
+    wire::{dhcp::VendorClass, dhcpv6::msg, udp},
 };
 
 use super::{
     decide::{Live, Step},
+    proxy,
     state::{MAX_OFFERS, Offer6, Session},
     timeline::note,
 };
 use crate::{
     diagnosis,
     event::{dhcp6_address, dhcp6_arch, dhcp6_boot_url, dhcp6_user_class_ipxe},
+    verdict::BootProtocol,
 };
 
-/// A DHCPv6 message of the client's PXE exchange (inside any relays).
+/// A DHCPv6 message of the client's PXE exchange (inside any relays); the
+/// boot server's exchange on port 4011 goes to its stage.
 pub fn on_dhcp6(s: &mut Session, e: &Dhcp6Event, now: u64) {
     if dhcp6_user_class_ipxe(e) {
         s.ipxe = true;
@@ -33,7 +36,12 @@ pub fn on_dhcp6(s: &mut Session, e: &Dhcp6Event, now: u64) {
         boot_url: dhcp6_boot_url(e),
         vendor_pxe: VendorClass::from_u8(e.vendor) == VendorClass::PxeClient,
     };
+    let to_boot_server = u16::from_be_bytes(e.dst_port) == udp::PORT_PXE;
+    // EDK2 asks from 4011 too (4011 -> 4011): the type tells which way.
+    let from_boot_server = u16::from_be_bytes(e.src_port) == udp::PORT_PXE;
     match e.inner_type {
+        msg::REQUEST if to_boot_server => proxy::on_request6(s, e, now),
+        msg::REPLY if from_boot_server => proxy::on_reply6(s, answer(), now),
         msg::SOLICIT => {
             if let Some(a) = dhcp6_arch(e) {
                 s.arch = Some(a);
@@ -96,8 +104,17 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
     }
     let timeouts = live.map(|l| l.timeouts);
     let quiet = timeouts.is_some_and(|t| now.saturating_sub(s.last_ns) >= t.no_answer_ns);
+    // A proxy announced itself (option 16 PXEClient without an address)
+    // or the client went to a boot server on 4011: its stage decides.
+    let proxied = s.proxy_target.is_some()
+        || s.proxy_reply6.is_some()
+        || s.advertises.iter().any(|a| a.vendor_pxe);
+    // HTTP Boot over IPv6 (vendor class HTTPClient) fetches its URL over
+    // HTTP, which is not followed over IPv6 yet: what its answers lack is
+    // not judged (never a wrong failure), only that none came.
+    let http = s.protocol == Some(BootProtocol::HttpIpv6);
     if let Some(r) = &s.reply6 {
-        if r.names_tftp_file() || r.vendor_pxe {
+        if r.names_tftp_file() || r.vendor_pxe || proxied || http {
             // The TFTP stage (or the boot server on 4011) decides once the
             // client asks; live, long silence means a path not seen here.
             if quiet {
@@ -124,10 +141,11 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
     if s.advertises.is_empty() {
         return Step::Decided(diagnosis::no_advertise(s.mac, s.solicits));
     }
-    if !s
-        .advertises
-        .iter()
-        .any(|o| o.names_tftp_file() || o.vendor_pxe)
+    if !http
+        && !s
+            .advertises
+            .iter()
+            .any(|o| o.names_tftp_file() || o.vendor_pxe)
     {
         let o = &s.advertises[0];
         return Step::Decided(diagnosis::no_boot_url6(

@@ -232,9 +232,11 @@ pub struct Session {
     pub xid6: Option<[u8; 4]>,
     // The boot server on port 4011.
     pub proxy_requests: u32,
-    pub proxy_target: Option<[u8; 4]>,
+    pub proxy_target: Option<IpAddr>,
     pub proxy_first_ns: Option<u64>,
     pub proxy_ack: Option<Offer>,
+    /// The boot server's Reply from 4011 over IPv6.
+    pub proxy_reply6: Option<Offer6>,
     pub proxy_unreachable: u32,
     // TFTP
     pub transfers: Vec<Transfer>,
@@ -335,9 +337,11 @@ impl Session {
             .or_else(|| self.ack.as_ref().and_then(from))
             .or_else(|| self.offers.iter().find(|o| o.is_proxy()).and_then(from))
             .or_else(|| {
-                // DHCPv6: the Reply's option 59, else an Advertise's.
-                self.reply6
+                // DHCPv6: the boot server's or the Reply's option 59, else
+                // an Advertise's.
+                self.proxy_reply6
                     .iter()
+                    .chain(self.reply6.iter())
                     .chain(self.advertises.iter())
                     .find_map(Offer6::target)
             })

@@ -518,4 +518,15 @@ pub const SCENARIOS: &[Scenario] = &[
         uefi_chain: Some(booted(IPXE_BOOTED).after("pxe_ipv4 PXE-E3B, pxe_ipv6 PXE-E51")),
         watch: ON_THE_DHCP_SERVER,
     },
+    Scenario {
+        name: "pxe6-relay",
+        about: "the router relays DHCPv6 (isc-dhcp-relay -6) to dnsmasq behind it; TFTP over IPv6 across the router",
+        servers: Servers::RelayIpv6,
+        bios: None,
+        uefi: None,
+        uefi_http: None,
+        uefi6: Some(booted(EDK2_BOOTED)),
+        uefi_chain: None,
+        watch: ON_THE_DHCP_SERVER_AND_THE_ROUTER,
+    },
 ];

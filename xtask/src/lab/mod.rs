@@ -101,6 +101,8 @@ pub const BRIDGE: &str = "br0";
 pub const CLIENT_TAP: &str = "tap0";
 /// The server's IPv6 address in the IPv6 set-ups (in [`RA_PREFIX`]).
 pub const SERVER_IP6: &str = "fd77:10::1";
+/// The server behind the router over IPv6 (the DHCPv6 relay set-up).
+pub const UPSTREAM_SERVER_IP6: &str = "fd77:20::1";
 /// IPv6 prefix radvd advertises.
 pub const RA_PREFIX: &str = "fd77:10::/64";
 /// Addresses dnsmasq hands out.

@@ -102,6 +102,11 @@ macro_rules! dhcp6_lines {
     };
 }
 const DHCP6_BOOT: &str = dhcp6_lines!("boot.ipxe");
+/// Behind the router: the range of the client segment's prefix (dnsmasq
+/// picks it by the relay's link address), the boot file on the server
+/// across the router.
+const DHCP6_RELAYED: &str = "dhcp-range=fd77:10::100,fd77:10::1ff,64,10m\n\
+     dhcp-option=option6:bootfile-url,tftp://[fd77:20::1]/boot.ipxe\n";
 const DHCP6_BOOT_MISSING: &str = dhcp6_lines!("missing-boot.ipxe");
 const DHCP6_NO_BOOT_URL: &str = dhcp6_lines!();
 
@@ -240,6 +245,11 @@ pub enum Servers {
     DnsmasqIpv6FileMissing,
     /// [`Servers::DnsmasqIpv6`] without option 59.
     DnsmasqIpv6NoBootUrl,
+    /// The router relays DHCPv6 (isc-dhcp-relay `-6`) to dnsmasq behind it
+    /// at [`UPSTREAM_SERVER_IP6`](super::UPSTREAM_SERVER_IP6), whose option
+    /// 59 names boot.ipxe on itself: TFTP over IPv6 across the router.
+    /// PXE over IPv6 boots.
+    RelayIpv6,
     /// OVMF's chain on one server (dnsmasq and the web server): PXE over
     /// IPv4 is named [`MISSING_BOOT_FILE`], nothing answers DHCPv6, HTTP
     /// Boot over IPv4 gets ipxe.efi as in [`Servers::HttpBoot`]. Boots, at
@@ -250,7 +260,10 @@ pub enum Servers {
 impl Servers {
     /// Whether the servers sit behind the router (a relay scenario).
     pub fn upstream(self) -> bool {
-        matches!(self, Servers::Relay | Servers::RelayMissingPxeServer)
+        matches!(
+            self,
+            Servers::Relay | Servers::RelayMissingPxeServer | Servers::RelayIpv6
+        )
     }
 
     /// Whether UEFI clients are handed iPXE (ipxe.efi), whose console then
@@ -274,7 +287,10 @@ impl Servers {
     pub fn ipv6(self) -> bool {
         matches!(
             self,
-            Servers::DnsmasqIpv6 | Servers::DnsmasqIpv6FileMissing | Servers::DnsmasqIpv6NoBootUrl
+            Servers::DnsmasqIpv6
+                | Servers::DnsmasqIpv6FileMissing
+                | Servers::DnsmasqIpv6NoBootUrl
+                | Servers::RelayIpv6
         )
     }
 }
@@ -589,6 +605,14 @@ impl Lab {
                 };
                 self.start_dnsmasq(&DnsmasqConf { extra, ..healthy })
             }
+            Servers::RelayIpv6 => {
+                self.add_relay_ipv6()?;
+                self.start_dnsmasq(&DnsmasqConf {
+                    extra: DHCP6_RELAYED,
+                    ..healthy
+                })?;
+                self.start_relay6()
+            }
             Servers::FallbackChain => {
                 self.write_http_boot()?;
                 self.start_dnsmasq(&DnsmasqConf {
@@ -657,6 +681,66 @@ impl Lab {
             UPSTREAM_SERVER_IP,
         ]);
         self.start_daemon("relay", cmd, |l| l.contains("Sending on"))
+    }
+
+    /// isc-dhcp-relay for DHCPv6 on the router: clients' messages from the
+    /// segment relayed to the server behind it.
+    fn start_relay6(&mut self) -> Result<()> {
+        let dhcrelay = find_program("dhcrelay", "isc-dhcp-relay")?;
+        let mut cmd = netns_command(&self.names.rtr, &dhcrelay);
+        let upper = format!("{}%{UPSTREAM_IF}", super::UPSTREAM_SERVER_IP6);
+        cmd.args(["-6", "-d", "--no-pid", "-l", ROUTER_IF, "-u", &upper]);
+        self.start_daemon("relay", cmd, |l| l.contains("Sending on"))
+    }
+
+    /// IPv6 across the router: the upstream link's addresses, the server's
+    /// route back to the client segment, and the router's own address on
+    /// the segment (the link address its relay messages carry).
+    fn add_relay_ipv6(&mut self) -> Result<()> {
+        let (srv, rtr) = (self.names.srv.clone(), self.names.rtr.clone());
+        let srv_addr = format!("{}/64", super::UPSTREAM_SERVER_IP6);
+        ip(
+            Some(&srv),
+            &[
+                "-6", "addr", "replace", &srv_addr, "dev", SERVER_IF, "nodad",
+            ],
+        )?;
+        ip(
+            Some(&rtr),
+            &[
+                "-6",
+                "addr",
+                "replace",
+                "fd77:20::fe/64",
+                "dev",
+                UPSTREAM_IF,
+                "nodad",
+            ],
+        )?;
+        ip(
+            Some(&rtr),
+            &[
+                "-6",
+                "addr",
+                "replace",
+                "fd77:10::fe/64",
+                "dev",
+                ROUTER_IF,
+                "nodad",
+            ],
+        )?;
+        ip(
+            Some(&srv),
+            &[
+                "-6",
+                "route",
+                "replace",
+                super::RA_PREFIX,
+                "via",
+                "fd77:20::fe",
+            ],
+        )?;
+        Ok(())
     }
 
     /// [`SERVER_IP6`](super::SERVER_IP6) on the server's interface, usable

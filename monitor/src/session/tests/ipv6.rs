@@ -441,3 +441,118 @@ fn a_boot_whose_attempts_all_failed_is_judged_by_the_failure_that_got_furthest()
     );
     assert_eq!(v.time_lost_ns(), 60 * S);
 }
+
+#[test]
+fn a_boot_server_on_4011_over_ipv6_answers_or_is_pxe_e55() {
+    const BOOT_SERVER: &str = "fd77:10::2";
+    // The DHCPv6 server gives the address; a proxy advertises PXEClient
+    // with no address; the client asks the boot server on 4011.
+    let proxy_advertise = || {
+        let Event::Dhcp6(mut e) = dhcp6(2, Some((None, None))) else {
+            unreachable!()
+        };
+        e.vendor = VendorClass::PxeClient as u8;
+        e.src_ip = v6(BOOT_SERVER);
+        Event::Dhcp6(e)
+    };
+    let to_boot_server = || {
+        let Event::Dhcp6(mut e) = dhcp6(3, None) else {
+            unreachable!()
+        };
+        e.src_ip = v6(CLIENT6);
+        e.dst_ip = v6(BOOT_SERVER);
+        e.src_port = 4011u16.to_be_bytes();
+        e.dst_port = 4011u16.to_be_bytes();
+        Event::Dhcp6(e)
+    };
+    let mut events = pxe6(0, None)[..4].to_vec();
+    events.insert(2, (S / 50, proxy_advertise()));
+    for i in 0..4 {
+        events.push((2 * S + i * 4 * S, to_boot_server()));
+    }
+    let v = &run(&events, None)[0];
+    assert_eq!(
+        (v.outcome, v.code, v.server),
+        (
+            Outcome::Failed,
+            Some(FailureCode::E55),
+            Some(BOOT_SERVER.parse().unwrap())
+        ),
+        "{v:#?}"
+    );
+    assert!(
+        v.cause.as_deref().unwrap().contains("[fd77:10::2]:4011"),
+        "{:?}",
+        v.cause
+    );
+    // The boot server answers with option 59: the client reads the file.
+    let Event::Dhcp6(mut reply) = dhcp6(7, Some((None, Some(URL6)))) else {
+        unreachable!()
+    };
+    reply.src_ip = v6(BOOT_SERVER);
+    reply.src_port = 4011u16.to_be_bytes();
+    reply.dst_port = 4011u16.to_be_bytes();
+    let mut answered = events[..6].to_vec();
+    answered.extend([
+        (2 * S + 1, Event::Dhcp6(reply)),
+        (
+            3 * S,
+            tftp6(TftpMoment::Request, b"\0\x01tiny.efi\0octet\0", false),
+        ),
+        (
+            3 * S + 1,
+            tftp6(TftpMoment::LastData, b"\0\x03\0\x01MZ", true),
+        ),
+    ]);
+    let v = &run(&answered, None)[0];
+    assert_eq!(
+        (v.outcome, v.boot_file.as_deref()),
+        (Outcome::Booted, Some("tiny.efi")),
+        "{v:#?}"
+    );
+}
+
+#[test]
+fn http_boot_over_ipv6_is_never_judged_on_what_it_cannot_follow() {
+    // An HTTPClient Solicit answered with an http:// URL: HTTP over IPv6
+    // is not followed, so no failure is claimed.
+    let mut events = pxe6(0, Some("http://[fd77:10::1]/boot.efi"))[..4].to_vec();
+    for (_, e) in &mut events {
+        if let Event::Dhcp6(d) = e
+            && d.inner_type == 1
+        {
+            d.vendor = VendorClass::HttpClient as u8;
+        }
+    }
+    let v = &run(&events, None)[0];
+    assert_eq!(v.protocol, Some(BootProtocol::HttpIpv6));
+    assert_ne!(v.outcome, Outcome::Failed, "{v:#?}");
+}
+
+#[test]
+fn a_dhcpv6_message_and_its_relayed_copy_count_once() {
+    // On a router: the client's Request, then the relay's Relay-forw
+    // carrying it, whose walk (deeper in the frame) did not reach the
+    // vendor class.
+    let Event::Dhcp6(direct) = dhcp6(3, None) else {
+        unreachable!()
+    };
+    let mut relayed = direct;
+    relayed.msg_type = 12;
+    relayed.relays = 1;
+    relayed.vendor = VendorClass::None as u8;
+    relayed.src_ip = v6("fd77:20::fe");
+    relayed.src_mac = [2, 0, 0, 0, 0, 0xfe];
+    let mut events = pxe6(0, Some(URL6))[..2].to_vec();
+    events.extend([
+        (S, Event::Dhcp6(direct)),
+        (S + 300_000, Event::Dhcp6(relayed)),
+    ]);
+    let v = &run(&events, None)[0];
+    let requests = v
+        .timeline
+        .iter()
+        .filter(|(_, l)| l == "DHCPv6 Request")
+        .count();
+    assert_eq!(requests, 1, "{:#?}", v.timeline);
+}
