@@ -134,12 +134,14 @@ pub fn attempt_ended(s: &Session, timeouts: &Timeouts, now: u64) -> Option<Ended
 }
 
 /// The boot's verdict from its current attempt's `v` (finished) and the
-/// attempts before it: the current one's if it booted or cannot be judged
-/// from here (unknown); else, of the failed attempts, the one that got
-/// furthest (the first of those: the firmware's preferred boot option):
-/// the others failed because nothing serves their boot option, and a last
-/// attempt whose evidence ran out (unfinished) does not hide the failure
-/// before it. Every verdict lists the other attempts.
+/// attempts before it: the current one's if it booted; an attempt's that
+/// cannot be judged from here (unknown: its boot file went by a path not
+/// seen, it may have been the one that mattered), never a failure of
+/// another; else, of the failed attempts, the one that got furthest (the
+/// first of those: the firmware's preferred boot option): the others
+/// failed because nothing serves their boot option, and a last attempt
+/// whose evidence ran out (unfinished) does not hide the failure before
+/// it. Every verdict lists the other attempts.
 pub fn boot_verdict(s: &Session, v: Verdict) -> Verdict {
     if s.attempts.is_empty() {
         return v;
@@ -154,6 +156,10 @@ pub fn boot_verdict(s: &Session, v: Verdict) -> Verdict {
     });
     let judged_by_current = matches!(v.outcome, Outcome::Booted | Outcome::Unknown);
     let reach = |code: Option<crate::verdict::FailureCode>| code.map(|c| c.reach());
+    let unknown = s
+        .attempts
+        .iter()
+        .rposition(|a| a.verdict.outcome == Outcome::Unknown);
     let furthest = s
         .attempts
         .iter()
@@ -162,6 +168,7 @@ pub fn boot_verdict(s: &Session, v: Verdict) -> Verdict {
         .max_by_key(|(i, a)| (reach(a.verdict.code), std::cmp::Reverse(*i)))
         .filter(|(_, a)| v.outcome != Outcome::Failed || reach(a.verdict.code) >= reach(v.code))
         .map(|(i, _)| i);
+    let furthest = unknown.or(furthest);
     let (mut out, chosen) = match furthest {
         Some(i) if !judged_by_current => (Verdict::clone(&s.attempts[i].verdict), Some(i)),
         _ => (v, None),

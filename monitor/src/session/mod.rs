@@ -13,7 +13,9 @@
 //! over IPv6 in turn, each after the one before failed. A DISCOVER or
 //! Solicit of another boot option than the current attempt's (not from
 //! iPXE, which runs DHCPv4 and DHCPv6 side by side) ends that attempt; the
-//! verdict is the last attempt's and lists the earlier ones.
+//! boot's verdict is the attempt that booted, or the one that cannot be
+//! seen, or the failure that got furthest, and lists the others
+//! (`decide::boot_verdict`).
 //!
 //! - `state`: what is remembered per client, by stage;
 //! - `dhcp`, `dhcp6`, `proxy`, `tftp`, `http`: one module per boot stage,

@@ -303,6 +303,7 @@ impl Session {
             attempt_first_ns: now,
             attempts,
             addresses: std::mem::take(&mut self.addresses),
+            xid6: self.xid6,
             flood_suspect: self.flood_suspect,
             keep_timeline: self.keep_timeline,
             timeline: std::mem::take(&mut self.timeline),
@@ -318,10 +319,11 @@ impl Session {
         )
     }
 
-    /// UEFI firmware (not iPXE): a failed attempt is followed by its next
-    /// boot option.
+    /// UEFI firmware: a failed attempt is followed by its next boot option
+    /// (iPXE's EFI build too: when it gives up, it returns to the boot
+    /// manager, which tries the next).
     pub fn falls_back(&self) -> bool {
-        !self.ipxe && self.arch.is_some_and(crate::diagnosis::is_efi)
+        self.arch.is_some_and(crate::diagnosis::is_efi)
     }
 
     /// The boot file the client was told to fetch, and from where.

@@ -135,6 +135,10 @@ pub fn read_console(
     decide(firmware, ipxe_on_uefi, text, booted).map(|(c, _)| c)
 }
 
+/// The rows of the consoles' screens (SeaBIOS's and EFI's text mode: 80 by
+/// 25): a line break on the last one scrolls, the cursor stays there.
+const SCREEN_ROWS: u32 = 25;
+
 /// SeaBIOS's serial console is a screen of this many columns: a line that
 /// fills a row goes on in the next (it writes a line break there).
 const BIOS_COLUMNS: usize = 80;
@@ -241,7 +245,8 @@ fn plain(text: &str) -> String {
             '\n' => {
                 end_line(&mut line, &mut out);
                 col = 0;
-                row = row.map(|r| r + 1);
+                // At the last row the screen scrolls: the row stays.
+                row = row.map(|r| (r + 1).min(SCREEN_ROWS));
                 continue;
             }
             '\r' => {
@@ -571,6 +576,15 @@ mod tests {
                 booted: true,
                 line: "OK".into()
             })
+        );
+        // The same at the screen's last row (a local run): the row before
+        // placed there too, and the line break between them scrolled.
+        let bottom = "PXELINUX \u{1b}[25;09H\u{1b}[25;10H6.04 PXE 20200816\r\r\n\
+                      L\r\u{1b}[25;02HAB-PXELINUX-OK\r\nNo bootable device.\r\n";
+        assert!(
+            read_console(Firmware::Bios, false, bottom, Some("LAB-PXELINUX-OK"))
+                .unwrap()
+                .booted
         );
         // pxelinux on SeaBIOS (a CI run): the line's first character, a
         // carriage return, then the rest placed from column 2.

@@ -556,3 +556,35 @@ fn a_dhcpv6_message_and_its_relayed_copy_count_once() {
         .count();
     assert_eq!(requests, 1, "{:#?}", v.timeline);
 }
+
+#[test]
+fn an_attempt_this_monitor_cannot_see_the_end_of_keeps_the_boot_unknown() {
+    // On the DHCP server only: PXE over IPv4 got its ACK and its file went
+    // by a path not seen here (a proxy, TFTP elsewhere); then the firmware
+    // tried PXE over IPv6, which nobody answered. It may have been the
+    // IPv4 attempt that mattered: unknown, never a failure.
+    let mut d = dhcp(1, Class::DhcpServer, f::VENDOR_PXE_CLIENT | f::CLIENT_ARCH);
+    d.client_arch = 7u16.to_be_bytes();
+    let mut events = vec![
+        (0, Event::Dhcp(d)),
+        (S / 100, reply(2, Some("tiny.efi"))),
+        (
+            S,
+            Event::Dhcp(dhcp(3, Class::DhcpServer, f::VENDOR_PXE_CLIENT)),
+        ),
+        (S + 1, reply(5, Some("tiny.efi"))),
+    ];
+    events.extend([10, 14, 22, 38].map(|t| (t * S, solicit())));
+    let mut t = Tracker::new(16, Timeouts::default()).with_early_verdicts();
+    for (at, e) in &events {
+        t.on_event(e, *at);
+    }
+    for at in 39..100 {
+        t.on_tick(at * S);
+    }
+    let v = t.take_decided();
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!(v[0].outcome, Outcome::Unknown, "{:#?}", v[0]);
+    let others: Vec<_> = v[0].attempts.iter().map(|a| (a.protocol, a.code)).collect();
+    assert_eq!(others, [(BootProtocol::PxeIpv6, Some(FailureCode::E51))]);
+}
