@@ -53,6 +53,18 @@ pub struct Icmp6Unreachable {
     pub quoted_class: Class,
 }
 
+impl Icmp6Unreachable {
+    /// Whether the quoted datagram went to or came from a PXE port
+    /// (DHCPv6, 4011, a TFTP read request), so the message matters to a
+    /// boot.
+    pub fn quotes_pxe_port(&self) -> bool {
+        matches!(
+            self.quoted_class,
+            Class::Dhcpv6Server | Class::Dhcpv6Client | Class::ProxyDhcp6 | Class::TftpRequest6
+        )
+    }
+}
+
 /// What the classifier learned from one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Classification {

@@ -163,18 +163,20 @@ const _: () = assert!(DHCP_SHORT_LEN == 72 && DHCP_SHORT_LEN.is_multiple_of(8));
 // SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.
 unsafe impl aya::Pod for DhcpRecord {}
 
-/// An ICMP destination unreachable quoting a UDP datagram of a PXE port
-/// (67, 68, 69, 4011): the definitive sign that nothing took it.
+/// An ICMP or ICMPv6 destination unreachable quoting a UDP datagram of a
+/// PXE port (67, 68, 69, 4011; 546, 547) or of a followed TFTP transfer:
+/// the definitive sign that nothing took it. Addresses of either family in
+/// 16 bytes (IPv4 as `::ffff:a.b.c.d`, as in [`TftpEvent`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct IcmpEvent {
     /// Who sent the ICMP message (the host that refused the datagram).
-    pub reporter: [u8; 4],
-    pub quoted_src: [u8; 4],
-    pub quoted_dst: [u8; 4],
+    pub reporter: [u8; 16],
+    pub quoted_src: [u8; 16],
+    pub quoted_dst: [u8; 16],
     pub quoted_src_port: [u8; 2],
     pub quoted_dst_port: [u8; 2],
-    /// ICMP code (3: port unreachable).
+    /// ICMP code (3: port unreachable), or ICMPv6 code (4).
     pub code: u8,
     /// `Class as u8` of the quoted datagram.
     pub quoted_class: u8,
@@ -184,7 +186,7 @@ pub struct IcmpEvent {
     pub _reserved: u8,
 }
 
-const _: () = assert!(core::mem::size_of::<IcmpEvent>() == 20);
+const _: () = assert!(core::mem::size_of::<IcmpEvent>() == 56);
 
 impl IcmpEvent {
     pub fn as_bytes(&self) -> &[u8; core::mem::size_of::<IcmpEvent>()] {
@@ -200,10 +202,9 @@ impl IcmpEvent {
 pub struct IcmpRecord {
     pub header: EventHeader,
     pub event: IcmpEvent,
-    pub _pad: [u8; 4],
 }
 
-const _: () = assert!(core::mem::size_of::<IcmpRecord>() == 40);
+const _: () = assert!(core::mem::size_of::<IcmpRecord>() == 72);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), no padding (sizes asserted), all bit patterns valid.

@@ -421,6 +421,17 @@ pub fn quotes_transfer<T: TftpFlows<[u8; 4]>>(u: &IcmpUnreachable, flows: &mut T
     u.quoted_class == Class::OtherUdp && quoted_in(flows, (q.src, q.src_port), (q.dst, q.dst_port))
 }
 
+/// [`quotes_transfer`] for an ICMPv6 destination unreachable, in the IPv6
+/// transfer table.
+#[inline(always)]
+pub fn quotes_transfer6<T: TftpFlows<[u8; 16]>>(
+    u: &crate::classify::Icmp6Unreachable,
+    flows: &mut T,
+) -> bool {
+    let q = &u.quoted;
+    u.quoted_class == Class::OtherUdp6 && quoted_in(flows, (q.src, q.src_port), (q.dst, q.dst_port))
+}
+
 /// Whether a quoted datagram from `src` to `dst` (address, port) belongs
 /// to a followed transfer, either way.
 #[inline(always)]

@@ -8,7 +8,7 @@
 //! parsers, and no module of the crate imports it.
 
 use crate::{
-    classify::IcmpUnreachable,
+    classify::{Icmp6Unreachable, IcmpUnreachable},
     conn::{HttpMoment, HttpSeen},
     counters::Class,
     event::{Dhcp6Event, DhcpEvent, HttpEvent, IcmpEvent, TftpEvent, dhcp_flags},
@@ -112,6 +112,21 @@ pub fn fill_dhcp_event<F: Frame + ?Sized>(
 /// whether the quoted datagram belongs to a followed TFTP transfer
 /// ([`quotes_transfer`](crate::flow::quotes_transfer)).
 pub fn icmp_event(u: &IcmpUnreachable, transfer: bool) -> IcmpEvent {
+    IcmpEvent {
+        reporter: ipv6::v4_mapped(u.reporter),
+        quoted_src: ipv6::v4_mapped(u.quoted.src),
+        quoted_dst: ipv6::v4_mapped(u.quoted.dst),
+        quoted_src_port: u.quoted.src_port.to_be_bytes(),
+        quoted_dst_port: u.quoted.dst_port.to_be_bytes(),
+        code: u.code,
+        quoted_class: u.quoted_class as u8,
+        transfer: transfer as u8,
+        _reserved: 0,
+    }
+}
+
+/// [`icmp_event`] for an ICMPv6 destination unreachable.
+pub fn icmp6_event(u: &Icmp6Unreachable, transfer: bool) -> IcmpEvent {
     IcmpEvent {
         reporter: u.reporter,
         quoted_src: u.quoted.src,

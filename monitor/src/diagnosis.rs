@@ -437,6 +437,8 @@ pub fn console_message(arch: Option<u16>, code: FailureCode, ipv6: bool) -> Opti
             FailureCode::E3B | FailureCode::E3C | FailureCode::E36 => {
                 Some("PXE-E23: Client received TFTP error from server.")
             }
+            // ICMPv6 port unreachable from the TFTP server, as over IPv4.
+            FailureCode::E32 => Some("PXE-E99: Unexpected network error."),
             _ => None,
         };
     }

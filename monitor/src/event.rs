@@ -277,14 +277,12 @@ pub fn describe_dhcp6(dir: u8, ev: &Dhcp6Event) -> String {
 
 /// One line for the debug log.
 pub fn describe_icmp(ev: &IcmpEvent) -> String {
+    let src = SocketAddr::new(addr(ev.quoted_src), u16::from_be_bytes(ev.quoted_src_port));
+    let dst = SocketAddr::new(addr(ev.quoted_dst), u16::from_be_bytes(ev.quoted_dst_port));
     format!(
-        "icmp unreachable code {} from {}: nothing took {}:{} -> {}:{}{}",
+        "icmp unreachable code {} from {}: nothing took {src} -> {dst}{}",
         ev.code,
-        Ipv4Addr::from(ev.reporter),
-        Ipv4Addr::from(ev.quoted_src),
-        u16::from_be_bytes(ev.quoted_src_port),
-        Ipv4Addr::from(ev.quoted_dst),
-        u16::from_be_bytes(ev.quoted_dst_port),
+        addr(ev.reporter),
         if ev.transfer != 0 {
             " (a followed TFTP transfer)"
         } else {

@@ -792,7 +792,9 @@ fn tftp_over_ipv6_is_followed_like_over_ipv4() {
     if !testing::can_load_ebpf() {
         return;
     }
-    use monitor::testing::frames::{SERVER_MAC, rrq, tftp_ack, tftp_data, tftp_error, udp6};
+    use monitor::testing::frames::{
+        SERVER_MAC, icmp6_port_unreachable, rrq, tftp_ack, tftp_data, tftp_error, udp6,
+    };
     use monitor_common::{
         flow::{TftpFlow, TftpKey6, TftpMoment},
         wire::tftp,
@@ -822,12 +824,37 @@ fn tftp_over_ipv6_is_followed_like_over_ipv4() {
         down(40001, 1501, &tftp_error(1, b"File not found")),
         // Other UDP over IPv6 between other ports: not TFTP.
         up(5353, 5353, &[], &[0u8; 40]),
+        // The client refusing a resent block of the transfer (its port
+        // closed): ICMPv6 about a followed transfer.
+        icmp6_port_unreachable(
+            cmac,
+            SERVER_MAC,
+            client,
+            server,
+            &down(40000, 1500, &tftp_data(2, &[0xbb; 100])),
+        ),
     ];
     let mut pair = Pair::new();
     for f in &frames {
         pair.run(f);
     }
     pair.assert_agree("TFTP over IPv6");
+    let icmp: Vec<_> = pair
+        .host
+        .events
+        .iter()
+        .filter_map(|(dir, e)| match e {
+            monitor::event::Event::Icmp(e) if *dir == Direction::Ingress => Some(*e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        icmp.iter()
+            .map(|e| (e.transfer, e.reporter, e.quoted_dst))
+            .collect::<Vec<_>>(),
+        [(1, client, client)],
+        "the refused block belongs to a followed transfer"
+    );
     let c = pair.kernel_counters();
     let d = Direction::Ingress;
     assert_eq!(
@@ -1059,6 +1086,30 @@ fn dhcpv6_is_counted_like_the_host_does() {
     );
     assert_eq!(monitor::event::dhcp6_message(&relayed), &solicit[..]);
     assert_eq!(relayed.src_mac, cmac);
+    // The ICMPv6 unreachables about 4011 and 547 send an event each (the
+    // one cut short, none), the reporter and the quoted addresses whole.
+    let icmp: Vec<_> = pair
+        .host
+        .events
+        .iter()
+        .filter_map(|(dir, e)| match e {
+            monitor::event::Event::Icmp(e) if *dir == d => Some(*e),
+            _ => None,
+        })
+        .collect();
+    let quoted: Vec<(u16, [u8; 16], [u8; 16])> = icmp
+        .iter()
+        .map(|e| {
+            (
+                u16::from_be_bytes(e.quoted_dst_port),
+                e.reporter,
+                e.quoted_dst,
+            )
+        })
+        .collect();
+    assert_eq!(quoted, [(4011, server, server), (547, server, all_servers)]);
+    let line = monitor::event::describe_icmp(&icmp[0]);
+    assert!(line.contains("-> [fd77:10::1]:4011"), "{line}");
     let line = monitor::event::describe_dhcp6(d as u8, &events[1]);
     assert!(
         line.contains("advertise") && line.contains("tftp://[fd77:10::1]/tiny.efi"),

@@ -1,7 +1,7 @@
 //! ICMP and ICMPv6 destination unreachable (`pxe_icmp_xdp`/`_tc`): the UDP
-//! datagram it quotes, counted by that datagram's class; for ICMP (IPv4)
-//! an event when it went to a PXE port or belongs to a followed TFTP
-//! transfer.
+//! datagram it quotes, counted by that datagram's class, and an event when
+//! it went to a PXE port or belongs to a followed TFTP transfer (the
+//! family's transfer table).
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use monitor_common::{
@@ -10,14 +10,17 @@ use monitor_common::{
         Direction,
         maps::{LOST_FULL, icmp_index, parse_error_index},
     },
-    event::{EventHeader, EventKind, IcmpRecord},
-    flow::quotes_transfer,
-    report::icmp_event,
+    event::{EventHeader, EventKind, IcmpEvent, IcmpRecord},
+    flow::{quotes_transfer, quotes_transfer6},
+    report::{icmp_event, icmp6_event},
     stage::IcmpAt,
 };
 use monitor_ebpf::PacketFrame;
 
-use super::{Ctx, tftp::KernelFlows};
+use super::{
+    Ctx,
+    tftp::{KernelFlows, KernelFlows6},
+};
 use crate::maps::{EVENTS, EVENTS_LOST, ICMP_UNREACHABLE, PARSE_ERRORS, bump};
 
 stage!(
@@ -36,24 +39,29 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
     if let Some(e) = c.error {
         bump(&PARSE_ERRORS, parse_error_index(dir, e));
     }
-    // ICMPv6: counted by the quoted datagram's class (no event yet).
+    // SAFETY: a helper without arguments or preconditions.
+    let now_ns = unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() };
     if let Some(u) = &c.icmp6 {
         bump(&ICMP_UNREACHABLE, icmp_index(dir, u.quoted_class));
+        let transfer = quotes_transfer6(u, &mut KernelFlows6 { now_ns });
+        if transfer || u.quotes_pxe_port() {
+            send(icmp6_event(u, transfer), dir, ifindex);
+        }
+        return;
     }
     let Some(u) = &c.icmp else {
         return;
     };
     bump(&ICMP_UNREACHABLE, icmp_index(dir, u.quoted_class));
-    let transfer = quotes_transfer(
-        u,
-        &mut KernelFlows {
-            // SAFETY: a helper without arguments or preconditions.
-            now_ns: unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() },
-        },
-    );
-    if !transfer && !u.quotes_pxe_port() {
-        return;
+    let transfer = quotes_transfer(u, &mut KernelFlows { now_ns });
+    if transfer || u.quotes_pxe_port() {
+        send(icmp_event(u, transfer), dir, ifindex);
     }
+}
+
+/// Sends an ICMP event.
+#[inline(always)]
+fn send(event: IcmpEvent, dir: Direction, ifindex: u32) {
     let Some(mut entry) = EVENTS.reserve::<IcmpRecord>(0) else {
         bump(&EVENTS_LOST, LOST_FULL);
         aya_log_ebpf::warn!(&(), "ring buffer full: an ICMP event is lost");
@@ -68,8 +76,7 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
             direction: dir as u8,
             _reserved: [0; 2],
         },
-        event: icmp_event(u, transfer),
-        _pad: [0; 4],
+        event,
     });
     entry.submit(0);
 }

@@ -99,8 +99,8 @@ fn fingerprint(ev: &Event) -> u64 {
             ]
         }
         Event::Icmp(e) => [
-            1 << 62 | u32_of(e.quoted_src) | u64::from(e.code) << 32,
-            u32_of(e.quoted_dst),
+            1 << 62 | fold(e.quoted_src) ^ u64::from(e.code) << 32,
+            fold(e.quoted_dst),
             u16_of(e.quoted_src_port) | u16_of(e.quoted_dst_port) << 16,
             0,
         ],

@@ -353,8 +353,8 @@ impl Tracker {
             Event::Dhcp6(e) => dhcp6_client_mac(e).or_else(|| self.by_xid6.get(&e.xid).copied()),
             Event::Icmp(e) => self
                 .by_ip
-                .get(&IpAddr::from(e.quoted_src))
-                .or_else(|| self.by_ip.get(&IpAddr::from(e.quoted_dst)))
+                .get(&addr(e.quoted_src))
+                .or_else(|| self.by_ip.get(&addr(e.quoted_dst)))
                 .copied(),
             // The kernel follows the web connections of clients its DHCP
             // ACKs named, and says which MAC.

@@ -3,7 +3,7 @@
 //! server refused the file (PXE-E3B/E3C/E36), nothing answers (PXE-E32), or
 //! the blocks stopped (PXE-E35, from the transfer table, live).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use monitor_common::{
     event::{IcmpEvent, TftpEvent},
@@ -112,7 +112,7 @@ pub fn on_unreachable(s: &mut Session, e: &IcmpEvent, now: u64) {
         .transfers
         .iter_mut()
         .rev()
-        .find(|tr| tr.server == IpAddr::from(e.quoted_dst))
+        .find(|tr| tr.server == addr(e.quoted_dst))
     {
         tr.unreachable += 1;
     }

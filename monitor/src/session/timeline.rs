@@ -5,6 +5,7 @@
 use monitor_common::event::IcmpEvent;
 
 use super::state::{Offer, ip};
+use crate::event::addr;
 
 /// Adds a timeline line at session time `$t`; the line is formatted only
 /// when the session keeps a timeline and has room for it.
@@ -45,9 +46,9 @@ pub fn describe(o: &Offer) -> String {
 
 /// An ICMP port unreachable about a request to `port`.
 pub fn unreachable(e: &IcmpEvent, port: u16) -> String {
+    let to = std::net::SocketAddr::new(addr(e.quoted_dst), port);
     format!(
-        "ICMP port unreachable from {}: nothing listens on {}:{port}",
-        ip(e.reporter),
-        ip(e.quoted_dst)
+        "ICMP port unreachable from {}: nothing listens on {to}",
+        addr(e.reporter)
     )
 }

@@ -529,4 +529,15 @@ pub const SCENARIOS: &[Scenario] = &[
         uefi_chain: None,
         watch: ON_THE_DHCP_SERVER_AND_THE_ROUTER,
     },
+    Scenario {
+        name: "pxe6-tftp-server-down",
+        about: "dnsmasq's option 59 names its own TFTP server over IPv6, which is not running (ICMPv6 port unreachable)",
+        servers: Servers::DnsmasqIpv6NoTftp,
+        bios: None,
+        uefi: None,
+        uefi_http: None,
+        uefi6: Some(failed("PXE-E99: Unexpected network error", "PXE-E32")),
+        uefi_chain: None,
+        watch: ON_THE_DHCP_SERVER,
+    },
 ];

@@ -245,6 +245,9 @@ pub enum Servers {
     DnsmasqIpv6FileMissing,
     /// [`Servers::DnsmasqIpv6`] without option 59.
     DnsmasqIpv6NoBootUrl,
+    /// [`Servers::DnsmasqIpv6`] with no TFTP server running: the server
+    /// answers the read request with ICMPv6 port unreachable.
+    DnsmasqIpv6NoTftp,
     /// The router relays DHCPv6 (isc-dhcp-relay `-6`) to dnsmasq behind it
     /// at [`UPSTREAM_SERVER_IP6`](super::UPSTREAM_SERVER_IP6), whose option
     /// 59 names boot.ipxe on itself: TFTP over IPv6 across the router.
@@ -290,6 +293,7 @@ impl Servers {
             Servers::DnsmasqIpv6
                 | Servers::DnsmasqIpv6FileMissing
                 | Servers::DnsmasqIpv6NoBootUrl
+                | Servers::DnsmasqIpv6NoTftp
                 | Servers::RelayIpv6
         )
     }
@@ -596,14 +600,19 @@ impl Lab {
             }
             Servers::DnsmasqIpv6
             | Servers::DnsmasqIpv6FileMissing
-            | Servers::DnsmasqIpv6NoBootUrl => {
+            | Servers::DnsmasqIpv6NoBootUrl
+            | Servers::DnsmasqIpv6NoTftp => {
                 self.add_server_ipv6()?;
                 let extra = match servers {
-                    Servers::DnsmasqIpv6 => DHCP6_BOOT,
+                    Servers::DnsmasqIpv6 | Servers::DnsmasqIpv6NoTftp => DHCP6_BOOT,
                     Servers::DnsmasqIpv6FileMissing => DHCP6_BOOT_MISSING,
                     _ => DHCP6_NO_BOOT_URL,
                 };
-                self.start_dnsmasq(&DnsmasqConf { extra, ..healthy })
+                self.start_dnsmasq(&DnsmasqConf {
+                    extra,
+                    tftp: servers != Servers::DnsmasqIpv6NoTftp,
+                    ..healthy
+                })
             }
             Servers::RelayIpv6 => {
                 self.add_relay_ipv6()?;

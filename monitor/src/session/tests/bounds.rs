@@ -45,7 +45,7 @@ fn random_sequences_stay_within_bounds() {
                     )
                 }
                 _ => Event::Icmp(IcmpEvent {
-                    quoted_src: [10, 0, 0, (r >> 8) as u8],
+                    quoted_src: monitor_common::wire::ipv6::v4_mapped([10, 0, 0, (r >> 8) as u8]),
                     quoted_dst_port: [[0, 69], [0x0f, 0xab]][(r >> 16) as usize % 2],
                     ..IcmpEvent::default()
                 }),

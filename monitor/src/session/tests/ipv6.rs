@@ -6,7 +6,7 @@
 use std::net::Ipv6Addr;
 
 use monitor_common::{
-    event::{Dhcp6Event, TftpEvent},
+    event::{Dhcp6Event, IcmpEvent, TftpEvent},
     wire::dhcp::VendorClass,
 };
 
@@ -587,4 +587,42 @@ fn an_attempt_this_monitor_cannot_see_the_end_of_keeps_the_boot_unknown() {
     assert_eq!(v[0].outcome, Outcome::Unknown, "{:#?}", v[0]);
     let others: Vec<_> = v[0].attempts.iter().map(|a| (a.protocol, a.code)).collect();
     assert_eq!(others, [(BootProtocol::PxeIpv6, Some(FailureCode::E51))]);
+}
+
+/// ICMPv6 port unreachable from `from` about a datagram from [`CLIENT6`]
+/// to `to`:`port`.
+fn unreachable6(from: &str, to: &str, port: u16) -> Event {
+    Event::Icmp(IcmpEvent {
+        reporter: v6(from),
+        quoted_src: v6(CLIENT6),
+        quoted_dst: v6(to),
+        quoted_src_port: 2000u16.to_be_bytes(),
+        quoted_dst_port: port.to_be_bytes(),
+        code: 4,
+        ..IcmpEvent::default()
+    })
+}
+
+#[test]
+fn icmpv6_port_unreachable_decides_on_evidence() {
+    // Nothing listens on port 69 over IPv6: PXE-E32 at once, in replay too.
+    let mut events = pxe6(0, Some(URL6));
+    events.push((2 * S + 1, unreachable6(SERVER6, SERVER6, 69)));
+    let v = &run(&events, None)[0];
+    assert_eq!(
+        (v.outcome, v.code, v.console),
+        (
+            Outcome::Failed,
+            Some(FailureCode::E32),
+            Some("PXE-E99: Unexpected network error.")
+        ),
+        "{v:#?}"
+    );
+    assert!(
+        v.timeline
+            .iter()
+            .any(|(_, l)| l.contains("nothing listens on [fd77:10::1]:69")),
+        "{:#?}",
+        v.timeline
+    );
 }

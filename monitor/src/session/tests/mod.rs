@@ -175,7 +175,8 @@ fn tftp_refusals_decide_at_once() {
     // Nothing on port 69: ICMP port unreachable.
     let mut dead = healthy();
     let mut icmp = IcmpEvent::default();
-    (icmp.reporter, icmp.quoted_src, icmp.quoted_dst) = (SERVER, CLIENT, SERVER);
+    (icmp.reporter, icmp.quoted_src, icmp.quoted_dst) =
+        (v4_mapped(SERVER), v4_mapped(CLIENT), v4_mapped(SERVER));
     icmp.quoted_dst_port = 69u16.to_be_bytes();
     dead[5] = (3 * S + 3, Event::Icmp(icmp));
     assert_eq!(
