@@ -105,6 +105,9 @@ pub fn on_tftp(s: &mut Session, e: &TftpEvent, now: u64) -> Option<Measurement> 
     measured
 }
 
+/// Read requests OVMF sends over IPv6 before it gives up (measured).
+const EDK2_TFTP_REQUESTS: u32 = 6;
+
 /// ICMP destination unreachable quoting a request to port 69: counted on
 /// the latest transfer to that server.
 pub fn on_unreachable(s: &mut Session, e: &IcmpEvent, now: u64) {
@@ -148,15 +151,17 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
     };
     if let Some((code, msg)) = &tr.server_error {
         let mut v = diagnosis::tftp_error(s.mac, &tr.file, tr.server, *code, msg);
-        // The firmware asked again after the error: it did not take it
-        // (OVMF over IPv6, measured), and says it timed out.
+        // OVMF over IPv6 may miss the error and resend, 5 s apart, at most
+        // 6 requests (measured): it takes one of the first five (PXE-E23,
+        // measured after 1 and after 5), or after the sixth says it timed
+        // out (measured).
         let requests: u32 = s
             .transfers
             .iter()
             .filter(|t| t.server == tr.server && same_file(&t.file, &tr.file))
             .map(|t| t.requests)
             .sum();
-        if requests > 1 && s.is_ipv6() && s.falls_back() {
+        if requests >= EDK2_TFTP_REQUESTS && s.is_ipv6() && s.falls_back() {
             v.console = Some(diagnosis::EDK2_TIMEOUT);
         }
         return Step::Decided(v);
