@@ -147,7 +147,7 @@ where
     let h = frame.array::<14>(0)?;
     match (h[12], h[13]) {
         (0x08, 0x00) if other_tcp(frame, web) => Some(Class::OtherIpv4),
-        (0x86, 0xdd) if other_ipv6(frame) => Some(Class::OtherIpv6),
+        (0x86, 0xdd) if other_ipv6(frame, web) => Some(Class::OtherIpv6),
         _ => None,
     }
 }
@@ -186,12 +186,16 @@ where
 /// The most common IPv6 frame, settled at fixed offsets as
 /// [`other_tcp`] settles IPv4 (the Ethernet type checked by [`settled`]):
 /// a whole fixed header, and a next header that is neither UDP nor an
-/// extension header the walk steps over (TCP, ICMPv6 other than
-/// destination unreachable, ...): `OtherIpv6`, as the general walk says.
-/// Without it a router advertisement cost +4 ns with XDP instead of +3
-/// (BENCHMARKS.md).
+/// extension header the walk steps over (TCP between ports that are not
+/// web ports, ICMPv6 other than destination unreachable, ...): `OtherIpv6`,
+/// as the general walk says. Without it a router advertisement cost +4 ns
+/// with XDP instead of +3 (BENCHMARKS.md).
 #[inline(always)]
-fn other_ipv6<F: Frame + ?Sized>(frame: &F) -> bool {
+fn other_ipv6<F, W>(frame: &F, web: &W) -> bool
+where
+    F: Frame + ?Sized,
+    W: WebSide + ?Sized,
+{
     // Ethernet (14), the IPv6 header (40).
     let Some(h) = frame.array::<54>(0) else {
         return false;
@@ -201,10 +205,17 @@ fn other_ipv6<F: Frame + ?Sized>(frame: &F) -> bool {
         ipv6::UDP | ipv6::HOP_BY_HOP | ipv6::ROUTING | ipv6::FRAGMENT | ipv6::DESTINATION_OPTIONS
     );
     // ICMPv6 is settled here only with its whole header and not a
-    // destination unreachable, which stage two reads.
-    let unreachable = h[20] == ipv6::ICMPV6
-        && !matches!(frame.array::<8>(54), Some(t) if t[0] != icmp::TYPE6_DEST_UNREACHABLE);
-    h[14] >> 4 == 6 && !walked && !unreachable
+    // destination unreachable, which stage two reads; TCP only with its
+    // ports and neither a web port, which the web stage follows.
+    let handed_on = match h[20] {
+        ipv6::ICMPV6 => {
+            !matches!(frame.array::<8>(54), Some(t) if t[0] != icmp::TYPE6_DEST_UNREACHABLE)
+        }
+        ipv6::TCP => !matches!(frame.array::<4>(54), Some(p)
+            if web.side(u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]])).is_none()),
+        _ => false,
+    };
+    h[14] >> 4 == 6 && !walked && !handed_on
 }
 
 /// Stage one: Ethernet, VLAN, IPv4 and UDP. For a DHCP class the result
@@ -263,7 +274,7 @@ where
         Err(e) => return (Classification::failed(Class::NonIp, e), None),
     };
     if l3.ethertype == EtherType::Ipv6 {
-        return walk_ipv6(frame, l3.offset);
+        return walk_ipv6(frame, l3.offset, web);
     }
     if l3.ethertype != EtherType::Ipv4 {
         return (Classification::new(Class::NonIp), None);
@@ -313,6 +324,7 @@ where
                 tcp_at: tcp_at as u16,
                 web,
                 server_is_dst,
+                v6: false,
             }));
             return (Classification::new(Class::OtherIpv4), next);
         }
@@ -374,7 +386,11 @@ pub fn classify_icmp<F: Frame + ?Sized>(frame: &F, at: IcmpAt) -> Classification
 /// (`ipv6::upper`, bounded), and UDP. DHCPv6 (546, 547) and 4011 are
 /// handed on to the DHCPv6 stage, other UDP to the TFTP stage as for IPv4.
 #[inline(always)]
-fn walk_ipv6<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> (Classification, Option<Next>) {
+fn walk_ipv6<F, W>(frame: &F, ip_at: usize, web: &W) -> (Classification, Option<Next>)
+where
+    F: Frame + ?Sized,
+    W: WebSide + ?Sized,
+{
     let ip = match ipv6::Header::new_checked(frame, ip_at) {
         Ok(ip) => ip,
         Err(e) => return (Classification::failed(Class::OtherIpv6, e), None),
@@ -399,6 +415,25 @@ fn walk_ipv6<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> (Classification, Opt
             Ok(_) => (Classification::new(Class::OtherIpv6), None),
             Err(e) => (Classification::failed(Class::OtherIpv6, e), None),
         };
+    }
+    if upper.protocol == ipv6::TCP {
+        // As for IPv4: the ports only, the web stage reads the rest.
+        let Some(p) = frame.array::<4>(upper.offset) else {
+            return (Classification::new(Class::OtherIpv6), None);
+        };
+        let sport = u16::from_be_bytes([p[0], p[1]]);
+        let dport = u16::from_be_bytes([p[2], p[3]]);
+        let Some((web, server_is_dst)) = web.side(sport, dport) else {
+            return (Classification::new(Class::OtherIpv6), None);
+        };
+        let next = Some(Next::Tcp(TcpAt {
+            ip_at: ip_at as u16,
+            tcp_at: upper.offset as u16,
+            web,
+            server_is_dst,
+            v6: true,
+        }));
+        return (Classification::new(Class::OtherIpv6), next);
     }
     if upper.protocol != ipv6::UDP {
         return (Classification::new(Class::OtherIpv6), None);

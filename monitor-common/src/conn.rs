@@ -10,12 +10,13 @@
 
 use crate::{
     counters::DhcpType,
+    flow::Address,
     frame::Frame,
-    stage::{DhcpLocation, TcpAt},
+    stage::{Dhcp6Location, DhcpLocation, TcpAt},
     wire::{
-        ParseError, dhcp,
+        ParseError, dhcp, dhcpv6,
         http::{self, Start},
-        ipv4,
+        ipv6,
         tcp::{self, Web, flags},
     },
 };
@@ -154,10 +155,11 @@ impl BootClient {
     }
 }
 
-/// The learned boot clients: the kernel's LRU map or a host hash map.
-pub trait BootClients {
-    fn get(&mut self, ip: &[u8; 4]) -> Option<BootClient>;
-    fn learn(&mut self, ip: &[u8; 4], client: &BootClient);
+/// The learned boot clients of one family (IPv4 addresses by default):
+/// the kernel's LRU map or a host hash map.
+pub trait BootClients<A = [u8; 4]> {
+    fn get(&mut self, ip: &A) -> Option<BootClient>;
+    fn learn(&mut self, ip: &A, client: &BootClient);
 }
 
 /// Learns the client of a PXE exchange's ACK (`pxe`: the message is part of
@@ -195,17 +197,83 @@ pub fn learn_client<F: Frame + ?Sized, C: BootClients>(
     );
 }
 
-/// A connection: the client's address and port, the server's.
+/// Learns the client of a PXE or HTTP-boot exchange's DHCPv6 Reply
+/// (`pxe`: the message is part of one): the address its IA_NA gives, and
+/// the MAC in the client id's DUID, else, for a Reply no relay carried,
+/// the Ethernet destination.
+#[inline(always)]
+pub fn learn_client6<F: Frame + ?Sized, C: BootClients<[u8; 16]>>(
+    frame: &F,
+    loc: &Dhcp6Location,
+    pxe: bool,
+    now_ns: u64,
+    clients: &mut C,
+) {
+    if !pxe || loc.inner_type != dhcpv6::msg::REPLY {
+        return;
+    }
+    let Some(ip) = dhcpv6::ia_na_address(frame, &loc.options) else {
+        return;
+    };
+    let mac = match dhcpv6::client_mac(frame, &loc.options) {
+        Some(mac) => mac,
+        None if loc.relays == 0 => match frame.array::<6>(0) {
+            Some(dst) => *dst,
+            None => return,
+        },
+        None => return,
+    };
+    clients.learn(
+        &ip,
+        &BootClient {
+            mac,
+            tick: client_tick(now_ns),
+            ..BootClient::default()
+        },
+    );
+}
+
+/// A connection: the client's address and port, the server's (IPv4
+/// addresses by default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(C)]
-pub struct ConnKey {
-    pub client_ip: [u8; 4],
-    pub server_ip: [u8; 4],
+pub struct ConnKey<A = [u8; 4]> {
+    pub client_ip: A,
+    pub server_ip: A,
     pub client_port: [u8; 2],
     pub server_port: [u8; 2],
 }
 
+/// A connection over IPv6.
+pub type ConnKey6 = ConnKey<[u8; 16]>;
+
 const _: () = assert!(core::mem::size_of::<ConnKey>() == 12);
+const _: () = assert!(core::mem::size_of::<ConnKey6>() == 36);
+
+/// A connection's key in its family's table, from the events' form of
+/// its addresses (16 bytes, IPv4 as `::ffff:a.b.c.d`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnFamilyKey {
+    V4(ConnKey),
+    V6(ConnKey6),
+}
+
+impl ConnFamilyKey {
+    pub fn of(key: &ConnKey6) -> ConnFamilyKey {
+        match (
+            ipv6::mapped_v4(&key.client_ip),
+            ipv6::mapped_v4(&key.server_ip),
+        ) {
+            (Some(client_ip), Some(server_ip)) => ConnFamilyKey::V4(ConnKey {
+                client_ip,
+                server_ip,
+                client_port: key.client_port,
+                server_port: key.server_port,
+            }),
+            _ => ConnFamilyKey::V6(*key),
+        }
+    }
+}
 
 /// Bits of [`HttpConn::seen`].
 pub mod seen {
@@ -285,6 +353,9 @@ const _: () = assert!(core::mem::size_of::<HttpConn>() == 64);
 unsafe impl aya::Pod for ConnKey {}
 #[cfg(feature = "user")]
 // SAFETY: as above.
+unsafe impl aya::Pod for ConnKey6 {}
+#[cfg(feature = "user")]
+// SAFETY: as above.
 unsafe impl aya::Pod for HttpConn {}
 #[cfg(feature = "user")]
 // SAFETY: as above.
@@ -293,10 +364,11 @@ unsafe impl aya::Pod for BootClient {}
 // SAFETY: as above.
 unsafe impl aya::Pod for WebPorts {}
 
-/// The connection table: the kernel's LRU map or a host hash map.
-pub trait HttpConns {
-    fn get(&mut self, key: &ConnKey) -> Option<&mut HttpConn>;
-    fn insert(&mut self, key: &ConnKey, conn: &HttpConn);
+/// The connection table of one family: the kernel's LRU map or a host
+/// hash map.
+pub trait HttpConns<A = [u8; 4]> {
+    fn get(&mut self, key: &ConnKey<A>) -> Option<&mut HttpConn>;
+    fn insert(&mut self, key: &ConnKey<A>, conn: &HttpConn);
 }
 
 /// Which segments of a connection deserve an event.
@@ -338,8 +410,8 @@ pub const MAX_SYN_EVENTS: u16 = 8;
 
 /// What one segment was, for counters and the event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HttpSeen {
-    pub key: ConnKey,
+pub struct HttpSeen<A = [u8; 4]> {
+    pub key: ConnKey<A>,
     pub from_server: bool,
     pub flags: u8,
     pub seq: u32,
@@ -356,18 +428,24 @@ pub struct HttpSeen {
     pub conn: HttpConn,
 }
 
-/// Follows one TCP segment to or from a web port found at `at`:
-/// `Ok(None)` when neither end is a fresh boot client.
+/// Follows one TCP segment to or from a web port found at `at`, over
+/// IPv4 or IPv6 (`A`, the address): `Ok(None)` when neither end is a
+/// fresh boot client.
 #[inline(always)]
-pub fn observe_http<F: Frame + ?Sized, C: BootClients, T: HttpConns>(
+pub fn observe_http<F, A, C, T>(
     frame: &F,
     at: TcpAt,
     now_ns: u64,
     clients: &mut C,
     conns: &mut T,
-) -> Result<Option<HttpSeen>, ParseError> {
-    let ip = ipv4::Header::new_checked(frame, at.ip_at as usize)?;
-    let (src, dst) = (ip.source(), ip.destination());
+) -> Result<Option<HttpSeen<A>>, ParseError>
+where
+    F: Frame + ?Sized,
+    A: Address,
+    C: BootClients<A>,
+    T: HttpConns<A>,
+{
+    let (src, dst, end) = A::read_datagram(frame, at.ip_at as usize)?;
     // The boot client is the end that is not the web port's (the server's).
     let (client_ip, from_server) = if at.server_is_dst {
         (src, false)
@@ -399,9 +477,7 @@ pub fn observe_http<F: Frame + ?Sized, C: BootClients, T: HttpConns>(
     };
     let fl = t.flags();
     let payload_at = at.tcp_at as usize + t.header_len();
-    let payload_len = ip
-        .total_len()
-        .saturating_sub(ip.header_len() + t.header_len()) as u32;
+    let payload_len = end.saturating_sub(payload_at) as u32;
     let syn = fl & flags::SYN != 0;
     let mut moment = None;
     let conn = match conns.get(&key) {

@@ -431,7 +431,7 @@ pub mod maps {
     /// from the LRU tables, so past its size each new entry pushed an older
     /// one out.
     pub const TABLE_NEW: &str = "TABLE_NEW";
-    pub const TABLE_NEW_LEN: u32 = 7;
+    pub const TABLE_NEW_LEN: u32 = 9;
     pub const NEW_XID: u32 = 0;
     pub const NEW_FLOW: u32 = 1;
     pub const NEW_OVERFLOW: u32 = 2;
@@ -443,6 +443,10 @@ pub mod maps {
     pub const NEW_XID6: u32 = 5;
     /// New TFTP transfers over IPv6 in `TFTP_FLOWS6`.
     pub const NEW_FLOW6: u32 = 6;
+    /// New web connections over IPv6 in `HTTP_CONNS6`, new boot clients in
+    /// `BOOT_CLIENTS6`.
+    pub const NEW_CONN6: u32 = 7;
+    pub const NEW_CLIENT6: u32 = 8;
     /// `LruHashMap<[u8; 4], BootClient>`: clients a PXE or HTTP-boot ACK
     /// gave an address (`crate::conn::BootClient`), whose web connections
     /// are followed.
@@ -451,6 +455,13 @@ pub mod maps {
     /// `LruHashMap<ConnKey, HttpConn>`: the boot clients' web connections.
     pub const HTTP_CONNS: &str = "HTTP_CONNS";
     pub const HTTP_CONNS_LEN: u32 = 4096;
+    /// `LruHashMap<[u8; 16], BootClient>`: clients a PXE or HTTP-boot
+    /// DHCPv6 Reply gave an address (`crate::conn::learn_client6`).
+    pub const BOOT_CLIENTS6: &str = "BOOT_CLIENTS6";
+    /// `LruHashMap<ConnKey6, HttpConn>`: their web connections over IPv6.
+    /// Both IPv6 tables have the IPv4 ones' sizes; the web counters below
+    /// count both families (a scheme's segments are one series).
+    pub const HTTP_CONNS6: &str = "HTTP_CONNS6";
     /// `PerCpuArray<u64>` indexed by [`web_segment_index`]: segments of
     /// followed web connections by kind.
     pub const WEB_SEGMENTS: &str = "WEB_SEGMENTS";

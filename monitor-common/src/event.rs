@@ -323,8 +323,9 @@ unsafe impl aya::Pod for TftpRecord {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct HttpEvent {
-    pub client_ip: [u8; 4],
-    pub server_ip: [u8; 4],
+    /// Both families in 16 bytes, IPv4 as `::ffff:a.b.c.d`.
+    pub client_ip: [u8; 16],
+    pub server_ip: [u8; 16],
     pub client_port: [u8; 2],
     pub server_port: [u8; 2],
     /// The segment's TCP sequence number, big-endian.
@@ -362,13 +363,13 @@ pub struct HttpEvent {
     pub payload: [u8; 256],
 }
 
-const _: () = assert!(core::mem::size_of::<HttpEvent>() == 328);
+const _: () = assert!(core::mem::size_of::<HttpEvent>() == 352);
 
 impl HttpEvent {
     pub const fn zeroed() -> Self {
         HttpEvent {
-            client_ip: [0; 4],
-            server_ip: [0; 4],
+            client_ip: [0; 16],
+            server_ip: [0; 16],
             client_port: [0; 2],
             server_port: [0; 2],
             seq: [0; 4],
@@ -407,13 +408,13 @@ pub struct HttpRecord {
     pub event: HttpEvent,
 }
 
-const _: () = assert!(core::mem::size_of::<HttpRecord>() == 344);
+const _: () = assert!(core::mem::size_of::<HttpRecord>() == 368);
 
 /// The bytes of an [`HttpRecord`] before its payload.
 pub const HTTP_FIXED_LEN: usize =
     core::mem::size_of::<EventHeader>() + core::mem::offset_of!(HttpEvent, payload);
 
-const _: () = assert!(HTTP_FIXED_LEN == 88);
+const _: () = assert!(HTTP_FIXED_LEN == 112);
 
 /// How much of an [`HttpRecord`] the kernel sends for `payload` carried
 /// bytes: the fixed part and the bytes (at most 256), in whole 8-byte

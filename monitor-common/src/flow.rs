@@ -23,6 +23,13 @@ pub trait Address: Copy + Default + PartialEq + Eq + core::hash::Hash + core::fm
     /// The source and destination of the IP header at `ip_at`.
     fn read<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> Result<(Self, Self), ParseError>;
 
+    /// [`Address::read`], and where the datagram ends (the offset after
+    /// its last byte, as its header says).
+    fn read_datagram<F: Frame + ?Sized>(
+        frame: &F,
+        ip_at: usize,
+    ) -> Result<(Self, Self, usize), ParseError>;
+
     /// Writes it as 16 bytes, IPv4 as `::ffff:a.b.c.d` (the events' form),
     /// into `zeroed` (all zero before: IPv4's ten leading zeros are not
     /// written, which in the kernel build would be a `memset` call).
@@ -36,6 +43,15 @@ impl Address for [u8; 4] {
     fn read<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> Result<(Self, Self), ParseError> {
         let ip = ipv4::Header::new_checked(frame, ip_at)?;
         Ok((ip.source(), ip.destination()))
+    }
+
+    #[inline(always)]
+    fn read_datagram<F: Frame + ?Sized>(
+        frame: &F,
+        ip_at: usize,
+    ) -> Result<(Self, Self, usize), ParseError> {
+        let ip = ipv4::Header::new_checked(frame, ip_at)?;
+        Ok((ip.source(), ip.destination(), ip_at + ip.total_len()))
     }
 
     #[inline(always)]
@@ -56,6 +72,19 @@ impl Address for [u8; 16] {
     fn read<F: Frame + ?Sized>(frame: &F, ip_at: usize) -> Result<(Self, Self), ParseError> {
         let ip = ipv6::Header::new_checked(frame, ip_at)?;
         Ok((ip.source(), ip.destination()))
+    }
+
+    #[inline(always)]
+    fn read_datagram<F: Frame + ?Sized>(
+        frame: &F,
+        ip_at: usize,
+    ) -> Result<(Self, Self, usize), ParseError> {
+        let ip = ipv6::Header::new_checked(frame, ip_at)?;
+        Ok((
+            ip.source(),
+            ip.destination(),
+            ip_at + ipv6::HEADER_LEN + ip.payload_len(),
+        ))
     }
 
     #[inline(always)]

@@ -197,7 +197,7 @@ pub fn fill_tftp_event<F: Frame + ?Sized, A: Address>(
 /// `HttpEvent::payload`): those of a segment that starts a head, none of
 /// any other (a file's bytes are not the monitor's business).
 #[inline(always)]
-pub fn http_payload_carried(seen: &HttpSeen) -> usize {
+pub fn http_payload_carried<A>(seen: &HttpSeen<A>) -> usize {
     match seen.moment {
         Some(HttpMoment::Request | HttpMoment::Response) => seen.payload_len as usize,
         _ => 0,
@@ -207,14 +207,14 @@ pub fn http_payload_carried(seen: &HttpSeen) -> usize {
 /// Fills `ev` (expected zeroed) for a segment seen by
 /// [`observe_http`](crate::conn::observe_http).
 #[inline(always)]
-pub fn fill_http_event<F: Frame + ?Sized>(
+pub fn fill_http_event<F: Frame + ?Sized, A: Address>(
     frame: &F,
-    seen: &HttpSeen,
+    seen: &HttpSeen<A>,
     now_ns: u64,
     ev: &mut HttpEvent,
 ) {
-    ev.client_ip = seen.key.client_ip;
-    ev.server_ip = seen.key.server_ip;
+    seen.key.client_ip.fill_16(&mut ev.client_ip);
+    seen.key.server_ip.fill_16(&mut ev.server_ip);
     ev.client_port = seen.key.client_port;
     ev.server_port = seen.key.server_port;
     ev.seq = seen.seq.to_be_bytes();

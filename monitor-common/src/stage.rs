@@ -244,6 +244,8 @@ pub struct TcpAt {
     pub web: Web,
     /// The destination port is the web port: the client sends.
     pub server_is_dst: bool,
+    /// Over IPv6 (the web stage's IPv6 function reads it).
+    pub v6: bool,
 }
 
 impl TcpAt {
@@ -253,6 +255,7 @@ impl TcpAt {
             | (self.tcp_at as u64) << 16
             | (self.web as u64) << 32
             | (self.server_is_dst as u64) << 40
+            | (self.v6 as u64) << 41
     }
 
     /// The reverse of [`pack`](Self::pack); `None` for a kind that is not
@@ -269,6 +272,7 @@ impl TcpAt {
             tcp_at: (v >> 16) as u16,
             web,
             server_is_dst: (v >> 40) & 1 != 0,
+            v6: (v >> 41) & 1 != 0,
         })
     }
 }

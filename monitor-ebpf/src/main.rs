@@ -67,6 +67,10 @@ pub fn pxe_xdp(ctx: XdpContext) -> u32 {
             http::pxe_http_xdp(ctx.ctx, arg);
         },
         // SAFETY: as above.
+        Some(Stage2::Http6(arg)) => unsafe {
+            http::pxe_http6_xdp(ctx.ctx, arg);
+        },
+        // SAFETY: as above.
         Some(Stage2::Dhcp6(arg)) => unsafe {
             dhcp6::pxe_dhcp6_xdp(ctx.ctx, arg);
         },
@@ -120,7 +124,7 @@ fn tc(ctx: TcContext, dir: Direction) -> i32 {
     // A web segment needs its headers and the first bytes of its payload
     // only (a GRO'd one may be 64 KB): what a head's event carries.
     let want = match next {
-        Some(Stage2::Http(_)) => len.min(HTTP_PULL),
+        Some(Stage2::Http(_) | Stage2::Http6(_)) => len.min(HTTP_PULL),
         Some(_) => len.min(MAX_PULL),
         None => 0,
     };
@@ -172,6 +176,14 @@ fn tc(ctx: TcContext, dir: Direction) -> i32 {
             http::pxe_http_tc_in(skb, arg);
         },
         // SAFETY: as above.
+        (Some(Stage2::Http6(arg)), Direction::Egress) => unsafe {
+            http::pxe_http6_tc(skb, arg);
+        },
+        // SAFETY: as above.
+        (Some(Stage2::Http6(arg)), Direction::Ingress) => unsafe {
+            http::pxe_http6_tc_in(skb, arg);
+        },
+        // SAFETY: as above.
         (Some(Stage2::Dhcp6(arg)), Direction::Egress) => unsafe {
             dhcp6::pxe_dhcp6_tc(skb, arg);
         },
@@ -189,9 +201,10 @@ fn tc(ctx: TcContext, dir: Direction) -> i32 {
 const MAX_PULL: u32 = 1522;
 
 /// The most bytes a TC hook makes linear for a web segment: Ethernet with
-/// two tags, IPv4 and TCP with all their options, and the 256 payload
-/// bytes an event carries.
-const HTTP_PULL: u32 = 18 + 60 + 60 + 256;
+/// two tags, IPv6 with 256 bytes of extension headers (a web segment's
+/// rarely has any; IPv4 with all its options is shorter), TCP with all its
+/// options, and the 256 payload bytes an event carries.
+const HTTP_PULL: u32 = 18 + 40 + 4 * 64 + 60 + 256;
 
 /// Which stage-two function reads the frame, with its packed offsets.
 enum Stage2 {
@@ -200,6 +213,7 @@ enum Stage2 {
     Tftp(u64),
     Tftp6(u64),
     Http(u64),
+    Http6(u64),
     Dhcp6(u64),
 }
 
@@ -228,6 +242,7 @@ fn headers(frame: &PacketFrame, len: u64, dir: Direction) -> Option<Stage2> {
     match next? {
         Next::Dhcp(at) => Some(Stage2::Dhcp(at.pack(c.class))),
         Next::Icmp(at) => Some(Stage2::Icmp(at.pack())),
+        Next::Tcp(at) if at.v6 => Some(Stage2::Http6(at.pack())),
         Next::Tcp(at) => Some(Stage2::Http(at.pack())),
         Next::Dhcp6(at) => Some(Stage2::Dhcp6(at.pack(c.class))),
         Next::Udp { at, ports } => {

@@ -11,7 +11,7 @@ use aya_ebpf::{
 };
 use monitor_common::{
     Traffic,
-    conn::{BootClient, ConnKey, HttpConn, WebPorts},
+    conn::{BootClient, ConnKey, ConnKey6, HttpConn, WebPorts},
     counters::maps as names,
     event::{Dhcp6Record, DhcpRecord, HttpRecord, TftpRecord},
     flow::{TftpFlow, TftpKey, TftpKey6, TftpSlot},
@@ -115,7 +115,6 @@ pub static TFTP_RECORD: PerCpuArray<TftpRecord> = PerCpuArray::with_max_entries(
 pub static PARSE_ERRORS: PerCpuArray<u64> =
     PerCpuArray::with_max_entries(names::PARSE_ERRORS_LEN, 0);
 
-/// Adds one to a counter slot.
 /// Clients a PXE or HTTP-boot ACK gave an address, by address.
 #[map(name = "BOOT_CLIENTS")]
 pub static BOOT_CLIENTS: LruHashMap<[u8; 4], BootClient> =
@@ -124,6 +123,16 @@ pub static BOOT_CLIENTS: LruHashMap<[u8; 4], BootClient> =
 /// The boot clients' web connections.
 #[map(name = "HTTP_CONNS")]
 pub static HTTP_CONNS: LruHashMap<ConnKey, HttpConn> =
+    LruHashMap::with_max_entries(names::HTTP_CONNS_LEN, 0);
+
+/// Clients a PXE or HTTP-boot DHCPv6 Reply gave an address, by address.
+#[map(name = "BOOT_CLIENTS6")]
+pub static BOOT_CLIENTS6: LruHashMap<[u8; 16], BootClient> =
+    LruHashMap::with_max_entries(names::BOOT_CLIENTS_LEN, 0);
+
+/// Their web connections over IPv6.
+#[map(name = "HTTP_CONNS6")]
+pub static HTTP_CONNS6: LruHashMap<ConnKey6, HttpConn> =
     LruHashMap::with_max_entries(names::HTTP_CONNS_LEN, 0);
 
 /// Segments of followed web connections by direction, port kind and kind.
@@ -163,6 +172,7 @@ pub static WEB_PORTS: WebPorts = WebPorts {
 #[unsafe(no_mangle)]
 pub static WEB_PORTS_EXTRA: u32 = 0;
 
+/// Adds one to a counter slot.
 #[inline(always)]
 pub fn bump(map: &PerCpuArray<u64>, index: u32) {
     if let Some(v) = map.get_ptr_mut(index) {

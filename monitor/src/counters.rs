@@ -43,6 +43,8 @@ pub struct Counters {
     /// IPv6.
     pub new_xids6: u64,
     pub new_flows6: u64,
+    pub new_conns6: u64,
+    pub new_clients6: u64,
     /// Those tables' sizes (the kernel's maps; the host replica, unbounded,
     /// reports the defaults): past its size, each new entry pushed an older
     /// one out.
@@ -52,6 +54,8 @@ pub struct Counters {
     pub clients_size: u32,
     pub xids6_size: u32,
     pub flows6_size: u32,
+    pub conns6_size: u32,
+    pub clients6_size: u32,
 }
 
 impl Default for Counters {
@@ -76,12 +80,16 @@ impl Default for Counters {
             new_clients: 0,
             new_xids6: 0,
             new_flows6: 0,
+            new_conns6: 0,
+            new_clients6: 0,
             xids_size: maps::PXE_XIDS_LEN,
             flows_size: maps::TFTP_FLOWS_LEN,
             conns_size: maps::HTTP_CONNS_LEN,
             clients_size: maps::BOOT_CLIENTS_LEN,
             xids6_size: maps::PXE6_XIDS_LEN,
             flows6_size: maps::TFTP_FLOWS_LEN,
+            conns6_size: maps::HTTP_CONNS_LEN,
+            clients6_size: maps::BOOT_CLIENTS_LEN,
         }
     }
 }
@@ -118,6 +126,15 @@ impl Counters {
         (
             self.new_xids6.saturating_sub(self.xids6_size.into()),
             self.new_flows6.saturating_sub(self.flows6_size.into()),
+        )
+    }
+
+    /// Entries pushed out of the web connection and boot client tables for
+    /// IPv6.
+    pub fn ipv6_web_table_evictions(&self) -> (u64, u64) {
+        (
+            self.new_conns6.saturating_sub(self.conns6_size.into()),
+            self.new_clients6.saturating_sub(self.clients6_size.into()),
         )
     }
 

@@ -174,12 +174,18 @@ pub fn dhcp6_message(e: &Dhcp6Event) -> &[u8] {
     &e.payload[..usize::from(e.payload_len).min(e.payload.len())]
 }
 
+/// The message a DHCPv6 event carries and its walk (as the kernel walked
+/// it).
+fn dhcp6_inner(e: &Dhcp6Event) -> Option<(&[u8], monitor_common::wire::dhcpv6::Inner)> {
+    let msg = dhcp6_message(e);
+    let m = monitor_common::wire::dhcpv6::inner(msg, 0, msg.len()).ok()?;
+    Some((msg, m))
+}
+
 /// The value of one option of the message a DHCPv6 event carries, if
 /// present and whole in the copied bytes.
 pub fn dhcp6_option(e: &Dhcp6Event, slot: monitor_common::wire::dhcpv6::Slot) -> Option<&[u8]> {
-    use monitor_common::wire::dhcpv6;
-    let msg = dhcp6_message(e);
-    let m = dhcpv6::inner(msg, 0, msg.len()).ok()?;
+    let (msg, m) = dhcp6_inner(e)?;
     let (at, len) = m.options.value(msg, slot)?;
     msg.get(at..at + len)
 }
@@ -189,8 +195,8 @@ pub fn dhcp6_option(e: &Dhcp6Event, slot: monitor_common::wire::dhcpv6::Slot) ->
 /// source.
 pub fn dhcp6_client_mac(e: &Dhcp6Event) -> Option<[u8; 6]> {
     use monitor_common::wire::dhcpv6;
-    dhcp6_option(e, dhcpv6::Slot::ClientId)
-        .and_then(dhcpv6::duid_mac)
+    dhcp6_inner(e)
+        .and_then(|(msg, m)| dhcpv6::client_mac(msg, &m.options))
         .or_else(|| (e.relays == 0 && dhcpv6::is_client_type(e.inner_type)).then_some(e.src_mac))
 }
 
@@ -200,23 +206,11 @@ pub fn dhcp6_boot_url(e: &Dhcp6Event) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-/// The address an Advertise or Reply gives the client: the first IAADDR
-/// (option 5) inside its IA_NA (after IAID, T1 and T2).
+/// The address an Advertise or Reply gives the client
+/// (`wire::dhcpv6::ia_na_address`, as the kernel reads it).
 pub fn dhcp6_address(e: &Dhcp6Event) -> Option<Ipv6Addr> {
-    const IAADDR: u16 = 5;
-    let ia = dhcp6_option(e, monitor_common::wire::dhcpv6::Slot::IaNa)?;
-    let mut opts = ia.get(12..)?;
-    while let Some((head, rest)) = opts.split_first_chunk::<4>() {
-        let code = u16::from_be_bytes([head[0], head[1]]);
-        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        let value = rest.get(..len)?;
-        if code == IAADDR {
-            let a: [u8; 16] = value.get(..16)?.try_into().ok()?;
-            return Some(Ipv6Addr::from(a));
-        }
-        opts = &rest[len..];
-    }
-    None
+    let (msg, m) = dhcp6_inner(e)?;
+    monitor_common::wire::dhcpv6::ia_na_address(msg, &m.options).map(Ipv6Addr::from)
 }
 
 /// Option 61, the client's first architecture type.
@@ -367,11 +361,9 @@ pub fn describe_http(ev: &HttpEvent) -> String {
         String::new()
     };
     format!(
-        "http {moment} client={}:{} server={}:{} from_server={} offset={} server_bytes={} client_bytes={} elapsed_ms={} {head}",
-        Ipv4Addr::from(ev.client_ip),
-        u16::from_be_bytes(ev.client_port),
-        Ipv4Addr::from(ev.server_ip),
-        u16::from_be_bytes(ev.server_port),
+        "http {moment} client={} server={} from_server={} offset={} server_bytes={} client_bytes={} elapsed_ms={} {head}",
+        SocketAddr::new(addr(ev.client_ip), u16::from_be_bytes(ev.client_port)),
+        SocketAddr::new(addr(ev.server_ip), u16::from_be_bytes(ev.server_port)),
         ev.from_server,
         ev.offset,
         ev.server_bytes,

@@ -7,7 +7,8 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use monitor_common::{
     Class, Direction, Frame, ParseError,
     conn::{
-        BootClient, BootClients, ConnKey, HttpConn, HttpConns, WebPorts, learn_client, observe_http,
+        BootClient, BootClients, ConnFamilyKey, ConnKey, ConnKey6, HttpConn, HttpConns, HttpSeen,
+        WebPorts, learn_client, learn_client6,
     },
     counters::Family,
     counters::WebSegment,
@@ -50,28 +51,40 @@ pub struct HostObserver {
     /// of the frames: whether their exchange was a PXE one cannot be read.
     pub cut_short: Vec<[u8; 6]>,
     /// Boot clients and their web connections (the kernel's LRU maps,
-    /// unbounded here).
+    /// unbounded here), over IPv4 and over IPv6.
     pub web: HostWeb,
+    pub web6: HostWeb<[u8; 16]>,
     /// The web ports followed beyond 80, 8080 and 443.
     pub web_ports: WebPorts,
 }
 
-/// The host's boot client and web connection tables.
-#[derive(Debug, Default)]
-pub struct HostWeb {
-    pub clients: HashMap<[u8; 4], BootClient>,
-    pub conns: HashMap<ConnKey, HttpConn>,
+/// The host's boot client and web connection tables of one family.
+#[derive(Debug)]
+pub struct HostWeb<A: Address = [u8; 4]> {
+    pub clients: HashMap<A, BootClient>,
+    pub conns: HashMap<ConnKey<A>, HttpConn>,
     /// Entries put in each (the kernel's `TABLE_NEW`).
     pub new_clients: u64,
     pub new_conns: u64,
 }
 
-impl BootClients for HostWeb {
-    fn get(&mut self, ip: &[u8; 4]) -> Option<BootClient> {
+impl<A: Address> Default for HostWeb<A> {
+    fn default() -> Self {
+        HostWeb {
+            clients: HashMap::default(),
+            conns: HashMap::default(),
+            new_clients: 0,
+            new_conns: 0,
+        }
+    }
+}
+
+impl<A: Address> BootClients<A> for HostWeb<A> {
+    fn get(&mut self, ip: &A) -> Option<BootClient> {
         self.clients.get(ip).copied()
     }
 
-    fn learn(&mut self, ip: &[u8; 4], client: &BootClient) {
+    fn learn(&mut self, ip: &A, client: &BootClient) {
         if self.clients.insert(*ip, *client).is_none() {
             self.new_clients += 1;
         }
@@ -79,31 +92,31 @@ impl BootClients for HostWeb {
 }
 
 /// The connection half of [`HostWeb`], borrowed apart from the clients.
-struct HostConns<'a> {
-    conns: &'a mut HashMap<ConnKey, HttpConn>,
+struct HostConns<'a, A> {
+    conns: &'a mut HashMap<ConnKey<A>, HttpConn>,
     new: &'a mut u64,
 }
 
-impl HttpConns for HostConns<'_> {
-    fn get(&mut self, key: &ConnKey) -> Option<&mut HttpConn> {
+impl<A: Address> HttpConns<A> for HostConns<'_, A> {
+    fn get(&mut self, key: &ConnKey<A>) -> Option<&mut HttpConn> {
         self.conns.get_mut(key)
     }
 
-    fn insert(&mut self, key: &ConnKey, conn: &HttpConn) {
+    fn insert(&mut self, key: &ConnKey<A>, conn: &HttpConn) {
         self.conns.insert(*key, *conn);
         *self.new += 1;
     }
 }
 
 /// The clients half of [`HostWeb`].
-struct HostClients<'a>(&'a HashMap<[u8; 4], BootClient>);
+struct HostClients<'a, A>(&'a HashMap<A, BootClient>);
 
-impl BootClients for HostClients<'_> {
-    fn get(&mut self, ip: &[u8; 4]) -> Option<BootClient> {
+impl<A: Address> BootClients<A> for HostClients<'_, A> {
+    fn get(&mut self, ip: &A) -> Option<BootClient> {
         self.0.get(ip).copied()
     }
 
-    fn learn(&mut self, _: &[u8; 4], _: &BootClient) {}
+    fn learn(&mut self, _: &A, _: &BootClient) {}
 }
 
 /// The host's transfer table of one family.
@@ -134,12 +147,47 @@ impl<A: Address> TftpFlows<A> for HostFlows<A> {
     }
 }
 
+/// The web stage on one family's tables, as the kernel's runs.
+fn observe_http<A: Address>(
+    frame: &[u8],
+    at: TcpAt,
+    now_ns: u64,
+    web: &mut HostWeb<A>,
+) -> Result<Option<HttpSeen<A>>, ParseError> {
+    let HostWeb {
+        clients,
+        conns,
+        new_conns,
+        ..
+    } = web;
+    monitor_common::conn::observe_http(
+        frame,
+        at,
+        now_ns,
+        &mut HostClients(clients),
+        &mut HostConns {
+            conns,
+            new: new_conns,
+        },
+    )
+}
+
 impl HostObserver {
     /// Where the transfer tables say a transfer stands.
     pub fn tftp_flow(&self, key: &FamilyKey) -> Option<TftpFlow> {
         match key {
             FamilyKey::V4(k) => self.tftp_flows.flows.get(k),
             FamilyKey::V6(k) => self.tftp_flows6.flows.get(k),
+        }
+        .copied()
+    }
+
+    /// Where the connection tables say a web connection stands (the key
+    /// in the events' form).
+    pub fn http_conn(&self, key: &ConnKey6) -> Option<HttpConn> {
+        match ConnFamilyKey::of(key) {
+            ConnFamilyKey::V4(k) => self.web.conns.get(&k),
+            ConnFamilyKey::V6(k) => self.web6.conns.get(&k),
         }
         .copied()
     }
@@ -172,13 +220,21 @@ impl HostObserver {
                 self.observe_tftp(frame, dir, head.class, at, now_ns);
                 head
             }
+            Some(Next::Tcp(at)) if at.v6 => {
+                let observed = observe_http(frame, at, now_ns, &mut self.web6);
+                self.counters.new_conns6 = self.web6.new_conns;
+                self.http_seen(frame, dir, at, now_ns, observed);
+                head
+            }
             Some(Next::Tcp(at)) => {
-                self.observe_http(frame, dir, at, now_ns);
+                let observed = observe_http(frame, at, now_ns, &mut self.web);
+                self.counters.new_conns = self.web.new_conns;
+                self.http_seen(frame, dir, at, now_ns, observed);
                 head
             }
             Some(Next::Dhcp6(at)) => {
                 let c = classify_dhcp6(frame, head.class, at);
-                self.observe_dhcp6(frame, dir, &c);
+                self.observe_dhcp6(frame, dir, &c, now_ns);
                 c
             }
             None => head,
@@ -210,7 +266,13 @@ impl HostObserver {
     }
 
     /// What the kernel's DHCPv6 stage counts.
-    fn observe_dhcp6(&mut self, frame: &[u8], dir: Direction, c: &monitor_common::Classification) {
+    fn observe_dhcp6(
+        &mut self,
+        frame: &[u8],
+        dir: Direction,
+        c: &monitor_common::Classification,
+        now_ns: u64,
+    ) {
         let Some(ty) = c.dhcp6_type else { return };
         let Some(loc) = &c.dhcp6 else {
             self.counters.dhcp6_types[dhcp6_index(dir, false, ty) as usize] += 1;
@@ -225,30 +287,23 @@ impl HostObserver {
                 self.events.push((dir, Event::Dhcp6(ev)));
             }
         }
+        learn_client6(frame, loc, pxe, now_ns, &mut self.web6);
+        self.counters.new_clients6 = self.web6.new_clients;
         if !known && loc.starts_pxe_transaction() {
             self.pxe6_xids.insert(loc.xid);
             self.counters.new_xids6 += 1;
         }
     }
 
-    fn observe_http(&mut self, frame: &[u8], dir: Direction, at: TcpAt, now_ns: u64) {
-        let HostWeb {
-            clients,
-            conns,
-            new_conns,
-            ..
-        } = &mut self.web;
-        let observed = observe_http(
-            frame,
-            at,
-            now_ns,
-            &mut HostClients(clients),
-            &mut HostConns {
-                conns,
-                new: new_conns,
-            },
-        );
-        self.counters.new_conns = self.web.new_conns;
+    /// Counts and records what the web stage of the segment's family saw.
+    fn http_seen<A: Address>(
+        &mut self,
+        frame: &[u8],
+        dir: Direction,
+        at: TcpAt,
+        now_ns: u64,
+        observed: Result<Option<HttpSeen<A>>, ParseError>,
+    ) {
         let Some(seen) = self.counted(dir, observed) else {
             return;
         };

@@ -89,7 +89,7 @@ pub fn replay(files: &[PathBuf], opts: Options) -> Result<Replayed> {
                     now,
                     &Progress {
                         tftp: &|k| host.tftp_flow(k),
-                        http: &|k| host.web.conns.get(k).copied(),
+                        http: &|k| host.http_conn(k),
                     },
                 );
                 last_tick = now;

@@ -778,6 +778,194 @@ fn a_boot_clients_web_connection_is_followed_like_the_host_does() {
     assert_eq!(events[2].client_mac, cmac);
 }
 
+/// UEFI HTTP Boot over IPv6: the DHCPv6 Reply of an HTTPClient exchange
+/// teaches the kernel the client's address (its IA_NA) and MAC (its
+/// DUID); the client's connection to the web server over IPv6 is then
+/// followed as over IPv4 (a hop-by-hop header before TCP too), a stranger's
+/// is not, TCP over IPv6 between other ports is settled in stage one, and
+/// a cut TCP header is counted: kernel == host, the events carry the
+/// IPv6 addresses and the MAC.
+#[test]
+fn http_over_ipv6_is_followed_like_over_ipv4() {
+    if !testing::can_load_ebpf() {
+        return;
+    }
+    use monitor::testing::frames::{SERVER_MAC, dhcpv6, pxe_vendor_class6, tcp6, udp6};
+    use monitor_common::{
+        counters::WebSegment,
+        wire::{ParseError, tcp::Web},
+    };
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    const PSH: u8 = 0x08;
+    const FIN: u8 = 0x01;
+    let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+    let (server, client, stranger) = (v6("fd77:10::1"), v6("fd77:10::1c5"), v6("fd77:10::99"));
+    let link_local = v6("fe80::5054:ff:fe12:3456");
+    let cmac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    let duid = [
+        0, 1, 0, 1, 0x2e, 0x1a, 0x2b, 0x3c, 0x52, 0x54, 0, 0x12, 0x34, 0x56,
+    ];
+    let vendor = pxe_vendor_class6(b"HTTPClient:Arch:00016:UNDI:003000");
+    // IA_NA: IAID, T1, T2, then a status code (success) before the IAADDR
+    // (address, preferred and valid lifetimes).
+    let mut ia_na = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+    ia_na.extend_from_slice(&[0, 13, 0, 2, 0, 0]);
+    ia_na.extend_from_slice(&[0, 5, 0, 24]);
+    ia_na.extend_from_slice(&client);
+    ia_na.extend_from_slice(&[0, 0, 0x0e, 0x10, 0, 0, 0x1c, 0x20]);
+    let all_servers = v6("ff02::1:2");
+    let request = dhcpv6(3, 0x424242, &[(1, &duid), (3, &ia_na), (16, &vendor)]);
+    let reply = dhcpv6(
+        7,
+        0x424242,
+        &[
+            (1, &duid),
+            (3, &ia_na),
+            (16, &vendor),
+            (59, b"http://[fd77:10::1]/boot.efi"),
+        ],
+    );
+    let frames_dhcp = [
+        udp6(
+            cmac,
+            [0x33, 0x33, 0, 1, 0, 2],
+            (link_local, 546),
+            (all_servers, 547),
+            &[],
+            &request,
+        ),
+        udp6(
+            SERVER_MAC,
+            cmac,
+            (server, 547),
+            (link_local, 546),
+            &[],
+            &reply,
+        ),
+    ];
+    let c2s = |port, seq, flags, payload: &[u8]| {
+        tcp6(
+            cmac,
+            SERVER_MAC,
+            (client, port),
+            (server, 80),
+            &[],
+            seq,
+            flags,
+            payload,
+        )
+    };
+    let s2c = |port, seq, flags, payload: &[u8]| {
+        tcp6(
+            SERVER_MAC,
+            cmac,
+            (server, 80),
+            (client, port),
+            &[],
+            seq,
+            flags,
+            payload,
+        )
+    };
+    let get =
+        b"GET /boot.efi HTTP/1.1\r\nUser-Agent: UefiHttpBoot/1.0\r\nHost: [fd77:10::1]\r\n\r\n";
+    let head = b"HTTP/1.0 200 OK\r\nContent-Length: 2000\r\n\r\n";
+    let body = [0x42u8; 1000];
+    let hop_by_hop = (0u8, vec![0u8, 0, 1, 4, 0, 0, 0, 0]);
+    let mut frames = frames_dhcp.to_vec();
+    frames.extend([
+        c2s(49152, 100, SYN, &[]),
+        s2c(49152, 5000, SYN | ACK, &[]),
+        c2s(49152, 101, ACK | PSH, get),
+        s2c(49152, 5001, ACK | PSH, head),
+        s2c(49152, 5001 + head.len() as u32, ACK, &body),
+        // Resent: counted once.
+        s2c(49152, 5001 + head.len() as u32, ACK, &body),
+        s2c(49152, 5001 + head.len() as u32 + 1000, ACK | FIN, &body),
+        // A second connection whose SYN comes after a hop-by-hop header.
+        tcp6(
+            cmac,
+            SERVER_MAC,
+            (client, 49153),
+            (server, 80),
+            &[hop_by_hop],
+            7,
+            SYN,
+            &[],
+        ),
+        // Not a boot client: not followed.
+        tcp6(
+            [2, 0, 0, 0, 0, 0x99],
+            SERVER_MAC,
+            (stranger, 40000),
+            (server, 80),
+            &[],
+            1,
+            SYN,
+            &[],
+        ),
+        // Not a web port: settled in stage one.
+        tcp6(
+            cmac,
+            SERVER_MAC,
+            (client, 40001),
+            (server, 22),
+            &[],
+            1,
+            SYN,
+            &[],
+        ),
+        // A web port's TCP header cut short.
+        c2s(49154, 1, SYN, &[])[..14 + 40 + 12].to_vec(),
+    ]);
+    let mut pair = Pair::new();
+    for f in &frames {
+        pair.run(f);
+    }
+    pair.assert_agree("a web connection over IPv6");
+    let c = pair.kernel_counters();
+    let seg = |k| c.web_segment(Direction::Ingress, Web::Http, k);
+    assert_eq!(
+        (
+            seg(WebSegment::Syn),
+            seg(WebSegment::SynAck),
+            seg(WebSegment::Fin)
+        ),
+        (2, 1, 1)
+    );
+    assert_eq!((c.new_conns6, c.new_clients6), (2, 1));
+    assert_eq!((c.new_conns, c.new_clients), (0, 0));
+    assert_eq!(
+        c.parse_error(Direction::Ingress, ParseError::TruncatedTcp),
+        1
+    );
+    let events: Vec<_> = pair
+        .host
+        .events
+        .iter()
+        .filter_map(|(d, e)| match e {
+            Event::Http(h) if *d == Direction::Ingress => Some(*h),
+            _ => None,
+        })
+        .collect();
+    let moments: Vec<u8> = events.iter().map(|e| e.moment).collect();
+    // SYN, SYN-ACK, request, response, the server's FIN; the second SYN.
+    assert_eq!(moments, [1, 2, 3, 4, 5, 1], "{events:#?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.client_ip == client && e.server_ip == server)
+    );
+    assert!(events.iter().all(|e| e.client_mac == cmac));
+    assert_eq!(events[4].server_bytes, (head.len() + 2000) as u64);
+    assert_eq!(events[5].client_port, 49153u16.to_be_bytes());
+    assert!(
+        monitor_common::wire::http::parse_response(event::http_payload(&events[3]))
+            .is_some_and(|r| r.content_length == Some(2000))
+    );
+}
+
 /// A PXE client's DHCPv6 exchange as EDK2 sends it (vendor class 343
 /// `PXEClient`, a server's Advertise and Reply known by the transaction),
 /// the same Solicit relayed, a non-PXE client, extension headers at and

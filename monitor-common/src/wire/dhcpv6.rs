@@ -39,6 +39,8 @@ pub mod option {
     pub const CLIENT_ID: u16 = 1;
     pub const SERVER_ID: u16 = 2;
     pub const IA_NA: u16 = 3;
+    /// An address inside an IA_NA.
+    pub const IAADDR: u16 = 5;
     pub const RELAY_MSG: u16 = 9;
     pub const USER_CLASS: u16 = 15;
     pub const VENDOR_CLASS: u16 = 16;
@@ -212,17 +214,55 @@ pub fn vendor_class<F: Frame + ?Sized>(frame: &F, opts: &Options) -> super::dhcp
 /// address) of hardware type 1 (Ethernet). EDK2 and iPXE send a DUID-LLT
 /// or DUID-LL with the NIC's MAC; other DUIDs (enterprise, UUID) hold none.
 pub fn duid_mac(duid: &[u8]) -> Option<[u8; 6]> {
-    let (ty, rest) = duid.split_first_chunk::<2>()?;
-    let (hw, rest) = rest.split_first_chunk::<2>()?;
-    if u16::from_be_bytes(*hw) != 1 {
+    duid_mac_at(duid, 0, duid.len())
+}
+
+/// [`duid_mac`] of the `len`-byte DUID at `at` in a frame.
+#[inline(always)]
+pub fn duid_mac_at<F: Frame + ?Sized>(frame: &F, at: usize, len: usize) -> Option<[u8; 6]> {
+    let h = frame.array::<4>(at)?;
+    if u16::from_be_bytes([h[2], h[3]]) != 1 {
         return None;
     }
-    let mac = match u16::from_be_bytes(*ty) {
-        1 => rest.get(4..)?,
-        3 => rest,
+    let mac_at = match (u16::from_be_bytes([h[0], h[1]]), len) {
+        (1, 14) => at + 8,
+        (3, 10) => at + 4,
         _ => return None,
     };
-    mac.try_into().ok()
+    frame.array::<6>(mac_at).copied()
+}
+
+/// The MAC in the client id's DUID ([`duid_mac`]), which servers echo.
+#[inline(always)]
+pub fn client_mac<F: Frame + ?Sized>(frame: &F, opts: &Options) -> Option<[u8; 6]> {
+    let (at, len) = opts.value(frame, Slot::ClientId)?;
+    duid_mac_at(frame, at, len)
+}
+
+/// Sub-options of an IA_NA stepped over looking for its address: a status
+/// code may come first; more is not seen from servers.
+pub const IA_STEPS: usize = 4;
+
+/// The address an Advertise or Reply gives the client: the first IAADDR
+/// (option 5) inside its IA_NA (after IAID, T1 and T2), within
+/// [`IA_STEPS`] sub-options and the IA_NA's length.
+#[inline(always)]
+pub fn ia_na_address<F: Frame + ?Sized>(frame: &F, opts: &Options) -> Option<[u8; 16]> {
+    let (at, len) = opts.value(frame, Slot::IaNa)?;
+    let end = at + len;
+    let mut sub = at + 12;
+    for _ in 0..IA_STEPS {
+        let h = frame.array::<4>(sub)?;
+        let sub_len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        if sub + 4 + sub_len > end {
+            return None;
+        }
+        if u16::from_be_bytes([h[0], h[1]]) == option::IAADDR && sub_len >= 16 {
+            return frame.array::<16>(sub + 4).copied();
+        }
+        sub += 4 + sub_len;
+    }
+    None
 }
 
 /// The client's or server's message inside up to [`MAX_RELAY_DEPTH`]

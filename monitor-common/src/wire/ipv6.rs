@@ -92,6 +92,12 @@ pub const fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
     ]
 }
 
+/// The IPv4 address written as `::ffff:a.b.c.d` ([`v4_mapped`]), if it is
+/// one.
+pub fn mapped_v4(a: &[u8; 16]) -> Option<[u8; 4]> {
+    (a[..10] == [0; 10] && a[10] == 0xff && a[11] == 0xff).then_some([a[12], a[13], a[14], a[15]])
+}
+
 /// Steps over up to [`MAX_EXTENSIONS`] extension headers (hop-by-hop,
 /// routing, destination options: 8 bytes a unit; fragment: 8 bytes) from
 /// the fixed header at `ip_at`. A chain longer than that is

@@ -2,12 +2,14 @@
 //! the client's or server's message and its options (`classify_dhcp6`),
 //! then whether it is part of a PXE exchange (a boot client's vendor
 //! class, port 4011, or a transaction a boot client started:
-//! `PXE6_XIDS`), counted by type.
+//! `PXE6_XIDS`), counted by type; a PXE Reply's client is learned into
+//! `BOOT_CLIENTS6`, so that its web connections over IPv6 are followed.
 
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use monitor_common::{
     Class,
     classify::classify_dhcp6,
+    conn::learn_client6,
     counters::{
         Direction,
         maps::{LOST_FULL, NEW_XID6, dhcp6_index, parse_error_index},
@@ -16,12 +18,13 @@ use monitor_common::{
     frame::opaque,
     report::fill_dhcp6_event,
     stage::{Dhcp6At, Dhcp6Location, Dhcp6Scratch},
+    wire::dhcpv6,
 };
 use monitor_ebpf::PacketFrame;
 
 use aya_log_ebpf::{error, warn};
 
-use super::{Ctx, zero_words};
+use super::{Ctx, http::KernelClients6, zero_words};
 use crate::maps::{
     DHCP6_RECORD, DHCP6_SCRATCH, DHCP6_TYPES, EVENTS, EVENTS_LOST, PARSE_ERRORS, PXE6_XIDS,
     TABLE_NEW, bump,
@@ -95,6 +98,12 @@ fn track(frame: &PacketFrame, _arg: u64, dir: Direction, ifindex: u32, _ctx: Ctx
     bump(&DHCP6_TYPES, dhcp6_index(dir, pxe, ty));
     if pxe {
         send(frame, &loc, class, dir, ifindex);
+    }
+    if pxe && loc.inner_type == dhcpv6::msg::REPLY {
+        // The client's address, so that its web connections are followed.
+        // SAFETY: a helper without arguments or preconditions.
+        let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() };
+        learn_client6(frame, &loc, pxe, now, &mut KernelClients6);
     }
     if !known && loc.starts_pxe_transaction() {
         // A full LRU map evicts its oldest entry; an error is something

@@ -1,6 +1,7 @@
-//! Web connections (`pxe_http_xdp`/`_tc`): TCP to or from a web port, run
-//! through the shared `conn::observe_http` on the kernel's tables
-//! (`BOOT_CLIENTS`: the gate, `HTTP_CONNS`: the connections); counters by
+//! Web connections (`pxe_http_xdp`/`_tc`, over IPv6 `pxe_http6_xdp`/`_tc`):
+//! TCP to or from a web port, run through the shared `conn::observe_http`
+//! on the kernel's tables of the family (`BOOT_CLIENTS`/`BOOT_CLIENTS6`:
+//! the gate, `HTTP_CONNS`/`HTTP_CONNS6`: the connections); counters by
 //! segment kind and payload bytes, an event for the segments that matter.
 //! Also [`KernelWeb`], which stage one asks before handing TCP here.
 
@@ -11,10 +12,12 @@ use monitor_common::{
     counters::{
         Direction, WebSegment,
         maps::{
-            LOST_FULL, NEW_CLIENT, NEW_CONN, parse_error_index, web_bytes_index, web_segment_index,
+            LOST_FULL, NEW_CLIENT, NEW_CLIENT6, NEW_CONN, NEW_CONN6, parse_error_index,
+            web_bytes_index, web_segment_index,
         },
     },
     event::{EventHeader, EventKind, HttpRecord, http_record_len},
+    flow::Address,
     frame::opaque,
     report::{fill_http_event, http_payload_carried},
     stage::TcpAt,
@@ -24,8 +27,8 @@ use monitor_ebpf::PacketFrame;
 
 use super::{Ctx, zero_words};
 use crate::maps::{
-    BOOT_CLIENTS, EVENTS, EVENTS_LOST, HTTP_CONNS, HTTP_RECORD, PARSE_ERRORS, TABLE_NEW, WEB_BYTES,
-    WEB_PORTS, WEB_PORTS_EXTRA, WEB_SEGMENTS, bump,
+    BOOT_CLIENTS, BOOT_CLIENTS6, EVENTS, EVENTS_LOST, HTTP_CONNS, HTTP_CONNS6, HTTP_RECORD,
+    PARSE_ERRORS, TABLE_NEW, WEB_BYTES, WEB_PORTS, WEB_PORTS_EXTRA, WEB_SEGMENTS, bump,
 };
 
 stage!(
@@ -34,6 +37,13 @@ stage!(
     pxe_http_tc,
     pxe_http_tc_in,
     http
+);
+stage!(
+    /// Stage two for web ports over IPv6: the same, on the IPv6 tables.
+    pxe_http6_xdp,
+    pxe_http6_tc,
+    pxe_http6_tc_in,
+    http6
 );
 
 /// The kernel's boot clients (`BOOT_CLIENTS`).
@@ -58,6 +68,29 @@ impl BootClients for KernelClients {
     }
 }
 
+/// The kernel's boot clients over IPv6 (`BOOT_CLIENTS6`), learned from
+/// DHCPv6 Replies.
+pub struct KernelClients6;
+
+impl BootClients<[u8; 16]> for KernelClients6 {
+    #[inline(always)]
+    fn get(&mut self, ip: &[u8; 16]) -> Option<BootClient> {
+        // SAFETY: the value is copied out at once.
+        unsafe { BOOT_CLIENTS6.get(ip) }.copied()
+    }
+
+    #[inline(always)]
+    fn learn(&mut self, ip: &[u8; 16], client: &BootClient) {
+        // SAFETY: the value is only tested for presence.
+        let new = unsafe { BOOT_CLIENTS6.get(ip) }.is_none();
+        match BOOT_CLIENTS6.insert(ip, client, 0) {
+            Ok(()) if new => bump(&TABLE_NEW, NEW_CLIENT6),
+            Ok(()) => {}
+            Err(e) => aya_log_ebpf::warn!(&(), "IPv6 boot client table insert failed: {}", e),
+        }
+    }
+}
+
 /// The kernel's connection table (`HTTP_CONNS`).
 struct KernelConns;
 
@@ -76,6 +109,26 @@ impl HttpConns for KernelConns {
         match HTTP_CONNS.insert(key, conn, 0) {
             Ok(()) => bump(&TABLE_NEW, NEW_CONN),
             Err(e) => aya_log_ebpf::warn!(&(), "web connection table insert failed: {}", e),
+        }
+    }
+}
+
+/// The kernel's connection table over IPv6 (`HTTP_CONNS6`).
+struct KernelConns6;
+
+impl HttpConns<[u8; 16]> for KernelConns6 {
+    #[inline(always)]
+    fn get(&mut self, key: &ConnKey<[u8; 16]>) -> Option<&mut HttpConn> {
+        let p = HTTP_CONNS6.get_ptr_mut(key)?;
+        // SAFETY: as for `KernelConns`.
+        Some(unsafe { &mut *p })
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, key: &ConnKey<[u8; 16]>, conn: &HttpConn) {
+        match HTTP_CONNS6.insert(key, conn, 0) {
+            Ok(()) => bump(&TABLE_NEW, NEW_CONN6),
+            Err(e) => aya_log_ebpf::warn!(&(), "IPv6 web connection table insert failed: {}", e),
         }
     }
 }
@@ -108,10 +161,44 @@ fn web_port(sport: u16, dport: u16) -> Option<(Web, bool)> {
     unsafe { core::ptr::read_volatile(&WEB_PORTS) }.extra_side(sport, dport)
 }
 
-/// Follows a segment of a boot client's web connection: counters, the
-/// connection's totals, an event for the segments that matter.
+/// A segment over IPv4.
 #[inline(always)]
 fn http(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
+    follow(
+        frame,
+        meta,
+        dir,
+        ifindex,
+        &mut KernelClients,
+        &mut KernelConns,
+    );
+}
+
+/// A segment over IPv6.
+#[inline(always)]
+fn http6(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx) {
+    follow(
+        frame,
+        meta,
+        dir,
+        ifindex,
+        &mut KernelClients6,
+        &mut KernelConns6,
+    );
+}
+
+/// Follows a segment of a boot client's web connection over either family
+/// (`A`, the address): counters, the connection's totals, an event for the
+/// segments that matter.
+#[inline(always)]
+fn follow<A: Address, C: BootClients<A>, T: HttpConns<A>>(
+    frame: &PacketFrame,
+    meta: u64,
+    dir: Direction,
+    ifindex: u32,
+    clients: &mut C,
+    conns: &mut T,
+) {
     let Some(at) = TcpAt::unpack(meta) else {
         aya_log_ebpf::error!(&(), "web stage handed an impossible argument {:x}", meta);
         return;
@@ -120,7 +207,7 @@ fn http(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
     // seconds); the precise one for events.
     // SAFETY: a helper without arguments or preconditions.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let seen = match observe_http(frame, at, now, &mut KernelClients, &mut KernelConns) {
+    let seen = match observe_http(frame, at, now, clients, conns) {
         Ok(Some(seen)) => seen,
         Ok(None) => return,
         Err(e) => {
@@ -146,7 +233,7 @@ fn http(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         return;
     };
     // SAFETY: this CPU's slot, an `HttpRecord` (all-zero is a valid one),
-    // 344 bytes; nothing else runs on this CPU until it is sent.
+    // 368 bytes; nothing else runs on this CPU until it is sent.
     let rec = unsafe {
         zero_words(rec.cast::<u64>(), size_of::<HttpRecord>() / 8);
         &mut *rec

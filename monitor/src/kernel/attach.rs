@@ -9,7 +9,7 @@ use aya::{
     programs::{SchedClassifier, TcAttachType, Xdp, XdpMode, tc},
 };
 use monitor_common::{
-    conn::{ConnKey, HttpConn},
+    conn::{ConnFamilyKey, ConnKey, ConnKey6, HttpConn},
     counters::maps::{EVENTS, TFTP_FLOWS, TFTP_FLOWS6, TFTP_PORTS},
     flow::{FamilyKey, TftpFlow, TftpKey, TftpKey6, TftpSlot},
 };
@@ -171,12 +171,22 @@ impl Probe {
         flows.get(key, 0).ok()
     }
 
-    /// Where the kernel's connection table says a web connection stands.
-    pub fn http_conn(&self, key: &ConnKey) -> Option<HttpConn> {
-        let m = self.ebpf.map(monitor_common::counters::maps::HTTP_CONNS)?;
-        let conns: aya::maps::HashMap<&MapData, ConnKey, HttpConn> =
-            aya::maps::HashMap::try_from(m).ok()?;
-        conns.get(key, 0).ok()
+    /// Where the kernel's connection table of the family says a web
+    /// connection stands (the key in the events' form).
+    pub fn http_conn(&self, key: &ConnKey6) -> Option<HttpConn> {
+        use monitor_common::counters::maps::{HTTP_CONNS, HTTP_CONNS6};
+        match ConnFamilyKey::of(key) {
+            ConnFamilyKey::V4(k) => {
+                let conns: aya::maps::HashMap<&MapData, ConnKey, HttpConn> =
+                    aya::maps::HashMap::try_from(self.ebpf.map(HTTP_CONNS)?).ok()?;
+                conns.get(&k, 0).ok()
+            }
+            ConnFamilyKey::V6(k) => {
+                let conns: aya::maps::HashMap<&MapData, ConnKey6, HttpConn> =
+                    aya::maps::HashMap::try_from(self.ebpf.map(HTTP_CONNS6)?).ok()?;
+                conns.get(&k, 0).ok()
+            }
+        }
     }
 
     /// Reads the counter maps, summed over all possible CPUs.

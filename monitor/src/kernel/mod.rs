@@ -23,7 +23,7 @@ use aya::{
 };
 use monitor_common::{
     Traffic,
-    conn::{ConnKey, HttpConn, WebPorts},
+    conn::{ConnKey6, HttpConn, WebPorts},
     counters::maps::{
         self, DHCP_TYPES, EVENTS, EVENTS_BYTES, EVENTS_LOST, ICMP_UNREACHABLE, PARSE_ERRORS,
         PXE_XIDS, PXE_XIDS_LEN, TFTP_ERRORS, TFTP_FLOWS, TFTP_FLOWS_LEN, TFTP_OPCODES, TRAFFIC,
@@ -411,7 +411,7 @@ impl Probes {
     }
 
     /// Where a web connection stands, from whichever interface follows it.
-    pub fn http_conn(&self, key: &ConnKey) -> Option<HttpConn> {
+    pub fn http_conn(&self, key: &ConnKey6) -> Option<HttpConn> {
         self.lock().iter().find_map(|p| p.http_conn(key))
     }
 
@@ -515,6 +515,8 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     c.new_clients = new[maps::NEW_CLIENT as usize];
     c.new_xids6 = new[maps::NEW_XID6 as usize];
     c.new_flows6 = new[maps::NEW_FLOW6 as usize];
+    c.new_conns6 = new[maps::NEW_CONN6 as usize];
+    c.new_clients6 = new[maps::NEW_CLIENT6 as usize];
     let size = |name: &str| -> Result<u32, aya::maps::MapError> {
         let m = ebpf
             .map(name)
@@ -537,6 +539,8 @@ pub fn read_counters(ebpf: &Ebpf) -> Result<Counters, aya::maps::MapError> {
     c.clients_size = size(maps::BOOT_CLIENTS)?;
     c.xids6_size = size(maps::PXE6_XIDS)?;
     c.flows6_size = size(maps::TFTP_FLOWS6)?;
+    c.conns6_size = size(maps::HTTP_CONNS6)?;
+    c.clients6_size = size(maps::BOOT_CLIENTS6)?;
     Ok(c)
 }
 

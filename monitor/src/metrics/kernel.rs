@@ -261,6 +261,7 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
         let (xids, flows) = c.table_evictions();
         let (conns, clients) = c.web_table_evictions();
         let (xids6, flows6) = c.ipv6_table_evictions();
+        let (conns6, clients6) = c.ipv6_web_table_evictions();
         for (table, n) in [
             ("pxe_transactions", xids),
             ("tftp_transfers", flows),
@@ -268,6 +269,8 @@ pub fn families(samples: &[(String, Counters)]) -> Vec<MetricFamily> {
             ("boot_clients", clients),
             ("dhcpv6_transactions", xids6),
             ("tftp_ipv6_transfers", flows6),
+            ("http_ipv6_connections", conns6),
+            ("ipv6_boot_clients", clients6),
         ] {
             evicted.push(counter(
                 &[("interface", iface.as_str()), ("table", table)],

@@ -75,13 +75,12 @@ fn fingerprint(ev: &Event) -> u64 {
         ],
         Event::Http(e) => [
             1 << 61
-                | u32_of(e.client_ip)
                 | u16_of(e.client_port) << 32
                 | u64::from(e.moment) << 48
                 | u64::from(e.from_server) << 56,
-            u32_of(e.server_ip) | u16_of(e.server_port) << 32,
+            fold(e.client_ip) ^ u16_of(e.server_port),
+            fold(e.server_ip) ^ e.offset,
             u32_of(e.seq) | u64::from(e.syns) << 32,
-            e.offset,
         ],
         // A relayed message and the relay's copy of it carry the same
         // client's or server's message, byte for byte: its bytes, not what

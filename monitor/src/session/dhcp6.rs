@@ -35,6 +35,7 @@ pub fn on_dhcp6(s: &mut Session, e: &Dhcp6Event, now: u64) {
         address: dhcp6_address(e),
         boot_url: dhcp6_boot_url(e),
         vendor_pxe: VendorClass::from_u8(e.vendor) == VendorClass::PxeClient,
+        vendor_http: VendorClass::from_u8(e.vendor) == VendorClass::HttpClient,
     };
     let to_boot_server = u16::from_be_bytes(e.dst_port) == udp::PORT_PXE;
     // EDK2 asks from 4011 too (4011 -> 4011): the type tells which way.
@@ -93,6 +94,9 @@ fn describe(o: &Offer6) -> String {
     if o.vendor_pxe {
         parts.push("option 16 PXEClient".into());
     }
+    if o.vendor_http {
+        parts.push("option 16 HTTPClient".into());
+    }
     parts.join(", ")
 }
 
@@ -109,12 +113,11 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
     let proxied = s.proxy_target.is_some()
         || s.proxy_reply6.is_some()
         || s.advertises.iter().any(|a| a.vendor_pxe);
-    // HTTP Boot over IPv6 (vendor class HTTPClient) fetches its URL over
-    // HTTP, which is not followed over IPv6 yet: what its answers lack is
-    // not judged (never a wrong failure), only that none came.
     let http = s.protocol == Some(BootProtocol::HttpIpv6);
     if let Some(r) = &s.reply6 {
         if r.names_tftp_file() || r.vendor_pxe || proxied || http {
+            // (UEFI HTTP Boot requests only an answer it can boot from: the
+            // HTTP stage decides once it fetches.)
             // The TFTP stage (or the boot server on 4011) decides once the
             // client asks; live, long silence means a path not seen here.
             if quiet {
@@ -140,6 +143,17 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
     }
     if s.advertises.is_empty() {
         return Step::Decided(diagnosis::no_advertise(s.mac, s.solicits));
+    }
+    // UEFI HTTP Boot requests only an answer that echoes HTTPClient and
+    // names a URL; it requested none, so none did.
+    if http && !s.advertises.iter().any(Offer6::http_bootable) {
+        let from = |o: &Offer6| o.from.map(IpAddr::V6);
+        return Step::Decided(match s.advertises.iter().find(|o| o.vendor_http) {
+            Some(o) => diagnosis::http_boot_no_uri6(s.mac, from(o)),
+            None => {
+                diagnosis::http_boot_no_echo6(s.mac, from(&s.advertises[0]), s.advertises.len())
+            }
+        });
     }
     if !http
         && !s

@@ -10,20 +10,22 @@
 //! its head to the next response's head or to the connection's last
 //! server byte, counted by sequence number (`conn::SideBytes`).
 
+use std::net::{IpAddr, SocketAddr};
+
 use monitor_common::{
-    conn::{ConnKey, HttpConn, HttpMoment, seen},
+    conn::{ConnKey6, HttpConn, HttpMoment, seen},
     event::HttpEvent,
     wire::{http, tcp::Web},
 };
 
 use super::{
     decide::{Live, Step},
-    state::{MAX_TIMELINE, Session, ip},
+    state::{MAX_TIMELINE, Session},
     timeline::note,
 };
 use crate::{
     diagnosis::{self, Fetched, Fetcher},
-    event::{http_payload, text},
+    event::{addr, http_payload, text},
     verdict::{HttpTransfer, TransferResult, TransferStatus},
 };
 
@@ -39,7 +41,9 @@ const SILENT_SYNS: u16 = 4;
 /// A connection of the client to a web server.
 #[derive(Clone, Debug, Default)]
 pub struct Conn {
-    pub key: ConnKey,
+    /// The events' form of the addresses (16 bytes, IPv4 as
+    /// `::ffff:a.b.c.d`).
+    pub key: ConnKey6,
     pub web: u8,
     pub first_ns: u64,
     pub syns: u16,
@@ -85,7 +89,9 @@ impl Conn {
 /// One request and what answered it.
 #[derive(Clone, Debug)]
 pub struct Fetch {
-    pub key: ConnKey,
+    /// The events' form of the addresses (16 bytes, IPv4 as
+    /// `::ffff:a.b.c.d`).
+    pub key: ConnKey6,
     pub method: http::Method,
     pub url: String,
     pub user_agent: Option<String>,
@@ -134,7 +140,7 @@ impl Fetch {
     fn fetched<'a>(&'a self, arch: Option<u16>) -> Fetched<'a> {
         Fetched {
             url: &self.url,
-            server: self.key.server_ip,
+            server: addr(self.key.server_ip),
             port: u16::from_be_bytes(self.key.server_port),
             fetcher: Fetcher::from_user_agent(self.user_agent.as_deref(), arch),
         }
@@ -144,13 +150,13 @@ impl Fetch {
 /// An HTTP event of one of the client's connections.
 pub fn on_http(s: &mut Session, e: &HttpEvent, now: u64) {
     let t = s.rel(now);
-    let key = ConnKey {
+    let key = ConnKey6 {
         client_ip: e.client_ip,
         server_ip: e.server_ip,
         client_port: e.client_port,
         server_port: e.server_port,
     };
-    s.client_ip.get_or_insert(e.client_ip.into());
+    s.client_ip.get_or_insert(addr(e.client_ip));
     let i = match s.conns.iter().rposition(|c| c.key == key) {
         Some(i) if e.moment != HttpMoment::Syn as u8 || s.conns[i].seen & seen::SYN_ACK == 0 => i,
         // A new connection (a port reused after the last one ended).
@@ -173,7 +179,7 @@ pub fn on_http(s: &mut Session, e: &HttpEvent, now: u64) {
     c.seen |= e.seen;
     c.server_bytes = c.server_bytes.max(e.server_bytes);
     c.last_ns = c.last_ns.max(now);
-    let server = format!("{}:{}", ip(e.server_ip), u16::from_be_bytes(e.server_port));
+    let server = SocketAddr::new(addr(e.server_ip), u16::from_be_bytes(e.server_port));
     let payload = http_payload(e);
     let mut line = None;
     match HttpMoment::from_u8(e.moment) {
@@ -286,19 +292,26 @@ fn url(r: &http::Request<'_>, e: &HttpEvent) -> String {
         return target;
     }
     let port = u16::from_be_bytes(e.server_port);
-    let host = r.host.map(|h| text(h, h.len())).unwrap_or_else(|| {
-        if port == 80 {
-            ip(e.server_ip).to_string()
-        } else {
-            format!("{}:{port}", ip(e.server_ip))
-        }
-    });
+    let host = r
+        .host
+        .map(|h| text(h, h.len()))
+        .unwrap_or_else(|| host(addr(e.server_ip), port, 80));
     format!("http://{host}{target}")
+}
+
+/// A URL's host part for a server: its address (IPv6 in brackets), and
+/// the port unless it is the scheme's `default`.
+fn host(server: IpAddr, port: u16, default: u16) -> String {
+    match (server, port == default) {
+        (IpAddr::V6(a), true) => format!("[{a}]"),
+        (a, true) => a.to_string(),
+        (a, false) => SocketAddr::new(a, port).to_string(),
+    }
 }
 
 /// Takes the connection table's figures (live, and replay's host table):
 /// the server's bytes of each connection the client still has open.
-pub fn refresh(s: &mut Session, progress: &dyn Fn(&ConnKey) -> Option<HttpConn>) {
+pub fn refresh(s: &mut Session, progress: &dyn Fn(&ConnKey6) -> Option<HttpConn>) {
     for c in &mut s.conns {
         if let Some(t) = progress(&c.key) {
             c.server_bytes = c.server_bytes.max(t.server.bytes);
@@ -321,7 +334,7 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
     if s.conns.is_empty() {
         return Step::Pass;
     }
-    let conn_of = |k: &ConnKey| s.conns.iter().rev().find(|c| c.key == *k);
+    let conn_of = |k: &ConnKey6| s.conns.iter().rev().find(|c| c.key == *k);
     // The last fetch that matters: not a probe that failed, not a HEAD
     // refused before a GET of the same URL.
     let last = s.fetches.iter().enumerate().rev().find(|(i, f)| {
@@ -341,8 +354,8 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
     if let Some(c) = pending {
         // No request on it: what the verdict says comes from the
         // connection, the fetcher from the client's latest request.
-        let (server, port) = (c.key.server_ip, u16::from_be_bytes(c.key.server_port));
-        let url = format!("http://{}:{port}/", ip(server));
+        let (server, port) = (addr(c.key.server_ip), u16::from_be_bytes(c.key.server_port));
+        let url = format!("http://{}/", SocketAddr::new(server, port));
         let user_agent = s
             .fetches
             .last()
@@ -360,7 +373,7 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
         // HTTPS: the connection is all there is to see. Established and
         // answered: the file came (unless it was reset).
         if c.web == Web::Https as u8 && c.seen & seen::SYN_ACK != 0 && c.server_bytes > 0 {
-            let url = format!("https://{}:{port}/", ip(server));
+            let url = format!("https://{}/", SocketAddr::new(server, port));
             f.url = &url;
             return match c.ended() {
                 Some(Ended::Reset) => Step::Decided(diagnosis::http_cut(
@@ -393,7 +406,7 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
         return Step::Decided(diagnosis::http_status(&fetched, s.mac, status, &f.reason));
     }
     if f.complete(conn) {
-        return Step::Decided(diagnosis::booted(s.mac, &f.url, f.key.server_ip));
+        return Step::Decided(diagnosis::booted(s.mac, &f.url, addr(f.key.server_ip)));
     }
     let server_bytes = conn.map_or(0, |c| c.server_bytes);
     if let (Some(n), Some(how)) = (f.content_length, conn.and_then(Conn::ended)) {
@@ -433,7 +446,7 @@ pub fn result(s: &Session, f: &Fetch) -> TransferResult {
     };
     TransferResult {
         file: f.url.clone(),
-        server: ip(f.key.server_ip).into(),
+        server: addr(f.key.server_ip),
         status,
         error_code: f.status,
         requests: 1,

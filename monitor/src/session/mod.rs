@@ -44,7 +44,7 @@ use std::{
 };
 
 use monitor_common::{
-    conn::{ConnKey, HttpConn},
+    conn::{ConnKey6, HttpConn},
     event::dhcp_flags as f,
     flow::{FamilyKey, TftpFlow, TftpMoment},
     wire::{
@@ -132,7 +132,7 @@ pub enum TftpOnlyClients {
 /// and a web connection stand.
 pub struct Progress<'a> {
     pub tftp: &'a dyn Fn(&FamilyKey) -> Option<TftpFlow>,
-    pub http: &'a dyn Fn(&ConnKey) -> Option<HttpConn>,
+    pub http: &'a dyn Fn(&ConnKey6) -> Option<HttpConn>,
 }
 
 impl Progress<'static> {
@@ -360,7 +360,7 @@ impl Tracker {
             // ACKs named, and says which MAC.
             Event::Http(e) => self
                 .by_ip
-                .get(&IpAddr::from(e.client_ip))
+                .get(&addr(e.client_ip))
                 .copied()
                 .or((e.client_mac != [0; 6]).then_some(e.client_mac)),
             Event::Tftp(e) => self.by_ip.get(&addr(e.client_ip)).copied().or_else(|| {
@@ -442,7 +442,7 @@ impl Tracker {
         }
         let tftp_client = match ev {
             Event::Tftp(e) => Some(addr(e.client_ip)),
-            Event::Http(e) => Some(IpAddr::from(e.client_ip)),
+            Event::Http(e) => Some(addr(e.client_ip)),
             _ => None,
         };
         for addr in s.client_ip.into_iter().chain(tftp_client) {

@@ -87,6 +87,8 @@ pub struct Offer6 {
     pub boot_url: Option<String>,
     /// Option 16 `PXEClient`: a proxy (sends the client to 4011).
     pub vendor_pxe: bool,
+    /// Option 16 `HTTPClient`: the echo UEFI HTTP Boot needs.
+    pub vendor_http: bool,
 }
 
 impl Offer6 {
@@ -103,6 +105,12 @@ impl Offer6 {
         self.boot_url
             .as_deref()
             .is_some_and(|u| tftp_url(u).is_some())
+    }
+
+    /// An answer UEFI HTTP Boot can boot from: `HTTPClient` echoed and a
+    /// boot file URL.
+    pub fn http_bootable(&self) -> bool {
+        self.vendor_http && self.boot_url.is_some()
     }
 }
 

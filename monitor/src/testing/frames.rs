@@ -1,7 +1,7 @@
 //! Hand-built frames and capture files for what the lab cannot produce (an
 //! IP phone's firmware, a crafted capture, a flood of clients): Ethernet,
-//! IPv4 and UDP headers around DHCP and TFTP payloads, written with
-//! pcap-file.
+//! IPv4 or IPv6, UDP or TCP headers around DHCP, DHCPv6, TFTP and HTTP
+//! payloads, written with pcap-file.
 
 use std::{path::Path, time::Duration};
 
@@ -51,18 +51,27 @@ pub fn tcp(
     options: &[u8],
     payload: &[u8],
 ) -> Vec<u8> {
-    let header = 20 + options.len();
-    let mut f = Vec::with_capacity(34 + header + payload.len());
+    let segment = tcp_segment((src.1, dst.1), seq, flags, options, payload);
+    let mut f = Vec::with_capacity(34 + segment.len());
     f.extend_from_slice(&dst_mac);
     f.extend_from_slice(&src_mac);
     f.extend_from_slice(&[0x08, 0x00]);
-    let total = (20 + header + payload.len()) as u16;
+    let total = (20 + segment.len()) as u16;
     f.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0]);
     f[16..18].copy_from_slice(&total.to_be_bytes());
     f.extend_from_slice(&src.0);
     f.extend_from_slice(&dst.0);
-    f.extend_from_slice(&src.1.to_be_bytes());
-    f.extend_from_slice(&dst.1.to_be_bytes());
+    f.extend_from_slice(&segment);
+    f
+}
+
+/// A TCP header (checksum zero) with `options` (a multiple of 4 bytes),
+/// and its payload.
+fn tcp_segment(ports: (u16, u16), seq: u32, flags: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
+    let header = 20 + options.len();
+    let mut f = Vec::with_capacity(header + payload.len());
+    f.extend_from_slice(&ports.0.to_be_bytes());
+    f.extend_from_slice(&ports.1.to_be_bytes());
     f.extend_from_slice(&seq.to_be_bytes());
     f.extend_from_slice(&[0; 4]);
     f.push(((header / 4) as u8) << 4);
@@ -70,6 +79,54 @@ pub fn tcp(
     f.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
     f.extend_from_slice(options);
     f.extend_from_slice(payload);
+    f
+}
+
+/// [`tcp`] over IPv6, after `extensions` as in [`udp6`].
+#[allow(clippy::too_many_arguments)]
+pub fn tcp6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: ([u8; 16], u16),
+    dst: ([u8; 16], u16),
+    extensions: &[(u8, Vec<u8>)],
+    seq: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    const TCP: u8 = 6;
+    let segment = tcp_segment((src.1, dst.1), seq, flags, &[], payload);
+    ipv6_frame(src_mac, dst_mac, (src.0, dst.0), extensions, TCP, &segment)
+}
+
+/// Ethernet + IPv6 around `upper` (of protocol `protocol`), after
+/// `extensions`: each (its next-header code as the header before names
+/// it, its bytes; the first byte is set to the next one's code).
+fn ipv6_frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    (src, dst): ([u8; 16], [u8; 16]),
+    extensions: &[(u8, Vec<u8>)],
+    protocol: u8,
+    upper: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::with_capacity(54 + upper.len());
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    let ext_len: usize = extensions.iter().map(|(_, e)| e.len()).sum();
+    let first = extensions.first().map_or(protocol, |(n, _)| *n);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&((ext_len + upper.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[first, 64]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    for (i, (_, e)) in extensions.iter().enumerate() {
+        let mut e = e.clone();
+        e[0] = extensions.get(i + 1).map_or(protocol, |(n, _)| *n);
+        f.extend_from_slice(&e);
+    }
+    f.extend_from_slice(upper);
     f
 }
 
@@ -151,28 +208,14 @@ pub fn udp6(
     extensions: &[(u8, Vec<u8>)],
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut f = Vec::with_capacity(62 + payload.len());
-    f.extend_from_slice(&dst_mac);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&[0x86, 0xdd]);
-    let ext_len: usize = extensions.iter().map(|(_, e)| e.len()).sum();
-    let first = extensions.first().map_or(17, |(n, _)| *n);
-    f.extend_from_slice(&[0x60, 0, 0, 0]);
-    f.extend_from_slice(&((ext_len + 8 + payload.len()) as u16).to_be_bytes());
-    f.extend_from_slice(&[first, 64]);
-    f.extend_from_slice(&src.0);
-    f.extend_from_slice(&dst.0);
-    for (i, (_, e)) in extensions.iter().enumerate() {
-        let mut e = e.clone();
-        e[0] = extensions.get(i + 1).map_or(17, |(n, _)| *n);
-        f.extend_from_slice(&e);
-    }
-    f.extend_from_slice(&src.1.to_be_bytes());
-    f.extend_from_slice(&dst.1.to_be_bytes());
-    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(payload);
-    f
+    const UDP: u8 = 17;
+    let mut datagram = Vec::with_capacity(8 + payload.len());
+    datagram.extend_from_slice(&src.1.to_be_bytes());
+    datagram.extend_from_slice(&dst.1.to_be_bytes());
+    datagram.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    datagram.extend_from_slice(&[0, 0]);
+    datagram.extend_from_slice(payload);
+    ipv6_frame(src_mac, dst_mac, (src.0, dst.0), extensions, UDP, &datagram)
 }
 
 /// An ICMPv6 port unreachable (type 1, code 4) from `reporter` quoting the

@@ -23,8 +23,8 @@ pub(super) fn ev(
     payload: &[u8],
 ) -> Event {
     let mut e = HttpEvent::zeroed();
-    e.client_ip = CLIENT;
-    e.server_ip = SERVER;
+    e.client_ip = v4_mapped(CLIENT);
+    e.server_ip = v4_mapped(SERVER);
     e.client_port = port.to_be_bytes();
     e.server_port = 80u16.to_be_bytes();
     e.moment = moment as u8;

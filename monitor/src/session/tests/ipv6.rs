@@ -1,6 +1,7 @@
-//! PXE over IPv6 and the firmware's fallback chain on hand-built event
-//! sequences: DHCPv6 (Solicit, Advertise, Request, Reply with option 59)
-//! then TFTP over IPv6, what EDK2 refuses, and OVMF's PXE over IPv4 →
+//! PXE over IPv6, UEFI HTTP Boot over IPv6 and the firmware's fallback
+//! chain on hand-built event sequences: DHCPv6 (Solicit, Advertise,
+//! Request, Reply with option 59) then TFTP or HTTP over IPv6, what EDK2
+//! refuses, and OVMF's PXE over IPv4 →
 //! PXE over IPv6 → HTTP Boot over IPv4 as one boot with three attempts.
 
 use std::net::Ipv6Addr;
@@ -530,21 +531,98 @@ fn a_boot_server_on_4011_over_ipv6_answers_or_is_pxe_e55() {
     );
 }
 
-#[test]
-fn http_boot_over_ipv6_is_never_judged_on_what_it_cannot_follow() {
-    // An HTTPClient Solicit answered with an http:// URL: HTTP over IPv6
-    // is not followed, so no failure is claimed.
-    let mut events = pxe6(0, Some("http://[fd77:10::1]/boot.efi"))[..4].to_vec();
+/// UEFI HTTP Boot over IPv6's DHCPv6 exchange answered with `url`:
+/// the client's messages with vendor class HTTPClient, the server's echoing
+/// it when `echo`.
+fn http6_dhcp(url: Option<&str>, echo: bool) -> Vec<(u64, Event)> {
+    let mut events = pxe6(0, url)[..4].to_vec();
     for (_, e) in &mut events {
-        if let Event::Dhcp6(d) = e
-            && d.inner_type == 1
-        {
-            d.vendor = VendorClass::HttpClient as u8;
+        if let Event::Dhcp6(d) = e {
+            let from_client = d.inner_type == 1 || d.inner_type == 3;
+            if from_client || echo {
+                d.vendor = VendorClass::HttpClient as u8;
+            }
         }
     }
+    events
+}
+
+/// The HTTP events of [`booted_over_http`] (HEAD then GET of a 3000-byte
+/// file), over IPv6 between [`CLIENT6`] and [`SERVER6`], `status` answering
+/// the GET.
+fn fetch6(status: &str) -> Vec<(u64, Event)> {
+    let mut events = booted_over_http(0)[4..].to_vec();
+    for (_, e) in &mut events {
+        if let Event::Http(h) = e {
+            h.client_ip = v6(CLIENT6);
+            h.server_ip = v6(SERVER6);
+            let n = h.payload_len as usize;
+            let head =
+                String::from_utf8_lossy(&h.payload[..n]).replace("10.77.10.1", "[fd77:10::1]");
+            h.payload[..head.len()].copy_from_slice(head.as_bytes());
+            h.payload_len = head.len() as u32;
+            if status != "200 OK" && h.from_server != 0 && h.offset > 0 {
+                let r = super::http::response(status, 0);
+                h.payload[..r.len()].copy_from_slice(&r);
+                h.payload_len = r.len() as u32;
+            }
+        }
+    }
+    events
+}
+
+#[test]
+fn http_boot_over_ipv6_is_followed_to_its_file() {
+    let url = "http://[fd77:10::1]/boot.efi";
+    let mut events = http6_dhcp(Some(url), true);
+    events.extend(fetch6("200 OK"));
     let v = &run(&events, None)[0];
     assert_eq!(v.protocol, Some(BootProtocol::HttpIpv6));
-    assert_ne!(v.outcome, Outcome::Failed, "{v:#?}");
+    assert_eq!(v.outcome, Outcome::Booted, "{v:#?}");
+    assert_eq!(v.boot_file.as_deref(), Some(url));
+    assert_eq!(v.server, Some(v6(SERVER6).into()));
+    // A missing file: named with the server as a URL names it.
+    let mut events = http6_dhcp(Some(url), true);
+    events.extend(fetch6("404 Not Found"));
+    let v = &run(&events, None)[0];
+    assert_eq!(v.code, Some(FailureCode::Http404), "{v:#?}");
+    let cause = v.cause.as_deref().unwrap();
+    assert!(cause.contains("[fd77:10::1]:80"), "{cause}");
+    assert_eq!(v.console, Some("Client Error: 404 Not Found"));
+}
+
+#[test]
+fn http_boot_over_ipv6_takes_only_an_answer_that_echoes_httpclient_with_a_url() {
+    let cases = [
+        (
+            Some("http://[fd77:10::1]/boot.efi"),
+            false,
+            FailureCode::HttpBootNoEcho,
+            "without echoing vendor class HTTPClient",
+        ),
+        (
+            None,
+            true,
+            FailureCode::HttpBootNoUri,
+            "no boot file URL (option 59)",
+        ),
+    ];
+    for (url, echo, code, says) in cases {
+        // Solicit and Advertise only: the firmware requested nothing; live,
+        // it is judged after the no-offer timeout and the settle time.
+        let mut t = Tracker::new(16, Timeouts::default()).with_early_verdicts();
+        for (at, e) in &http6_dhcp(url, echo)[..2] {
+            t.on_event(e, *at);
+        }
+        t.on_tick(59 * S);
+        assert!(t.take_decided().is_empty(), "decided before the timeout");
+        t.on_tick(76 * S);
+        let v = &t.take_decided()[0];
+        assert_eq!(v.protocol, Some(BootProtocol::HttpIpv6));
+        assert_eq!(v.code, Some(code), "{v:#?}");
+        assert!(v.cause.as_deref().unwrap().contains(says), "{v:#?}");
+        assert_eq!(v.server, Some(Ipv6Addr::from(v6("fe80::1")).into()));
+    }
 }
 
 #[test]

@@ -7,6 +7,15 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::verdict::{FailureCode, Outcome, Verdict, Warning, WarningKind};
 
+mod http;
+mod ipv6;
+
+pub use http::{
+    Fetched, Fetcher, http_boot_no_echo, http_boot_no_uri, http_console, http_cut, http_no_answer,
+    http_refused, http_status,
+};
+pub use ipv6::{http_boot_no_echo6, http_boot_no_uri6, no_advertise, no_boot_url6};
+
 fn verdict(
     mac: [u8; 6],
     outcome: Outcome,
@@ -327,42 +336,6 @@ pub fn proxy_only(mac: [u8; 6], proxy: Option<[u8; 4]>, discovers: u32) -> Verdi
         "check that the DHCP server has a free address in this subnet's scope and receives the broadcasts (router IP helper / DHCP relay)".into(),
     )
 }
-
-/// UEFI HTTP Boot: the client's offers did not echo option 60
-/// `HTTPClient`, so the firmware ignored them.
-pub fn http_boot_no_echo(mac: [u8; 6], server: impl Into<IpAddr>, offers: usize) -> Verdict {
-    let server: IpAddr = server.into();
-    let s = server;
-    failed(
-        mac,
-        FailureCode::HttpBootNoEcho,
-        Some(server),
-        format!(
-            "the client asked for UEFI HTTP Boot (option 60 HTTPClient); DHCP server {s} offered an address without echoing option 60 HTTPClient ({offers} offer(s) seen), and the firmware takes no offer without it"
-        ),
-        format!(
-            "on {s}, answer HTTPClient clients with option 60 HTTPClient and the boot file's URL in option 67 (dnsmasq: dhcp-vendorclass=set:httpboot,HTTPClient, dhcp-option-force=tag:httpboot,60,HTTPClient, dhcp-boot=tag:httpboot,http://SERVER/FILE; ISC: option vendor-class-identifier \"HTTPClient\" and filename in a class matching it)"
-        ),
-    )
-}
-
-/// UEFI HTTP Boot: an offer echoed `HTTPClient` and named no URI.
-pub fn http_boot_no_uri(mac: [u8; 6], server: impl Into<IpAddr>) -> Verdict {
-    let server: IpAddr = server.into();
-    let s = server;
-    failed(
-        mac,
-        FailureCode::HttpBootNoUri,
-        Some(server),
-        format!(
-            "DHCP server {s} answered the UEFI HTTP Boot client with option 60 HTTPClient but no boot file URI (option 67 or the file field)"
-        ),
-        format!(
-            "set the boot file on {s} to the full URL of the boot file for HTTPClient clients, e.g. http://SERVER/path/bootx64.efi"
-        ),
-    )
-}
-
 /// PXE-E51: nothing answered.
 pub fn no_offers(mac: [u8; 6], discovers: u32) -> Verdict {
     failed(
@@ -382,43 +355,6 @@ pub const EDK2_TIMEOUT: &str = "PXE-E18: Server response timeout.";
 
 /// EDK2's PXE over IPv6 found no Advertise or Reply it could boot from.
 const EDK2_NO_VALID_OFFER: &str = "PXE-E16: No valid offer received.";
-
-/// PXE over IPv6: no DHCPv6 server answered the client's Solicits (EDK2:
-/// `PXE-E16`, [`console_message`]).
-pub fn no_advertise(mac: [u8; 6], solicits: u32) -> Verdict {
-    failed(
-        mac,
-        FailureCode::E51,
-        None,
-        format!("no DHCPv6 server answered: no Advertise after {solicits} Solicit(s)"),
-        "check that a DHCPv6 server serves this segment with a range for it (dnsmasq dhcp-range=<prefix>::,..., Kea's dhcp6 subnet), and that the router's DHCPv6 relay points at it; a network that boots over IPv4 only can turn PXE over IPv6 off in the firmware setup to save the client the wait".into(),
-    )
-}
-
-/// PXE over IPv6: the DHCPv6 server answered without a boot file URL the
-/// client can fetch (option 59 missing, or not `tftp://`; EDK2 refuses
-/// both). Without option 59 OVMF prints `PXE-E21: Remote boot cancelled.`
-/// (measured, `cargo xtask e2e`); what it prints for another scheme was
-/// not measured, so no console text is claimed.
-pub fn no_boot_url6(mac: [u8; 6], server: Option<IpAddr>, url: Option<&str>) -> Verdict {
-    let from = server.map_or(String::new(), |s| format!(" {s}"));
-    let (cause, fix) = match url {
-        None => (
-            format!("DHCPv6 server{from} answered without a boot file URL (option 59)"),
-            "set option 59 to tftp://[server]/file on the DHCPv6 server (dnsmasq: dhcp-option=option6:bootfile-url,tftp://[addr]/file; Kea: bootfile-url in the dhcp6 option-data), or run a proxy answering PXEClient on 4011".to_owned(),
-        ),
-        Some(u) => (
-            format!(
-                "DHCPv6 server{from} named boot file URL {u:?}: PXE over IPv6 fetches only tftp:// URLs"
-            ),
-            "give PXE clients (vendor class PXEClient) a tftp:// URL in option 59; an http:// URL is for HTTP Boot clients (vendor class HTTPClient), which need it echoed in option 16".to_owned(),
-        ),
-    };
-    Verdict {
-        console: url.is_none().then_some("PXE-E21: Remote boot cancelled."),
-        ..failed(mac, FailureCode::E53, server, cause, fix)
-    }
-}
 
 /// What UEFI firmware built on EDK2 (most of it; OVMF 2022.11 measured in
 /// the lab, `cargo xtask e2e`) prints for a failure, so a user can match
@@ -474,188 +410,6 @@ pub fn console_message(arch: Option<u16>, code: FailureCode, ipv6: bool) -> Opti
         | FailureCode::HttpBootNoEcho
         | FailureCode::HttpBootNoUri => None,
     }
-}
-
-/// Who fetched a file over HTTP, from its User-Agent: whose console text
-/// a failure prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fetcher {
-    /// iPXE (`User-Agent: iPXE/...`); `efi`: an EFI build (its error
-    /// numbers differ from the BIOS build's).
-    Ipxe {
-        efi: bool,
-    },
-    /// EDK2's HTTP Boot (`User-Agent: UefiHttpBoot/...`).
-    Edk2,
-    Other,
-}
-
-impl Fetcher {
-    pub fn from_user_agent(ua: Option<&str>, arch: Option<u16>) -> Fetcher {
-        match ua {
-            Some(u) if u.starts_with("iPXE") => Fetcher::Ipxe {
-                efi: arch.is_some_and(is_efi),
-            },
-            Some(u) if u.starts_with("UefiHttpBoot") => Fetcher::Edk2,
-            _ => Fetcher::Other,
-        }
-    }
-
-    pub const ALL: [Fetcher; 3] = [Fetcher::Edk2, Fetcher::Ipxe { efi: false }, Fetcher::Other];
-
-    /// The boot stage that fetched: the `stage` label of
-    /// `pxe_http_fetches_total`.
-    pub const fn label(self) -> &'static str {
-        match self {
-            Fetcher::Ipxe { .. } => "ipxe",
-            Fetcher::Edk2 => "uefi_http_boot",
-            Fetcher::Other => "other",
-        }
-    }
-}
-
-/// What the fetcher's console prints for an HTTP failure, where measured
-/// (../shared/docs/boot-past-tftp.md and `cargo xtask e2e`: Debian's iPXE
-/// ROM and ipxe.efi; iPXE's errno.h, httpcore.c, tcp.c).
-pub fn http_console(fetcher: Fetcher, code: FailureCode) -> Option<&'static str> {
-    match (fetcher, code) {
-        (Fetcher::Ipxe { efi: false }, FailureCode::Http404) => {
-            Some("No such file or directory (http://ipxe.org/2d0c613b)")
-        }
-        (Fetcher::Ipxe { efi: true }, FailureCode::Http404) => {
-            Some("No such file or directory (http://ipxe.org/2d0c618e)")
-        }
-        (Fetcher::Ipxe { efi: false }, FailureCode::HttpRefused) => {
-            Some("Connection reset (http://ipxe.org/0f0a6039)")
-        }
-        (Fetcher::Ipxe { efi: true }, FailureCode::HttpRefused) => {
-            Some("Connection reset (http://ipxe.org/0f0a6095)")
-        }
-        (Fetcher::Ipxe { efi: false }, FailureCode::HttpCut) => {
-            Some("Input/output error (http://ipxe.org/1d0c6239)")
-        }
-        (Fetcher::Ipxe { efi: true }, FailureCode::HttpCut) => {
-            Some("Input/output error (http://ipxe.org/1d0c6298)")
-        }
-        (Fetcher::Ipxe { .. }, FailureCode::HttpNoAnswer) => {
-            Some("Connection timed out (http://ipxe.org/4c0a6035)")
-        }
-        (Fetcher::Edk2, FailureCode::Http404) => Some("Client Error: 404 Not Found"),
-        (Fetcher::Edk2, FailureCode::HttpRefused | FailureCode::HttpNoAnswer) => {
-            Some("Error: Could not establish connection with HTTP server.")
-        }
-        _ => None,
-    }
-}
-
-/// A file an HTTP fetch asked for, and where.
-#[derive(Clone, Copy, Debug)]
-pub struct Fetched<'a> {
-    pub url: &'a str,
-    pub server: [u8; 4],
-    pub port: u16,
-    pub fetcher: Fetcher,
-}
-
-fn http_failed(
-    f: &Fetched<'_>,
-    mac: [u8; 6],
-    code: FailureCode,
-    cause: String,
-    fix: String,
-) -> Verdict {
-    Verdict {
-        boot_file: Some(f.url.to_owned()),
-        console: http_console(f.fetcher, code),
-        ..failed(mac, code, Some(f.server.into()), cause, fix)
-    }
-}
-
-/// The web server answered the fetch with an error status.
-pub fn http_status(f: &Fetched<'_>, mac: [u8; 6], status: u16, reason: &str) -> Verdict {
-    let s = Ipv4Addr::from(f.server);
-    let (code, fix) = match status {
-        404 => (
-            FailureCode::Http404,
-            format!(
-                "put the file where {s}:{} serves {:?} (its document root), or correct the URL in the DHCP option or boot script that names it",
-                f.port, f.url
-            ),
-        ),
-        401 | 403 => (
-            FailureCode::Http403,
-            format!(
-                "let the web server on {s}:{} serve {:?} to boot clients (file permissions, allow/deny rules, authentication)",
-                f.port, f.url
-            ),
-        ),
-        400..=499 => (
-            FailureCode::Http4xx,
-            format!(
-                "see why the web server on {s}:{} refuses the request in its log",
-                f.port
-            ),
-        ),
-        _ => (
-            FailureCode::Http5xx,
-            format!(
-                "see the web server's error log on {s}:{} for {:?}",
-                f.port, f.url
-            ),
-        ),
-    };
-    let cause = format!(
-        "the web server on {s}:{} answered {status} {reason} for {:?}",
-        f.port, f.url
-    );
-    http_failed(f, mac, code, cause, fix)
-}
-
-/// The SYN was answered with RST: nothing listens on the port.
-pub fn http_refused(f: &Fetched<'_>, mac: [u8; 6]) -> Verdict {
-    let s = Ipv4Addr::from(f.server);
-    let cause = format!(
-        "the client's connection to {s}:{} for {:?} was refused (RST): nothing listens on that port",
-        f.port, f.url
-    );
-    let fix = format!(
-        "start the web server on {s}:{} (and open TCP {} in its firewall), or point the URL at the host that serves it",
-        f.port, f.port
-    );
-    http_failed(f, mac, FailureCode::HttpRefused, cause, fix)
-}
-
-/// The SYN got no answer.
-pub fn http_no_answer(f: &Fetched<'_>, mac: [u8; 6], syns: u16) -> Verdict {
-    let s = Ipv4Addr::from(f.server);
-    let cause = format!(
-        "the client sent {syns} SYN(s) to {s}:{} and got no answer",
-        f.port
-    );
-    let fix = format!(
-        "check that {s} is up and routed from the client's network, and that no firewall drops TCP {}",
-        f.port
-    );
-    http_failed(f, mac, FailureCode::HttpNoAnswer, cause, fix)
-}
-
-/// The connection ended before the body's Content-Length.
-pub fn http_cut(
-    f: &Fetched<'_>,
-    mac: [u8; 6],
-    bytes: u64,
-    content_length: u64,
-    how: &str,
-) -> Verdict {
-    let s = Ipv4Addr::from(f.server);
-    let cause = format!(
-        "the download of {:?} from {s}:{} {how} after {bytes} of its {content_length} bytes",
-        f.url, f.port
-    );
-    let fix = format!(
-        "see the web server's log on {s} for the aborted response, and look for packet loss, a proxy or a load balancer timeout between the client and {s}"
-    );
-    http_failed(f, mac, FailureCode::HttpCut, cause, fix)
 }
 
 pub fn is_efi(arch: u16) -> bool {
