@@ -155,6 +155,55 @@ fn main() -> Result<()> {
             ),
         )
     };
+    // UEFI HTTP Boot over IPv6: the DHCPv6 Request and Reply (HTTPClient,
+    // the address in IA_NA) and the connection's SYN and SYN-ACK run once
+    // before the rows; the row is a full-size segment of the server's
+    // body, beside the TCP-over-IPv6 row sent to port 80 by a stranger.
+    let (setup6, body6, to_web_port6) = {
+        use monitor::testing::frames::{dhcpv6, pxe_vendor_class6, tcp6, udp6};
+        let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
+        let (cmac, client, server) = (
+            [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+            v6("fd77:10::1c5"),
+            v6("fd77:10::1"),
+        );
+        let duid = [
+            0, 1, 0, 1, 0x2e, 0x1a, 0x2b, 0x3c, 0x52, 0x54, 0, 0x12, 0x34, 0x56,
+        ];
+        let vendor = pxe_vendor_class6(b"HTTPClient:Arch:00016:UNDI:003000");
+        let mut ia_na = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 24];
+        ia_na.extend_from_slice(&client);
+        ia_na.extend_from_slice(&[0; 8]);
+        let link_local = v6("fe80::5054:ff:fe12:3456");
+        let request = dhcpv6(3, 0x4242, &[(1, &duid), (3, &ia_na), (16, &vendor)]);
+        let reply = dhcpv6(7, 0x4242, &[(1, &duid), (3, &ia_na), (16, &vendor)]);
+        let (c, srv) = ((client, 49152), (server, 80));
+        let setup = vec![
+            udp6(
+                cmac,
+                [0x33, 0x33, 0, 1, 0, 2],
+                (link_local, 546),
+                (v6("ff02::1:2"), 547),
+                &[],
+                &request,
+            ),
+            udp6(
+                SERVER_MAC,
+                cmac,
+                (server, 547),
+                (link_local, 546),
+                &[],
+                &reply,
+            ),
+            tcp6(cmac, SERVER_MAC, c, srv, &[], 1000, SYN, &[]),
+            tcp6(SERVER_MAC, cmac, srv, c, &[], 5000, SYN | ACK, &[]),
+        ];
+        let body = tcp6(SERVER_MAC, cmac, srv, c, &[], 5001, ACK, &[0x5a; 1448]);
+        let mut stranger = tcp6_segment.clone();
+        stranger[54 + 2..54 + 4].copy_from_slice(&80u16.to_be_bytes());
+        (setup, body, stranger)
+    };
+    let setup: Vec<Vec<u8>> = setup.into_iter().chain(setup6).collect();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("TCP segment (full size, not PXE)", tcp_segment),
         ("TCP to port 80, not a boot client (full size)", to_web_port),
@@ -168,6 +217,14 @@ fn main() -> Result<()> {
             })?,
         ),
         ("TCP over IPv6 (full size, not PXE)", tcp6_segment),
+        (
+            "TCP over IPv6 to port 80, not a boot client (full size)",
+            to_web_port6,
+        ),
+        (
+            "HTTP body segment over IPv6 of a boot client (full size)",
+            body6,
+        ),
         (
             "non-IP frame (ARP)",
             frame("peer-pcaps/mercury/emix.pcap", &|d| {
@@ -300,11 +357,11 @@ fn main() -> Result<()> {
             }
         }
         let learned = kernel::read_counters(&ebpf)?;
-        if (learned.new_clients, learned.new_conns) != (1, 1) {
+        let web = (learned.new_clients, learned.new_conns);
+        let web6 = (learned.new_clients6, learned.new_conns6);
+        if (web, web6) != ((1, 1), (1, 1)) {
             bail!(
-                "the boot client and its connection were not learned: {} clients, {} connections",
-                learned.new_clients,
-                learned.new_conns
+                "the boot clients and their connections were not learned: (clients, connections) {web:?} over IPv4, {web6:?} over IPv6",
             );
         }
         println!();

@@ -18,6 +18,8 @@
 //! (`decide::boot_verdict`).
 //!
 //! - `state`: what is remembered per client, by stage;
+//! - `attempt`: which boot option an event starts, and the firmware going
+//!   on from one attempt to the next;
 //! - `dhcp`, `dhcp6`, `proxy`, `tftp`, `http`: one module per boot stage,
 //!   each with what its events change and what it decides (a new stage is
 //!   a module beside them and an entry in `decide::STAGES`);
@@ -27,6 +29,7 @@
 //! - `flood`: a DHCP flood told from a boot storm (new clients a second);
 //! - `timeline`: the per-client timeline of text output.
 
+mod attempt;
 mod decide;
 mod dedup;
 mod dhcp;
@@ -45,26 +48,21 @@ use std::{
 
 use monitor_common::{
     conn::{ConnKey6, HttpConn},
-    event::dhcp_flags as f,
     flow::{FamilyKey, TftpFlow, TftpMoment},
-    wire::{
-        dhcp::VendorClass,
-        dhcpv6::{self, msg},
-    },
+    wire::dhcpv6,
 };
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::{
     diagnosis,
-    event::{Event, addr, dhcp6_client_mac, dhcp6_user_class_ipxe, on_proxy_port, tftp_moment},
-    verdict::{BootProtocol, Verdict},
+    event::{Event, addr, dhcp6_client_mac, tftp_moment},
+    verdict::Verdict,
 };
+use attempt::attempt_of;
 use decide::{
-    Closed, Live, attempt_ended, boot_verdict, decide, decide_ended, finish_verdict, tftp_only,
-    unfinished,
+    Closed, Live, boot_verdict, decide, decide_ended, finish_verdict, tftp_only, unfinished,
 };
 use state::{MAX_ADDRESSES, Session};
-use timeline::note;
 
 /// Clients remembered with DHCP cut short before their session starts
 /// (forgotten all at once when full: a capture's snaplen cuts every
@@ -548,51 +546,6 @@ impl Tracker {
         out
     }
 
-    /// A DISCOVER or Solicit of `protocol`: the session's first attempt,
-    /// or, of another boot option than the current attempt's and not from
-    /// iPXE, the firmware going on to its next one. An attempt that booted
-    /// has none after it (a loader's DHCP is the chain going on).
-    fn attempt(&mut self, mac: [u8; 6], protocol: BootProtocol, from_ipxe: bool, now_ns: u64) {
-        let Some(s) = self.sessions.get_mut(&mac) else {
-            return;
-        };
-        let current = match s.protocol {
-            None => {
-                s.protocol = Some(protocol);
-                s.attempt_first_ns = now_ns;
-                return;
-            }
-            Some(p) if p == protocol || from_ipxe => return,
-            Some(p) => p,
-        };
-        let Some(ended) = attempt_ended(s, &self.timeouts, now_ns) else {
-            return;
-        };
-        // Its failure was reported on its own (a client not known to fall
-        // back): what follows is a boot of its own.
-        if s.reported {
-            self.close(mac, Closed::End);
-            self.open(mac, now_ns);
-            if let Some(s) = self.sessions.get_mut(&mac) {
-                s.protocol = Some(protocol);
-                s.attempt_first_ns = now_ns;
-            }
-            return;
-        }
-        let t = s.rel(now_ns);
-        note!(s, t, {
-            let a = &ended.summary;
-            let how = a.code.map_or(a.outcome.label(), |c| c.label());
-            format!(
-                "{} ended ({how}) after {:.1} s; {} starts",
-                current.text(),
-                a.duration_ns() as f64 / 1e9,
-                protocol.text()
-            )
-        });
-        s.next_attempt(ended, protocol, now_ns);
-    }
-
     fn open(&mut self, mac: [u8; 6], now_ns: u64) {
         self.make_room();
         let seq = self.next_seq;
@@ -703,32 +656,6 @@ impl Tracker {
             self.by_ip.shrink_to_fit();
             self.by_xid6.shrink_to_fit();
         }
-    }
-}
-
-/// The boot option a DISCOVER or Solicit starts an attempt of, and whether
-/// iPXE sent it (user class `iPXE`).
-fn attempt_of(ev: &Event) -> Option<(BootProtocol, bool)> {
-    match ev {
-        Event::Dhcp(e) if e.message_type == 1 && !on_proxy_port(e) => {
-            let http = e.flags & f::VENDOR_HTTP_CLIENT != 0;
-            let protocol = if http {
-                BootProtocol::HttpIpv4
-            } else {
-                BootProtocol::PxeIpv4
-            };
-            Some((protocol, e.flags & f::USER_CLASS_IPXE != 0))
-        }
-        Event::Dhcp6(e) if e.inner_type == msg::SOLICIT => {
-            let http = VendorClass::from_u8(e.vendor) == VendorClass::HttpClient;
-            let protocol = if http {
-                BootProtocol::HttpIpv6
-            } else {
-                BootProtocol::PxeIpv6
-            };
-            Some((protocol, dhcp6_user_class_ipxe(e)))
-        }
-        _ => None,
     }
 }
 
