@@ -22,46 +22,32 @@ use crate::{
     },
 };
 
-/// An ICMP destination unreachable about a UDP datagram: the host at
-/// `reporter` says nothing took the quoted datagram (code 3: no listener on
-/// the port).
+/// An ICMP or ICMPv6 destination unreachable about a UDP datagram (IPv4
+/// addresses by default): the host at `reporter` says nothing took the
+/// quoted datagram (code 3, over IPv6 code 4: no listener on the port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IcmpUnreachable {
-    pub reporter: [u8; 4],
+pub struct IcmpUnreachable<A = [u8; 4]> {
+    pub reporter: A,
     pub code: u8,
-    pub quoted: QuotedUdp,
+    pub quoted: QuotedUdp<A>,
     /// The class the quoted datagram had.
     pub quoted_class: Class,
 }
 
-impl IcmpUnreachable {
-    /// Whether the quoted datagram went to or came from a PXE port, so the
-    /// message matters to a boot.
-    pub fn quotes_pxe_port(&self) -> bool {
-        self.quoted_class.is_dhcp() || self.quoted_class == Class::TftpRequest
-    }
-}
+/// An ICMPv6 destination unreachable about a UDP datagram.
+pub type Icmp6Unreachable = IcmpUnreachable<[u8; 16]>;
 
-/// An ICMPv6 destination unreachable about a UDP datagram: the host at
-/// `reporter` says nothing took it (code 4: no listener on the port).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Icmp6Unreachable {
-    pub reporter: [u8; 16],
-    pub code: u8,
-    pub quoted: icmp::QuotedUdp6,
-    /// The class the quoted datagram had.
-    pub quoted_class: Class,
-}
-
-impl Icmp6Unreachable {
-    /// Whether the quoted datagram went to or came from a PXE port
-    /// (DHCPv6, 4011, a TFTP read request), so the message matters to a
+impl<A> IcmpUnreachable<A> {
+    /// Whether the quoted datagram went to or came from a PXE port (DHCP,
+    /// DHCPv6, 4011, a TFTP read request), so the message matters to a
     /// boot.
     pub fn quotes_pxe_port(&self) -> bool {
-        matches!(
-            self.quoted_class,
-            Class::Dhcpv6Server | Class::Dhcpv6Client | Class::ProxyDhcp6 | Class::TftpRequest6
-        )
+        self.quoted_class.is_dhcp()
+            || self.quoted_class.is_tftp_request()
+            || matches!(
+                self.quoted_class,
+                Class::Dhcpv6Server | Class::Dhcpv6Client | Class::ProxyDhcp6
+            )
     }
 }
 
@@ -514,7 +500,7 @@ fn classify_icmp6<F: Frame + ?Sized>(frame: &F, at: IcmpAt) -> Classification {
     };
     match icmp::quoted_udp6(frame, at.icmp_at as usize) {
         Ok(Some(q)) => Classification {
-            icmp6: Some(Icmp6Unreachable {
+            icmp6: Some(IcmpUnreachable {
                 reporter: ip.source(),
                 code: h.code(),
                 quoted: q,

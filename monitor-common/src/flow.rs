@@ -440,25 +440,14 @@ pub fn observe_tftp<F: Frame + ?Sized, A: Address, T: TftpFlows<A>>(
     }))
 }
 
-/// Whether the datagram an ICMP destination unreachable quotes belongs to a
-/// followed transfer (either way: the server's DATA to a client port, or
-/// the client's ACK to the server's port). Only other UDP can: a transfer
-/// runs between ephemeral ports.
+/// Whether the datagram an ICMP or ICMPv6 destination unreachable quotes
+/// belongs to a followed transfer in the family's table (either way: the
+/// server's DATA to a client port, or the client's ACK to the server's
+/// port). Only other UDP can: a transfer runs between ephemeral ports.
 #[inline(always)]
-pub fn quotes_transfer<T: TftpFlows<[u8; 4]>>(u: &IcmpUnreachable, flows: &mut T) -> bool {
+pub fn quotes_transfer<A: Address, T: TftpFlows<A>>(u: &IcmpUnreachable<A>, flows: &mut T) -> bool {
     let q = &u.quoted;
-    u.quoted_class == Class::OtherUdp && quoted_in(flows, (q.src, q.src_port), (q.dst, q.dst_port))
-}
-
-/// [`quotes_transfer`] for an ICMPv6 destination unreachable, in the IPv6
-/// transfer table.
-#[inline(always)]
-pub fn quotes_transfer6<T: TftpFlows<[u8; 16]>>(
-    u: &crate::classify::Icmp6Unreachable,
-    flows: &mut T,
-) -> bool {
-    let q = &u.quoted;
-    u.quoted_class == Class::OtherUdp6 && quoted_in(flows, (q.src, q.src_port), (q.dst, q.dst_port))
+    u.quoted_class.is_other_udp() && quoted_in(flows, (q.src, q.src_port), (q.dst, q.dst_port))
 }
 
 /// Whether a quoted datagram from `src` to `dst` (address, port) belongs

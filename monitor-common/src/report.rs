@@ -8,7 +8,7 @@
 //! parsers, and no module of the crate imports it.
 
 use crate::{
-    classify::{Icmp6Unreachable, IcmpUnreachable},
+    classify::IcmpUnreachable,
     conn::{HttpMoment, HttpSeen},
     counters::Class,
     event::{Dhcp6Event, DhcpEvent, HttpEvent, IcmpEvent, TftpEvent, dhcp_flags},
@@ -108,36 +108,27 @@ pub fn fill_dhcp_event<F: Frame + ?Sized>(
     true
 }
 
-/// The event for an ICMP destination unreachable, `transfer` telling
-/// whether the quoted datagram belongs to a followed TFTP transfer
+/// The event for an ICMP or ICMPv6 destination unreachable (addresses in
+/// 16 bytes, IPv4 as `::ffff:a.b.c.d`), `transfer` telling whether the
+/// quoted datagram belongs to a followed TFTP transfer
 /// ([`quotes_transfer`](crate::flow::quotes_transfer)).
-pub fn icmp_event(u: &IcmpUnreachable, transfer: bool) -> IcmpEvent {
-    IcmpEvent {
-        reporter: ipv6::v4_mapped(u.reporter),
-        quoted_src: ipv6::v4_mapped(u.quoted.src),
-        quoted_dst: ipv6::v4_mapped(u.quoted.dst),
+#[inline(always)]
+pub fn icmp_event<A: Address>(u: &IcmpUnreachable<A>, transfer: bool) -> IcmpEvent {
+    let mut ev = IcmpEvent {
+        reporter: [0; 16],
+        quoted_src: [0; 16],
+        quoted_dst: [0; 16],
         quoted_src_port: u.quoted.src_port.to_be_bytes(),
         quoted_dst_port: u.quoted.dst_port.to_be_bytes(),
         code: u.code,
         quoted_class: u.quoted_class as u8,
         transfer: transfer as u8,
         _reserved: 0,
-    }
-}
-
-/// [`icmp_event`] for an ICMPv6 destination unreachable.
-pub fn icmp6_event(u: &Icmp6Unreachable, transfer: bool) -> IcmpEvent {
-    IcmpEvent {
-        reporter: u.reporter,
-        quoted_src: u.quoted.src,
-        quoted_dst: u.quoted.dst,
-        quoted_src_port: u.quoted.src_port.to_be_bytes(),
-        quoted_dst_port: u.quoted.dst_port.to_be_bytes(),
-        code: u.code,
-        quoted_class: u.quoted_class as u8,
-        transfer: transfer as u8,
-        _reserved: 0,
-    }
+    };
+    u.reporter.fill_16(&mut ev.reporter);
+    u.quoted.src.fill_16(&mut ev.quoted_src);
+    u.quoted.dst.fill_16(&mut ev.quoted_dst);
+    ev
 }
 
 /// How many bytes of a TFTP packet's payload its event carries (before

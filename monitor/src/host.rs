@@ -17,12 +17,8 @@ use monitor_common::{
     event::{Dhcp6Event, DhcpEvent, HttpEvent, TftpEvent},
     flow::{
         Address, FamilyKey, TftpFlow, TftpFlows, TftpKey, TftpSeen, observe_tftp, quotes_transfer,
-        quotes_transfer6,
     },
-    report::{
-        fill_dhcp_event, fill_dhcp6_event, fill_http_event, fill_tftp_event, icmp_event,
-        icmp6_event,
-    },
+    report::{fill_dhcp_event, fill_dhcp6_event, fill_http_event, fill_tftp_event, icmp_event},
     stage::{DhcpLocation, TcpAt, UdpAt},
     wire::{dhcp, tftp, udp},
 };
@@ -247,10 +243,10 @@ impl HostObserver {
         }
         if let Some(u) = &c.icmp6 {
             self.counters.icmp_unreachable[icmp_index(dir, u.quoted_class) as usize] += 1;
-            let transfer = quotes_transfer6(u, &mut self.tftp_flows6);
+            let transfer = quotes_transfer(u, &mut self.tftp_flows6);
             if transfer || u.quotes_pxe_port() {
                 self.events
-                    .push((dir, Event::Icmp(icmp6_event(u, transfer))));
+                    .push((dir, Event::Icmp(icmp_event(u, transfer))));
             }
         }
         if let Some(u) = &c.icmp {

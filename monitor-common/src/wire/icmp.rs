@@ -41,14 +41,18 @@ impl<'a> Header<'a> {
     }
 }
 
-/// The UDP datagram a destination-unreachable message quotes.
+/// The UDP datagram a destination-unreachable message quotes (IPv4
+/// addresses by default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QuotedUdp {
-    pub src: [u8; 4],
-    pub dst: [u8; 4],
+pub struct QuotedUdp<A = [u8; 4]> {
+    pub src: A,
+    pub dst: A,
     pub src_port: u16,
     pub dst_port: u16,
 }
+
+/// The UDP datagram an ICMPv6 destination unreachable quotes.
+pub type QuotedUdp6 = QuotedUdp<[u8; 16]>;
 
 /// Reads the quoted IPv4 header (options included) and the first 8 bytes
 /// of the quoted UDP header. `Ok(None)` when the quoted datagram is not
@@ -74,15 +78,6 @@ pub fn quoted_udp<F: Frame + ?Sized>(
     }))
 }
 
-/// The UDP datagram an ICMPv6 destination unreachable quotes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QuotedUdp6 {
-    pub src: [u8; 16],
-    pub dst: [u8; 16],
-    pub src_port: u16,
-    pub dst_port: u16,
-}
-
 /// Reads the quoted IPv6 header, its extension headers (the same bounded
 /// walk as for a packet of its own) and the first 4 bytes of the quoted
 /// UDP header. `Ok(None)` when the quoted packet is not UDP, or a later
@@ -101,7 +96,7 @@ pub fn quoted_udp6<F: Frame + ?Sized>(
     let udp = frame
         .array::<4>(upper.offset)
         .ok_or(ParseError::TruncatedIcmp)?;
-    Ok(Some(QuotedUdp6 {
+    Ok(Some(QuotedUdp {
         src: ip.source(),
         dst: ip.destination(),
         src_port: u16::from_be_bytes([udp[0], udp[1]]),

@@ -11,8 +11,8 @@ use monitor_common::{
         maps::{LOST_FULL, icmp_index, parse_error_index},
     },
     event::{EventHeader, EventKind, IcmpEvent, IcmpRecord},
-    flow::{quotes_transfer, quotes_transfer6},
-    report::{icmp_event, icmp6_event},
+    flow::quotes_transfer,
+    report::icmp_event,
     stage::IcmpAt,
 };
 use monitor_ebpf::PacketFrame;
@@ -43,9 +43,9 @@ fn icmp(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
     let now_ns = unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() };
     if let Some(u) = &c.icmp6 {
         bump(&ICMP_UNREACHABLE, icmp_index(dir, u.quoted_class));
-        let transfer = quotes_transfer6(u, &mut KernelFlows6 { now_ns });
+        let transfer = quotes_transfer(u, &mut KernelFlows6 { now_ns });
         if transfer || u.quotes_pxe_port() {
-            send(icmp6_event(u, transfer), dir, ifindex);
+            send(icmp_event(u, transfer), dir, ifindex);
         }
         return;
     }

@@ -57,9 +57,27 @@ pub struct KernelFlows {
     pub now_ns: u64,
 }
 
-impl KernelFlows {
-    /// The transfer of `key`, in its port's slot or the overflow table
-    /// (map memory, valid for the whole program run).
+/// A kernel transfer table's lookup of one key (map memory, valid for the
+/// whole program run), from which [`either`] makes `get_either`.
+trait Find<A> {
+    fn find(&self, key: &TftpKey<A>) -> Option<&'static mut TftpFlow>;
+}
+
+/// The transfer of `first`, else of `second`, and whether it was the first.
+#[inline(always)]
+fn either<A, T: Find<A>>(
+    t: &T,
+    first: &TftpKey<A>,
+    second: &TftpKey<A>,
+) -> Option<(bool, &'static mut TftpFlow)> {
+    match t.find(first) {
+        Some(f) => Some((true, f)),
+        None => Some((false, t.find(second)?)),
+    }
+}
+
+impl Find<[u8; 4]> for KernelFlows {
+    /// In its port's slot or the overflow table.
     #[inline(always)]
     fn find(&self, key: &TftpKey) -> Option<&'static mut TftpFlow> {
         let slot = slot(key)?;
@@ -90,10 +108,7 @@ impl KernelFlows {
 impl TftpFlows<[u8; 4]> for KernelFlows {
     #[inline(always)]
     fn get_either(&mut self, first: &TftpKey, second: &TftpKey) -> Option<(bool, &mut TftpFlow)> {
-        match self.find(first) {
-            Some(f) => Some((true, f)),
-            None => Some((false, self.find(second)?)),
-        }
+        either(self, first, second)
     }
 
     #[inline(always)]
@@ -139,7 +154,7 @@ pub struct KernelFlows6 {
     pub now_ns: u64,
 }
 
-impl KernelFlows6 {
+impl Find<[u8; 16]> for KernelFlows6 {
     #[inline(always)]
     fn find(&self, key: &TftpKey6) -> Option<&'static mut TftpFlow> {
         let p = TFTP_FLOWS6.get_ptr_mut(key)?;
@@ -154,10 +169,7 @@ impl KernelFlows6 {
 impl TftpFlows<[u8; 16]> for KernelFlows6 {
     #[inline(always)]
     fn get_either(&mut self, first: &TftpKey6, second: &TftpKey6) -> Option<(bool, &mut TftpFlow)> {
-        match self.find(first) {
-            Some(f) => Some((true, f)),
-            None => Some((false, self.find(second)?)),
-        }
+        either(self, first, second)
     }
 
     #[inline(always)]

@@ -83,7 +83,7 @@ const EVENTS_SHED: (&str, &str) = (
 );
 const TABLE_EVICTIONS: (&str, &str) = (
     "pxe_kernel_table_evictions_total",
-    "Entries the kernel's tables pushed out to make room, by table (pxe_transactions: --max-pxe-transactions, tftp_transfers and tftp_ipv6_transfers: --max-tftp-transfers, http_connections and boot_clients: 4096 each): a transaction, transfer or connection forgotten before it ended is misjudged, so raise the size if this grows during boots.",
+    "Entries the kernel's tables pushed out to make room, by table (pxe_transactions: --max-pxe-transactions, tftp_transfers and tftp_ipv6_transfers: --max-tftp-transfers, http_connections, boot_clients, http_ipv6_connections and ipv6_boot_clients: 4096 each): a transaction, transfer or connection forgotten before it ended is misjudged, so raise the size if this grows during boots.",
 );
 const WEB_SEGMENTS: (&str, &str) = (
     "pxe_http_segments_total",

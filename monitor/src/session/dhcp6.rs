@@ -19,7 +19,9 @@ use super::{
 };
 use crate::{
     diagnosis,
-    event::{dhcp6_address, dhcp6_arch, dhcp6_boot_url, dhcp6_user_class_ipxe},
+    event::{
+        dhcp6_address, dhcp6_arch, dhcp6_boot_url, dhcp6_echoes_http_client, dhcp6_user_class_ipxe,
+    },
     verdict::BootProtocol,
 };
 
@@ -35,7 +37,7 @@ pub fn on_dhcp6(s: &mut Session, e: &Dhcp6Event, now: u64) {
         address: dhcp6_address(e),
         boot_url: dhcp6_boot_url(e),
         vendor_pxe: VendorClass::from_u8(e.vendor) == VendorClass::PxeClient,
-        vendor_http: VendorClass::from_u8(e.vendor) == VendorClass::HttpClient,
+        vendor_http: dhcp6_echoes_http_client(e),
     };
     let to_boot_server = u16::from_be_bytes(e.dst_port) == udp::PORT_PXE;
     // EDK2 asks from 4011 too (4011 -> 4011): the type tells which way.
