@@ -59,6 +59,7 @@ mod client;
 mod down;
 mod keeper;
 mod servers;
+mod servers6;
 mod state;
 mod topology;
 mod web;

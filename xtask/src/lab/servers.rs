@@ -1,7 +1,8 @@
 //! What serves the lab's client segment: real DHCP, proxyDHCP and TFTP
 //! servers (dnsmasq, isc-dhcp-server, Kea), set up well or in one of the
 //! ways PXE boots break, and the HTTP boot chains' web server (see
-//! [`super::web`]). Configs, leases and logs go into the lab's state
+//! [`super::web`]). The set-ups over IPv6 and OVMF's fallback chain are
+//! in [`super::servers6`]. Configs, leases and logs go into the lab's state
 //! directory.
 
 use std::{fs, path::Path};
@@ -71,6 +72,7 @@ macro_rules! http_boot_lines {
         )
     };
 }
+pub(super) use http_boot_lines;
 const HTTP_BOOT: &str =
     http_boot_lines!("dhcp-option-force=tag:httpboot,60,HTTPClient\n", "ipxe.efi");
 const HTTP_BOOT_MISSING: &str = http_boot_lines!(
@@ -83,41 +85,6 @@ const HTTP_BOOT_NO_URI: &str = "dhcp-vendorclass=set:httpboot,HTTPClient\n\
      dhcp-option-force=tag:httpboot,60,HTTPClient\n\
      dhcp-userclass=set:ipxe,iPXE\n\
      dhcp-boot=tag:ipxe,http://10.77.10.1/boot.ipxe\n";
-
-/// dnsmasq's DHCPv6 for PXE over IPv6 (measured with OVMF): addresses from
-/// the prefix the router advertises ([`RA_PREFIX`](super::RA_PREFIX)),
-/// and, with `$file`, option 59 naming it on dnsmasq's own TFTP server over
-/// IPv6 ([`SERVER_IP6`](super::SERVER_IP6)).
-macro_rules! dhcp6_lines {
-    () => {
-        "dhcp-range=fd77:10::100,fd77:10::1ff,64,10m\n"
-    };
-    ($file:literal) => {
-        concat!(
-            dhcp6_lines!(),
-            "dhcp-option=option6:bootfile-url,tftp://[fd77:10::1]/",
-            $file,
-            "\n"
-        )
-    };
-}
-const DHCP6_BOOT: &str = dhcp6_lines!("boot.ipxe");
-/// Behind the router: the range of the client segment's prefix (dnsmasq
-/// picks it by the relay's link address), the boot file on the server
-/// across the router.
-const DHCP6_RELAYED: &str = "dhcp-range=fd77:10::100,fd77:10::1ff,64,10m\n\
-     dhcp-option=option6:bootfile-url,tftp://[fd77:20::1]/boot.ipxe\n";
-const DHCP6_BOOT_MISSING: &str = dhcp6_lines!("missing-boot.ipxe");
-const DHCP6_NO_BOOT_URL: &str = dhcp6_lines!();
-
-/// OVMF's whole chain: PXE clients (not HTTPClient, not iPXE) are named a
-/// boot file the TFTP root lacks, there is no DHCPv6, and HTTP Boot gets
-/// ipxe.efi as in [`HTTP_BOOT`].
-const FALLBACK_CHAIN: &str = concat!(
-    "dhcp-vendorclass=set:httpboot,HTTPClient\n",
-    "dhcp-boot=tag:!httpboot,tag:!ipxe,missing-boot.ipxe,,10.77.10.1\n",
-    http_boot_lines!("dhcp-option-force=tag:httpboot,60,HTTPClient\n", "ipxe.efi")
-);
 
 /// The boot file the "missing file" set-up names (it is not in the root).
 pub const MISSING_BOOT_FILE: &str = "missing-boot.ipxe";
@@ -285,32 +252,20 @@ impl Servers {
                 | Servers::FallbackChain
         )
     }
-
-    /// Whether the server answers over IPv6 (at [`SERVER_IP6`](super::SERVER_IP6)).
-    pub fn ipv6(self) -> bool {
-        matches!(
-            self,
-            Servers::DnsmasqIpv6
-                | Servers::DnsmasqIpv6FileMissing
-                | Servers::DnsmasqIpv6NoBootUrl
-                | Servers::DnsmasqIpv6NoTftp
-                | Servers::RelayIpv6
-        )
-    }
 }
 
 /// One dnsmasq instance.
-struct DnsmasqConf {
-    role: &'static str,
-    dhcp_range: Option<(&'static str, &'static str)>,
+pub(super) struct DnsmasqConf {
+    pub(super) role: &'static str,
+    pub(super) dhcp_range: Option<(&'static str, &'static str)>,
     /// `dhcp-boot=` (file, server address).
-    boot: Option<(&'static str, &'static str)>,
-    tftp: bool,
-    reply_delay_s: Option<u32>,
+    pub(super) boot: Option<(&'static str, &'static str)>,
+    pub(super) tftp: bool,
+    pub(super) reply_delay_s: Option<u32>,
     /// Broadcast every reply (else offers go to the client's MAC).
-    broadcast: bool,
+    pub(super) broadcast: bool,
     /// Configuration lines added as they are.
-    extra: &'static str,
+    pub(super) extra: &'static str,
 }
 
 impl DnsmasqConf {
@@ -601,36 +556,9 @@ impl Lab {
             Servers::DnsmasqIpv6
             | Servers::DnsmasqIpv6FileMissing
             | Servers::DnsmasqIpv6NoBootUrl
-            | Servers::DnsmasqIpv6NoTftp => {
-                self.add_server_ipv6()?;
-                let extra = match servers {
-                    Servers::DnsmasqIpv6 | Servers::DnsmasqIpv6NoTftp => DHCP6_BOOT,
-                    Servers::DnsmasqIpv6FileMissing => DHCP6_BOOT_MISSING,
-                    _ => DHCP6_NO_BOOT_URL,
-                };
-                self.start_dnsmasq(&DnsmasqConf {
-                    extra,
-                    tftp: servers != Servers::DnsmasqIpv6NoTftp,
-                    ..healthy
-                })
-            }
-            Servers::RelayIpv6 => {
-                self.add_relay_ipv6()?;
-                self.start_dnsmasq(&DnsmasqConf {
-                    extra: DHCP6_RELAYED,
-                    ..healthy
-                })?;
-                self.start_relay6()
-            }
-            Servers::FallbackChain => {
-                self.write_http_boot()?;
-                self.start_dnsmasq(&DnsmasqConf {
-                    boot: None,
-                    extra: FALLBACK_CHAIN,
-                    ..healthy
-                })?;
-                self.start_web(Web::Files)
-            }
+            | Servers::DnsmasqIpv6NoTftp
+            | Servers::RelayIpv6
+            | Servers::FallbackChain => self.start_servers6(servers, healthy),
             Servers::TwoDhcpServers => {
                 self.start_dnsmasq(&healthy)?;
                 let srv2 = self.second_server(SERVER2_IP)?;
@@ -692,78 +620,7 @@ impl Lab {
         self.start_daemon("relay", cmd, |l| l.contains("Sending on"))
     }
 
-    /// isc-dhcp-relay for DHCPv6 on the router: clients' messages from the
-    /// segment relayed to the server behind it.
-    fn start_relay6(&mut self) -> Result<()> {
-        let dhcrelay = find_program("dhcrelay", "isc-dhcp-relay")?;
-        let mut cmd = netns_command(&self.names.rtr, &dhcrelay);
-        let upper = format!("{}%{UPSTREAM_IF}", super::UPSTREAM_SERVER_IP6);
-        cmd.args(["-6", "-d", "--no-pid", "-l", ROUTER_IF, "-u", &upper]);
-        self.start_daemon("relay", cmd, |l| l.contains("Sending on"))
-    }
-
-    /// IPv6 across the router: the upstream link's addresses, the server's
-    /// route back to the client segment, and the router's own address on
-    /// the segment (the link address its relay messages carry).
-    fn add_relay_ipv6(&mut self) -> Result<()> {
-        let (srv, rtr) = (self.names.srv.clone(), self.names.rtr.clone());
-        let srv_addr = format!("{}/64", super::UPSTREAM_SERVER_IP6);
-        ip(
-            Some(&srv),
-            &[
-                "-6", "addr", "replace", &srv_addr, "dev", SERVER_IF, "nodad",
-            ],
-        )?;
-        ip(
-            Some(&rtr),
-            &[
-                "-6",
-                "addr",
-                "replace",
-                "fd77:20::fe/64",
-                "dev",
-                UPSTREAM_IF,
-                "nodad",
-            ],
-        )?;
-        ip(
-            Some(&rtr),
-            &[
-                "-6",
-                "addr",
-                "replace",
-                "fd77:10::fe/64",
-                "dev",
-                ROUTER_IF,
-                "nodad",
-            ],
-        )?;
-        ip(
-            Some(&srv),
-            &[
-                "-6",
-                "route",
-                "replace",
-                super::RA_PREFIX,
-                "via",
-                "fd77:20::fe",
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// [`SERVER_IP6`](super::SERVER_IP6) on the server's interface, usable
-    /// at once (no duplicate address detection on the lab's own segment).
-    fn add_server_ipv6(&mut self) -> Result<()> {
-        let addr = format!("{}/64", super::SERVER_IP6);
-        ip(
-            Some(&self.names.srv),
-            &["-6", "addr", "replace", &addr, "dev", SERVER_IF, "nodad"],
-        )?;
-        Ok(())
-    }
-
-    fn start_dnsmasq(&mut self, d: &DnsmasqConf) -> Result<()> {
+    pub(super) fn start_dnsmasq(&mut self, d: &DnsmasqConf) -> Result<()> {
         let ns = self.names.srv.clone();
         self.start_dnsmasq_in(&ns, d)
     }
