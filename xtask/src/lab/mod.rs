@@ -57,6 +57,7 @@ use crate::sys::{find_program, ip, is_root, netns_command, ns_exists, sysctl};
 mod capture;
 mod client;
 mod down;
+mod isc;
 mod keeper;
 mod servers;
 mod servers6;
