@@ -32,7 +32,9 @@ pub(super) struct Monitor {
 pub(super) fn console_timeout(fw: Firmware) -> Duration {
     match fw {
         Firmware::Bios => Duration::from_secs(60),
-        Firmware::Uefi | Firmware::UefiHttp | Firmware::Uefi6 => Duration::from_secs(120),
+        Firmware::Uefi | Firmware::UefiHttp | Firmware::Uefi6 | Firmware::UefiHttp6 => {
+            Duration::from_secs(120)
+        }
         // PXE over IPv4 and IPv6 first (a minute with no DHCPv6 server).
         Firmware::UefiChain => Duration::from_secs(180),
     }

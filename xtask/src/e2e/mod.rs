@@ -94,6 +94,7 @@ pub fn run(opts: Options) -> Result<()> {
             Firmware::Uefi,
             Firmware::UefiHttp,
             Firmware::Uefi6,
+            Firmware::UefiHttp6,
             Firmware::UefiChain,
         ]
     } else {

@@ -227,6 +227,16 @@ pub enum Servers {
     /// Boot over IPv4 gets ipxe.efi as in [`Servers::HttpBoot`]. Boots, at
     /// the third attempt.
     FallbackChain,
+    /// dnsmasq (DHCPv4 for iPXE, DHCPv6) and the web server on both
+    /// families for UEFI HTTP Boot over IPv6: HTTPClient clients get option
+    /// 16 `HTTPClient` echoed and option 59 naming Debian's ipxe.efi at
+    /// [`SERVER_IP6`](super::SERVER_IP6); iPXE then chains over IPv4 as in
+    /// [`Servers::HttpBoot`]. Boots.
+    DnsmasqHttp6,
+    /// [`Servers::DnsmasqHttp6`], the URL naming a missing file (404).
+    DnsmasqHttp6Missing,
+    /// [`Servers::DnsmasqHttp6`] without the echo of option 16.
+    DnsmasqHttp6NoEcho,
 }
 
 impl Servers {
@@ -252,6 +262,9 @@ impl Servers {
                 | Servers::HttpBootNoEcho
                 | Servers::HttpBootNoUri
                 | Servers::FallbackChain
+                | Servers::DnsmasqHttp6
+                | Servers::DnsmasqHttp6Missing
+                | Servers::DnsmasqHttp6NoEcho
         )
     }
 }
@@ -501,7 +514,10 @@ impl Lab {
             | Servers::DnsmasqIpv6NoBootUrl
             | Servers::DnsmasqIpv6NoTftp
             | Servers::RelayIpv6
-            | Servers::FallbackChain => self.start_servers6(servers, healthy),
+            | Servers::FallbackChain
+            | Servers::DnsmasqHttp6
+            | Servers::DnsmasqHttp6Missing
+            | Servers::DnsmasqHttp6NoEcho => self.start_servers6(servers, healthy),
             Servers::TwoDhcpServers => {
                 self.start_dnsmasq(&healthy)?;
                 let srv2 = self.second_server(SERVER2_IP)?;

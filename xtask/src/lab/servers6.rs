@@ -2,8 +2,10 @@
 //! dnsmasq's DHCPv6 (option 59 naming a boot file on its own TFTP server
 //! over IPv6, or not), DHCPv6 relayed by the router (isc-dhcp-relay `-6`)
 //! to a server behind it, and the chain's one server (PXE over IPv4 named a
-//! missing file, no DHCPv6, HTTP Boot over IPv4). The addresses they add
-//! are used at once (no duplicate address detection on the lab's links).
+//! missing file, no DHCPv6, HTTP Boot over IPv4), and UEFI HTTP Boot over
+//! IPv6 (DHCPv6 naming a URL at [`SERVER_IP6`], the web server on both
+//! families). The addresses they add are used at once (no duplicate
+//! address detection on the lab's links).
 
 use anyhow::Result;
 
@@ -47,6 +49,41 @@ const FALLBACK_CHAIN: &str = concat!(
     http_boot_lines!("dhcp-option-force=tag:httpboot,60,HTTPClient\n", "ipxe.efi")
 );
 
+/// dnsmasq's lines of UEFI HTTP Boot over IPv6: addresses as in
+/// [`dhcp6_lines`]; for HTTPClient clients (option 16, enterprise 343),
+/// with `$echo`, option 16 "echoed" (`http6_echo!`), and option 59 the URL
+/// of `$file` on the web server at [`SERVER_IP6`]; iPXE's own DHCP (over
+/// IPv4) getting the script's URL as in [`Servers::HttpBoot`].
+macro_rules! http6_boot_lines {
+    ($echo:expr, $file:literal) => {
+        concat!(
+            dhcp6_lines!(),
+            "dhcp-vendorclass=set:httpboot6,enterprise:343,HTTPClient\n",
+            $echo,
+            "dhcp-option=tag:httpboot6,option6:bootfile-url,http://[fd77:10::1]/",
+            $file,
+            "\n",
+            "dhcp-userclass=set:ipxe,iPXE\n",
+            "dhcp-boot=tag:ipxe,http://10.77.10.1/boot.ipxe\n"
+        )
+    };
+}
+/// Option 16 in the offers, as far as dnsmasq can: it writes option 16
+/// (`OT_CSTRING`) as strings each after a 2-byte length, never a raw
+/// enterprise number (colon-hex is sent as text). EDK2 (Debian 12's OVMF,
+/// HttpBootDhcp6.c) only compares the 10 bytes after the enterprise number
+/// and the first length with `HTTPClient`: a first string `xy` fills the
+/// enterprise field (0x00027879, not 343), its length and `HTTPClient`
+/// follow. Measured: OVMF takes such an offer.
+macro_rules! http6_echo {
+    () => {
+        "dhcp-option-force=tag:httpboot6,option6:16,xy,HTTPClient\n"
+    };
+}
+const HTTP6_BOOT: &str = http6_boot_lines!(http6_echo!(), "ipxe.efi");
+const HTTP6_BOOT_MISSING: &str = http6_boot_lines!(http6_echo!(), "missing.efi");
+const HTTP6_BOOT_NO_ECHO: &str = http6_boot_lines!("", "ipxe.efi");
+
 impl Servers {
     /// Whether the server answers over IPv6 (at [`SERVER_IP6`]).
     pub fn ipv6(self) -> bool {
@@ -57,6 +94,9 @@ impl Servers {
                 | Servers::DnsmasqIpv6NoBootUrl
                 | Servers::DnsmasqIpv6NoTftp
                 | Servers::RelayIpv6
+                | Servers::DnsmasqHttp6
+                | Servers::DnsmasqHttp6Missing
+                | Servers::DnsmasqHttp6NoEcho
         )
     }
 }
@@ -107,6 +147,21 @@ impl Lab {
                     ..healthy
                 })?;
                 self.start_web(Web::Files)
+            }
+            Servers::DnsmasqHttp6 | Servers::DnsmasqHttp6Missing | Servers::DnsmasqHttp6NoEcho => {
+                self.add_server_ipv6()?;
+                self.write_http_boot()?;
+                let extra = match servers {
+                    Servers::DnsmasqHttp6 => HTTP6_BOOT,
+                    Servers::DnsmasqHttp6Missing => HTTP6_BOOT_MISSING,
+                    _ => HTTP6_BOOT_NO_ECHO,
+                };
+                self.start_dnsmasq(&DnsmasqConf {
+                    boot: None,
+                    extra,
+                    ..healthy
+                })?;
+                self.start_web(Web::DualStack)
             }
             other => unreachable!("{other:?} is not an IPv6 or fallback-chain set-up"),
         }

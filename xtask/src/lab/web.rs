@@ -50,8 +50,13 @@ pub(super) const WEB_ROLE: &str = "web";
 /// Which web server runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Web {
-    /// python3 -m http.server on the web root.
+    /// python3 -m http.server on the web root, at [`SERVER_IP`].
     Files,
+    /// The same on both families: bound to `::`, which http.server makes
+    /// a dual-stack socket (IPv6, and IPv4 as mapped addresses), for HTTP
+    /// Boot over IPv6 at [`SERVER_IP6`](super::SERVER_IP6) whose iPXE then
+    /// chains over IPv4.
+    DualStack,
     /// The web root's files, but [`HTTP_STAGE2`] announced as
     /// [`HTTP_CUT_LENGTH`] bytes and cut after [`HTTP_CUT_SENT`].
     Cut,
@@ -178,8 +183,9 @@ impl Lab {
         Ok(())
     }
 
-    /// Starts the web server in the server namespace at [`SERVER_IP`]
-    /// port 80 on the web root (role [`WEB_ROLE`], log `web.log`).
+    /// Starts the web server in the server namespace at [`SERVER_IP`] (or
+    /// every address, [`Web::DualStack`]) port 80 on the web root (role
+    /// [`WEB_ROLE`], log `web.log`).
     pub(super) fn start_web(&mut self, web: Web) -> Result<()> {
         let python = find_program("python3", "python3")?;
         let www = self.dir.join(WEB_ROOT);
@@ -187,16 +193,10 @@ impl Lab {
         // Unbuffered: the ready line reaches the log at once.
         cmd.arg("-u");
         match web {
-            Web::Files => {
-                cmd.args([
-                    "-m",
-                    "http.server",
-                    "80",
-                    "--bind",
-                    SERVER_IP,
-                    "--directory",
-                ])
-                .arg(&www);
+            Web::Files | Web::DualStack => {
+                let bind = if web == Web::Files { SERVER_IP } else { "::" };
+                cmd.args(["-m", "http.server", "80", "--bind", bind, "--directory"])
+                    .arg(&www);
             }
             Web::Cut => {
                 let script = self.dir.join("web-cut.py");
