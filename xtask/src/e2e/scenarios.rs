@@ -572,4 +572,43 @@ pub const SCENARIOS: &[Scenario] = &[
         uefi_chain: None,
         watch: ON_THE_DHCP_SERVER,
     },
+    Scenario {
+        name: "http6-boot",
+        about: "UEFI HTTP Boot over IPv6: dnsmasq's DHCPv6 with option 16 HTTPClient and option 59 http://[fd77:10::1]/ipxe.efi; iPXE then chains stage2.ipxe over IPv4",
+        servers: Servers::DnsmasqHttp6,
+        bios: None,
+        uefi: None,
+        uefi_http: None,
+        uefi6: None,
+        uefi_http6: Some(booted(IPXE_BOOTED)),
+        uefi_chain: None,
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "http6-boot-missing",
+        about: "the same, option 59 naming a file the web server does not have (404 to HEAD and GET)",
+        servers: Servers::DnsmasqHttp6Missing,
+        bios: None,
+        uefi: None,
+        uefi_http: None,
+        uefi6: None,
+        // Printed twice (HEAD, then GET), then EDK2_NO_NBP and
+        // `Error: Unexpected network error.`
+        uefi_http6: Some(failed("Client Error: 404 Not Found", "HTTP-404")),
+        uefi_chain: None,
+        watch: ON_THE_DHCP_SERVER,
+    },
+    Scenario {
+        name: "http6-boot-no-echo",
+        about: "the same, dnsmasq's DHCPv6 without option 16 HTTPClient: the firmware takes no offer and sends no Request",
+        servers: Servers::DnsmasqHttp6NoEcho,
+        bios: None,
+        uefi: None,
+        uefi_http: None,
+        uefi6: None,
+        // Then `Error: Remote boot cancelled.`, 5 s after the Advertise.
+        uefi_http6: Some(failed(EDK2_NO_NBP, "HTTP-NO-ECHO")),
+        uefi_chain: None,
+        watch: ON_THE_DHCP_SERVER,
+    },
 ];
