@@ -56,7 +56,7 @@ pub fn http_boot_no_echo6(mac: [u8; 6], server: Option<IpAddr>, offers: usize) -
             "the client asked for UEFI HTTP Boot over IPv6 (vendor class HTTPClient); DHCPv6 server {on} answered without echoing vendor class HTTPClient in option 16 ({offers} Advertise(s) seen), and the firmware takes no answer without it"
         ),
         format!(
-            "on {on}, answer HTTPClient clients with option 16 (enterprise 343, HTTPClient) and the boot file's URL in option 59 (dnsmasq: dhcp-vendorclass=set:httpboot,HTTPClient, dhcp-option-force=tag:httpboot,option6:16,0:0:1:57:0:a:48:54:54:50:43:6c:69:65:6e:74, dhcp-option=tag:httpboot,option6:bootfile-url,http://[SERVER]/FILE)"
+            "on {on}, answer HTTPClient clients with option 16 (vendor class HTTPClient) beside the boot file's URL in option 59 (Kea: vendor-class option-data with enterprise 343 and data HTTPClient in a client class matching HTTPClient; dnsmasq writes no enterprise 343, but EDK2 reads only the class data: dhcp-vendorclass=set:httpboot6,enterprise:343,HTTPClient, dhcp-option-force=tag:httpboot6,option6:16,xy,HTTPClient, dhcp-option=tag:httpboot6,option6:bootfile-url,http://[SERVER]/FILE)"
         ),
     )
 }

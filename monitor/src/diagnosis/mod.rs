@@ -353,6 +353,9 @@ pub fn no_offers(mac: [u8; 6], discovers: u32) -> Verdict {
 /// again, and shows this instead of `PXE-E23`.
 pub const EDK2_TIMEOUT: &str = "PXE-E18: Server response timeout.";
 
+/// EDK2's HTTP Boot found no DHCP or DHCPv6 answer it could boot from.
+const EDK2_HTTP_NO_NBP: &str = "Error: Could not retrieve NBP file size from HTTP server.";
+
 /// EDK2's PXE over IPv6 found no Advertise or Reply it could boot from.
 const EDK2_NO_VALID_OFFER: &str = "PXE-E16: No valid offer received.";
 
@@ -365,6 +368,15 @@ const EDK2_NO_VALID_OFFER: &str = "PXE-E16: No valid offer received.";
 pub fn console_message(arch: Option<u16>, code: FailureCode, ipv6: bool) -> Option<&'static str> {
     if !arch.is_some_and(is_efi) {
         return None;
+    }
+    // HttpBootDxe over IPv6 (measured with OVMF): a DHCPv6 exchange that
+    // gave it nothing to boot from, whether no server answered or none
+    // echoed HTTPClient.
+    if ipv6 && arch.is_some_and(is_http_boot) {
+        return match code {
+            FailureCode::E51 | FailureCode::HttpBootNoEcho => Some(EDK2_HTTP_NO_NBP),
+            _ => None,
+        };
     }
     if ipv6 {
         return match code {
@@ -382,9 +394,7 @@ pub fn console_message(arch: Option<u16>, code: FailureCode, ipv6: bool) -> Opti
     // times out (measured with OVMF: no echo, no URI).
     if arch.is_some_and(is_http_boot) {
         return match code {
-            FailureCode::HttpBootNoEcho | FailureCode::HttpBootNoUri => {
-                Some("Error: Could not retrieve NBP file size from HTTP server.")
-            }
+            FailureCode::HttpBootNoEcho | FailureCode::HttpBootNoUri => Some(EDK2_HTTP_NO_NBP),
             _ => None,
         };
     }

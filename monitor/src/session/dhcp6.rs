@@ -136,9 +136,13 @@ pub fn decide(s: &Session, now: u64, live: Option<&Live<'_>>) -> Step {
     }
     // No Reply: the Advertises (or their absence) decide once the client
     // has given up on them (the no-offer timeout, or its next attempt).
+    // UEFI HTTP Boot takes the Advertises it has within seconds and sends
+    // no Solicit after them: with none it can use, it gave up (measured
+    // with OVMF: 5 s after the Advertise).
     let gave_up = timeouts.is_some_and(|t| {
         s.first_solicit_ns
             .is_some_and(|f| now.saturating_sub(f) >= t.no_offer_ns)
+            || (http && s.requests6 == 0 && !s.advertises.is_empty() && quiet)
     });
     if !gave_up {
         return Step::Wait;

@@ -541,6 +541,14 @@ fn http6_dhcp(url: Option<&str>, echo: bool) -> Vec<(u64, Event)> {
         if let Event::Dhcp6(d) = e {
             if d.inner_type == 1 || d.inner_type == 3 {
                 d.vendor = VendorClass::HttpClient as u8;
+                // Architecture 16: x64 UEFI HTTP Boot.
+                let n = usize::from(d.payload_len);
+                if let Some(at) = d.payload[..n]
+                    .windows(6)
+                    .position(|w| w == [0, 61, 0, 2, 0, 7])
+                {
+                    d.payload[at + 5] = 16;
+                }
             } else if echo {
                 let mut vc = 161913u32.to_be_bytes().to_vec();
                 vc.extend(10u16.to_be_bytes());
@@ -602,36 +610,59 @@ fn http_boot_over_ipv6_is_followed_to_its_file() {
 
 #[test]
 fn http_boot_over_ipv6_takes_only_an_answer_that_echoes_httpclient_with_a_url() {
+    const NO_NBP: &str = "Error: Could not retrieve NBP file size from HTTP server.";
     let cases = [
         (
             Some("http://[fd77:10::1]/boot.efi"),
             false,
             FailureCode::HttpBootNoEcho,
             "without echoing vendor class HTTPClient",
+            Some(NO_NBP),
         ),
+        // (Not measured over IPv6: no console text claimed.)
         (
             None,
             true,
             FailureCode::HttpBootNoUri,
             "no boot file URL (option 59)",
+            None,
         ),
     ];
-    for (url, echo, code, says) in cases {
-        // Solicit and Advertise only: the firmware requested nothing; live,
-        // it is judged after the no-offer timeout and the settle time.
+    for (url, echo, code, says, console) in cases {
+        // Solicit and Advertise only: the firmware requested nothing and
+        // sent no Solicit again. Live, it gave up once quiet for the
+        // no-answer timeout, and the verdict waits the settle time for its
+        // next boot option.
         let mut t = Tracker::new(16, Timeouts::default()).with_early_verdicts();
         for (at, e) in &http6_dhcp(url, echo)[..2] {
             t.on_event(e, *at);
         }
-        t.on_tick(59 * S);
+        t.on_tick(9 * S);
         assert!(t.take_decided().is_empty(), "decided before the timeout");
-        t.on_tick(76 * S);
+        t.on_tick(24 * S);
+        assert!(
+            t.take_decided().is_empty(),
+            "decided before the settle time"
+        );
+        t.on_tick(26 * S);
         let v = &t.take_decided()[0];
         assert_eq!(v.protocol, Some(BootProtocol::HttpIpv6));
-        assert_eq!(v.code, Some(code), "{v:#?}");
+        assert_eq!((v.code, v.console), (Some(code), console), "{v:#?}");
         assert!(v.cause.as_deref().unwrap().contains(says), "{v:#?}");
         assert_eq!(v.server, Some(Ipv6Addr::from(v6("fe80::1")).into()));
     }
+    // No DHCPv6 server: what HttpBootDxe prints, not PXE's PXE-E16.
+    let mut t = Tracker::new(16, Timeouts::default()).with_early_verdicts();
+    for at in [0, 5, 14, 31] {
+        t.on_event(&http6_dhcp(None, false)[0].1, at * S);
+    }
+    t.on_tick(76 * S);
+    let v = &t.take_decided()[0];
+    assert_eq!(
+        (v.code, v.console),
+        (Some(FailureCode::E51), Some(NO_NBP)),
+        "{v:#?}"
+    );
 }
 
 #[test]
