@@ -94,15 +94,29 @@ pub fn tftp_only(mac: [u8; 6], server: Option<IpAddr>) -> Verdict {
     }
 }
 
-/// Boot information given, and no TFTP request seen from here afterwards.
+/// Boot information given, and no TFTP request (for a URL: no connection
+/// to its web server) seen from here afterwards.
 pub fn unseen_transfer(mac: [u8; 6], file: Option<String>, server: Option<IpAddr>) -> Verdict {
-    let to = server.map_or_else(|| "its TFTP server".to_owned(), |s| s.to_string());
+    let url = file.as_deref().filter(|f| {
+        let f = f.as_bytes();
+        let starts = |p: &[u8]| f.len() >= p.len() && f[..p.len()].eq_ignore_ascii_case(p);
+        starts(b"http://") || starts(b"https://")
+    });
+    let (what, traffic) = match url {
+        Some(u) => (format!("no connection to the web server of {u:?}"), "HTTP"),
+        None => {
+            let to = server.map_or_else(|| "its TFTP server".to_owned(), |s| s.to_string());
+            (format!("no TFTP request to {to}"), "TFTP")
+        }
+    };
     Verdict {
-        boot_file: file,
         cause: Some(format!(
-            "the client got its boot information, and no TFTP request to {to} passed here: it is reached by another path (segment, interface), or the client stopped"
+            "the client got its boot information, and {what} passed here: it is reached by another path (segment, interface), or the client stopped"
         )),
-        fix: Some("watch the interface that carries the TFTP traffic too (pxe-monitor run --interface ...)".into()),
+        fix: Some(format!(
+            "watch the interface that carries the {traffic} traffic too (pxe-monitor run --interface ...)"
+        )),
+        boot_file: file,
         ..verdict(mac, Outcome::Unknown, None, server)
     }
 }

@@ -326,7 +326,11 @@ pub fn load_with(sizes: &MapSizes, kernel_log: bool) -> Result<Ebpf, ProbeError>
 
 /// The programs of the benchmark's "cost of the parts" table (each one part
 /// of the monitor's work, `monitor-ebpf/src/cost.rs`), with what each does.
-pub const COST_PROGRAMS: [(&str, &str); 8] = [
+pub const COST_PROGRAMS: [(&str, &str); 9] = [
+    (
+        "cost_count",
+        "the class counter every frame pays (per-CPU packets and bytes)",
+    ),
     ("cost_clock", "precise clock (bpf_ktime_get_ns)"),
     (
         "cost_clock_coarse",

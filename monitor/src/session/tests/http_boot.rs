@@ -147,6 +147,12 @@ fn a_url_boot_file_needs_no_tftp_server_and_head_then_get_boots() {
     let v = run(&dhcp, None);
     assert_ne!(v[0].outcome, Outcome::Failed, "{:#?}", v[0]);
     assert_eq!(v[0].boot_file.as_deref(), Some(URL));
+    // Live, quiet after the ACK: unknown, and the web server (not a TFTP
+    // server) is what did not pass here.
+    let v = run(&dhcp, Some(30 * S));
+    assert_eq!(v[0].outcome, Outcome::Unknown, "{:#?}", v[0]);
+    let cause = v[0].cause.as_deref().unwrap();
+    assert!(cause.contains("no connection to the web server"), "{cause}");
     // HEAD, then GET of the URL on the same connection: booted.
     let (h, g) = (uefi_request("HEAD"), uefi_request("GET"));
     let v = run(&events, None);
