@@ -174,7 +174,7 @@ fn track(frame: &PacketFrame, _arg: u64, dir: Direction, ifindex: u32, _ctx: Ctx
         // The client's address, so that its web connections are followed.
         // SAFETY: a helper without arguments or preconditions.
         let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() };
-        learn_client(frame, &loc, ty, pxe, now, &mut KernelClients);
+        learn_client(frame, &loc, ty, pxe, now, &mut KernelClients::v4());
     }
     if !known && loc.starts_pxe_transaction() {
         // A full LRU map evicts its oldest entry; an error is something

@@ -24,7 +24,7 @@ use monitor_ebpf::PacketFrame;
 
 use aya_log_ebpf::{error, warn};
 
-use super::{Ctx, http::KernelClients6, zero_words};
+use super::{Ctx, http::KernelClients, zero_words};
 use crate::maps::{
     DHCP6_RECORD, DHCP6_SCRATCH, DHCP6_TYPES, EVENTS, EVENTS_LOST, PARSE_ERRORS, PXE6_XIDS,
     TABLE_NEW, bump,
@@ -103,7 +103,7 @@ fn track(frame: &PacketFrame, _arg: u64, dir: Direction, ifindex: u32, _ctx: Ctx
         // The client's address, so that its web connections are followed.
         // SAFETY: a helper without arguments or preconditions.
         let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() };
-        learn_client6(frame, &loc, pxe, now, &mut KernelClients6);
+        learn_client6(frame, &loc, pxe, now, &mut KernelClients::v6());
     }
     if !known && loc.starts_pxe_transaction() {
         // A full LRU map evicts its oldest entry; an error is something

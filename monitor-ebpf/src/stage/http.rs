@@ -5,7 +5,10 @@
 //! segment kind and payload bytes, an event for the segments that matter.
 //! Also [`KernelWeb`], which stage one asks before handing TCP here.
 
-use aya_ebpf::helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
+use aya_ebpf::{
+    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
+    maps::LruHashMap,
+};
 use monitor_common::{
     classify::WebSide,
     conn::{BootClient, BootClients, ConnKey, HttpConn, HttpConns, WebPorts, observe_http},
@@ -46,58 +49,64 @@ stage!(
     http6
 );
 
-/// The kernel's boot clients (`BOOT_CLIENTS`).
-pub struct KernelClients;
+/// The kernel's boot clients of one family (`BOOT_CLIENTS`,
+/// `BOOT_CLIENTS6`: learned from DHCP ACKs and DHCPv6 Replies) and the
+/// `TABLE_NEW` slot that counts them.
+pub struct KernelClients<A: 'static> {
+    map: &'static LruHashMap<A, BootClient>,
+    new: u32,
+}
 
-impl BootClients for KernelClients {
+impl KernelClients<[u8; 4]> {
     #[inline(always)]
-    fn get(&mut self, ip: &[u8; 4]) -> Option<BootClient> {
+    pub fn v4() -> Self {
+        KernelClients {
+            map: &BOOT_CLIENTS,
+            new: NEW_CLIENT,
+        }
+    }
+}
+
+impl KernelClients<[u8; 16]> {
+    #[inline(always)]
+    pub fn v6() -> Self {
+        KernelClients {
+            map: &BOOT_CLIENTS6,
+            new: NEW_CLIENT6,
+        }
+    }
+}
+
+impl<A> BootClients<A> for KernelClients<A> {
+    #[inline(always)]
+    fn get(&mut self, ip: &A) -> Option<BootClient> {
         // SAFETY: the value is copied out at once.
-        unsafe { BOOT_CLIENTS.get(ip) }.copied()
+        unsafe { self.map.get(ip) }.copied()
     }
 
     #[inline(always)]
-    fn learn(&mut self, ip: &[u8; 4], client: &BootClient) {
+    fn learn(&mut self, ip: &A, client: &BootClient) {
         // SAFETY: the value is only tested for presence.
-        let new = unsafe { BOOT_CLIENTS.get(ip) }.is_none();
-        match BOOT_CLIENTS.insert(ip, client, 0) {
-            Ok(()) if new => bump(&TABLE_NEW, NEW_CLIENT),
+        let new = unsafe { self.map.get(ip) }.is_none();
+        match self.map.insert(ip, client, 0) {
+            Ok(()) if new => bump(&TABLE_NEW, self.new),
             Ok(()) => {}
             Err(e) => aya_log_ebpf::warn!(&(), "boot client table insert failed: {}", e),
         }
     }
 }
 
-/// The kernel's boot clients over IPv6 (`BOOT_CLIENTS6`), learned from
-/// DHCPv6 Replies.
-pub struct KernelClients6;
-
-impl BootClients<[u8; 16]> for KernelClients6 {
-    #[inline(always)]
-    fn get(&mut self, ip: &[u8; 16]) -> Option<BootClient> {
-        // SAFETY: the value is copied out at once.
-        unsafe { BOOT_CLIENTS6.get(ip) }.copied()
-    }
-
-    #[inline(always)]
-    fn learn(&mut self, ip: &[u8; 16], client: &BootClient) {
-        // SAFETY: the value is only tested for presence.
-        let new = unsafe { BOOT_CLIENTS6.get(ip) }.is_none();
-        match BOOT_CLIENTS6.insert(ip, client, 0) {
-            Ok(()) if new => bump(&TABLE_NEW, NEW_CLIENT6),
-            Ok(()) => {}
-            Err(e) => aya_log_ebpf::warn!(&(), "IPv6 boot client table insert failed: {}", e),
-        }
-    }
+/// The kernel's connection table of one family (`HTTP_CONNS`,
+/// `HTTP_CONNS6`) and its `TABLE_NEW` slot.
+struct KernelConns<A: 'static> {
+    map: &'static LruHashMap<ConnKey<A>, HttpConn>,
+    new: u32,
 }
 
-/// The kernel's connection table (`HTTP_CONNS`).
-struct KernelConns;
-
-impl HttpConns for KernelConns {
+impl<A> HttpConns<A> for KernelConns<A> {
     #[inline(always)]
-    fn get(&mut self, key: &ConnKey) -> Option<&mut HttpConn> {
-        let p = HTTP_CONNS.get_ptr_mut(key)?;
+    fn get(&mut self, key: &ConnKey<A>) -> Option<&mut HttpConn> {
+        let p = self.map.get_ptr_mut(key)?;
         // SAFETY: an LRU map value stays valid while the program runs; a
         // concurrent update from another CPU can only make its counters
         // approximate.
@@ -105,30 +114,10 @@ impl HttpConns for KernelConns {
     }
 
     #[inline(always)]
-    fn insert(&mut self, key: &ConnKey, conn: &HttpConn) {
-        match HTTP_CONNS.insert(key, conn, 0) {
-            Ok(()) => bump(&TABLE_NEW, NEW_CONN),
+    fn insert(&mut self, key: &ConnKey<A>, conn: &HttpConn) {
+        match self.map.insert(key, conn, 0) {
+            Ok(()) => bump(&TABLE_NEW, self.new),
             Err(e) => aya_log_ebpf::warn!(&(), "web connection table insert failed: {}", e),
-        }
-    }
-}
-
-/// The kernel's connection table over IPv6 (`HTTP_CONNS6`).
-struct KernelConns6;
-
-impl HttpConns<[u8; 16]> for KernelConns6 {
-    #[inline(always)]
-    fn get(&mut self, key: &ConnKey<[u8; 16]>) -> Option<&mut HttpConn> {
-        let p = HTTP_CONNS6.get_ptr_mut(key)?;
-        // SAFETY: as for `KernelConns`.
-        Some(unsafe { &mut *p })
-    }
-
-    #[inline(always)]
-    fn insert(&mut self, key: &ConnKey<[u8; 16]>, conn: &HttpConn) {
-        match HTTP_CONNS6.insert(key, conn, 0) {
-            Ok(()) => bump(&TABLE_NEW, NEW_CONN6),
-            Err(e) => aya_log_ebpf::warn!(&(), "IPv6 web connection table insert failed: {}", e),
         }
     }
 }
@@ -169,8 +158,11 @@ fn http(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx)
         meta,
         dir,
         ifindex,
-        &mut KernelClients,
-        &mut KernelConns,
+        &mut KernelClients::v4(),
+        &mut KernelConns {
+            map: &HTTP_CONNS,
+            new: NEW_CONN,
+        },
     );
 }
 
@@ -182,8 +174,11 @@ fn http6(frame: &PacketFrame, meta: u64, dir: Direction, ifindex: u32, _ctx: Ctx
         meta,
         dir,
         ifindex,
-        &mut KernelClients6,
-        &mut KernelConns6,
+        &mut KernelClients::v6(),
+        &mut KernelConns {
+            map: &HTTP_CONNS6,
+            new: NEW_CONN6,
+        },
     );
 }
 
