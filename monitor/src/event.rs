@@ -214,12 +214,10 @@ pub fn dhcp6_address(e: &Dhcp6Event) -> Option<Ipv6Addr> {
 }
 
 /// Whether a server's message echoes `HTTPClient` as EDK2's HTTP Boot
-/// takes it (HttpBootDhcp6.c): option 16 of at least 16 bytes whose first
-/// class data is `HTTPClient`, whatever the enterprise number (dnsmasq's
-/// `option6:vendor-class` writes its own).
+/// takes it (`wire::dhcpv6::echoes_http_client`).
 pub fn dhcp6_echoes_http_client(e: &Dhcp6Event) -> bool {
-    dhcp6_option(e, monitor_common::wire::dhcpv6::Slot::VendorClass)
-        .is_some_and(|v| v.len() >= 16 && &v[6..16] == b"HTTPClient")
+    dhcp6_inner(e)
+        .is_some_and(|(msg, m)| monitor_common::wire::dhcpv6::echoes_http_client(msg, &m.options))
 }
 
 /// Option 61, the client's first architecture type.

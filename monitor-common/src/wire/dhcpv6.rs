@@ -209,6 +209,21 @@ pub fn vendor_class<F: Frame + ?Sized>(frame: &F, opts: &Options) -> super::dhcp
     }
 }
 
+/// Whether a server's option 16 echoes `HTTPClient` as EDK2's HTTP Boot
+/// takes it (HttpBootDhcp6.c): at least 16 bytes whose first class data
+/// is `HTTPClient`, whatever the enterprise number ([`vendor_class`]
+/// wants 343, which a client sends; dnsmasq writes its own when it echoes).
+#[inline(always)]
+pub fn echoes_http_client<F: Frame + ?Sized>(frame: &F, opts: &Options) -> bool {
+    // The option whole in the frame, as EDK2 has it.
+    opts.value(frame, Slot::VendorClass)
+        .is_some_and(|(at, len)| {
+            len >= 16
+                && frame.array::<1>(at + len - 1).is_some()
+                && frame.array::<10>(at + 6) == Some(b"HTTPClient")
+        })
+}
+
 /// The Ethernet address inside a DUID (RFC 8415 §11): DUID-LLT (type 1:
 /// hardware type, time, address) or DUID-LL (type 3: hardware type,
 /// address) of hardware type 1 (Ethernet). EDK2 and iPXE send a DUID-LLT
