@@ -160,7 +160,7 @@ fn main() -> Result<()> {
     // before the rows; the row is a full-size segment of the server's
     // body, beside the TCP-over-IPv6 row sent to port 80 by a stranger.
     let (setup6, body6, to_web_port6) = {
-        use monitor::testing::frames::{dhcpv6, pxe_vendor_class6, tcp6, udp6};
+        use monitor::testing::frames::{dhcpv6, dhcpv6_exchange, pxe_vendor_class6, tcp6};
         let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
         let (cmac, client, server) = (
             [0x52, 0x54, 0, 0x12, 0x34, 0x56],
@@ -178,23 +178,10 @@ fn main() -> Result<()> {
         let request = dhcpv6(3, 0x4242, &[(1, &duid), (3, &ia_na), (16, &vendor)]);
         let reply = dhcpv6(7, 0x4242, &[(1, &duid), (3, &ia_na), (16, &vendor)]);
         let (c, srv) = ((client, 49152), (server, 80));
+        let [request, reply] = dhcpv6_exchange(cmac, link_local, server, (&request, &reply));
         let setup = vec![
-            udp6(
-                cmac,
-                [0x33, 0x33, 0, 1, 0, 2],
-                (link_local, 546),
-                (v6("ff02::1:2"), 547),
-                &[],
-                &request,
-            ),
-            udp6(
-                SERVER_MAC,
-                cmac,
-                (server, 547),
-                (link_local, 546),
-                &[],
-                &reply,
-            ),
+            request,
+            reply,
             tcp6(cmac, SERVER_MAC, c, srv, &[], 1000, SYN, &[]),
             tcp6(SERVER_MAC, cmac, srv, c, &[], 5000, SYN | ACK, &[]),
         ];

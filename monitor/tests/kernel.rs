@@ -568,14 +568,11 @@ fn a_boot_clients_web_connection_is_followed_like_the_host_does() {
         return;
     }
     use monitor::testing::frames::{SERVER_MAC, dhcp, tcp, udp, with_ipv4_options};
+    use monitor_common::wire::tcp::flags::{ACK, FIN, PSH, SYN};
     use monitor_common::{
         counters::WebSegment,
         wire::{ParseError, tcp::Web},
     };
-    const SYN: u8 = 0x02;
-    const ACK: u8 = 0x10;
-    const PSH: u8 = 0x08;
-    const FIN: u8 = 0x01;
     let server = [10, 0, 0, 1];
     let (client, stranger) = ([10, 0, 0, 50], [10, 0, 0, 51]);
     let (cmac, smac2) = ([2, 0, 0, 0, 0, 0x50], [2, 0, 0, 0, 0, 0x51]);
@@ -790,15 +787,12 @@ fn http_over_ipv6_is_followed_like_over_ipv4() {
     if !testing::can_load_ebpf() {
         return;
     }
-    use monitor::testing::frames::{SERVER_MAC, dhcpv6, pxe_vendor_class6, tcp6, udp6};
+    use monitor::testing::frames::{SERVER_MAC, dhcpv6, dhcpv6_exchange, pxe_vendor_class6, tcp6};
+    use monitor_common::wire::tcp::flags::{ACK, FIN, PSH, SYN};
     use monitor_common::{
         counters::WebSegment,
         wire::{ParseError, tcp::Web},
     };
-    const SYN: u8 = 0x02;
-    const ACK: u8 = 0x10;
-    const PSH: u8 = 0x08;
-    const FIN: u8 = 0x01;
     let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
     let (server, client, stranger) = (v6("fd77:10::1"), v6("fd77:10::1c5"), v6("fd77:10::99"));
     let link_local = v6("fe80::5054:ff:fe12:3456");
@@ -814,7 +808,6 @@ fn http_over_ipv6_is_followed_like_over_ipv4() {
     ia_na.extend_from_slice(&[0, 5, 0, 24]);
     ia_na.extend_from_slice(&client);
     ia_na.extend_from_slice(&[0, 0, 0x0e, 0x10, 0, 0, 0x1c, 0x20]);
-    let all_servers = v6("ff02::1:2");
     let request = dhcpv6(3, 0x424242, &[(1, &duid), (3, &ia_na), (16, &vendor)]);
     let reply = dhcpv6(
         7,
@@ -826,24 +819,7 @@ fn http_over_ipv6_is_followed_like_over_ipv4() {
             (59, b"http://[fd77:10::1]/boot.efi"),
         ],
     );
-    let frames_dhcp = [
-        udp6(
-            cmac,
-            [0x33, 0x33, 0, 1, 0, 2],
-            (link_local, 546),
-            (all_servers, 547),
-            &[],
-            &request,
-        ),
-        udp6(
-            SERVER_MAC,
-            cmac,
-            (server, 547),
-            (link_local, 546),
-            &[],
-            &reply,
-        ),
-    ];
+    let frames_dhcp = dhcpv6_exchange(cmac, link_local, server, (&request, &reply));
     let c2s = |port, seq, flags, payload: &[u8]| {
         tcp6(
             cmac,

@@ -241,6 +241,38 @@ pub fn icmp6_port_unreachable(
     f
 }
 
+/// A client's DHCPv6 message from its link-local address to
+/// All_DHCP_Relay_Agents_and_Servers (ff02::1:2), and the server's answer
+/// back to it, as frames.
+pub fn dhcpv6_exchange(
+    client_mac: [u8; 6],
+    link_local: [u8; 16],
+    server: [u8; 16],
+    (request, reply): (&[u8], &[u8]),
+) -> [Vec<u8>; 2] {
+    let mut all_servers = [0u8; 16];
+    all_servers[..2].copy_from_slice(&[0xff, 0x02]);
+    all_servers[13..].copy_from_slice(&[1, 0, 2]);
+    [
+        udp6(
+            client_mac,
+            [0x33, 0x33, 0, 1, 0, 2],
+            (link_local, 546),
+            (all_servers, 547),
+            &[],
+            request,
+        ),
+        udp6(
+            SERVER_MAC,
+            client_mac,
+            (server, 547),
+            (link_local, 546),
+            &[],
+            reply,
+        ),
+    ]
+}
+
 /// A DHCPv6 client/server message with options, each (code, value).
 pub fn dhcpv6(msg_type: u8, xid: u32, options: &[(u16, &[u8])]) -> Vec<u8> {
     let mut p = vec![msg_type];
