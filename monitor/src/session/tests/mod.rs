@@ -489,4 +489,5 @@ fn events_a_few_ms_out_of_order() {
 mod bounds;
 mod http;
 mod http_boot;
+mod http_boot6;
 mod ipv6;
