@@ -326,7 +326,7 @@ pub fn load_with(sizes: &MapSizes, kernel_log: bool) -> Result<Ebpf, ProbeError>
 
 /// The programs of the benchmark's "cost of the parts" table (each one part
 /// of the monitor's work, `monitor-ebpf/src/cost.rs`), with what each does.
-pub const COST_PROGRAMS: [(&str, &str); 9] = [
+pub const COST_PROGRAMS: [(&str, &str); 10] = [
     (
         "cost_count",
         "the class counter every frame pays (per-CPU packets and bytes)",
@@ -350,6 +350,10 @@ pub const COST_PROGRAMS: [(&str, &str); 9] = [
     (
         "cost_copy_20_load_bytes",
         "20 bytes copied out of the frame (bpf_xdp_load_bytes)",
+    ),
+    (
+        "cost_settle_ipv6",
+        "the fewest instructions that settle an IPv6 RA and count it (the floor under stage one)",
     ),
 ];
 
