@@ -3,7 +3,8 @@
 //! in `tests/` drives the same lab.
 //!
 //! The modules depend one way: `sys` (commands, `ip`, `sysctl`) and `proc`
-//! (process supervision, /proc) at the bottom, with `scrape` and `planted`; `agent` and
+//! (process supervision, /proc) at the bottom, with `scrape`, `planted` and
+//! `pki` (a test CA and bcrypt hashes); `agent` and
 //! `prom` (pxe-monitor and Prometheus as children) on them; `lab` on `sys`
 //! and `proc`; `e2e`, `demo` and `bench` above the lab; `test` runs it all,
 //! and `main.rs` is the command line. Nothing below calls up.
@@ -13,6 +14,7 @@ pub mod bench;
 pub mod demo;
 pub mod e2e;
 pub mod lab;
+pub mod pki;
 pub mod planted;
 mod proc;
 pub mod prom;

@@ -45,6 +45,8 @@ pub const PACKAGES: &[&str] = &[
     "syslinux-efi",
     // metrics
     "prometheus",
+    // the test PKI of the TLS tests (xtask::pki)
+    "openssl",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
