@@ -21,12 +21,14 @@ enum Cmd {
         #[command(subcommand)]
         action: LabAction,
     },
-    /// The lab, pxe-monitor on the server's interface and a real iPXE client
-    /// booting, with a live summary; Ctrl-C to stop.
+    /// What pxe-monitor is for, in the lab: real iPXE clients boot from a
+    /// healthy dnsmasq, then after the KB 259670 change (a failure named
+    /// with its cause and fix), then after the fix; a table of boots and
+    /// verdicts.
     Demo {
-        /// Stop after this many seconds (for scripts).
-        #[arg(long, value_name = "S")]
-        duration: Option<u64>,
+        /// Keep the lab and pxe-monitor up afterwards, until Ctrl-C.
+        #[arg(long)]
+        stay: bool,
     },
     /// Every test, set-up first.
     Test,
@@ -120,7 +122,7 @@ fn main() -> Result<()> {
             jobs: 2,
             out,
         }),
-        Cmd::Demo { duration } => demo::run(duration),
+        Cmd::Demo { stay } => demo::run(stay),
         Cmd::Test => test::run(),
         Cmd::E2e { list: true, .. } => {
             for s in xtask::e2e::SCENARIOS {

@@ -11,11 +11,12 @@ use monitor_common::{
 use super::{
     Tracker,
     decide::{Closed, attempt_ended},
+    state::Session,
     timeline::note,
 };
 use crate::{
     event::{Event, dhcp6_user_class_ipxe, on_proxy_port},
-    verdict::BootProtocol,
+    verdict::{BootProtocol, Outcome},
 };
 
 impl Tracker {
@@ -95,4 +96,30 @@ pub(super) fn attempt_of(ev: &Event) -> Option<(BootProtocol, bool)> {
         }
         _ => None,
     }
+}
+
+/// The transaction a DISCOVER or Solicit starts (DHCPv6's 3 bytes in the
+/// first 3): its retransmissions keep it, a new boot draws a new one.
+pub(super) fn attempt_xid(ev: &Event) -> Option<[u8; 4]> {
+    match ev {
+        Event::Dhcp(e) => Some(e.xid),
+        Event::Dhcp6(e) => Some(e.xid),
+        _ => None,
+    }
+}
+
+/// Whether `ev` is the client starting over after its boot failed: a
+/// DISCOVER or Solicit of a new transaction once the failure is decided.
+/// The firmware gave up (a failure is decided at once only where it does:
+/// UEFI's wait until its next boot option has had its chance), so this is
+/// the machine started again — a reset, or the fix being tried — however
+/// soon: a boot of its own, not the failed one's next stage (only a file
+/// that arrived has a next stage). Retransmissions of the failed attempt's
+/// own DISCOVER keep its transaction and stay in it.
+pub(super) fn started_over(s: &Session, ev: &Event) -> bool {
+    attempt_of(ev).is_some()
+        && s.verdict
+            .as_ref()
+            .is_some_and(|v| v.outcome == Outcome::Failed)
+        && attempt_xid(ev) != s.attempt_xid
 }

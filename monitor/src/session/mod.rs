@@ -58,7 +58,7 @@ use crate::{
     event::{Event, addr, dhcp6_client_mac, tftp_moment},
     verdict::Verdict,
 };
-use attempt::attempt_of;
+use attempt::{attempt_of, attempt_xid, started_over};
 use decide::{
     Closed, Live, boot_verdict, decide, decide_ended, finish_verdict, tftp_only, unfinished,
 };
@@ -381,7 +381,7 @@ impl Tracker {
             let reboot = attempt.is_some()
                 && now_ns.saturating_sub(s.last_ns) >= self.timeouts.restart_ns
                 && (s.verdict.is_some() || decide_ended(s).is_some());
-            if reboot || !s.announced {
+            if reboot || started_over(s, ev) || !s.announced {
                 self.close(mac, Closed::End);
             }
         }
@@ -393,6 +393,9 @@ impl Tracker {
         }
         if let Some((protocol, from_ipxe)) = attempt {
             self.attempt(mac, protocol, from_ipxe, now_ns);
+            if let Some(s) = self.sessions.get_mut(&mac) {
+                s.attempt_xid = attempt_xid(ev);
+            }
         }
         let infer = self.infers_boots();
         let Some(s) = self.sessions.get_mut(&mac) else {

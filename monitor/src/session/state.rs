@@ -255,6 +255,8 @@ pub struct Session {
     /// Solicit, and when that came.
     pub protocol: Option<BootProtocol>,
     pub attempt_first_ns: u64,
+    /// The transaction of the latest DISCOVER or Solicit.
+    pub attempt_xid: Option<[u8; 4]>,
     /// The attempts of this boot that ended before the current one.
     pub attempts: Vec<EndedAttempt>,
     /// Addresses of this client in the tracker's address table.

@@ -476,6 +476,63 @@ fn a_reboot_minutes_later_is_a_new_session() {
 }
 
 #[test]
+fn a_machine_started_again_right_after_its_failure_is_a_new_boot() {
+    // The KB 259670 set-up: PXE-E55, decided at the ICMP port unreachable
+    // that answers the request to 4011 (the firmware gives up at once).
+    let mut offer = dhcp(
+        2,
+        Class::DhcpClient,
+        f::SERVER_ID | f::VENDOR_PXE_CLIENT | f::BOOTFILE,
+    );
+    (offer.src_ip, offer.server_id, offer.yiaddr) = (SERVER, SERVER, CLIENT);
+    let mut req = dhcp(3, Class::ProxyDhcp, f::VENDOR_PXE_CLIENT);
+    (req.src_ip, req.dst_ip) = (CLIENT, SERVER);
+    let unreachable = IcmpEvent {
+        reporter: v4_mapped(SERVER),
+        quoted_src: v4_mapped(CLIENT),
+        quoted_dst: v4_mapped(SERVER),
+        quoted_src_port: 68u16.to_be_bytes(),
+        quoted_dst_port: 4011u16.to_be_bytes(),
+        code: 3,
+        quoted_class: Class::ProxyDhcp as u8,
+        ..IcmpEvent::default()
+    };
+    let failed = vec![
+        (0, discover()),
+        (S / 100, Event::Dhcp(offer)),
+        (S, Event::Dhcp(req)),
+        (S + 1, Event::Icmp(unreachable)),
+    ];
+    assert_eq!(
+        run(&failed, None)[0].code.map(FailureCode::label),
+        Some("PXE-E55")
+    );
+    // Seconds later the fix is in and the machine is reset: a DISCOVER of
+    // a new transaction, and it boots. Two boots, each with its verdict.
+    let mut events = failed.clone();
+    for (t, mut e) in healthy() {
+        if let Event::Dhcp(d) = &mut e {
+            d.xid = [9, 9, 9, 9];
+        }
+        events.push((t + 6 * S, e));
+    }
+    let v = run(&events, None);
+    let outcomes: Vec<_> = v
+        .iter()
+        .map(|v| (v.outcome, v.code.map(FailureCode::label)))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [(Outcome::Failed, Some("PXE-E55")), (Outcome::Booted, None)]
+    );
+    // The failed attempt's own DISCOVER sent again (its transaction kept)
+    // stays in the failed boot.
+    let mut resent = failed.clone();
+    resent.push((2 * S, discover()));
+    assert_eq!(run(&resent, None).len(), 1);
+}
+
+#[test]
 fn events_a_few_ms_out_of_order() {
     let mut events = healthy();
     events.swap(4, 5);
