@@ -16,7 +16,7 @@ use crate::{
     kernel::{AttachOptions, MapSizes, Probe, Probes, ring},
     live, metrics,
     metrics::{kernel::KernelCollector, sessions::SessionMetrics},
-    netns,
+    netns, page,
     recent::Recent,
     session::{Timeouts, Tracker},
 };
@@ -99,6 +99,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             tokio::spawn(webhook::deliver(target, interfaces, rx, 10));
             tx
         });
+        let servers = session_metrics.servers.clone();
         let sinks = live::Sinks {
             recent: recent.clone(),
             metrics: session_metrics,
@@ -137,6 +138,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         let app = http::router(http::AppState {
             registry: Arc::new(registry),
             sessions: recent,
+            servers,
+            about: Arc::new(page::About {
+                version: env!("CARGO_PKG_VERSION"),
+                interfaces: args.interfaces.clone(),
+            }),
         });
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())

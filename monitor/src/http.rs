@@ -1,6 +1,6 @@
-//! The HTTP server's routes: `/metrics` (Prometheus text format),
-//! `/healthz`, and `/api/sessions` (the recent verdicts, in the JSON format of
-//! `replay`).
+//! The HTTP server's routes: `/` (the landing page), `/metrics`
+//! (Prometheus text format), `/healthz`, and `/api/sessions` (the recent
+//! verdicts, in the JSON format of `replay`).
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -14,10 +14,15 @@ use axum::{
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
 
+use crate::{metrics::servers::ServerMetrics, page};
+
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub sessions: Arc<crate::recent::Recent>,
+    /// The servers' warnings, for the landing page.
+    pub servers: ServerMetrics,
+    pub about: Arc<page::About>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -29,8 +34,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn index() -> impl IntoResponse {
-    "pxe-monitor: /metrics, /healthz, /api/sessions[?outcome=booted|failed|unfinished|unknown|tftp_only]\n"
+async fn index(State(state): State<AppState>) -> impl IntoResponse {
+    let recent = state.sessions.snapshot(None);
+    let page = page::render(&state.about, &recent, &state.servers.active());
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page)
 }
 
 #[derive(serde::Deserialize)]

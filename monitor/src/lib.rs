@@ -5,8 +5,8 @@
 //!   host) are the two sources of [`event`]s;
 //! - `session` follows each client and hands out [`verdict`]s, worded by
 //!   `diagnosis`;
-//! - the sinks: `metrics`, `report` (JSON, text, log lines), `recent` and
-//!   `http`, `alert`;
+//! - the sinks: `metrics`, `report` (JSON, text, log lines), `recent`,
+//!   `page` (the landing page) and `http`, `alert`;
 //! - the drivers `live` and `replay` run the same tracker; `agent` wires the
 //!   live one up; `cli` holds the flags.
 
@@ -23,6 +23,7 @@ pub mod kernel;
 pub mod live;
 pub mod metrics;
 pub mod netns;
+pub mod page;
 pub mod recent;
 pub mod replay;
 pub mod report;

@@ -47,6 +47,8 @@ pub const PACKAGES: &[&str] = &[
     "prometheus",
     // the test PKI of the TLS tests (xtask::pki)
     "openssl",
+    // the landing page in a real browser (monitor/tests/page_browser.rs)
+    "chromium",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";

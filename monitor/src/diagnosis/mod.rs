@@ -449,6 +449,31 @@ fn is_http_boot(arch: u16) -> bool {
 }
 
 /// Conditions on the servers that did not decide this boot but matter.
+/// A server condition `pxe_server_warnings` shows (one of
+/// [`SERVER_WARNING_KINDS`](crate::verdict::WarningKind)), for a page:
+/// what it means and how to fix it.
+pub fn server_condition(kind: WarningKind) -> (&'static str, &'static str) {
+    match kind {
+        WarningKind::Option60OnDhcpServer => (
+            "sends option 60 PXEClient with its addresses and does not answer on port 4011: \
+             firmware that honours it (UEFI) looks for a proxyDHCP there and fails with \
+             PXE-E55 (Microsoft KB 259670)",
+            "remove options 60, 66 and 67 from this DHCP server, and let the PXE server answer \
+             as a proxyDHCP itself (on another subnet: add it to the router's IP helper list)",
+        ),
+        WarningKind::MultipleDhcpServers => (
+            "is one of several DHCP servers offering PXE clients an address: which offer a client \
+             takes depends on its firmware (iPXE takes the last, EDK2 one with a boot file)",
+            "serve the boot network from one DHCP server, or give every one the same boot \
+             information",
+        ),
+        WarningKind::ArchitectureMismatch => (
+            "named a boot file for the other firmware family (BIOS or UEFI)",
+            "hand out the boot file by client architecture (option 93)",
+        ),
+    }
+}
+
 /// `offers`: (server, yiaddr, option 60 PXEClient without an answer on 4011).
 pub fn warnings(
     offers: impl Iterator<Item = ([u8; 4], [u8; 4], bool)>,

@@ -86,6 +86,26 @@ impl ServerMetrics {
         OTHER.to_owned()
     }
 
+    /// The warnings on now, by server label (addresses in the order first
+    /// seen, then `other`).
+    pub fn active(&self) -> Vec<(String, WarningKind)> {
+        let labels: Vec<String> = {
+            let l = self.labels.lock().unwrap_or_else(|p| p.into_inner());
+            l.iter().map(Ipv4Addr::to_string).collect()
+        };
+        labels
+            .into_iter()
+            .chain([OTHER.to_owned()])
+            .flat_map(|label| {
+                let on: Vec<WarningKind> = SERVER_WARNING_KINDS
+                    .into_iter()
+                    .filter(|k| self.warnings.with_label_values(&[&label, k.label()]).get() != 0)
+                    .collect();
+                on.into_iter().map(move |k| (label.clone(), k))
+            })
+            .collect()
+    }
+
     /// An offer from `server`.
     pub fn offer(&self, server: Ipv4Addr) {
         self.offers.with_label_values(&[&self.label(server)]).inc();
@@ -179,9 +199,21 @@ mod tests {
         let out = text(&r);
         assert!(out.contains(&format!("{kb} 1")), "{out}");
         assert!(out.contains(&format!("{several} 1")), "{out}");
+        assert_eq!(
+            m.active(),
+            [
+                ("10.0.0.1".to_owned(), WarningKind::Option60OnDhcpServer),
+                ("10.0.0.1".to_owned(), WarningKind::MultipleDhcpServers),
+                ("10.0.0.2".to_owned(), WarningKind::MultipleDhcpServers),
+            ]
+        );
         m.session(&[seen(1, false, false)], 20);
         let out = text(&r);
         assert!(out.contains(&format!("{kb} 0")), "{out}");
+        assert_eq!(
+            m.active(),
+            [("10.0.0.2".to_owned(), WarningKind::MultipleDhcpServers)]
+        );
         // Server 2 was not in that session: its state stands.
         assert!(out.contains(&format!("{several} 1")), "{out}");
     }
