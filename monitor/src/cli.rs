@@ -124,8 +124,12 @@ pub struct RunArgs {
     #[command(flatten)]
     pub web: WebPortArgs,
     /// Address for the HTTP server (/metrics, /healthz).
-    #[arg(long, visible_alias = "web.listen-address", value_name = "ADDR:PORT",
-          default_value = "127.0.0.1:9567")]
+    #[arg(
+        long,
+        visible_alias = "web.listen-address",
+        value_name = "ADDR:PORT",
+        default_value = "127.0.0.1:9567"
+    )]
     pub listen: SocketAddr,
     /// TLS, client certificates and basic auth for the HTTP server, in the
     /// web configuration format of Prometheus's exporter-toolkit (as

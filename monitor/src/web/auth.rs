@@ -15,7 +15,10 @@
 
 use std::{
     collections::{BTreeMap, VecDeque},
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use axum::http::HeaderValue;
@@ -42,6 +45,7 @@ pub struct BasicAuth {
     cache: Mutex<VecDeque<hmac::Tag>>,
     /// One bcrypt at a time.
     bcrypt: tokio::sync::Semaphore,
+    bcrypt_runs: AtomicU64,
 }
 
 impl Default for BasicAuth {
@@ -58,6 +62,7 @@ impl BasicAuth {
                 .expect("the system random generator works"),
             cache: Mutex::new(VecDeque::with_capacity(CACHE_ENTRIES)),
             bcrypt: tokio::sync::Semaphore::new(1),
+            bcrypt_runs: AtomicU64::new(0),
         }
     }
 
@@ -74,9 +79,7 @@ impl BasicAuth {
         let (user, password) = authorization
             .and_then(|h| parse_basic(h.as_bytes()))
             .ok_or(Denied::Missing)?;
-        let known = std::str::from_utf8(&user)
-            .ok()
-            .and_then(|u| users.get(u));
+        let known = std::str::from_utf8(&user).ok().and_then(|u| users.get(u));
         // An unknown user is checked against a real hash all the same (and
         // refused whatever the result): the same cost as a known one.
         let hash = match known {
@@ -89,6 +92,7 @@ impl BasicAuth {
         }
         let ok = {
             let _one = self.bcrypt.acquire().await.map_err(|_| Denied::Wrong)?;
+            self.bcrypt_runs.fetch_add(1, Ordering::Relaxed);
             tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash))
                 .await
                 .is_ok_and(|r| r.unwrap_or(false))
@@ -120,7 +124,12 @@ impl BasicAuth {
         cache.push_back(tag);
     }
 
-    /// Entries in the cache (for tests).
+    /// bcrypt verifications run so far.
+    pub fn bcrypt_runs(&self) -> u64 {
+        self.bcrypt_runs.load(Ordering::Relaxed)
+    }
+
+    /// Entries in the cache.
     pub fn cache_len(&self) -> usize {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -150,4 +159,136 @@ pub fn parse_basic(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         .ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user: &str, password: &str) -> HeaderValue {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        HeaderValue::from_str(&format!("Basic {b64}")).unwrap()
+    }
+
+    fn users(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(u, p)| (u.to_string(), bcrypt::hash(p, 4).unwrap()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_right_password_passes_and_is_then_cached() {
+        let auth = BasicAuth::new();
+        let users = users(&[("prometheus", "s3cret"), ("grafana", "other")]);
+        let ok = basic("prometheus", "s3cret");
+        assert_eq!(auth.check(&users, Some(&ok)).await, Ok(()));
+        assert_eq!((auth.bcrypt_runs(), auth.cache_len()), (1, 1));
+        // Later scrapes: no bcrypt.
+        for _ in 0..3 {
+            assert_eq!(auth.check(&users, Some(&ok)).await, Ok(()));
+        }
+        assert_eq!((auth.bcrypt_runs(), auth.cache_len()), (1, 1));
+        // Another user has their own entry.
+        assert_eq!(
+            auth.check(&users, Some(&basic("grafana", "other"))).await,
+            Ok(())
+        );
+        assert_eq!((auth.bcrypt_runs(), auth.cache_len()), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn wrong_unknown_and_missing_credentials_are_refused_and_not_cached() {
+        let auth = BasicAuth::new();
+        let users = users(&[("prometheus", "s3cret")]);
+        let wrong = basic("prometheus", "s3cret ");
+        for _ in 0..2 {
+            assert_eq!(auth.check(&users, Some(&wrong)).await, Err(Denied::Wrong));
+        }
+        // Each wrong attempt pays a bcrypt: nothing cached.
+        assert_eq!((auth.bcrypt_runs(), auth.cache_len()), (2, 0));
+        // An unknown user with a configured user's password: refused, at
+        // the cost of a bcrypt like a known user.
+        let unknown = basic("root", "s3cret");
+        assert_eq!(auth.check(&users, Some(&unknown)).await, Err(Denied::Wrong));
+        assert_eq!((auth.bcrypt_runs(), auth.cache_len()), (3, 0));
+        assert_eq!(auth.check(&users, None).await, Err(Denied::Missing));
+        for bad in ["Bearer abc", "Basic !!!", "Basic", "Basic cHJvbWV0aGV1cw=="] {
+            let h = HeaderValue::from_static(bad);
+            assert_eq!(
+                auth.check(&users, Some(&h)).await,
+                Err(Denied::Missing),
+                "{bad}"
+            );
+        }
+        assert_eq!(auth.bcrypt_runs(), 3);
+    }
+
+    #[tokio::test]
+    async fn no_users_lets_everyone_in() {
+        let auth = BasicAuth::new();
+        assert_eq!(auth.check(&BTreeMap::new(), None).await, Ok(()));
+        assert_eq!(auth.bcrypt_runs(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_changed_hash_does_not_match_the_cached_check() {
+        let auth = BasicAuth::new();
+        let old = users(&[("prometheus", "old")]);
+        let h = basic("prometheus", "old");
+        assert_eq!(auth.check(&old, Some(&h)).await, Ok(()));
+        // The file now holds the hash of a new password.
+        let new = users(&[("prometheus", "new")]);
+        assert_eq!(auth.check(&new, Some(&h)).await, Err(Denied::Wrong));
+        assert_eq!(
+            auth.check(&new, Some(&basic("prometheus", "new"))).await,
+            Ok(())
+        );
+        // The user removed: refused even though cached.
+        let other = users(&[("grafana", "x")]);
+        assert_eq!(
+            auth.check(&other, Some(&basic("prometheus", "new"))).await,
+            Err(Denied::Wrong)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded() {
+        let auth = BasicAuth::new();
+        let names: Vec<String> = (0..CACHE_ENTRIES + 5).map(|i| format!("u{i}")).collect();
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "pw")).collect();
+        let users = users(&pairs);
+        for n in &names {
+            assert_eq!(auth.check(&users, Some(&basic(n, "pw"))).await, Ok(()));
+        }
+        assert_eq!(auth.cache_len(), CACHE_ENTRIES);
+        // The oldest went out: checking it again runs bcrypt; the newest
+        // does not.
+        let runs = auth.bcrypt_runs();
+        assert_eq!(
+            auth.check(&users, Some(&basic(&names[CACHE_ENTRIES + 4], "pw")))
+                .await,
+            Ok(())
+        );
+        assert_eq!(auth.bcrypt_runs(), runs);
+        assert_eq!(auth.check(&users, Some(&basic("u0", "pw"))).await, Ok(()));
+        assert_eq!(auth.bcrypt_runs(), runs + 1);
+    }
+
+    #[test]
+    fn basic_credentials_parse_as_browsers_and_prometheus_send_them() {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        assert_eq!(
+            parse_basic(format!("basic {}", b64("u:p:q")).as_bytes()),
+            Some((b"u".to_vec(), b"p:q".to_vec()))
+        );
+        assert_eq!(
+            parse_basic(format!("Basic {}", b64(":")).as_bytes()),
+            Some((Vec::new(), Vec::new()))
+        );
+        assert_eq!(
+            parse_basic(format!("Digest {}", b64("u:p")).as_bytes()),
+            None
+        );
+    }
 }

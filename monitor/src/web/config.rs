@@ -312,17 +312,15 @@ fn tls_settings(
             return Err(unsupported(key, why));
         }
     }
-    let pem = |inline: Option<String>, file: Option<PathBuf>, name: &str| {
-        match (inline, file) {
-            (Some(_), Some(_)) => Err(invalid(
-                &format!("tls_server_config.{name}"),
-                format!("give {name} or {name}_file, not both"),
-            )),
-            (Some(text), None) => Ok(Some(Pem::Inline(text))),
-            (None, Some(f)) if f.as_os_str().is_empty() => Ok(None),
-            (None, Some(f)) => Ok(Some(Pem::File(dir.join(f)))),
-            (None, None) => Ok(None),
-        }
+    let pem = |inline: Option<String>, file: Option<PathBuf>, name: &str| match (inline, file) {
+        (Some(_), Some(_)) => Err(invalid(
+            &format!("tls_server_config.{name}"),
+            format!("give {name} or {name}_file, not both"),
+        )),
+        (Some(text), None) => Ok(Some(Pem::Inline(text))),
+        (None, Some(f)) if f.as_os_str().is_empty() => Ok(None),
+        (None, Some(f)) => Ok(Some(Pem::File(dir.join(f)))),
+        (None, None) => Ok(None),
     };
     let cert = pem(t.cert, t.cert_file, "cert")?;
     let key = pem(t.key, t.key_file, "key")?;
@@ -397,7 +395,9 @@ fn tls_settings(
 
 /// Whether `hash` is a bcrypt hash of an accepted cost; why not.
 fn check_bcrypt(hash: &str) -> Result<(), String> {
-    let parts: bcrypt::HashParts = hash.parse().map_err(|e: bcrypt::BcryptError| e.to_string())?;
+    let parts: bcrypt::HashParts = hash
+        .parse()
+        .map_err(|e: bcrypt::BcryptError| e.to_string())?;
     let cost = parts.get_cost();
     if !BCRYPT_COSTS.contains(&cost) {
         return Err(format!(
@@ -447,10 +447,7 @@ mod tests {
         let c = parse(&text).unwrap();
         let tls = c.tls.as_ref().unwrap();
         // Relative to the file's directory, as exporter-toolkit.
-        assert_eq!(
-            tls.cert,
-            Pem::File("/etc/pxe-monitor/server.crt".into())
-        );
+        assert_eq!(tls.cert, Pem::File("/etc/pxe-monitor/server.crt".into()));
         assert_eq!(tls.key, Pem::File("/abs/server.key".into()));
         assert_eq!(tls.client_auth, ClientAuth::NoClientCert);
         assert_eq!(
@@ -476,8 +473,14 @@ mod tests {
             ("RequestClientCert", ClientAuth::RequestClientCert),
             ("RequireAnyClientCert", ClientAuth::RequireAnyClientCert),
             ("RequireClientCert", ClientAuth::RequireAnyClientCert),
-            ("VerifyClientCertIfGiven", ClientAuth::VerifyClientCertIfGiven),
-            ("RequireAndVerifyClientCert", ClientAuth::RequireAndVerifyClientCert),
+            (
+                "VerifyClientCertIfGiven",
+                ClientAuth::VerifyClientCertIfGiven,
+            ),
+            (
+                "RequireAndVerifyClientCert",
+                ClientAuth::RequireAndVerifyClientCert,
+            ),
         ] {
             let ca = if want == ClientAuth::NoClientCert {
                 ""
@@ -490,7 +493,9 @@ mod tests {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(c.tls.unwrap().client_auth, want, "{name}");
         }
-        let e = error("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Mandatory\n");
+        let e = error(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Mandatory\n",
+        );
         assert!(
             e.contains("/etc/pxe-monitor/web.yml")
                 && e.contains("Mandatory")
@@ -502,7 +507,10 @@ mod tests {
     #[test]
     fn unknown_keys_are_named_with_the_file() {
         let e = error("tls_config:\n  cert_file: a\n");
-        assert!(e.contains("/etc/pxe-monitor/web.yml") && e.contains("tls_config"), "{e}");
+        assert!(
+            e.contains("/etc/pxe-monitor/web.yml") && e.contains("tls_config"),
+            "{e}"
+        );
         let e = error("tls_server_config:\n  cert_file: a\n  key_file: b\n  certfile: c\n");
         assert!(e.contains("certfile") && e.contains("line 4"), "{e}");
         let e = error("http_server_config:\n  http3: true\n");
@@ -548,7 +556,11 @@ mod tests {
                 "min_version",
                 "above",
             ),
-            ("  client_ca_file: ca.crt\n", "client_ca_file", "NoClientCert"),
+            (
+                "  client_ca_file: ca.crt\n",
+                "client_ca_file",
+                "NoClientCert",
+            ),
             (
                 "  client_auth_type: RequireAndVerifyClientCert\n",
                 "client_ca_file",
@@ -610,7 +622,10 @@ mod tests {
             "{e}"
         );
         let e = error("http_server_config:\n  headers:\n    Server: pxe\n");
-        assert!(e.contains("headers.Server") && e.contains("cannot be set"), "{e}");
+        assert!(
+            e.contains("headers.Server") && e.contains("cannot be set"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -200,10 +200,17 @@ async fn handshake(
             Ok(_) => return Err("not TLS".to_owned()),
             Err(e) => return Err(e.to_string()),
         }
-        TlsAcceptor::from(config)
+        match TlsAcceptor::from(config)
             .accept(stream)
+            .into_fallible()
             .await
-            .map_err(|e| e.to_string())
+        {
+            Ok(tls) => Ok(tls),
+            Err((e, io)) => {
+                linger(io).await;
+                Err(e.to_string())
+            }
+        }
     })
     .await;
     match result {
@@ -217,6 +224,19 @@ async fn handshake(
             None
         }
     }
+}
+
+/// After a failed handshake (the alert sent): what the client sends is read
+/// and dropped for a moment before closing. With TLS 1.3 a client learns
+/// that its certificate was refused only after sending its request; closed
+/// at once, the connection is reset under that request and the client
+/// (Prometheus) reports "broken pipe" instead of the TLS alert.
+async fn linger(mut io: TcpStream) {
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Ok(1..) = io.read(&mut sink).await {}
+    })
+    .await;
 }
 
 /// Answers a plain-HTTP request on the TLS port: the request head is read
@@ -236,4 +256,122 @@ pub async fn refuse_plain_http(mut stream: TcpStream) {
     .await;
     let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
     let _ = stream.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends `request` to `addr`, returns everything answered.
+    async fn exchange(addr: SocketAddr, request: &str) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+            .await
+            .expect("answered and closed")
+            .unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn plain_http_to_the_tls_port_gets_gos_400_and_is_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let mut first = [0u8; 1];
+            s.peek(&mut first).await.unwrap();
+            assert_ne!(first[0], TLS_HANDSHAKE);
+            refuse_plain_http(s).await;
+        });
+        let answer = exchange(
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: Prometheus/2.42.0\r\n\r\n",
+        )
+        .await;
+        assert_eq!(
+            answer,
+            "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+        );
+        server.await.unwrap();
+    }
+
+    /// A web config file of `text` in a directory of the test's own.
+    fn web_file(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("pxe-web-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("web.yml");
+        std::fs::write(&f, text).unwrap();
+        f
+    }
+
+    #[tokio::test]
+    async fn the_routes_need_a_user_the_headers_are_added_and_a_changed_file_is_taken() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let file = web_file(
+            "auth",
+            &format!(
+                "http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n\
+                 basic_auth_users:\n  prometheus: '{hash}'\n"
+            ),
+        );
+        let web = Arc::new(WebState::load(&file).unwrap());
+        assert!(!web.tls());
+        let app = Router::new().route("/metrics", axum::routing::get(|| async { "pxe_up 1\n" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, app, Some(web), std::future::pending()));
+        let get = |auth: Option<&str>| {
+            let auth = auth
+                .map(|a| {
+                    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, a);
+                    format!("Authorization: Basic {b64}\r\n")
+                })
+                .unwrap_or_default();
+            format!("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\r\n")
+        };
+        let missing = exchange(addr, &get(None)).await;
+        assert!(missing.starts_with("HTTP/1.1 401 "), "{missing}");
+        let lower = missing.to_ascii_lowercase();
+        assert!(lower.contains("\r\nwww-authenticate: basic"), "{missing}");
+        assert!(
+            lower.contains("\r\nx-content-type-options: nosniff"),
+            "{missing}"
+        );
+        let wrong = exchange(addr, &get(Some("prometheus:S3cret"))).await;
+        assert!(wrong.starts_with("HTTP/1.1 401 "), "{wrong}");
+        let ok = exchange(addr, &get(Some("prometheus:s3cret"))).await;
+        assert!(
+            ok.starts_with("HTTP/1.1 200 ") && ok.ends_with("pxe_up 1\n"),
+            "{ok}"
+        );
+        assert!(
+            ok.to_ascii_lowercase()
+                .contains("x-content-type-options: nosniff")
+        );
+
+        // The password changes in the file: the next request sees it.
+        let new = bcrypt::hash("n3w", 4).unwrap();
+        std::fs::write(&file, format!("basic_auth_users:\n  prometheus: '{new}'\n")).unwrap();
+        let old = exchange(addr, &get(Some("prometheus:s3cret"))).await;
+        assert!(old.starts_with("HTTP/1.1 401 "), "{old}");
+        let ok = exchange(addr, &get(Some("prometheus:n3w"))).await;
+        assert!(ok.starts_with("HTTP/1.1 200 "), "{ok}");
+        assert!(
+            !ok.to_ascii_lowercase().contains("x-content-type-options"),
+            "{ok}"
+        );
+        // A broken file: logged, the last good one stays in force.
+        std::fs::write(&file, "basic_auth_users:\n  prometheus: plain\n").unwrap();
+        let ok = exchange(addr, &get(Some("prometheus:n3w"))).await;
+        assert!(ok.starts_with("HTTP/1.1 200 "), "{ok}");
+        // A file turning TLS on (its certificate unreadable): refused, the
+        // last good one stays.
+        std::fs::write(&file, "tls_server_config:\n  cert_file: a\n  key_file: b\n").unwrap();
+        let ok = exchange(addr, &get(Some("prometheus:n3w"))).await;
+        assert!(ok.starts_with("HTTP/1.1 200 "), "{ok}");
+        server.abort();
+        std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    }
 }

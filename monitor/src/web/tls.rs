@@ -86,13 +86,10 @@ pub fn server_config(
         what,
     };
     let (cert_pem, cert_name) = read(&tls.cert, "cert")?;
-    let chain = certificates(&cert_pem)
-        .map_err(|e| pem_error("cert", format!("{cert_name}: {e}")))?;
+    let chain =
+        certificates(&cert_pem).map_err(|e| pem_error("cert", format!("{cert_name}: {e}")))?;
     if chain.is_empty() {
-        return Err(pem_error(
-            "cert",
-            format!("no CERTIFICATE in {cert_name}"),
-        ));
+        return Err(pem_error("cert", format!("no CERTIFICATE in {cert_name}")));
     }
     let (key_pem, key_name) = read(&tls.key, "key")?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
@@ -205,10 +202,7 @@ fn client_verifier(
         )
     };
     let hints = |roots: &Option<Arc<RootCertStore>>| {
-        roots
-            .as_ref()
-            .map(|r| r.subjects())
-            .unwrap_or_default()
+        roots.as_ref().map(|r| r.subjects()).unwrap_or_default()
     };
     Ok(match auth {
         ClientAuth::NoClientCert => WebPkiClientVerifier::no_client_auth(),
