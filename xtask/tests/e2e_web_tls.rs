@@ -62,11 +62,12 @@ impl Drop for Netns {
 }
 
 /// What curl got: its exit code, the HTTP status ("000": no answer), the
-/// `WWW-Authenticate` header and the body.
+/// HTTP version, the `WWW-Authenticate` header and the body.
 #[derive(Debug)]
 struct Curl {
     exit: i32,
     status: String,
+    version: String,
     www_authenticate: String,
     body: String,
 }
@@ -74,19 +75,24 @@ struct Curl {
 fn curl(args: &[&str], url: &str) -> Curl {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "10", "-o", "-"])
-        .args(["-w", "\n%{http_code}\n%header{www-authenticate}"])
+        .args([
+            "-w",
+            "\n%{http_code}\n%{http_version}\n%header{www-authenticate}",
+        ])
         .args(args)
         .arg(url)
         .output()
         .expect("running curl (package curl)");
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.rsplitn(3, '\n');
+    let mut parts = text.rsplitn(4, '\n');
     let www_authenticate = parts.next().unwrap_or_default().to_owned();
+    let version = parts.next().unwrap_or_default().to_owned();
     let status = parts.next().unwrap_or_default().to_owned();
     let body = parts.next().unwrap_or_default().to_owned();
     Curl {
         exit: out.status.code().unwrap_or(-1),
         status,
+        version,
         www_authenticate,
         body,
     }
@@ -271,6 +277,8 @@ fn prometheus_scrapes_over_tls_with_a_password_and_a_client_certificate() {
     );
     assert_eq!(ok.status, "200", "{ok:?}");
     assert!(ok.body.contains("pxe_events_received_total"), "{ok:?}");
+    // HTTP/2 is offered (ALPN), as exporter-toolkit's default.
+    assert_eq!(ok.version, "2", "{ok:?}");
     let wrong = curl(
         &[
             "--cacert",
@@ -330,6 +338,17 @@ fn prometheus_scrapes_over_tls_with_a_password_and_a_client_certificate() {
         old.status == "000" && old.exit == 60,
         "the old certificate still served: {old:?}"
     );
+    // A file turning TLS off: refused (that needs a restart), logged, and
+    // the configuration in force stays.
+    std::fs::write(
+        &web_file,
+        format!("basic_auth_users:\n  {USER}: '{hash}'\n"),
+    )
+    .unwrap();
+    let still = curl(&["--cacert", renewed_ca, "-u", &right], &url);
+    assert_eq!(still.status, "200", "{still:?}");
+    let log = std::fs::read_to_string(state.join("agent.log")).unwrap();
+    assert!(log.contains("turning it off needs a restart"), "{log}");
 
     assert!(agent.stop().unwrap().success(), "pxe-monitor exit status");
     assert!(
@@ -339,10 +358,6 @@ fn prometheus_scrapes_over_tls_with_a_password_and_a_client_certificate() {
     drop(ns);
     let left = sys::ip(None, &["netns", "list"]).unwrap();
     assert!(!left.contains("pxtls-"), "namespace left behind: {left}");
-    println!(
-        "{}",
-        std::fs::read_to_string(state.join("agent.log")).unwrap_or_default()
-    );
     let _ = std::fs::remove_dir_all(&state);
     println!("e2e web TLS: {:.1} s", started.elapsed().as_secs_f64());
 }
