@@ -357,4 +357,27 @@ mod tests {
         ]);
         assert!(ok.is_ok(), "{ok:?}");
     }
+
+    #[test]
+    fn node_exporter_web_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "pxe-monitor",
+            "run",
+            "--interface",
+            "eth0",
+            "--web.listen-address",
+            "0.0.0.0:9567",
+            "--web.config.file",
+            "/etc/pxe-monitor/web.yml",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.listen, "0.0.0.0:9567".parse().unwrap());
+        assert_eq!(
+            args.web_config_file.as_deref(),
+            Some(std::path::Path::new("/etc/pxe-monitor/web.yml"))
+        );
+    }
 }
