@@ -273,14 +273,6 @@ impl WebConfig {
             users,
         })
     }
-
-    /// Every file this configuration depends on: itself and the PEM files.
-    pub fn files(&self) -> Vec<PathBuf> {
-        std::iter::once(self.path.as_path())
-            .chain(self.tls.iter().flat_map(TlsSettings::files))
-            .map(Path::to_owned)
-            .collect()
-    }
 }
 
 /// `tls_server_config`: `None` when it sets nothing (plain HTTP, as
@@ -456,14 +448,6 @@ mod tests {
         );
         assert!(tls.prefer_server_cipher_suites && c.http2);
         assert_eq!(c.users.keys().collect::<Vec<_>>(), ["prometheus"]);
-        assert_eq!(
-            c.files(),
-            [
-                PathBuf::from("/etc/pxe-monitor/web.yml"),
-                "/etc/pxe-monitor/server.crt".into(),
-                "/abs/server.key".into()
-            ]
-        );
     }
 
     #[test]

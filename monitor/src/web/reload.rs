@@ -49,20 +49,36 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Reads and checks `path` and every file it names.
-    pub fn read(path: &Path) -> Result<Loaded, Error> {
-        let config = WebConfig::load(path)?;
+    /// Reads and checks `path` and every file it names; with the stamps of
+    /// the files read (or tried), each taken before reading it, so that a
+    /// write during the read shows as a change at the next look.
+    pub fn read(path: &Path) -> (Vec<(PathBuf, Stamp)>, Result<Loaded, Error>) {
+        let mut seen = vec![(path.to_owned(), stamp(path))];
+        let config = match WebConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => return (seen, Err(e.into())),
+        };
+        seen.extend(
+            config
+                .tls
+                .iter()
+                .flat_map(|t| t.files())
+                .map(|f| (f.to_owned(), stamp(f))),
+        );
         let tls = config
             .tls
             .as_ref()
             .map(|t| tls::server_config(t, path, config.http2))
-            .transpose()?;
-        Ok(Loaded { config, tls })
+            .transpose();
+        (
+            seen,
+            tls.map(|tls| Loaded { config, tls }).map_err(Error::from),
+        )
     }
 }
 
 /// What identifies one version of a file.
-type Stamp = Option<(SystemTime, u64, u64, u64)>;
+pub type Stamp = Option<(SystemTime, u64, u64, u64)>;
 
 fn stamp(path: &Path) -> Stamp {
     let m = std::fs::metadata(path).ok()?;
@@ -85,12 +101,13 @@ impl WebState {
     /// Reads `path` at start-up: any error is returned (nothing runs with a
     /// bad file).
     pub fn load(path: &Path) -> Result<WebState, Error> {
-        let files_before = WebConfig::load(path).map(|c| c.files()).ok();
-        let seen = stamps(files_before.unwrap_or_else(|| vec![path.to_owned()]));
-        let current = Arc::new(Loaded::read(path)?);
+        let (seen, loaded) = Loaded::read(path);
         Ok(WebState {
             path: path.to_owned(),
-            inner: Mutex::new(Inner { current, seen }),
+            inner: Mutex::new(Inner {
+                current: Arc::new(loaded?),
+                seen,
+            }),
         })
     }
 
@@ -105,11 +122,9 @@ impl WebState {
         if inner.seen.iter().all(|(p, s)| stamp(p) == *s) {
             return inner.current.clone();
         }
-        // Stamps taken before reading: a write during the read shows as a
-        // change at the next look.
-        let attempt = WebConfig::load(&self.path).map(|c| c.files()).ok();
-        inner.seen = stamps(attempt.unwrap_or_else(|| vec![self.path.clone()]));
-        match self.reread(&inner.current) {
+        let (seen, loaded) = Loaded::read(&self.path);
+        inner.seen = seen;
+        match loaded.and_then(|new| self.same_tls(&inner.current, new)) {
             Ok(new) => {
                 info!(file = %self.path.display(), tls = new.tls.is_some(), users = new.config.users.len(), "web config file read again");
                 inner.current = Arc::new(new);
@@ -122,8 +137,8 @@ impl WebState {
         inner.current.clone()
     }
 
-    fn reread(&self, current: &Loaded) -> Result<Loaded, Error> {
-        let new = Loaded::read(&self.path)?;
+    /// `new`, unless it turns TLS on or off.
+    fn same_tls(&self, current: &Loaded, new: Loaded) -> Result<Loaded, Error> {
         if new.tls.is_some() != current.tls.is_some() {
             return Err(Error::TlsToggled {
                 path: self.path.clone(),
@@ -136,14 +151,4 @@ impl WebState {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-fn stamps(files: Vec<PathBuf>) -> Vec<(PathBuf, Stamp)> {
-    files
-        .into_iter()
-        .map(|f| {
-            let s = stamp(&f);
-            (f, s)
-        })
-        .collect()
 }
