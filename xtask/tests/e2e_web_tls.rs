@@ -5,7 +5,9 @@
 //! target shows it, curl sees it with `WWW-Authenticate: Basic`); a client
 //! with no certificate or one from another CA is refused; plain http gets
 //! Go's 400. Then the operator renews the certificate and drops client
-//! certificates: the running agent takes both at the next connection.
+//! certificates: the running agent takes both at the next connection; then
+//! RequireAnyClientCert (any certificate, unverified) with TLS 1.2 at most;
+//! a file turning TLS off is refused and the configuration in force stays.
 //! And a bad web config file stops the agent before it attaches anything,
 //! naming the file and the field.
 //!
@@ -338,6 +340,41 @@ fn prometheus_scrapes_over_tls_with_a_password_and_a_client_certificate() {
         old.status == "000" && old.exit == 60,
         "the old certificate still served: {old:?}"
     );
+    // Any client certificate, unverified (Go's RequireAnyClientCert), and
+    // TLS 1.2 at most.
+    std::fs::write(
+        &web_file,
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             \x20 client_auth_type: RequireAnyClientCert\n  max_version: TLS12\n\
+             basic_auth_users:\n  {USER}: '{hash}'\n"
+        ),
+    )
+    .unwrap();
+    let (stranger_cert, stranger_key) = (
+        pki.stranger_cert.to_str().unwrap(),
+        pki.stranger_key.to_str().unwrap(),
+    );
+    let any = [
+        "--cacert",
+        renewed_ca,
+        "--cert",
+        stranger_cert,
+        "--key",
+        stranger_key,
+    ];
+    let ok = curl(&[&any[..], &["-u", &right]].concat(), &url);
+    assert_eq!(
+        ok.status, "200",
+        "RequireAnyClientCert, another CA's certificate: {ok:?}"
+    );
+    let no_cert = curl(&["--cacert", renewed_ca, "-u", &right], &url);
+    assert!(no_cert.status == "000" && no_cert.exit != 0, "{no_cert:?}");
+    let tls13 = curl(&[&any[..], &["-u", &right, "--tlsv1.3"]].concat(), &url);
+    assert!(
+        tls13.status == "000" && tls13.exit != 0,
+        "TLS 1.3 past max_version: {tls13:?}"
+    );
     // A file turning TLS off: refused (that needs a restart), logged, and
     // the configuration in force stays.
     std::fs::write(
@@ -345,7 +382,7 @@ fn prometheus_scrapes_over_tls_with_a_password_and_a_client_certificate() {
         format!("basic_auth_users:\n  {USER}: '{hash}'\n"),
     )
     .unwrap();
-    let still = curl(&["--cacert", renewed_ca, "-u", &right], &url);
+    let still = curl(&[&any[..], &["-u", &right]].concat(), &url);
     assert_eq!(still.status, "200", "{still:?}");
     let log = std::fs::read_to_string(state.join("agent.log")).unwrap();
     assert!(log.contains("turning it off needs a restart"), "{log}");
