@@ -339,6 +339,13 @@ mod tests {
             lower.contains("\r\nx-content-type-options: nosniff"),
             "{missing}"
         );
+        // Paths without a route too: nothing is told without a user.
+        let other = exchange(
+            addr,
+            "GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(other.starts_with("HTTP/1.1 401 "), "{other}");
         let wrong = exchange(addr, &get(Some("prometheus:S3cret"))).await;
         assert!(wrong.starts_with("HTTP/1.1 401 "), "{wrong}");
         let ok = exchange(addr, &get(Some("prometheus:s3cret"))).await;
