@@ -19,6 +19,7 @@ use crate::{
     netns, page,
     recent::Recent,
     session::{Timeouts, Tracker},
+    web,
 };
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -29,6 +30,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         .map(webhook::Target::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--alertmanager-url: {e}"))?;
+    let web = args
+        .web_config_file
+        .as_deref()
+        .map(web::WebState::load)
+        .transpose()
+        .context("--web.config.file")?
+        .map(Arc::new);
     let sizes = MapSizes {
         ring_bytes: args.ring_buffer_bytes,
         pxe_xids: args.max_pxe_transactions,
@@ -134,7 +142,8 @@ pub fn run(args: RunArgs) -> Result<()> {
             .map(|l| tokio::spawn(crate::kernel::log::forward(l)))
             .collect();
         let listener = http::bind(args.listen).await?;
-        info!(listen = %listener.local_addr()?, "serving /metrics, /healthz and /api/sessions");
+        let tls = web.as_ref().is_some_and(|w| w.tls());
+        info!(listen = %listener.local_addr()?, tls, "serving /metrics, /healthz and /api/sessions");
         let app = http::router(http::AppState {
             registry: Arc::new(registry),
             sessions: recent,
@@ -144,8 +153,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 interfaces: args.interfaces.clone(),
             }),
         });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+        web::serve(listener, app, web, shutdown_signal())
             .await
             .context("HTTP server")?;
         // The readers hold the queue's senders: once they are gone the

@@ -124,8 +124,18 @@ pub struct RunArgs {
     #[command(flatten)]
     pub web: WebPortArgs,
     /// Address for the HTTP server (/metrics, /healthz).
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9567")]
+    #[arg(
+        long,
+        visible_alias = "web.listen-address",
+        value_name = "ADDR:PORT",
+        default_value = "127.0.0.1:9567"
+    )]
     pub listen: SocketAddr,
+    /// TLS, client certificates and basic auth for the HTTP server, in the
+    /// web configuration format of Prometheus's exporter-toolkit (as
+    /// node_exporter's flag); read again when it or its certificates change.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
     /// Where the ingress program runs: `auto` (TC ingress, beside any other
     /// program; XDP only where TC cannot attach), `tc`, `xdp` (native XDP,
     /// which changes the driver's receive path for all traffic: see the
@@ -346,5 +356,28 @@ mod tests {
             "1048576",
         ]);
         assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn node_exporter_web_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "pxe-monitor",
+            "run",
+            "--interface",
+            "eth0",
+            "--web.listen-address",
+            "0.0.0.0:9567",
+            "--web.config.file",
+            "/etc/pxe-monitor/web.yml",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.listen, "0.0.0.0:9567".parse().unwrap());
+        assert_eq!(
+            args.web_config_file.as_deref(),
+            Some(std::path::Path::new("/etc/pxe-monitor/web.yml"))
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! - `session` follows each client and hands out [`verdict`]s, worded by
 //!   `diagnosis`;
 //! - the sinks: `metrics`, `report` (JSON, text, log lines), `recent`,
-//!   `page` (the landing page) and `http`, `alert`;
+//!   `page` (the landing page) and `http` (the routes, behind `web`: TLS
+//!   and basic auth), `alert`;
 //! - the drivers `live` and `replay` run the same tracker; `agent` wires the
 //!   live one up; `cli` holds the flags.
 
@@ -30,3 +31,4 @@ pub mod report;
 pub mod session;
 pub mod testing;
 pub mod verdict;
+pub mod web;

@@ -3,7 +3,7 @@
 //! building it, a free loopback port for it, and where the workspace is.
 
 use std::{
-    net::{SocketAddr, TcpListener},
+    net::{SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus},
     thread,
@@ -49,6 +49,21 @@ impl Agent {
         Self::spawn(bin, netns, interface, listen, extra, Some(log))
     }
 
+    /// [`start_logged`](Self::start_logged) for an agent whose HTTP server
+    /// wants TLS or a password: ready once its port accepts connections
+    /// (it listens only after attaching).
+    pub fn start_listening(
+        bin: &Path,
+        netns: &str,
+        interface: &str,
+        listen: SocketAddr,
+        extra: &[&str],
+        log: &Path,
+    ) -> Result<Agent> {
+        let ready = |a: SocketAddr| TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok();
+        Self::spawn_until(bin, netns, interface, listen, extra, Some(log), &ready)
+    }
+
     fn spawn(
         bin: &Path,
         netns: &str,
@@ -56,6 +71,19 @@ impl Agent {
         listen: SocketAddr,
         extra: &[&str],
         log: Option<&Path>,
+    ) -> Result<Agent> {
+        let healthz = |a: SocketAddr| scrape::get(a, "/healthz").is_ok();
+        Self::spawn_until(bin, netns, interface, listen, extra, log, &healthz)
+    }
+
+    fn spawn_until(
+        bin: &Path,
+        netns: &str,
+        interface: &str,
+        listen: SocketAddr,
+        extra: &[&str],
+        log: Option<&Path>,
+        ready: &dyn Fn(SocketAddr) -> bool,
     ) -> Result<Agent> {
         let mut cmd = Command::new(bin);
         cmd.args([
@@ -83,7 +111,7 @@ impl Agent {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if scrape::get(listen, "/healthz").is_ok() {
+            if ready(listen) {
                 return Ok(agent);
             }
             if let Some(status) = agent
@@ -95,7 +123,7 @@ impl Agent {
                 bail!("pxe-monitor exited during start-up: {status}");
             }
             if Instant::now() > deadline {
-                bail!("pxe-monitor did not answer /healthz on {listen} within 20 s");
+                bail!("pxe-monitor was not ready on {listen} within 20 s");
             }
             thread::sleep(Duration::from_millis(100));
         }
