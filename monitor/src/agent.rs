@@ -20,7 +20,7 @@ use crate::{
     http,
     kernel::{AttachOptions, MapSizes, Probe, Probes, ring},
     live, metrics,
-    metrics::{kernel::KernelCollector, sessions::SessionMetrics},
+    metrics::{alerts::DeliveryMetrics, kernel::KernelCollector, sessions::SessionMetrics},
     netns,
     recent::Recent,
     session::{Timeouts, Tracker},
@@ -81,6 +81,14 @@ pub fn run(args: RunArgs) -> Result<()> {
     let recent = Arc::new(Recent::new(args.recent_sessions as usize));
     let session_metrics = SessionMetrics::register(&registry, args.max_server_labels as usize)
         .context("registering the session metrics")?;
+    let alertmanager = match alertmanager {
+        Some(client) => Some((
+            client,
+            DeliveryMetrics::register(&registry)
+                .context("registering the alert delivery metrics")?,
+        )),
+        None => None,
+    };
     let tracker = Tracker::new(args.max_sessions as usize, Timeouts::default())
         .without_timeline()
         .with_measurements()
@@ -99,13 +107,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         .context("starting the async runtime")?;
     rt.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::channel(live::EVENT_QUEUE);
-        let alertmanager = alertmanager.map(|client| {
+        let alertmanager = alertmanager.map(|(client, metrics)| {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let source = Source::local(&args.interfaces);
             tokio::spawn(deliver::deliver(
                 client,
                 source,
                 deliver::Schedule::default(),
+                metrics,
                 rx,
             ));
             tx

@@ -26,9 +26,11 @@ use monitor::{
         config::Settings,
         deliver::{self, Client, Schedule},
     },
+    metrics::alerts::DeliveryMetrics,
     verdict::FailureCode,
 };
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 use xtask::{alertmanager, pki::Pki};
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -126,6 +128,7 @@ async fn https_with_basic_auth_delivers_and_mistakes_are_logged_and_retried() {
         &dir.join("alertmanager"),
         alertmanager::Options {
             tls: Some(pki.clone()),
+            verify_client_certs: true,
             users: vec![("pxe-monitor".into(), PASSWORD.into())],
             route_prefix: Some("/alertmanager".into()),
         },
@@ -146,8 +149,9 @@ async fn https_with_basic_auth_delivers_and_mistakes_are_logged_and_retried() {
     write(&dir, "password", &format!("{PASSWORD}\n"));
     write(&dir, "wrong", WRONG);
     let ca = pki.ca_cert.display();
-    // Three agents: a wrong password, no CA for the private certificate
-    // (the system's CAs do not know it), and one configured right.
+    // Four agents: a wrong password, no CA for the private certificate
+    // (the system's CAs do not know it), a client certificate of another
+    // CA, and one configured right (with a client certificate it checks).
     let configs = [
         (
             "wrong-password.yml",
@@ -162,10 +166,22 @@ async fn https_with_basic_auth_delivers_and_mistakes_are_logged_and_retried() {
             "10.0.0.2",
         ),
         (
+            "stranger.yml",
+            format!(
+                "basic_auth:\n  username: pxe-monitor\n  password_file: password\n\
+                 tls_config:\n  ca_file: {ca}\n  cert_file: {}\n  key_file: {}\n",
+                pki.stranger_cert.display(),
+                pki.stranger_key.display()
+            ),
+            "10.0.0.4",
+        ),
+        (
             "right.yml",
             format!(
                 "timeout: 5s\nbasic_auth:\n  username: pxe-monitor\n  password_file: password\n\
-                 tls_config:\n  ca_file: {ca}\n  server_name: localhost\n"
+                 tls_config:\n  ca_file: {ca}\n  server_name: localhost\n  cert_file: {}\n  key_file: {}\n",
+                pki.client_cert.display(),
+                pki.client_key.display()
             ),
             "10.0.0.3",
         ),
@@ -177,7 +193,11 @@ async fn https_with_basic_auth_delivers_and_mistakes_are_logged_and_retried() {
     };
     let mut senders = Vec::new();
     let mut tasks = Vec::new();
-    for (name, text, server) in &configs {
+    let metrics: Vec<DeliveryMetrics> = configs
+        .iter()
+        .map(|_| DeliveryMetrics::unregistered().unwrap())
+        .collect();
+    for (i, (name, text, server)) in configs.iter().enumerate() {
         let file = write(&dir, name, text);
         let settings = Settings::load(&am.url(), Some(&file)).unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -185,12 +205,18 @@ async fn https_with_basic_auth_delivers_and_mistakes_are_logged_and_retried() {
             instance: "boot-01".into(),
             interfaces: name.trim_end_matches(".yml").into(),
         };
-        tasks.push(tokio::spawn(deliver::deliver(
-            Client::new(settings).unwrap(),
-            source,
-            schedule,
-            rx,
-        )));
+        // Each agent's lines say which it is: agent{config=NAME}.
+        let span = tracing::info_span!("agent", config = %name.trim_end_matches(".yml"));
+        tasks.push(tokio::spawn(
+            deliver::deliver(
+                Client::new(settings).unwrap(),
+                source,
+                schedule,
+                metrics[i].clone(),
+                rx,
+            )
+            .instrument(span),
+        ));
         tx.send(spike(server)).unwrap();
         senders.push(tx);
     }
@@ -235,6 +261,7 @@ async fn https_with_basic_auth_delivers_and_mistakes_are_logged_and_retried() {
         "the wrong password retried",
         || {
             retried(&[
+                "agent{config=wrong-password}",
                 "alert not delivered to Alertmanager; retrying",
                 "401 Unauthorized",
                 "check basic_auth's username and password",
@@ -248,14 +275,27 @@ async fn https_with_basic_auth_delivers_and_mistakes_are_logged_and_retried() {
     );
     let unknown = wait_for(Duration::from_secs(10), "the unknown CA retried", || {
         retried(&[
+            "agent{config=unknown-ca}",
             "alert not delivered to Alertmanager; retrying",
             "UnknownIssuer",
             "set tls_config.ca_file",
         ])
     })
     .await;
+    let stranger = wait_for(
+        Duration::from_secs(10),
+        "the stranger's certificate retried",
+        || {
+            retried(&[
+                "alert not delivered to Alertmanager; retrying",
+                "agent{config=stranger}",
+            ])
+        },
+    )
+    .await;
     println!("a wrong password: {}", wrong[0]);
     println!("an unknown CA: {}", unknown[0]);
+    println!("a client certificate of another CA: {}", stranger[0]);
     assert!(
         tasks.iter().all(|t| !t.is_finished()),
         "every delivery task still runs"
@@ -269,7 +309,7 @@ async fn https_with_basic_auth_delivers_and_mistakes_are_logged_and_retried() {
     );
 
     // Resolved: Alertmanager no longer lists it.
-    senders[2]
+    senders[3]
         .send(AlertChange::Resolved {
             failed: 0,
             decided: 4,
@@ -295,6 +335,19 @@ async fn https_with_basic_auth_delivers_and_mistakes_are_logged_and_retried() {
         "Alertmanager start-up {:?}; first delivery {took:?} after the change",
         am.startup
     );
+    // Counted as they went: the wrong ones' failures, the right one's
+    // firing and resolve.
+    let counts: Vec<(u64, u64)> = metrics
+        .iter()
+        .map(|m| (m.sent.get(), m.errors.get()))
+        .collect();
+    assert!(
+        counts[..3]
+            .iter()
+            .all(|&(sent, errors)| sent == 0 && errors >= 3),
+        "{counts:?}"
+    );
+    assert_eq!(counts[3], (2, 0));
     drop(senders);
     for t in tasks {
         t.abort();

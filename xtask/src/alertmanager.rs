@@ -28,6 +28,10 @@ pub const BINARY: &str = "prometheus-alertmanager";
 pub struct Options {
     /// Serve over TLS with this CA's server certificate (for 127.0.0.1).
     pub tls: Option<pki::Pki>,
+    /// With `tls`: check the certificate a client presents against the
+    /// CA (`client_auth_type: VerifyClientCertIfGiven`; clients without
+    /// one, such as Prometheus here, still get in).
+    pub verify_client_certs: bool,
     /// Users and passwords of `basic_auth_users` (none: no auth).
     pub users: Vec<(String, String)>,
     /// `--web.route-prefix`, e.g. `/alertmanager` (none: `/`).
@@ -39,7 +43,7 @@ pub struct Alertmanager {
     pub addr: SocketAddr,
     pub dir: PathBuf,
     options: Options,
-    /// From start to ready.
+    /// From its start to ready (the configuration written before).
     pub startup: Duration,
 }
 
@@ -48,7 +52,6 @@ impl Alertmanager {
     /// notifies nobody: the tests read alerts from its API. Returns once
     /// `/-/ready` answers.
     pub fn start(dir: &Path, options: Options) -> Result<Alertmanager> {
-        let begin = Instant::now();
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let config = dir.join("alertmanager.yml");
         fs::write(
@@ -75,6 +78,7 @@ impl Alertmanager {
             cmd.arg(format!("--web.config.file={}", web.display()));
         }
         die_with_parent(&mut cmd);
+        let begin = Instant::now();
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -218,6 +222,12 @@ fn web_config(o: &Options) -> Result<String> {
             pki.server_cert.display(),
             pki.server_key.display()
         ));
+        if o.verify_client_certs {
+            web.push_str(&format!(
+                "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: {}\n",
+                pki.ca_cert.display()
+            ));
+        }
     }
     if !o.users.is_empty() {
         web.push_str("basic_auth_users:\n");

@@ -165,6 +165,7 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
         &state.join("alertmanager"),
         alertmanager::Options {
             tls: Some(pki.clone()),
+            verify_client_certs: false,
             users: vec![
                 ("prometheus".into(), prom_password.into()),
                 ("pxe-monitor".into(), agent_password.into()),
@@ -366,7 +367,8 @@ scrape_configs:
         },
     );
     println!(
-        "both alerts in Alertmanager {:?} after PxeProxyDhcpNotAnswering fired in Prometheus",
+        "both alerts in Alertmanager {:?} after PxeProxyDhcpNotAnswering fired in Prometheus \
+         (the agent's fires once both boots are decided)",
         waited.elapsed()
     );
     let mut names: Vec<&str> = in_am
@@ -412,8 +414,29 @@ scrape_configs:
     assert!(log.contains("alert delivered to Alertmanager"), "{log}");
     assert!(!log.contains("not delivered"), "{log}");
     assert!(!log.contains(agent_password), "{log}");
+    let m = agent.metrics().expect("scrape /metrics");
+    assert!(scrape::sum(&m, "pxe_alert_notifications_sent_total", &[]) >= 1);
+    assert_eq!(
+        scrape::sum(&m, "pxe_alert_notifications_errors_total", &[]),
+        0
+    );
 
-    // 5. Every dashboard panel's query, as Grafana would send it.
+    // 5. Every dashboard panel's query, as Grafana would send it, once
+    // Prometheus has scraped both boots' verdicts (machine A's may be
+    // decided after machine B's, when its session times out).
+    let decided = r#"sum(pxe_sessions_total{job="pxe-monitor", outcome=~"booted|failed"})"#;
+    wait_for(
+        Duration::from_secs(30),
+        "both verdicts in Prometheus",
+        || {
+            let v = values(&prom.query(decided).map_err(|e| e.to_string())?);
+            if v == [2.0] {
+                Ok(())
+            } else {
+                Err(format!("{v:?}"))
+            }
+        },
+    );
     let mut report = Vec::new();
     // As Grafana sends them for this agent.
     let instance = regex_escape(&listen.to_string());

@@ -466,6 +466,22 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    /// The README's example file holds only keys the agent takes.
+    #[test]
+    fn the_readme_example_parses() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let start = readme
+            .find("# /etc/pxe-monitor/alertmanager.yml (--alertmanager-config)")
+            .expect("the example in README.md");
+        let example = &readme[start..start + readme[start..].find("```").unwrap()];
+        let raw = parse(example, Path::new("README.md")).unwrap();
+        let (auth, tls) = (raw.basic_auth.unwrap(), raw.tls_config.unwrap());
+        assert_eq!(auth.username, "pxe-monitor");
+        assert!(auth.password_file.is_some() && tls.ca_file.is_some());
+        assert_eq!(raw.timeout.as_deref(), Some("10s"));
+    }
+
     #[test]
     fn mistakes_name_the_key_and_the_file() {
         let d = dir("bad");

@@ -22,7 +22,7 @@ use super::{
     config::{BasicAuth, Settings},
     tls,
 };
-use crate::event::escape;
+use crate::{event::escape, metrics::alerts::DeliveryMetrics};
 
 /// Could not make the HTTP client (a TLS setting rustls refuses).
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +225,7 @@ pub async fn deliver(
     client: Client,
     source: Source,
     schedule: Schedule,
+    metrics: DeliveryMetrics,
     mut rx: mpsc::UnboundedReceiver<AlertChange>,
 ) {
     let target = client.settings().target().to_owned();
@@ -263,6 +264,7 @@ pub async fn deliver(
         let body = alert.body(SystemTime::now(), schedule.valid_for);
         match client.post(&body).await {
             Ok(status) => {
+                metrics.sent.inc();
                 let state = if alert.firing() { "firing" } else { "resolved" };
                 if !delivered {
                     info!(
@@ -284,6 +286,7 @@ pub async fn deliver(
                 }
             }
             Err(error) => {
+                metrics.errors.inc();
                 failures += 1;
                 warn!(
                     target,
@@ -384,10 +387,12 @@ mod tests {
             interfaces: "eth0".into(),
         };
         let (tx, rx) = mpsc::unbounded_channel();
+        let metrics = DeliveryMetrics::unregistered().unwrap();
         let task = tokio::spawn(deliver(
             Client::new(settings).unwrap(),
             source,
             schedule,
+            metrics.clone(),
             rx,
         ));
         tx.send(AlertChange::Firing {
@@ -446,6 +451,28 @@ mod tests {
         assert_eq!(rec.posts().len(), n + 1, "{:?}", rec.posts());
         drop(tx);
         task.await.unwrap();
+        assert_eq!(metrics.errors.get(), 3);
+        assert_eq!(metrics.sent.get() as usize, n + 1 - 3);
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_said_so() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let settings = Settings::load(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        let e = Client::new(settings)
+            .unwrap()
+            .post(&serde_json::json!([]))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Connection refused") && e.contains("is Alertmanager running"),
+            "{e}"
+        );
     }
 
     #[test]
