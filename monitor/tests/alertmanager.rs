@@ -186,6 +186,24 @@ async fn https_with_basic_auth_delivers_and_mistakes_are_logged_and_retried() {
             "10.0.0.3",
         ),
     ];
+    // A key that is not the certificate's: refused at start-up.
+    let mismatched = write(
+        &dir,
+        "mismatched.yml",
+        &format!(
+            "tls_config:\n  cert_file: {}\n  key_file: {}\n",
+            pki.client_cert.display(),
+            pki.server_key.display()
+        ),
+    );
+    let e = Client::new(Settings::load(&am.url(), Some(&mismatched)).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("key_file is not the key of tls_config.cert_file"),
+        "{e}"
+    );
+    println!("a key that is not the certificate's: {e}");
     let schedule = Schedule {
         backoff: Duration::from_millis(200),
         backoff_max: Duration::from_millis(400),

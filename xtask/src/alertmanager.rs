@@ -237,10 +237,3 @@ fn web_config(o: &Options) -> Result<String> {
     }
     Ok(web)
 }
-
-/// Whether the binary is installed.
-pub fn installed() -> bool {
-    ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
-        .iter()
-        .any(|d| Path::new(d).join(BINARY).exists())
-}

@@ -28,7 +28,7 @@ use crate::{event::escape, metrics::alerts::DeliveryMetrics};
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
+    Tls(#[from] tls::TlsError),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }

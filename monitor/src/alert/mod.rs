@@ -9,7 +9,7 @@
 pub mod body;
 pub mod config;
 pub mod deliver;
-mod tls;
+pub mod tls;
 
 use std::collections::VecDeque;
 

@@ -16,9 +16,22 @@ use rustls::{
 
 use super::config::Tls;
 
+/// What rustls refused in `tls_config`.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("tls_config.key_file is not the key of tls_config.cert_file's certificate")]
+    KeyMismatch,
+    #[error(
+        "the system's CAs could not be loaded ({0}): install ca-certificates, or set tls_config.ca_file"
+    )]
+    SystemRoots(Error),
+    #[error(transparent)]
+    Rustls(#[from] Error),
+}
+
 /// The configuration for `tls`. `https`: whether it will be used at all
 /// (for an http:// URL the system's CAs are not even loaded).
-pub fn client_config(tls: &Tls, https: bool) -> Result<ClientConfig, Error> {
+pub fn client_config(tls: &Tls, https: bool) -> Result<ClientConfig, TlsError> {
     // ring, not aws-lc-rs (which needs cmake to build): rustls 0.23.48
     // deprecates it for lacking the post-quantum key exchange; the classic
     // ones (X25519, P-256, P-384) are what every Alertmanager accepts.
@@ -36,9 +49,12 @@ pub fn client_config(tls: &Tls, https: bool) -> Result<ClientConfig, Error> {
         }
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
-            .map_err(|e| Error::General(e.to_string()))?
+            .map_err(|e| TlsError::Rustls(Error::General(e.to_string())))?
     } else if https {
-        Arc::new(rustls_platform_verifier::Verifier::new(provider.clone())?)
+        Arc::new(
+            rustls_platform_verifier::Verifier::new(provider.clone())
+                .map_err(TlsError::SystemRoots)?,
+        )
     } else {
         Arc::new(Unverified {
             provider: provider.clone(),
@@ -57,7 +73,12 @@ pub fn client_config(tls: &Tls, https: bool) -> Result<ClientConfig, Error> {
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let mut config = match &tls.identity {
-        Some(id) => builder.with_client_auth_cert(id.certs.clone(), id.key.clone_key())?,
+        Some(id) => builder
+            .with_client_auth_cert(id.certs.clone(), id.key.clone_key())
+            .map_err(|e| match e {
+                Error::InconsistentKeys(_) => TlsError::KeyMismatch,
+                e => TlsError::Rustls(e),
+            })?,
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
