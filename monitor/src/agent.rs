@@ -10,12 +10,17 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
 use crate::{
-    alert::{SpikeConfig, webhook},
+    alert::{
+        SpikeConfig,
+        body::Source,
+        config::Settings,
+        deliver::{self, Client},
+    },
     cli::RunArgs,
     http,
     kernel::{AttachOptions, MapSizes, Probe, Probes, ring},
     live, metrics,
-    metrics::{kernel::KernelCollector, sessions::SessionMetrics},
+    metrics::{alerts::DeliveryMetrics, kernel::KernelCollector, sessions::SessionMetrics},
     netns, page,
     recent::Recent,
     session::{Timeouts, Tracker},
@@ -24,12 +29,13 @@ use crate::{
 
 pub fn run(args: RunArgs) -> Result<()> {
     // Flags first: nothing is attached when one is wrong.
-    let webhook_target = args
-        .alertmanager_url
-        .as_deref()
-        .map(webhook::Target::parse)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--alertmanager-url: {e}"))?;
+    let alertmanager = match &args.alertmanager_url {
+        Some(url) => Some(alertmanager_client(
+            url,
+            args.alertmanager_config.as_deref(),
+        )?),
+        None => None,
+    };
     let web = args
         .web_config_file
         .as_deref()
@@ -83,6 +89,14 @@ pub fn run(args: RunArgs) -> Result<()> {
     let recent = Arc::new(Recent::new(args.recent_sessions as usize));
     let session_metrics = SessionMetrics::register(&registry, args.max_server_labels as usize)
         .context("registering the session metrics")?;
+    let alertmanager = match alertmanager {
+        Some(client) => Some((
+            client,
+            DeliveryMetrics::register(&registry)
+                .context("registering the alert delivery metrics")?,
+        )),
+        None => None,
+    };
     let tracker = Tracker::new(args.max_sessions as usize, Timeouts::default())
         .without_timeline()
         .with_measurements()
@@ -101,10 +115,16 @@ pub fn run(args: RunArgs) -> Result<()> {
         .context("starting the async runtime")?;
     rt.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::channel(live::EVENT_QUEUE);
-        let webhook = webhook_target.map(|target| {
+        let alertmanager = alertmanager.map(|(client, metrics)| {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let interfaces = args.interfaces.join(",");
-            tokio::spawn(webhook::deliver(target, interfaces, rx, 10));
+            let source = Source::local(&args.interfaces);
+            tokio::spawn(deliver::deliver(
+                client,
+                source,
+                deliver::Schedule::default(),
+                metrics,
+                rx,
+            ));
             tx
         });
         let servers = session_metrics.servers.clone();
@@ -112,7 +132,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             recent: recent.clone(),
             metrics: session_metrics,
             spike,
-            webhook,
+            alertmanager,
         };
         // The tracker has a thread (and a runtime) of its own: however busy a
         // flood keeps it, the HTTP server and the ring-buffer readers are
@@ -165,6 +185,47 @@ pub fn run(args: RunArgs) -> Result<()> {
     probes.detach_all();
     info!("detached; exiting");
     Ok(())
+}
+
+/// The Alertmanager client of `--alertmanager-url` and
+/// `--alertmanager-config`, every file they name read and checked.
+fn alertmanager_client(url: &str, config: Option<&std::path::Path>) -> Result<Client> {
+    let settings = Settings::load(url, config)?;
+    let file = config.map(|f| f.display().to_string());
+    if settings.tls.insecure_skip_verify {
+        warn!(
+            config = file,
+            "tls_config.insecure_skip_verify: the Alertmanager's certificate is not checked"
+        );
+    }
+    if settings.basic_auth.is_some() && settings.url.scheme() == "http" && !loopback(&settings) {
+        warn!(
+            target = settings.target(),
+            "basic_auth over http://: the password crosses the network unencrypted; use https://"
+        );
+    }
+    let client = Client::new(settings).with_context(|| match &file {
+        Some(f) => format!("--alertmanager-config {f}"),
+        None => "--alertmanager-url".to_owned(),
+    })?;
+    info!(
+        target = client.settings().target(),
+        basic_auth = client.settings().basic_auth.is_some(),
+        client_certificate = client.settings().tls.identity.is_some(),
+        "delivering the failure-spike alert to Alertmanager"
+    );
+    Ok(client)
+}
+
+fn loopback(s: &Settings) -> bool {
+    match s.url.host_str() {
+        Some("localhost") => true,
+        Some(h) => h
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback()),
+        None => false,
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -196,9 +196,17 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u64).range(1..=limits::RECENT_MAX))]
     pub recent_sessions: u64,
     /// Also deliver the failure-spike alert to this Alertmanager (its v2
-    /// alerts API), e.g. http://127.0.0.1:9093; retried while it is down.
+    /// alerts API): http:// or https://, host, port and path prefix, e.g.
+    /// https://am.example:9093/alertmanager; retried while it is down.
+    /// Credentials go in --alertmanager-config, never here.
     #[arg(long, value_name = "URL")]
     pub alertmanager_url: Option<String>,
+    /// YAML, as under `alertmanagers:` in prometheus.yml: `basic_auth`
+    /// (username, password or password_file), `tls_config` (ca_file,
+    /// cert_file, key_file, server_name, insecure_skip_verify), `timeout`.
+    /// Read and checked at start-up.
+    #[arg(long, value_name = "FILE", requires = "alertmanager_url")]
+    pub alertmanager_config: Option<std::path::PathBuf>,
     /// Failure-spike alert: the sliding window, in seconds.
     #[arg(long, value_name = "S", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=limits::ALERT_WINDOW_MAX))]

@@ -2,7 +2,7 @@
 //! ring-buffer readers in, a tick a second for timeouts (the kernel's
 //! transfer table says where each transfer stands), and every verdict out
 //! to its sinks: the session metrics, the log, `/api/sessions`, and the
-//! failure-spike alert with its webhook.
+//! failure-spike alert and its delivery to Alertmanager.
 
 use std::{
     sync::Arc,
@@ -37,7 +37,7 @@ pub struct Sinks {
     pub metrics: SessionMetrics,
     pub spike: SpikeConfig,
     /// The Alertmanager delivery task, if configured.
-    pub webhook: Option<mpsc::UnboundedSender<AlertChange>>,
+    pub alertmanager: Option<mpsc::UnboundedSender<AlertChange>>,
 }
 
 /// Runs `tracker` on the events until the channel closes.
@@ -133,7 +133,7 @@ pub async fn track(
         }
         if let Some(change) = detector.check(monotonic_ns()) {
             report::log_alert(&change);
-            if let Some(w) = &sinks.webhook {
+            if let Some(w) = &sinks.alertmanager {
                 // The delivery task retries on its own; nothing waits here.
                 let _ = w.send(change);
             }

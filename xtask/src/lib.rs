@@ -4,12 +4,14 @@
 //!
 //! The modules depend one way: `sys` (commands, `ip`, `sysctl`) and `proc`
 //! (process supervision, /proc) at the bottom, with `scrape`, `planted` and
-//! `pki` (a test CA and bcrypt hashes); `agent` and
-//! `prom` (pxe-monitor and Prometheus as children) on them; `lab` on `sys`
+//! `pki` (a test CA and bcrypt hashes); `agent`, `prom` and
+//! `alertmanager` (pxe-monitor, Prometheus and Alertmanager as children) on
+//! them; `lab` on `sys`
 //! and `proc`; `e2e`, `demo` and `bench` above the lab; `test` runs it all,
 //! and `main.rs` is the command line. Nothing below calls up.
 
 pub mod agent;
+pub mod alertmanager;
 pub mod bench;
 pub mod demo;
 pub mod e2e;

@@ -43,8 +43,9 @@ pub const PACKAGES: &[&str] = &[
     "pxelinux",
     "syslinux-common",
     "syslinux-efi",
-    // metrics
+    // metrics and alerts
     "prometheus",
+    "prometheus-alertmanager",
     // the test PKI of the TLS tests (xtask::pki)
     "openssl",
     // the landing page in a real browser (monitor/tests/page_browser.rs)
@@ -95,10 +96,12 @@ fn apt_packages() -> Result<()> {
             missing.join(" ")
         );
     }
-    // Never let a package start its daemon (dnsmasq, dhcpd, kea, tftpd,
-    // radvd) on this machine's real interfaces: the lab starts its own
-    // copies inside network namespaces. policy-rc.d exit 101 forbids
-    // service starts during installation.
+    // Never let a package start its daemon on this machine: the lab's
+    // servers (dnsmasq, dhcpd, kea, tftpd, radvd) would answer on its real
+    // interfaces (the lab starts its own copies inside network namespaces),
+    // and Debian's Prometheus and Alertmanager would listen on all
+    // addresses (the tests start their own on loopback). policy-rc.d exit
+    // 101 forbids service starts during installation.
     let guard = PolicyGuard::install()?;
     run_cmd(
         Command::new("apt-get")
@@ -123,6 +126,7 @@ fn apt_packages() -> Result<()> {
         "radvd",
         "iperf3",
         "prometheus",
+        "prometheus-alertmanager",
     ] {
         let _ = Command::new("systemctl")
             .args(["stop", unit])

@@ -5,30 +5,29 @@
 //! 2. the change: isc-dhcp-server with option 60 `PXEClient`, 66 and 67 and
 //!    no proxyDHCP takes over, and machine B fails ("Nothing to boot");
 //! 3. a real Prometheus (the Debian package, on loopback, its own temp dir)
-//!    scrapes pxe-monitor every second with the shipped alert rules.
+//!    scrapes pxe-monitor every second with the shipped alert rules and
+//!    routes them to a real Alertmanager (the Debian package, on loopback,
+//!    behind TLS and basic auth, under a route prefix), where pxe-monitor
+//!    delivers its own failure-spike alert too, over https with basic auth.
 //!
 //! Checked through Prometheus's HTTP API: `pxe_boot_failures_total{code=
 //! "PXE-E55"}` goes from 0 to 1, PxeProxyDhcpNotAnswering fires with the
 //! fix and is the only alert firing, and every dashboard panel's query
 //! returns data (panels that need a scenario this test does not run are
-//! listed with it). The agent's own failure-spike alert reaches a local
-//! webhook receiver once, with the diagnosis.
+//! listed with it). Through Alertmanager's API: PxeProxyDhcpNotAnswering
+//! arrives with its KB 259670 description, and the agent's
+//! PxeBootFailureSpike with the diagnosis, and nothing else.
 //!
 //! The rules are the shipped file with each `for:` shortened to 2 s so the
 //! test does not wait a quarter of an hour; the promtool unit tests
 //! (`dashboards/prometheus/tests`) hold the real `for` timings.
 //!
-//! Needs root, Prometheus, isc-dhcp-server and the binary in
-//! PXE_MONITOR_BIN (`cargo xtask test` installs and sets them). Without them
-//! the test says it is skipped; with CI=true it fails instead.
+//! Needs root, Prometheus, Alertmanager, isc-dhcp-server, openssl, curl
+//! and the binary in PXE_MONITOR_BIN (`cargo xtask test` installs and sets
+//! them). Without them the test says it is skipped; with CI=true it fails
+//! instead.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpListener},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
     thread,
     time::{Duration, Instant},
 };
@@ -36,99 +35,15 @@ use std::{
 use serde_json::Value;
 use xtask::{
     agent::{self, Agent},
+    alertmanager::{self, Alertmanager},
     lab::{self, Lab, Servers},
+    pki::Pki,
     prom::Prometheus,
     scrape,
 };
 
 const MAC_A: &str = "52:54:00:77:00:0a";
 const MAC_B: &str = "52:54:00:77:00:0b";
-
-/// A webhook receiver standing in for Alertmanager: records the path and
-/// body of every POST, answers 200.
-struct Receiver {
-    addr: SocketAddr,
-    posts: Arc<Mutex<Vec<(String, String)>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let posts = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (posts, stop) = (posts.clone(), stop.clone());
-            thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((mut s, _)) => {
-                            s.set_nonblocking(false).unwrap();
-                            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                            if let Some(req) = read_request(&mut s) {
-                                posts.lock().unwrap().push(req);
-                            }
-                            let _ = s.write_all(
-                                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                            );
-                        }
-                        Err(_) => thread::sleep(Duration::from_millis(20)),
-                    }
-                }
-            })
-        };
-        Receiver {
-            addr,
-            posts,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn posts(&self) -> Vec<(String, String)> {
-        self.posts.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// (path, body) of one HTTP request with a Content-Length body.
-fn read_request(s: &mut std::net::TcpStream) -> Option<(String, String)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf);
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            if body.len() >= len {
-                let path = head.split_whitespace().nth(1)?.to_owned();
-                return Some((path, body[..len].to_owned()));
-            }
-        }
-    }
-}
 
 /// Polls `f` every 250 ms until it gives `Some`, or panics after `timeout`
 /// with `what` and the last value seen.
@@ -215,7 +130,13 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
     let Some(bin) = xtask::testing::lab_prerequisites() else {
         return;
     };
-    for (prog, package) in [("prometheus", "prometheus"), ("dhcpd", "isc-dhcp-server")] {
+    for (prog, package) in [
+        ("prometheus", "prometheus"),
+        (alertmanager::BINARY, "prometheus-alertmanager"),
+        ("dhcpd", "isc-dhcp-server"),
+        ("openssl", "openssl"),
+        ("curl", "curl"),
+    ] {
         let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
             .iter()
             .any(|d| std::path::Path::new(d).join(prog).exists());
@@ -226,27 +147,69 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
         }
     }
     let state = std::env::temp_dir().join(format!("pxe-monitor-e2e-prom-{}", std::process::id()));
-    // Dropped in reverse order on panic: receiver, Prometheus, agent, lab.
-    // dnsmasq hands machine A an iPXE script over TFTP that chains a file
-    // over HTTP: the TFTP and the HTTP panels both get data.
+    // Dropped in reverse order on panic: Prometheus, agent, Alertmanager,
+    // lab. dnsmasq hands machine A an iPXE script over TFTP that chains a
+    // file over HTTP: the TFTP and the HTTP panels both get data.
     let mut lab = Lab::up_with(&state.join("lab"), 0, Servers::HttpChain).expect("lab up");
-    let hook = Receiver::start();
+
+    // Alertmanager behind TLS (the test CA's certificate) and basic auth,
+    // a user for Prometheus and one for the agent, under a route prefix.
+    let setup = Instant::now();
+    let pki = Pki::create(&state.join("pki")).expect("test PKI");
+    let secrets = state.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let (prom_password, agent_password) = ("prometheus-secret", "pxe-monitor-secret");
+    std::fs::write(secrets.join("prometheus"), prom_password).unwrap();
+    std::fs::write(secrets.join("pxe-monitor"), format!("{agent_password}\n")).unwrap();
+    let am = Alertmanager::start(
+        &state.join("alertmanager"),
+        alertmanager::Options {
+            tls: Some(pki.clone()),
+            verify_client_certs: false,
+            users: vec![
+                ("prometheus".into(), prom_password.into()),
+                ("pxe-monitor".into(), agent_password.into()),
+            ],
+            route_prefix: Some("/alertmanager".into()),
+        },
+    )
+    .expect("alertmanager");
+    println!(
+        "Alertmanager: test PKI, web config and start-up took {:?} (ready {:?} after its start)",
+        setup.elapsed(),
+        am.startup
+    );
+    // The agent's file, as an operator writes it.
+    let agent_config = state.join("agent-alertmanager.yml");
+    std::fs::write(
+        &agent_config,
+        format!(
+            "basic_auth:\n  username: pxe-monitor\n  password_file: {}\n\
+             tls_config:\n  ca_file: {}\n",
+            secrets.join("pxe-monitor").display(),
+            pki.ca_cert.display()
+        ),
+    )
+    .unwrap();
     let listen = agent::free_port().unwrap();
-    let webhook = format!("http://{}", hook.addr);
-    let mut agent = Agent::start_with(
+    let agent_log = state.join("pxe-monitor.log");
+    let mut agent = Agent::start_logged(
         &bin,
         lab::SERVER_NS,
         lab::SERVER_IF,
         listen,
         &[
             "--alertmanager-url",
-            &webhook,
+            &am.url(),
+            "--alertmanager-config",
+            &agent_config.display().to_string(),
             // Two boots decide here, one of them failed: a spike.
             "--alert-min-sessions",
             "2",
             "--alert-failure-ratio",
             "0.5",
         ],
+        &agent_log,
     )
     .expect("pxe-monitor");
 
@@ -268,15 +231,35 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
         .collect();
     assert!(shortened >= 8, "every rule has a `for`");
     std::fs::write(prom_dir.join("alerts.yml"), rules).unwrap();
-    let mut prom = Prometheus::start(
-        &prom_dir,
-        &format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - alerts.yml\n\
-             scrape_configs:\n  - job_name: pxe-monitor\n    static_configs:\n      - targets: ['{listen}']\n"
-        ),
-    )
-    .expect("prometheus");
+    // The shipped rules routed to Alertmanager, as the README says:
+    // https, its CA, Prometheus's own user, the route prefix.
+    let config = format!(
+        "global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - alerts.yml
+alerting:
+  alertmanagers:
+    - scheme: https
+      path_prefix: /alertmanager
+      basic_auth:
+        username: prometheus
+        password_file: {password}
+      tls_config:
+        ca_file: {ca}
+      static_configs:
+        - targets: ['{am}']
+scrape_configs:
+  - job_name: pxe-monitor
+    static_configs:
+      - targets: ['{listen}']
+",
+        password = secrets.join("prometheus").display(),
+        ca = pki.ca_cert.display(),
+        am = am.addr,
+    );
+    let mut prom = Prometheus::start(&prom_dir, &config).expect("prometheus");
     let e55 = r#"pxe_boot_failures_total{job="pxe-monitor", code="PXE-E55"}"#;
     // From the first scrape the series exists, at 0: rate() and the alert
     // work from the first failure on.
@@ -366,36 +349,94 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
         "{description}"
     );
 
-    // 4. The agent's own alert, delivered to the webhook once, with the
-    // diagnosis of the failed boot.
-    let posts = wait_for(Duration::from_secs(30), "the webhook alert", || {
-        let posts = hook.posts();
-        if posts.is_empty() {
-            Err("nothing posted".into())
-        } else {
-            Ok(posts)
-        }
-    });
-    // Any further post would be a repeat: give it a moment to show up.
-    thread::sleep(Duration::from_secs(2));
-    let posts = if hook.posts().len() > posts.len() {
-        hook.posts()
-    } else {
-        posts
+    // 4. In Alertmanager: Prometheus's page with the fix, and the agent's
+    // own alert with the diagnosis of the failed boot, delivered over https
+    // with basic auth; nothing else.
+    let waited = Instant::now();
+    let in_am = wait_for(
+        Duration::from_secs(30),
+        "both alerts in Alertmanager",
+        || {
+            let alerts = am.alerts().map_err(|e| format!("{e:#}"))?;
+            let has = |name: &str| alerts.iter().any(|a| a["labels"]["alertname"] == name);
+            if has("PxeProxyDhcpNotAnswering") && has("PxeBootFailureSpike") {
+                Ok(alerts)
+            } else {
+                Err(format!("{alerts:?}"))
+            }
+        },
+    );
+    println!(
+        "both alerts in Alertmanager {:?} after PxeProxyDhcpNotAnswering fired in Prometheus \
+         (the agent's fires once both boots are decided)",
+        waited.elapsed()
+    );
+    let mut names: Vec<&str> = in_am
+        .iter()
+        .filter_map(|a| a["labels"]["alertname"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["PxeBootFailureSpike", "PxeProxyDhcpNotAnswering"],
+        "{in_am:?}"
+    );
+    let named = |name: &str| {
+        in_am
+            .iter()
+            .find(|a| a["labels"]["alertname"] == name)
+            .unwrap()
     };
-    assert_eq!(posts.len(), 1, "one notification: {posts:?}");
-    let (path, body) = &posts[0];
-    assert_eq!(path, "/api/v2/alerts");
-    let sent: Value = serde_json::from_str(body).expect("JSON alerts");
-    let a = &sent[0];
-    assert_eq!(a["labels"]["alertname"], "PxeBootFailureSpike");
-    assert_eq!(a["labels"]["code"], "PXE-E55");
-    assert_eq!(a["labels"]["server"], lab::SERVER_IP);
-    assert_eq!(a["labels"]["interface"], lab::SERVER_IF);
-    let d = a["annotations"]["description"].as_str().unwrap();
+    let page = named("PxeProxyDhcpNotAnswering");
+    assert_eq!(page["status"]["state"], "active", "{page}");
+    assert_eq!(page["labels"]["code"], "PXE-E55");
+    let d = page["annotations"]["description"].as_str().unwrap();
+    assert!(
+        d.contains("KB 259670") && d.contains("remove options 60, 66 and 67"),
+        "{d}"
+    );
+    let spike = named("PxeBootFailureSpike");
+    assert_eq!(spike["status"]["state"], "active", "{spike}");
+    assert_eq!(spike["labels"]["code"], "PXE-E55");
+    assert_eq!(spike["labels"]["server"], lab::SERVER_IP);
+    assert_eq!(spike["labels"]["interface"], lab::SERVER_IF);
+    let d = spike["annotations"]["description"].as_str().unwrap();
     assert!(d.contains("KB 259670") && d.contains("4011"), "{d}");
+    // Prometheus got through on every try; the agent said it delivered,
+    // and never wrote its password.
+    let notifier = scrape::parse(&scrape::get(prom.addr, "/metrics").unwrap());
+    assert!(scrape::sum(&notifier, "prometheus_notifications_sent_total", &[]) >= 1);
+    assert_eq!(
+        scrape::sum(&notifier, "prometheus_notifications_errors_total", &[]),
+        0
+    );
+    let log = std::fs::read_to_string(&agent_log).unwrap();
+    assert!(log.contains("alert delivered to Alertmanager"), "{log}");
+    assert!(!log.contains("not delivered"), "{log}");
+    assert!(!log.contains(agent_password), "{log}");
+    let m = agent.metrics().expect("scrape /metrics");
+    assert!(scrape::sum(&m, "pxe_alert_notifications_sent_total", &[]) >= 1);
+    assert_eq!(
+        scrape::sum(&m, "pxe_alert_notifications_errors_total", &[]),
+        0
+    );
 
-    // 5. Every dashboard panel's query, as Grafana would send it.
+    // 5. Every dashboard panel's query, as Grafana would send it, once
+    // Prometheus has scraped both boots' verdicts (machine A's may be
+    // decided after machine B's, when its session times out).
+    let decided = r#"sum(pxe_sessions_total{job="pxe-monitor", outcome=~"booted|failed"})"#;
+    wait_for(
+        Duration::from_secs(30),
+        "both verdicts in Prometheus",
+        || {
+            let v = values(&prom.query(decided).map_err(|e| e.to_string())?);
+            if v == [2.0] {
+                Ok(())
+            } else {
+                Err(format!("{v:?}"))
+            }
+        },
+    );
     let mut report = Vec::new();
     // As Grafana sends them for this agent.
     let instance = regex_escape(&listen.to_string());
@@ -516,12 +557,17 @@ fn kb259670_change_pages_once_with_the_fix_and_every_panel_has_data() {
 
     // Everything stops and nothing is left behind.
     let prom_pid = prom.pid().unwrap();
+    let am_pid = am.pid().unwrap();
     prom.stop();
+    drop(am);
     assert!(agent.stop().unwrap().success());
     let pids = lab.pids();
     assert!(pids.iter().any(|(role, _)| *role == "dhcpd"), "{pids:?}");
     lab.down().expect("lab down");
-    for (role, pid) in pids.into_iter().chain([("prometheus", prom_pid)]) {
+    for (role, pid) in pids
+        .into_iter()
+        .chain([("prometheus", prom_pid), ("alertmanager", am_pid)])
+    {
         assert!(
             !std::path::Path::new(&format!("/proc/{pid}")).exists(),
             "{role} (pid {pid}) left behind"

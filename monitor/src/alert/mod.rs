@@ -1,9 +1,15 @@
 //! Alerts raised by the agent itself: the failure-spike detector (the share
 //! of failed boots over a sliding window, once enough boots were decided in
-//! it; pure logic, time passed in) and, in `webhook`, its delivery to an
-//! Alertmanager.
+//! it; pure logic, time passed in), and its delivery to an Alertmanager:
+//! `body` (the alert as the v2 API takes it), `config` (the URL and the
+//! `--alertmanager-config` file, checked at start-up), `tls` (the rustls
+//! configuration they make) and `deliver` (the HTTP client and the task
+//! that sends, re-sends and retries).
 
-pub mod webhook;
+pub mod body;
+pub mod config;
+pub mod deliver;
+pub mod tls;
 
 use std::collections::VecDeque;
 

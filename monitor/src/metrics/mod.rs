@@ -1,8 +1,9 @@
 //! Prometheus metrics: the kernel's counters read at scrape time
 //! (`kernel`), the session layer's (`sessions`), the per-server ones with a
-//! bounded label (`servers`), and the agent's own (build, what is
-//! attached).
+//! bounded label (`servers`), the alert delivery's (`alerts`), and the
+//! agent's own (build, what is attached).
 
+pub mod alerts;
 pub mod kernel;
 pub mod servers;
 pub mod sessions;
