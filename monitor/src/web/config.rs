@@ -148,7 +148,7 @@ struct FileFormat {
     tls_server_config: Option<TlsFormat>,
     http_server_config: Option<HttpFormat>,
     basic_auth_users: Option<BTreeMap<String, String>>,
-    rate_limit: Option<serde_norway::Value>,
+    rate_limit: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize, Default)]
@@ -164,9 +164,9 @@ struct TlsFormat {
     min_version: Option<TlsVersion>,
     max_version: Option<TlsVersion>,
     prefer_server_cipher_suites: Option<bool>,
-    cipher_suites: Option<serde_norway::Value>,
-    curve_preferences: Option<serde_norway::Value>,
-    client_allowed_sans: Option<serde_norway::Value>,
+    cipher_suites: Option<serde::de::IgnoredAny>,
+    curve_preferences: Option<serde::de::IgnoredAny>,
+    client_allowed_sans: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize, Default)]
@@ -192,7 +192,7 @@ impl WebConfig {
         let file: FileFormat = if text.trim().is_empty() {
             FileFormat::default()
         } else {
-            serde_norway::from_str::<Option<FileFormat>>(text)
+            serde_saphyr::from_str::<Option<FileFormat>>(text)
                 .map_err(|e| Error::Syntax {
                     path: path.to_owned(),
                     message: e.to_string(),
