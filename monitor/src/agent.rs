@@ -16,7 +16,7 @@ use crate::{
     kernel::{AttachOptions, MapSizes, Probe, Probes, ring},
     live, metrics,
     metrics::{kernel::KernelCollector, sessions::SessionMetrics},
-    netns,
+    netns, privilege,
     recent::Recent,
     session::{Timeouts, Tracker},
 };
@@ -29,6 +29,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         .map(webhook::Target::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--alertmanager-url: {e}"))?;
+    let run_as = privilege::RunAs::resolve(args.user.as_deref())?;
     let sizes = MapSizes {
         ring_bytes: args.ring_buffer_bytes,
         pxe_xids: args.max_pxe_transactions,
@@ -91,6 +92,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // The last privileged step (a port below 1024 needs privilege), then the
+    // drop, before any thread starts. On failure the probes drop: detached.
+    let listener = rt.block_on(http::bind(args.listen))?;
+    privilege::drop_privileges(
+        &run_as,
+        &privilege::needed_after_attach(&probes.attachments()),
+    )?;
     rt.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::channel(live::EVENT_QUEUE);
         let webhook = webhook_target.map(|target| {
@@ -132,7 +140,6 @@ pub fn run(args: RunArgs) -> Result<()> {
             .into_iter()
             .map(|l| tokio::spawn(crate::kernel::log::forward(l)))
             .collect();
-        let listener = http::bind(args.listen).await?;
         info!(listen = %listener.local_addr()?, "serving /metrics, /healthz and /api/sessions");
         let app = http::router(http::AppState {
             registry: Arc::new(registry),

@@ -8,7 +8,8 @@
 //! - the sinks: `metrics`, `report` (JSON, text, log lines), `recent` and
 //!   `http`, `alert`;
 //! - the drivers `live` and `replay` run the same tracker; `agent` wires the
-//!   live one up; `cli` holds the flags.
+//!   live one up (and has `privilege` drop what it no longer needs once
+//!   attached); `cli` holds the flags.
 
 pub mod agent;
 pub mod alert;
@@ -23,6 +24,7 @@ pub mod kernel;
 pub mod live;
 pub mod metrics;
 pub mod netns;
+pub mod privilege;
 pub mod recent;
 pub mod replay;
 pub mod report;
