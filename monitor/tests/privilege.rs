@@ -206,12 +206,10 @@ fn started_as_root_it_runs_unprivileged_and_still_counts_judges_and_detaches() {
     // binds it before it drops privileges.
     let listen = (600..1024)
         .find_map(|port| {
-            Some(
-                TcpListener::bind(("127.0.0.1", port))
-                    .ok()?
-                    .local_addr()
-                    .ok()?,
-            )
+            TcpListener::bind(("127.0.0.1", port))
+                .ok()?
+                .local_addr()
+                .ok()
         })
         .expect("a free port below 1024");
     // The default user: the dedicated one where it exists, else nobody.
