@@ -11,68 +11,15 @@
 //! Needs root; sends only on INTERFACE inside NETNS.
 
 use std::{
-    ffi::CString,
     io::{self, Write as _},
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result, bail};
-use monitor::{netns, testing::planted};
-
-/// An AF_PACKET socket bound to one interface, for writing whole frames.
-struct Wire(OwnedFd);
-
-impl Wire {
-    fn open(interface: &str) -> Result<Wire> {
-        let name = CString::new(interface)?;
-        // SAFETY: `name` is NUL-terminated and lives across the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            bail!("no interface {interface}");
-        }
-        // SAFETY: socket() has no memory preconditions; the fd is owned below.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error()).context("AF_PACKET socket (needs root)");
-        }
-        // SAFETY: a new descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: all-zero is a valid sockaddr_ll.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_ifindex = ifindex as i32;
-        // SAFETY: `addr` is a valid sockaddr_ll of the length passed.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&raw const addr).cast(),
-                size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error()).context("binding the AF_PACKET socket");
-        }
-        Ok(Wire(fd))
-    }
-
-    /// Writes one frame, waiting while the device queue is full.
-    fn send(&self, frame: &[u8]) -> Result<()> {
-        loop {
-            // SAFETY: `frame` is readable for its length.
-            let n =
-                unsafe { libc::send(self.0.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-            if n >= 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ENOBUFS) && e.kind() != io::ErrorKind::WouldBlock {
-                return Err(e).context("sending a frame");
-            }
-            std::thread::yield_now();
-        }
-    }
-}
+use monitor::{
+    netns,
+    testing::{planted, wire::Wire},
+};
 
 fn write_expected(path: &str, clients: &[planted::Client]) -> Result<()> {
     let mut out = io::BufWriter::new(std::fs::File::create(path)?);
@@ -96,7 +43,7 @@ fn main() -> Result<()> {
     let n: u64 = n.parse().context("N")?;
     let m: u64 = m.parse().context("M")?;
     let (sent, took) = netns::in_netns(ns, || -> Result<(u64, Duration)> {
-        let wire = Wire::open(interface)?;
+        let wire = Wire::open(interface).context("AF_PACKET socket (needs root)")?;
         match kind.as_str() {
             // N clients over M seconds, each frame at its time.
             "storm" => {
@@ -108,7 +55,7 @@ fn main() -> Result<()> {
                     while start.elapsed() < due {
                         std::hint::spin_loop();
                     }
-                    wire.send(f)?;
+                    wire.send(f).context("sending a frame")?;
                 }
                 Ok((frames.len() as u64, start.elapsed()))
             }
@@ -123,14 +70,15 @@ fn main() -> Result<()> {
                 let start = Instant::now();
                 let mut sent = 0;
                 for i in 0..n {
-                    wire.send(&planted::forged_discover(i))?;
+                    wire.send(&planted::forged_discover(i))
+                        .context("sending a frame")?;
                     sent += 1;
                     if every > 0
                         && i % every == every - 1
                         && let Some(c) = real.get((i / every) as usize)
                     {
                         for (_, f) in &c.frames {
-                            wire.send(f)?;
+                            wire.send(f).context("sending a frame")?;
                             sent += 1;
                         }
                     }

@@ -21,7 +21,7 @@ use crate::{
     kernel::{AttachOptions, MapSizes, Probe, Probes, ring},
     live, metrics,
     metrics::{alerts::DeliveryMetrics, kernel::KernelCollector, sessions::SessionMetrics},
-    netns, page,
+    netns, page, privilege,
     recent::Recent,
     session::{Timeouts, Tracker},
     web,
@@ -43,6 +43,21 @@ pub fn run(args: RunArgs) -> Result<()> {
         .transpose()
         .context("--web.config.file")?
         .map(Arc::new);
+    let run_as = privilege::RunAs::resolve(args.user.as_deref())?;
+    for file in web
+        .as_ref()
+        .map(|w| w.files())
+        .iter()
+        .flat_map(|f| run_as.unreadable(f))
+    {
+        warn!(
+            file = %file.display(),
+            user = %run_as.account().name,
+            "--web.config.file: this file is read again when it changes (a renewed certificate), \
+             but the user pxe-monitor runs as after attaching cannot read it: a change will not be \
+             taken until a restart (make it readable by that user, e.g. its group and mode 0640)"
+        );
+    }
     let sizes = MapSizes {
         ring_bytes: args.ring_buffer_bytes,
         pxe_xids: args.max_pxe_transactions,
@@ -113,6 +128,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // The last privileged step (a port below 1024 needs privilege), then the
+    // drop, before any thread starts. On failure the probes drop: detached.
+    let listener = rt.block_on(http::bind(args.listen))?;
+    privilege::drop_privileges(
+        &run_as,
+        &privilege::needed_after_attach(&probes.attachments()),
+    )?;
     rt.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::channel(live::EVENT_QUEUE);
         let alertmanager = alertmanager.map(|(client, metrics)| {
@@ -161,7 +183,6 @@ pub fn run(args: RunArgs) -> Result<()> {
             .into_iter()
             .map(|l| tokio::spawn(crate::kernel::log::forward(l)))
             .collect();
-        let listener = http::bind(args.listen).await?;
         let tls = web.as_ref().is_some_and(|w| w.tls());
         info!(listen = %listener.local_addr()?, tls, "serving /metrics, /healthz and /api/sessions");
         let app = http::router(http::AppState {

@@ -229,6 +229,13 @@ pub struct RunArgs {
     /// server itself does not see its own replies).
     #[arg(long)]
     pub no_egress: bool,
+    /// The user to run as once attached (a name or a numeric uid; its
+    /// primary group, no supplementary groups). Started as root, the default
+    /// is `pxe-monitor` if that user exists, else `nobody`; `root` keeps
+    /// uid 0 (to debug). Every capability the attachments do not need is
+    /// dropped in any case.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
 }
 
 /// The web ports followed beyond 80 and 8080 (HTTP) and 443 (HTTPS):

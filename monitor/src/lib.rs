@@ -9,7 +9,8 @@
 //!   `page` (the landing page) and `http` (the routes, behind `web`: TLS
 //!   and basic auth), `alert`;
 //! - the drivers `live` and `replay` run the same tracker; `agent` wires the
-//!   live one up; `cli` holds the flags.
+//!   live one up (and has `privilege` drop what it no longer needs once
+//!   attached); `cli` holds the flags.
 
 pub mod agent;
 pub mod alert;
@@ -25,6 +26,7 @@ pub mod live;
 pub mod metrics;
 pub mod netns;
 pub mod page;
+pub mod privilege;
 pub mod recent;
 pub mod replay;
 pub mod report;

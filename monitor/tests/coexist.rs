@@ -7,100 +7,18 @@
 //!
 //! Needs root (skipped without, failing instead when CI=true).
 
+mod common;
+
 use std::{
-    net::{SocketAddr, TcpListener, UdpSocket},
+    net::SocketAddr,
     process::{Child, Command, Output, Stdio},
     thread,
     time::{Duration, Instant},
 };
 
-use aya::programs::{SchedClassifier, TcAttachType, Xdp, XdpMode};
+use aya::programs::{Xdp, XdpMode};
+use common::veth::{Pair, RX_IF, eventually, free_port, get};
 use monitor::{kernel, netns, testing};
-
-/// Two namespaces joined by a veth: the sender's `tx0` and the watched `rx0`.
-struct Pair {
-    tx: String,
-    rx: String,
-}
-
-const RX_IF: &str = "rx0";
-const TX_IP: &str = "10.98.0.1";
-const RX_IP: &str = "10.98.0.2";
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("running ip");
-    assert!(out.status.success(), "ip {args:?}: {out:?}");
-}
-
-impl Pair {
-    fn new(tag: &str) -> Pair {
-        let id = std::process::id();
-        let p = Pair {
-            tx: format!("pxmon-{tag}-tx-{id}"),
-            rx: format!("pxmon-{tag}-rx-{id}"),
-        };
-        ip(&["netns", "add", &p.tx]);
-        ip(&["netns", "add", &p.rx]);
-        ip(&[
-            "-n", &p.tx, "link", "add", "tx0", "type", "veth", "peer", "name", RX_IF, "netns",
-            &p.rx,
-        ]);
-        ip(&[
-            "-n",
-            &p.tx,
-            "addr",
-            "add",
-            &format!("{TX_IP}/24"),
-            "dev",
-            "tx0",
-        ]);
-        ip(&[
-            "-n",
-            &p.rx,
-            "addr",
-            "add",
-            &format!("{RX_IP}/24"),
-            "dev",
-            RX_IF,
-        ]);
-        ip(&["-n", &p.tx, "link", "set", "tx0", "up"]);
-        ip(&["-n", &p.rx, "link", "set", RX_IF, "up"]);
-        p
-    }
-
-    /// A PXE client's DISCOVER from the sender to the watched side.
-    fn send_discover(&self, xid: u32) {
-        let tx = self.tx.clone();
-        thread::spawn(move || {
-            netns::in_netns(&tx, || {
-                let vendor: &[u8] = b"PXEClient:Arch:00000:UNDI:002001";
-                let mac = [2, 0, 0x98, 0, 0, 1];
-                let d =
-                    monitor::testing::frames::dhcp(1, 1, xid, mac, [0; 4], [0; 4], &[(60, vendor)]);
-                let s = UdpSocket::bind(format!("{TX_IP}:68")).unwrap();
-                s.send_to(&d, format!("{RX_IP}:67")).unwrap();
-            })
-            .unwrap();
-        })
-        .join()
-        .unwrap();
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in [&self.tx, &self.rx] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// `pxe-monitor run` on the watched side, killed on drop.
 struct Agent {
@@ -166,58 +84,6 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn get(addr: SocketAddr, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
-}
-
-/// Waits until `cond` holds, for up to 5 s.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond() {
-        assert!(Instant::now() < deadline, "{what}");
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Names of the programs attached to the watched interface: TCX ingress
-/// and egress, and XDP (from `ip -j link`).
-fn attached(p: &Pair) -> Vec<String> {
-    let mut names = netns::in_netns(&p.rx, || {
-        let mut names = Vec::new();
-        for t in [TcAttachType::Ingress, TcAttachType::Egress] {
-            if let Ok((_, progs)) = SchedClassifier::query_tcx(RX_IF, t) {
-                names.extend(
-                    progs
-                        .iter()
-                        .filter_map(|p| p.name_as_str().map(str::to_owned)),
-                );
-            }
-        }
-        names
-    })
-    .unwrap();
-    let out = Command::new("ip")
-        .args(["-n", &p.rx, "-j", "-d", "link", "show", RX_IF])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    if let Some(name) = v[0]["xdp"]["prog"]["name"].as_str() {
-        names.push(name.to_owned());
-    }
-    names
 }
 
 #[test]
@@ -294,10 +160,10 @@ fn a_second_monitor_fails_and_kill_9_leaves_nothing_attached() {
     eventually("the first monitor counts", || first.discovers() == 1.0);
     let ours = |names: &[String]| names.iter().filter(|n| n.starts_with("pxe_")).count();
     assert_eq!(
-        ours(&attached(&p)),
+        ours(&p.attached()),
         2,
         "tc ingress and egress: {:?}",
-        attached(&p)
+        p.attached()
     );
 
     // kill -9: the links die with the process.
@@ -305,7 +171,7 @@ fn a_second_monitor_fails_and_kill_9_leaves_nothing_attached() {
     unsafe { libc::kill(first.child.id() as i32, libc::SIGKILL) };
     first.child.wait().unwrap();
     eventually("nothing of ours stays attached after kill -9", || {
-        ours(&attached(&p)) == 0
+        ours(&p.attached()) == 0
     });
     let again = Agent::start(&p, &[]);
     p.send_discover(3);

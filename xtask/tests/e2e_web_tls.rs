@@ -63,6 +63,16 @@ impl Drop for Netns {
     }
 }
 
+/// Puts a certificate or key where the web config names it, readable by
+/// the unprivileged user the agent runs as after attaching (as an operator
+/// would: the agent reads them again when they change). A throw-away PKI:
+/// world-readable here; in real use, the user's group and mode 0640.
+fn install(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::copy(from, to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
 /// What curl got: its exit code, the HTTP status ("000": no answer), the
 /// HTTP version, the `WWW-Authenticate` header and the body.
 #[derive(Debug)]
@@ -197,8 +207,8 @@ fn prometheus_scrapes_over_tls_with_a_password_and_a_client_certificate() {
     let renewed = Pki::create(&state.join("pki-renewed")).expect("second PKI");
     let web = state.join("web");
     std::fs::create_dir_all(&web).unwrap();
-    std::fs::copy(&pki.server_cert, web.join("server.crt")).unwrap();
-    std::fs::copy(&pki.server_key, web.join("server.key")).unwrap();
+    install(&pki.server_cert, &web.join("server.crt"));
+    install(&pki.server_key, &web.join("server.key"));
     let hash = pki::bcrypt_hash(PASSWORD).unwrap();
     let web_file = web.join("web.yml");
     std::fs::write(&web_file, web_config(Some(&pki.ca_cert), &hash)).unwrap();
@@ -326,8 +336,8 @@ fn prometheus_scrapes_over_tls_with_a_password_and_a_client_certificate() {
 
     // The certificate is renewed (another CA here, so that the change is
     // seen) and client certificates dropped, the agent running.
-    std::fs::copy(&renewed.server_key, web.join("server.key")).unwrap();
-    std::fs::copy(&renewed.server_cert, web.join("server.crt")).unwrap();
+    install(&renewed.server_key, &web.join("server.key"));
+    install(&renewed.server_cert, &web.join("server.crt"));
     std::fs::write(&web_file, web_config(None, &hash)).unwrap();
     let renewed_ca = renewed.ca_cert.to_str().unwrap();
     let ok = curl(&["--cacert", renewed_ca, "-u", &right], &url);
@@ -386,6 +396,9 @@ fn prometheus_scrapes_over_tls_with_a_password_and_a_client_certificate() {
     assert_eq!(still.status, "200", "{still:?}");
     let log = std::fs::read_to_string(state.join("agent.log")).unwrap();
     assert!(log.contains("turning it off needs a restart"), "{log}");
+    // The files were readable by the user it runs as after attaching.
+    assert!(log.contains("privileges dropped"), "{log}");
+    assert!(!log.contains("cannot read it"), "{log}");
 
     assert!(agent.stop().unwrap().success(), "pxe-monitor exit status");
     assert!(

@@ -1,6 +1,7 @@
 //! Support for the project's own tests and benchmarks: where the shared
 //! fixtures are, the skip-or-fail policy for tests that need them or need
-//! root, and (`frames`) hand-built frames and captures.
+//! root, (`frames`, `planted`) hand-built frames and captures, and
+//! (`wire`) writing frames onto an interface.
 //!
 //! Outside CI a test whose prerequisite is missing says so on stderr and
 //! passes as skipped; with `CI=true` the same situation fails the test.
@@ -8,6 +9,7 @@
 
 pub mod frames;
 pub mod planted;
+pub mod wire;
 
 use std::path::PathBuf;
 

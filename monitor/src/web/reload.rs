@@ -111,6 +111,11 @@ impl WebState {
         })
     }
 
+    /// The files it watches: the configuration file and those it names.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.lock().seen.iter().map(|(p, _)| p.clone()).collect()
+    }
+
     /// Whether TLS is on (fixed for the process's life).
     pub fn tls(&self) -> bool {
         self.lock().current.tls.is_some()

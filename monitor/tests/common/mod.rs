@@ -28,6 +28,8 @@
 //! `truncated_bootp`.
 #![allow(dead_code, reason = "each test binary uses part of this module")]
 
+pub mod veth;
+
 use std::path::{Path, PathBuf};
 
 use monitor::{capture, counters::Counters};
