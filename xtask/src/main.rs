@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | lab up|down|scenario | demo | test | e2e | bench`.
+//! Project tasks: `cargo xtask setup | lab up|down|scenario | demo | test | e2e | bench | package`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -50,6 +50,13 @@ enum Cmd {
         /// List the scenarios and exit.
         #[arg(long)]
         list: bool,
+    },
+    /// The Debian package: release build, man pages and completions, then
+    /// the .deb with cargo-deb (target/debian/); prints its path.
+    Package {
+        /// Debian revision (default 1: version 0.1.0-1).
+        #[arg(long, value_name = "N")]
+        revision: Option<String>,
     },
     /// Benchmarks (root; needs ../shared/fixtures).
     Bench {
@@ -122,6 +129,7 @@ fn main() -> Result<()> {
         }),
         Cmd::Demo { duration } => demo::run(duration),
         Cmd::Test => test::run(),
+        Cmd::Package { revision } => xtask::package::run(revision.as_deref()),
         Cmd::E2e { list: true, .. } => {
             for s in xtask::e2e::SCENARIOS {
                 println!("{:<26} {}", s.name, s.about);
