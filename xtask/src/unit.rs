@@ -331,10 +331,12 @@ pub fn parse_syscall_groups(text: &str) -> BTreeMap<String, Vec<String>> {
         if line.starts_with('@') {
             current = Some(line.trim().to_owned());
             groups.entry(line.trim().to_owned()).or_default();
-        } else if let (Some(g), item) = (&current, line.trim()) {
-            if !item.is_empty() && !item.starts_with('#') && line.starts_with(' ') {
-                groups.entry(g.clone()).or_default().push(item.to_owned());
-            }
+        } else if let (Some(g), item) = (&current, line.trim())
+            && !item.is_empty()
+            && !item.starts_with('#')
+            && line.starts_with(' ')
+        {
+            groups.entry(g.clone()).or_default().push(item.to_owned());
         }
     }
     groups
