@@ -57,6 +57,12 @@ enum Cmd {
         /// Debian revision (default 1: version 0.1.0-1).
         #[arg(long, value_name = "N")]
         revision: Option<String>,
+        /// Also check it under a real systemd: a Debian 12 tree
+        /// (debootstrap, kept in target/package-boot) booted with
+        /// systemd-nspawn; install, run, upgrade, unconfigured start, purge
+        /// (root; apt-get install debootstrap systemd-container).
+        #[arg(long)]
+        boot: bool,
     },
     /// Benchmarks (root; needs ../shared/fixtures).
     Bench {
@@ -129,7 +135,7 @@ fn main() -> Result<()> {
         }),
         Cmd::Demo { duration } => demo::run(duration),
         Cmd::Test => test::run(),
-        Cmd::Package { revision } => xtask::package::run(revision.as_deref()),
+        Cmd::Package { revision, boot } => xtask::package::run(revision.as_deref(), boot),
         Cmd::E2e { list: true, .. } => {
             for s in xtask::e2e::SCENARIOS {
                 println!("{:<26} {}", s.name, s.about);

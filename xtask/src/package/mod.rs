@@ -15,6 +15,8 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::{agent, sys::run_cmd};
 
+mod boot;
+
 /// The cargo-deb version `cargo xtask setup` installs and this module is
 /// tested with.
 pub const CARGO_DEB_VERSION: &str = "3.8.0";
@@ -25,8 +27,18 @@ pub const CARGO_DEB_VERSION: &str = "3.8.0";
 const DOCS_DIR: &str = "release/packaging";
 
 /// `cargo xtask package`: [`build_release`], then [`deb`]; prints the path.
-pub fn run(revision: Option<&str>) -> Result<()> {
+/// With `boot`, the package and a second one of revision 2 then go through
+/// [`boot::run`] (real systemd in a container).
+pub fn run(revision: Option<&str>, boot: bool) -> Result<()> {
     build_release()?;
+    if boot {
+        let dir = boot::default_dir();
+        let first = deb_into(None, &dir.join("debs"))?;
+        let upgrade = deb_into(Some("2"), &dir.join("debs"))?;
+        let t = std::time::Instant::now();
+        boot::run(&first, &upgrade, &dir)?;
+        println!("boot: checked in {:.1} s", t.elapsed().as_secs_f64());
+    }
     let deb = deb(revision)?;
     println!("{}", deb.display());
     Ok(())
