@@ -300,6 +300,27 @@ impl From<IngressArg> for IngressHook {
     }
 }
 
+/// Said after clap's error when `run` has no `--interface`: which flag,
+/// and where the packaged service takes its flags from (it runs
+/// `pxe-monitor run $ARGS`, so an unconfigured install ends here).
+pub const INTERFACE_HINT: &str = "pxe-monitor run watches the interfaces named with --interface (repeatable), \
+e.g. `pxe-monitor run --interface eth0`. Installed from the Debian package, the pxe-monitor service takes its \
+flags from ARGS in /etc/default/pxe-monitor: set ARGS=\"--interface IF\" there, then `systemctl restart pxe-monitor`.";
+
+/// What to print after clap's error `e`, if anything: [`INTERFACE_HINT`]
+/// when the missing argument is `--interface`.
+pub fn usage_hint(e: &clap::Error) -> Option<&'static str> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::MissingRequiredArgument {
+        return None;
+    }
+    let missing_interface = matches!(
+        e.get(ContextKind::InvalidArg),
+        Some(ContextValue::Strings(args)) if args.iter().any(|a| a.starts_with("--interface"))
+    );
+    missing_interface.then_some(INTERFACE_HINT)
+}
+
 fn parse_ring_bytes(s: &str) -> Result<u32, String> {
     let limits = format!(
         "a power of two from 4096 to {} (256 MiB)",
@@ -334,6 +355,30 @@ mod tests {
             Ok(cli) => panic!("{flags:?} accepted: {cli:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn run_without_an_interface_names_the_flag_and_the_defaults_file() {
+        let e = Cli::try_parse_from(["pxe-monitor", "run"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let hint = usage_hint(&e).expect("a hint for the missing --interface");
+        assert!(
+            hint.contains("--interface") && hint.contains("/etc/default/pxe-monitor"),
+            "{hint}"
+        );
+        // Other errors get none.
+        let e = Cli::try_parse_from([
+            "pxe-monitor",
+            "run",
+            "--interface",
+            "eth0",
+            "--max-sessions",
+            "0",
+        ])
+        .unwrap_err();
+        assert_eq!(usage_hint(&e), None);
+        let e = Cli::try_parse_from(["pxe-monitor", "replay"]).unwrap_err();
+        assert_eq!(usage_hint(&e), None);
     }
 
     #[test]

@@ -7,12 +7,24 @@ use anyhow::{Context as _, Result};
 use clap::Parser as _;
 use monitor::{
     agent,
-    cli::{Cli, Command, Format, LogFormat, ReplayArgs},
+    cli::{self, Cli, Command, Format, LogFormat, ReplayArgs},
     kernel, replay, report,
 };
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap's message (or --help / --version), then what it cannot
+            // know; clap's exit code (2 for a bad command line, which the
+            // packaged unit does not restart on).
+            let _ = e.print();
+            if let Some(hint) = cli::usage_hint(&e) {
+                eprintln!("\n{hint}");
+            }
+            std::process::exit(e.exit_code());
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let log = tracing_subscriber::fmt()

@@ -6,9 +6,10 @@
 //! (process supervision, /proc) at the bottom, with `scrape`, `planted` and
 //! `pki` (a test CA and bcrypt hashes); `agent`, `prom` and
 //! `alertmanager` (pxe-monitor, Prometheus and Alertmanager as children) on
-//! them; `lab` on `sys`
-//! and `proc`; `e2e`, `demo` and `bench` above the lab; `test` runs it all,
-//! and `main.rs` is the command line. Nothing below calls up.
+//! them; `lab` on `sys` and `proc`; `e2e`, `demo` and `bench` above the lab;
+//! `package` (the Debian package) on `agent` and `sys`, and `unit` (a
+//! systemd unit's settings, applied without systemd) on `sys`; `test` runs
+//! it all, and `main.rs` is the command line. Nothing below calls up.
 
 pub mod agent;
 pub mod alertmanager;
@@ -16,6 +17,7 @@ pub mod bench;
 pub mod demo;
 pub mod e2e;
 pub mod lab;
+pub mod package;
 pub mod pki;
 pub mod planted;
 mod proc;
@@ -25,3 +27,4 @@ pub mod setup;
 pub mod sys;
 pub mod test;
 pub mod testing;
+pub mod unit;

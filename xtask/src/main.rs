@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | lab up|down|scenario | demo | test | e2e | bench`.
+//! Project tasks: `cargo xtask setup | lab up|down|scenario | demo | test | e2e | bench | package`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -52,6 +52,19 @@ enum Cmd {
         /// List the scenarios and exit.
         #[arg(long)]
         list: bool,
+    },
+    /// The Debian package: release build, man pages and completions, then
+    /// the .deb with cargo-deb (target/debian/); prints its path.
+    Package {
+        /// Debian revision (default 1: version 0.1.0-1).
+        #[arg(long, value_name = "N")]
+        revision: Option<String>,
+        /// Also check it under a real systemd: a Debian 12 tree
+        /// (debootstrap, kept in target/package-boot) booted with
+        /// systemd-nspawn; install, run, upgrade, unconfigured start, purge
+        /// (root; apt-get install debootstrap systemd-container).
+        #[arg(long)]
+        boot: bool,
     },
     /// Benchmarks (root; needs ../shared/fixtures).
     Bench {
@@ -124,6 +137,7 @@ fn main() -> Result<()> {
         }),
         Cmd::Demo { stay } => demo::run(stay),
         Cmd::Test => test::run(),
+        Cmd::Package { revision, boot } => xtask::package::run(revision.as_deref(), boot),
         Cmd::E2e { list: true, .. } => {
             for s in xtask::e2e::SCENARIOS {
                 println!("{:<26} {}", s.name, s.about);

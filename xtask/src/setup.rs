@@ -50,6 +50,13 @@ pub const PACKAGES: &[&str] = &[
     "openssl",
     // the landing page in a real browser (monitor/tests/page_browser.rs)
     "chromium",
+    // the Debian package's test (xtask/tests/package.rs): lintian, the unit
+    // checked and its user created (systemd-analyze, systemd-sysusers,
+    // deb-systemd-helper), its system calls measured (strace)
+    "lintian",
+    "systemd",
+    "init-system-helpers",
+    "strace",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
@@ -69,6 +76,7 @@ pub fn run() -> Result<()> {
     nightly().context("setup step 'nightly toolchain + rust-src' failed")?;
     bpf_linker().context("setup step 'bpf-linker' failed")?;
     cargo_fuzz().context("setup step 'cargo-fuzz' failed")?;
+    cargo_deb().context("setup step 'cargo-deb' failed")?;
     println!("setup: done");
     Ok(())
 }
@@ -274,6 +282,26 @@ fn cargo_fuzz() -> Result<()> {
     println!("  installing cargo-fuzz (about 25 s)");
     run_cmd(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
         .context("cargo install cargo-fuzz (is crates.io reachable?)")
+}
+
+/// cargo-deb, pinned: the package's maintainer scripts are its output.
+fn cargo_deb() -> Result<()> {
+    use crate::package::{CARGO_DEB_VERSION, cargo_deb_version};
+    step("cargo-deb");
+    if let Some(v) = cargo_deb_version().filter(|v| v.ends_with(CARGO_DEB_VERSION)) {
+        println!("  {v}");
+        return Ok(());
+    }
+    println!("  installing cargo-deb {CARGO_DEB_VERSION} (about a minute)");
+    run_cmd(Command::new("cargo").args([
+        "install",
+        "cargo-deb",
+        "--version",
+        CARGO_DEB_VERSION,
+        "--locked",
+        "--force",
+    ]))
+    .context("cargo install cargo-deb (is crates.io reachable?)")
 }
 
 fn run_cmd(cmd: &mut Command) -> Result<()> {

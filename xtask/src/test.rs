@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{agent, setup};
+use crate::{agent, package, setup};
 
 struct Phase {
     name: &'static str,
@@ -81,6 +81,17 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
             "--all-targets",
         ]))?;
         bin.set(agent::build_monitor()?).ok();
+        Ok(())
+    })?;
+    // The Debian package (release build; the upgrade's package is the same
+    // build with a higher revision), installed by xtask/tests/package.rs.
+    let debs = std::cell::OnceCell::new();
+    phase(phases, "package: release build and .debs", || {
+        package::build_release()?;
+        let dir = agent::target_dir().join("package-test");
+        let first = package::deb_into(None, &dir)?;
+        let upgrade = package::deb_into(Some("2"), &dir)?;
+        debs.set((first, upgrade)).ok();
         Ok(())
     })?;
     phase(phases, "clippy (host crates)", || {
@@ -163,6 +174,9 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
             "PXE_MONITOR_BIN",
             bin.get().context("pxe-monitor was not built")?,
         );
+        let (deb, upgrade) = debs.get().context("the packages were not built")?;
+        c.env("PXE_MONITOR_DEB", deb)
+            .env("PXE_MONITOR_DEB_UPGRADE", upgrade);
         check(c)
     })?;
     phase(phases, "e2e matrix: live, BIOS and UEFI", || {
