@@ -181,7 +181,7 @@ pub fn build_sender(release: bool) -> Result<PathBuf> {
 }
 
 /// Where cargo puts what it builds.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }

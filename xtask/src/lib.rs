@@ -5,15 +5,19 @@
 //! The modules depend one way: `sys` (commands, `ip`, `sysctl`) and `proc`
 //! (process supervision, /proc) at the bottom, with `scrape`, `planted` and
 //! `pki` (a test CA and bcrypt hashes); `agent` and
-//! `prom` (pxe-monitor and Prometheus as children) on them; `lab` on `sys`
-//! and `proc`; `e2e`, `demo` and `bench` above the lab; `test` runs it all,
+//! `prom` (pxe-monitor and Prometheus as children) on them; `container`
+//! (the static binary and the image) and `manifests` (the Kubernetes
+//! manifests and their schema validator) on `agent` and `sys`; `lab` on
+//! `sys` and `proc`; `e2e`, `demo` and `bench` above the lab; `test` runs it all,
 //! and `main.rs` is the command line. Nothing below calls up.
 
 pub mod agent;
 pub mod bench;
+pub mod container;
 pub mod demo;
 pub mod e2e;
 pub mod lab;
+pub mod manifests;
 pub mod pki;
 pub mod planted;
 mod proc;

@@ -49,6 +49,14 @@ pub const PACKAGES: &[&str] = &[
     "openssl",
     // the landing page in a real browser (monitor/tests/page_browser.rs)
     "chromium",
+    // the container image (xtask::container) and its test: podman builds
+    // it FROM scratch; runc runs it (crun 1.8 refuses a host with cgroup v1
+    // and v2 mounted side by side); musl-gcc for any C in the static build;
+    // the venv of the manifests' schema validator (xtask::manifests)
+    "podman",
+    "runc",
+    "musl-tools",
+    "python3-venv",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
@@ -68,6 +76,8 @@ pub fn run() -> Result<()> {
     nightly().context("setup step 'nightly toolchain + rust-src' failed")?;
     bpf_linker().context("setup step 'bpf-linker' failed")?;
     cargo_fuzz().context("setup step 'cargo-fuzz' failed")?;
+    musl_target().context("setup step 'Rust target for the static binary' failed")?;
+    kubernetes_validate().context("setup step 'kubernetes-validate' failed")?;
     println!("setup: done");
     Ok(())
 }
@@ -270,6 +280,41 @@ fn cargo_fuzz() -> Result<()> {
     println!("  installing cargo-fuzz (about 25 s)");
     run_cmd(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
         .context("cargo install cargo-fuzz (is crates.io reachable?)")
+}
+
+fn musl_target() -> Result<()> {
+    let target = crate::container::MUSL_TARGET;
+    step(&format!(
+        "Rust target {target} (the container's static binary)"
+    ));
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == target)
+    {
+        println!("  already installed");
+        return Ok(());
+    }
+    println!("  adding {target}");
+    run_cmd(Command::new("rustup").args(["target", "add", target]))
+        .context("rustup target add (is the rustup mirror reachable?)")
+}
+
+fn kubernetes_validate() -> Result<()> {
+    use crate::manifests;
+    step("kubernetes-validate (the manifests' schemas)");
+    if let Some(v) = manifests::validator_installed() {
+        println!("  {v} in {}", manifests::validator().display());
+        return Ok(());
+    }
+    println!(
+        "  installing kubernetes-validate {} from PyPI into a venv (about 25 s)",
+        manifests::VALIDATOR_VERSION
+    );
+    manifests::install_validator()
 }
 
 fn run_cmd(cmd: &mut Command) -> Result<()> {

@@ -83,6 +83,14 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
         bin.set(agent::build_monitor()?).ok();
         Ok(())
     })?;
+    let image = std::cell::OnceCell::new();
+    phase(phases, "container image (static, podman)", || {
+        let bin = crate::container::build_static(crate::container::Profile::Dev)?;
+        let tag = crate::container::image_tag();
+        crate::container::build_image(&bin, &tag)?;
+        image.set(tag).ok();
+        Ok(())
+    })?;
     phase(phases, "clippy (host crates)", || {
         check(cargo(&[
             "clippy",
@@ -162,6 +170,10 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
         c.env(
             "PXE_MONITOR_BIN",
             bin.get().context("pxe-monitor was not built")?,
+        );
+        c.env(
+            "PXE_MONITOR_IMAGE",
+            image.get().context("the container image was not built")?,
         );
         check(c)
     })?;
