@@ -3,7 +3,10 @@
 //! program interpreter), put with `deploy/container/` (Containerfile,
 //! passwd, group) into a build context under `target/container/`, and
 //! built `FROM scratch` with podman; `--save` also writes the image as an
-//! OCI archive, to import on nodes without a registry.
+//! OCI archive, to import on nodes without a registry. For Podman and
+//! CRI-O, whose default seccomp profile refuses `bpf()` without
+//! CAP_SYS_ADMIN, it also writes that profile with `bpf` and
+//! `perf_event_open` allowed under CAP_BPF and CAP_PERFMON.
 
 use std::{
     fs,
@@ -13,6 +16,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail, ensure};
+use serde_json::{Value, json};
 
 use crate::{agent, sys};
 
@@ -77,6 +81,16 @@ pub fn run(opts: Options) -> Result<()> {
     let tag = image_tag();
     build_image(&bin, &tag)?;
     println!("container: image {tag}");
+    if Path::new(CONTAINERS_SECCOMP).exists() {
+        let default = fs::read_to_string(CONTAINERS_SECCOMP)?;
+        let path = agent::target_dir().join("container/seccomp.json");
+        fs::write(&path, seccomp_with_bpf(&default, BpfRule::AllowWithCaps)?)?;
+        println!(
+            "container: {} is {CONTAINERS_SECCOMP} with bpf and perf_event_open allowed \
+             under CAP_BPF and CAP_PERFMON (for Podman and CRI-O)",
+            path.display()
+        );
+    }
     if opts.save {
         let archive = save(&tag)?;
         println!(
@@ -211,4 +225,47 @@ pub fn save(tag: &str) -> Result<PathBuf> {
             .arg(tag),
     )?;
     Ok(archive)
+}
+
+/// The default seccomp profile of Podman and CRI-O (containers-common).
+pub const CONTAINERS_SECCOMP: &str = "/usr/share/containers/seccomp.json";
+
+/// Where `bpf` and `perf_event_open` go in [`seccomp_with_bpf`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BpfRule {
+    /// Allowed with CAP_BPF and CAP_PERFMON respectively: what the default
+    /// profiles of containerd and Docker do.
+    AllowWithCaps,
+    /// Refused (EPERM) whatever the capabilities.
+    Refuse,
+}
+
+/// A seccomp profile in the OCI runtimes' JSON format (`profile`, e.g. a
+/// runtime's default) with `bpf` and `perf_event_open` taken out of every
+/// rule and put back as `rule` says; the rest unchanged.
+pub fn seccomp_with_bpf(profile: &str, rule: BpfRule) -> Result<String> {
+    const NAMES: [&str; 2] = ["bpf", "perf_event_open"];
+    let mut profile: Value = serde_json::from_str(profile).context("a seccomp profile (JSON)")?;
+    let syscalls = profile["syscalls"]
+        .as_array_mut()
+        .context("a seccomp profile with a `syscalls` list")?;
+    for r in syscalls.iter_mut() {
+        if let Some(names) = r["names"].as_array_mut() {
+            names.retain(|n| !NAMES.iter().any(|x| n == x));
+        }
+    }
+    syscalls.retain(|r| r["names"].as_array().is_none_or(|n| !n.is_empty()));
+    match rule {
+        BpfRule::AllowWithCaps => {
+            for (name, cap) in [("bpf", "CAP_BPF"), ("perf_event_open", "CAP_PERFMON")] {
+                syscalls.push(json!({
+                    "names": [name], "action": "SCMP_ACT_ALLOW", "includes": {"caps": [cap]}
+                }));
+            }
+        }
+        BpfRule::Refuse => syscalls.push(json!({
+            "names": NAMES, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM
+        })),
+    }
+    Ok(serde_json::to_string_pretty(&profile)?)
 }

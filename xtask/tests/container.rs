@@ -29,11 +29,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::{Value, json};
-use xtask::{manifests, scrape, sys, testing::skip_or_fail};
+use serde_json::json;
+use xtask::{
+    container::{self, BpfRule},
+    manifests, scrape, sys,
+    testing::skip_or_fail,
+};
 
-/// Podman's default seccomp profile (containers-common).
-const PODMAN_SECCOMP: &str = "/usr/share/containers/seccomp.json";
 /// The node's address in the test's namespace ($(POD_IP)).
 const NODE_IP: &str = "10.251.0.1";
 
@@ -130,36 +132,12 @@ fn cgroup_parent(cleanup: &mut Cleanup) -> Option<String> {
     Some(parent)
 }
 
-/// Podman's default seccomp profile, with bpf and perf_event_open taken out
-/// of its rules and put back as `bpf` says: allowed with CAP_BPF and
-/// CAP_PERFMON (what containerd's and Docker's RuntimeDefault do), or
-/// refused always.
-fn seccomp_profile(dir: &Path, allow_bpf: bool) -> PathBuf {
-    let text = std::fs::read_to_string(PODMAN_SECCOMP).expect("podman's default seccomp profile");
-    let mut profile: Value = serde_json::from_str(&text).unwrap();
-    let syscalls = profile["syscalls"].as_array_mut().unwrap();
-    for rule in syscalls.iter_mut() {
-        let names = rule["names"].as_array_mut().unwrap();
-        names.retain(|n| n != "bpf" && n != "perf_event_open");
-    }
-    syscalls.retain(|r| !r["names"].as_array().unwrap().is_empty());
-    if allow_bpf {
-        for (name, cap) in [("bpf", "CAP_BPF"), ("perf_event_open", "CAP_PERFMON")] {
-            syscalls.push(json!({
-                "names": [name], "action": "SCMP_ACT_ALLOW", "includes": {"caps": [cap]}
-            }));
-        }
-    } else {
-        syscalls.push(json!({
-            "names": ["bpf", "perf_event_open"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1
-        }));
-    }
-    let path = dir.join(if allow_bpf {
-        "seccomp-cap-bpf.json"
-    } else {
-        "seccomp-no-bpf.json"
-    });
-    std::fs::write(&path, serde_json::to_string(&profile).unwrap()).unwrap();
+/// [`container::CONTAINERS_SECCOMP`] with `rule` for bpf, written to `dir`.
+fn seccomp_profile(dir: &Path, rule: BpfRule) -> PathBuf {
+    let default = std::fs::read_to_string(container::CONTAINERS_SECCOMP)
+        .expect("podman's default seccomp profile");
+    let path = dir.join(format!("seccomp-{rule:?}.json"));
+    std::fs::write(&path, container::seccomp_with_bpf(&default, rule).unwrap()).unwrap();
     path
 }
 
@@ -356,8 +334,8 @@ fn image_runs_with_what_the_daemonset_grants() {
     let dir = std::env::temp_dir().join(&tag);
     std::fs::create_dir_all(&dir).unwrap();
     cleanup.dir = Some(dir.clone());
-    let allow = seccomp_profile(&dir, true);
-    let refuse = seccomp_profile(&dir, false);
+    let allow = seccomp_profile(&dir, BpfRule::AllowWithCaps);
+    let refuse = seccomp_profile(&dir, BpfRule::Refuse);
 
     // The image is the one the manifest names, and its binary runs.
     let t = translate(&node, &allow);
@@ -475,9 +453,11 @@ fn image_runs_with_what_the_daemonset_grants() {
         assert_eq!(status_field(&pid, "Uid:"), "65532\t65532\t65532\t65532");
         assert_eq!(hex(&status_field(&pid, "CapEff:")), 0);
         assert_eq!(hex(&status_field(&pid, "CapPrm:")), 0);
+        eprintln!("attached, then switched to uid 65532 with no capability");
     } else {
         assert_eq!(status_field(&pid, "Uid:"), "0\t0\t0\t0");
         assert_eq!(hex(&status_field(&pid, "CapEff:")), t.granted);
+        eprintln!("attached, runs as uid 0 with the granted capabilities (no --user here)");
     }
 
     // A PXE client's DISCOVERs through the veth are counted.
