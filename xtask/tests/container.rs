@@ -303,6 +303,40 @@ fn hex(v: &str) -> u64 {
     u64::from_str_radix(v, 16).unwrap()
 }
 
+/// The memory cgroup's usage now and at its peak for process `pid`
+/// (cgroup v1 or v2).
+fn cgroup_memory(pid: &str) -> Option<(u64, u64)> {
+    let read = |file: String| {
+        std::fs::read_to_string(file)
+            .ok()?
+            .trim()
+            .parse::<u64>()
+            .ok()
+    };
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    cgroups.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        match controllers {
+            "memory" => {
+                let dir = format!("/sys/fs/cgroup/memory{path}");
+                Some((
+                    read(format!("{dir}/memory.usage_in_bytes"))?,
+                    read(format!("{dir}/memory.max_usage_in_bytes"))?,
+                ))
+            }
+            "" => {
+                let dir = format!("/sys/fs/cgroup{path}");
+                Some((
+                    read(format!("{dir}/memory.current"))?,
+                    read(format!("{dir}/memory.peak"))?,
+                ))
+            }
+            _ => None,
+        }
+    })
+}
+
 /// GET through curl inside the node's namespace (the agent listens on the
 /// node's address, as in the pod).
 fn get(ns: &str, path: &str) -> Option<String> {
@@ -506,28 +540,13 @@ fn image_runs_with_what_the_daemonset_grants() {
 
     // Memory: the cgroup's peak (programs, maps and the agent) under the
     // manifest's limit.
-    let peak = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
-            let file = match controllers {
-                "memory" => format!("/sys/fs/cgroup/memory{path}/memory.max_usage_in_bytes"),
-                "" => format!("/sys/fs/cgroup{path}/memory.peak"),
-                _ => return None,
-            };
-            std::fs::read_to_string(file)
-                .ok()?
-                .trim()
-                .parse::<u64>()
-                .ok()
-        });
-    if let Some(peak) = peak {
+    if let Some((now, peak)) = cgroup_memory(&pid) {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
         eprintln!(
-            "container memory peak {:.1} MiB, limit {:.0} MiB",
-            peak as f64 / (1 << 20) as f64,
-            t.memory_limit as f64 / (1 << 20) as f64
+            "container memory: {:.1} MiB now, {:.1} MiB at the peak, limit {:.0} MiB",
+            mib(now),
+            mib(peak),
+            mib(t.memory_limit)
         );
         assert!(peak < t.memory_limit);
     }
