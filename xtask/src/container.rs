@@ -29,9 +29,15 @@ pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 pub const IMAGE_BINARY: &str = "/usr/bin/pxe-monitor";
 
 /// The image's name and tag: podman's `localhost/` prefix, the workspace
-/// version.
+/// version (the DaemonSet names it).
 pub fn image_tag() -> String {
     format!("localhost/pxe-monitor:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The tag of the image `cargo xtask test` builds from a [`Profile::Dev`]
+/// binary: its own, so that it never replaces a release image.
+pub fn test_image_tag() -> String {
+    format!("{}-test", image_tag())
 }
 
 /// `deploy/container/`: the Containerfile and the files it copies.

@@ -86,7 +86,7 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
     let image = std::cell::OnceCell::new();
     phase(phases, "container image (static, podman)", || {
         let bin = crate::container::build_static(crate::container::Profile::Dev)?;
-        let tag = crate::container::image_tag();
+        let tag = crate::container::test_image_tag();
         crate::container::build_image(&bin, &tag)?;
         image.set(tag).ok();
         Ok(())
