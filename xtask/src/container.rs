@@ -108,12 +108,17 @@ pub fn run(opts: Options) -> Result<()> {
     Ok(())
 }
 
+/// Whether rustup has [`MUSL_TARGET`]'s standard library.
+pub fn musl_target_installed() -> Result<bool> {
+    let installed = sys::run_cmd(Command::new("rustup").args(["target", "list", "--installed"]))
+        .context("asking rustup for the installed targets")?;
+    Ok(installed.lines().any(|l| l.trim() == MUSL_TARGET))
+}
+
 /// Builds pxe-monitor for [`MUSL_TARGET`] and checks that it is statically
 /// linked; returns its path.
 pub fn build_static(profile: Profile) -> Result<PathBuf> {
-    let installed = sys::run_cmd(Command::new("rustup").args(["target", "list", "--installed"]))
-        .context("asking rustup for the installed targets")?;
-    if !installed.lines().any(|l| l.trim() == MUSL_TARGET) {
+    if !musl_target_installed()? {
         bail!(
             "the Rust target {MUSL_TARGET} is not installed: run `cargo xtask setup` \
              (or `rustup target add {MUSL_TARGET}`)"

@@ -287,14 +287,7 @@ fn musl_target() -> Result<()> {
     step(&format!(
         "Rust target {target} (the container's static binary)"
     ));
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .context("running rustup")?;
-    if String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|l| l.trim() == target)
-    {
+    if crate::container::musl_target_installed()? {
         println!("  already installed");
         return Ok(());
     }
