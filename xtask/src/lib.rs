@@ -8,15 +8,19 @@
 //! `alertmanager` (pxe-monitor, Prometheus and Alertmanager as children) on
 //! them; `lab` on `sys` and `proc`; `e2e`, `demo` and `bench` above the lab;
 //! `package` (the Debian package) on `agent` and `sys`, and `unit` (a
-//! systemd unit's settings, applied without systemd) on `sys`; `test` runs
+//! systemd unit's settings, applied without systemd) on `sys`; `container`
+//! (the static binary and the image) and `manifests` (the Kubernetes
+//! manifests and their schema validator) on `agent` and `sys`; `test` runs
 //! it all, and `main.rs` is the command line. Nothing below calls up.
 
 pub mod agent;
 pub mod alertmanager;
 pub mod bench;
+pub mod container;
 pub mod demo;
 pub mod e2e;
 pub mod lab;
+pub mod manifests;
 pub mod package;
 pub mod pki;
 pub mod planted;

@@ -66,6 +66,17 @@ enum Cmd {
         #[arg(long)]
         boot: bool,
     },
+    /// The container image: pxe-monitor built as a static binary (musl) in
+    /// an image FROM scratch (deploy/container/Containerfile), with podman.
+    Container {
+        /// Also write the image to target/container/pxe-monitor-VERSION.oci.tar
+        /// (to import on nodes without a registry).
+        #[arg(long)]
+        save: bool,
+        /// Only build and check the static binary.
+        #[arg(long, conflicts_with = "save")]
+        no_image: bool,
+    },
     /// Benchmarks (root; needs ../shared/fixtures).
     Bench {
         #[command(subcommand)]
@@ -167,6 +178,9 @@ fn main() -> Result<()> {
             jobs,
             out,
         }),
+        Cmd::Container { save, no_image } => {
+            xtask::container::run(xtask::container::Options { save, no_image })
+        }
         Cmd::Bench {
             what: BenchWhat::Kernel,
         } => xtask::bench::kernel(),

@@ -57,6 +57,14 @@ pub const PACKAGES: &[&str] = &[
     "systemd",
     "init-system-helpers",
     "strace",
+    // the container image (xtask::container) and its test: podman builds
+    // it FROM scratch; runc runs it (crun 1.8 refuses a host with cgroup v1
+    // and v2 mounted side by side); musl-gcc for any C in the static build;
+    // the venv of the manifests' schema validator (xtask::manifests)
+    "podman",
+    "runc",
+    "musl-tools",
+    "python3-venv",
 ];
 
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
@@ -77,6 +85,8 @@ pub fn run() -> Result<()> {
     bpf_linker().context("setup step 'bpf-linker' failed")?;
     cargo_fuzz().context("setup step 'cargo-fuzz' failed")?;
     cargo_deb().context("setup step 'cargo-deb' failed")?;
+    musl_target().context("setup step 'Rust target for the static binary' failed")?;
+    kubernetes_validate().context("setup step 'kubernetes-validate' failed")?;
     println!("setup: done");
     Ok(())
 }
@@ -302,6 +312,34 @@ fn cargo_deb() -> Result<()> {
         "--force",
     ]))
     .context("cargo install cargo-deb (is crates.io reachable?)")
+}
+
+fn musl_target() -> Result<()> {
+    let target = crate::container::MUSL_TARGET;
+    step(&format!(
+        "Rust target {target} (the container's static binary)"
+    ));
+    if crate::container::musl_target_installed()? {
+        println!("  already installed");
+        return Ok(());
+    }
+    println!("  adding {target}");
+    run_cmd(Command::new("rustup").args(["target", "add", target]))
+        .context("rustup target add (is the rustup mirror reachable?)")
+}
+
+fn kubernetes_validate() -> Result<()> {
+    use crate::manifests;
+    step("kubernetes-validate (the manifests' schemas)");
+    if let Some(v) = manifests::validator_installed() {
+        println!("  {v} in {}", manifests::validator().display());
+        return Ok(());
+    }
+    println!(
+        "  installing kubernetes-validate {} from PyPI into a venv (about 25 s)",
+        manifests::VALIDATOR_VERSION
+    );
+    manifests::install_validator()
 }
 
 fn run_cmd(cmd: &mut Command) -> Result<()> {

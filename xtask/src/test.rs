@@ -94,6 +94,14 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
         debs.set((first, upgrade)).ok();
         Ok(())
     })?;
+    let image = std::cell::OnceCell::new();
+    phase(phases, "container image (static, podman)", || {
+        let bin = crate::container::build_static(crate::container::Profile::Dev)?;
+        let tag = crate::container::test_image_tag();
+        crate::container::build_image(&bin, &tag)?;
+        image.set(tag).ok();
+        Ok(())
+    })?;
     phase(phases, "clippy (host crates)", || {
         check(cargo(&[
             "clippy",
@@ -177,6 +185,10 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
         let (deb, upgrade) = debs.get().context("the packages were not built")?;
         c.env("PXE_MONITOR_DEB", deb)
             .env("PXE_MONITOR_DEB_UPGRADE", upgrade);
+        c.env(
+            "PXE_MONITOR_IMAGE",
+            image.get().context("the container image was not built")?,
+        );
         check(c)
     })?;
     phase(phases, "e2e matrix: live, BIOS and UEFI", || {

@@ -10,9 +10,11 @@
 mod attach;
 pub mod log;
 mod netlink;
+mod permission;
 pub mod ring;
 
 pub use attach::{AttachOptions, Attachment, IngressHook, Probe};
+pub use permission::PermissionCause;
 
 use std::{ffi::CString, io, sync::Mutex};
 
@@ -59,13 +61,10 @@ pub enum ProbeError {
          rebuild after `cargo xtask setup`"
     )]
     NoObject,
-    #[error(
-        "permission denied while {action}: loading and attaching eBPF programs needs root, \
-         or the capabilities CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON \
-         (e.g. `sudo setcap cap_bpf,cap_net_admin,cap_perfmon+ep $(which pxe-monitor)`)"
-    )]
+    #[error("permission denied while {action}: {cause}")]
     MissingPrivileges {
         action: String,
+        cause: PermissionCause,
         #[source]
         source: BoxError,
     },
@@ -123,6 +122,7 @@ impl ProbeError {
             if io_error.raw_os_error() == Some(libc::EPERM) {
                 return ProbeError::MissingPrivileges {
                     action,
+                    cause: PermissionCause::of_this_process(),
                     source: Box::new(err),
                 };
             }
@@ -138,6 +138,7 @@ impl ProbeError {
         if chain_has_permission_error(&err) {
             ProbeError::MissingPrivileges {
                 action,
+                cause: PermissionCause::of_this_process(),
                 source: Box::new(err),
             }
         } else {
