@@ -18,7 +18,10 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
-use crate::{agent, pki, proc::die_with_parent};
+use crate::{
+    agent, pki,
+    proc::{die_with_parent, stop_child},
+};
 
 /// The Debian package's binary.
 pub const BINARY: &str = "prometheus-alertmanager";
@@ -191,17 +194,7 @@ impl Alertmanager {
     /// Stops it (SIGTERM, then SIGKILL after 10 s) and reaps it.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) on our own child, not yet reaped.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            stop_child(&mut c, Duration::from_secs(10));
         }
     }
 }

@@ -138,6 +138,24 @@ fn signal_and_reap(p: &mut Proc, sig: libc::c_int, grace: Duration) -> Result<Ex
     Ok(p.child.wait()?)
 }
 
+/// Stops a child server of a test (Prometheus, Alertmanager): SIGTERM,
+/// up to `grace` to exit, then SIGKILL; always reaped. The exit status, or
+/// `None` when it had to be killed.
+pub(crate) fn stop_child(c: &mut Child, grace: Duration) -> Option<ExitStatus> {
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(st)) = c.try_wait() {
+            return Some(st);
+        }
+        sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+    None
+}
+
 /// Stops a process that is not our child (from persisted state): `sig`,
 /// then SIGKILL. Verifies the start time before each signal.
 pub(crate) fn kill_foreign(pid: u32, start_time: Option<u64>, sig: libc::c_int) -> Result<()> {

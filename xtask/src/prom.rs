@@ -14,7 +14,11 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
-use crate::{agent, proc::die_with_parent, scrape};
+use crate::{
+    agent,
+    proc::{die_with_parent, stop_child},
+    scrape,
+};
 
 pub struct Prometheus {
     child: Option<Child>,
@@ -105,17 +109,7 @@ impl Prometheus {
     /// Stops it (SIGTERM, then SIGKILL after 10 s) and reaps it.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) on our own child, not yet reaped.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            stop_child(&mut c, Duration::from_secs(10));
         }
     }
 }
