@@ -83,14 +83,16 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
         bin.set(agent::build_monitor()?).ok();
         Ok(())
     })?;
-    // The Debian package (release build; the upgrade's package is the same
-    // build with a higher revision), installed by xtask/tests/package.rs.
+    // The Debian package of the debug build made above (`package::Profile::
+    // Dev` says why; the upgrade's package is the same build with a higher
+    // revision), installed by xtask/tests/package.rs.
     let debs = std::cell::OnceCell::new();
-    phase(phases, "package: release build and .debs", || {
-        package::build_release()?;
+    phase(phases, "package: .debs of the debug build", || {
+        let profile = package::Profile::Dev;
+        package::build(profile)?;
         let dir = agent::target_dir().join("package-test");
-        let first = package::deb_into(None, &dir)?;
-        let upgrade = package::deb_into(Some("2"), &dir)?;
+        let first = package::deb_into(None, profile, &dir)?;
+        let upgrade = package::deb_into(Some("2"), profile, &dir)?;
         debs.set((first, upgrade)).ok();
         Ok(())
     })?;
