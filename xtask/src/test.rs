@@ -67,7 +67,20 @@ fn check(mut cmd: Command) -> Result<()> {
 /// The eBPF crate is left out of host builds (its binary is `no_main`);
 /// monitor's build.rs builds it for the BPF target, and it is linted alone.
 fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
-    phase(phases, "setup", setup::run)?;
+    phase(phases, "setup", || {
+        setup::run()?;
+        // Namespaces a killed run left (empty ones only) would make the
+        // lab tests below refuse to start.
+        let swept = crate::lab::sweep_abandoned()?;
+        if !swept.is_empty() {
+            println!(
+                "deleted {} namespace(s) a killed run left behind, with no process in them: {}",
+                swept.len(),
+                swept.join(", ")
+            );
+        }
+        Ok(())
+    })?;
     phase(phases, "rustfmt --check", || {
         check(cargo(&["fmt", "--all", "--check"]))
     })?;

@@ -127,6 +127,16 @@ pub fn run(opts: Options) -> Result<()> {
         "e2e: {total} run(s), {jobs} at a time; output in {}",
         out.display()
     );
+    // A run killed before its clean-up (the machine restarted, say) leaves
+    // empty namespaces that would make every lab here refuse to come up.
+    let swept = lab::sweep_abandoned()?;
+    if !swept.is_empty() {
+        println!(
+            "e2e: deleted {} namespace(s) a killed run left behind, with no process in them: {}",
+            swept.len(),
+            swept.join(", ")
+        );
+    }
     let started = Instant::now();
     let queue = Mutex::new(queue);
     let runs = Mutex::new(Vec::new());

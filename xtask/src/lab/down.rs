@@ -117,3 +117,31 @@ fn down_all_report() -> Result<Vec<String>> {
         bail!("lab down: {}", errors.join("; "))
     }
 }
+
+/// Deletes the namespaces of test instances (1 and up; instance 0 is the
+/// lab `lab up` builds) that a killed run left behind: an instance's
+/// namespaces go only when none of them has a process in it, so a lab
+/// another run is using is never touched. Returns the namespaces deleted.
+pub fn sweep_abandoned() -> Result<Vec<String>> {
+    require_root()?;
+    let left = super::topology::leftover_namespaces();
+    let instance = |ns: &str| -> String {
+        ns.trim_start_matches("pxe")
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect()
+    };
+    let mut busy = std::collections::BTreeSet::new();
+    for ns in &left {
+        let pids = ip(None, &["netns", "pids", ns]).unwrap_or_default();
+        if pids.split_whitespace().next().is_some() {
+            busy.insert(instance(ns));
+        }
+    }
+    let mut deleted = Vec::new();
+    for ns in left.iter().filter(|ns| !busy.contains(&instance(ns))) {
+        ip(None, &["netns", "del", ns])?;
+        deleted.push(ns.clone());
+    }
+    Ok(deleted)
+}

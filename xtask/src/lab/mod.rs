@@ -66,7 +66,7 @@ mod topology;
 mod web;
 
 pub use client::{Console, Firmware, read_console};
-pub use down::{down_all, down_command};
+pub use down::{down_all, down_command, sweep_abandoned};
 pub use keeper::up_command;
 pub use servers::{PXELINUX_OK_MARKER, STORM_FILE, STORM_FILE_BYTES, Servers};
 pub use state::default_state_dir;
