@@ -37,7 +37,10 @@ fuzz_target!(|frame: &[u8]| {
     }
     if let Some(u) = &c.icmp6 {
         assert!(c.class == Class::OtherIpv6 && c.icmp.is_none());
-        assert!(!matches!(u.quoted_class, Class::NonIp | Class::OtherIpv4 | Class::OtherIpv6));
+        assert!(!matches!(
+            u.quoted_class,
+            Class::NonIp | Class::OtherIpv4 | Class::OtherIpv6
+        ));
     }
     if c.dhcp6_type.is_some() {
         assert!(c.class.is_dhcpv6(), "a DHCPv6 type only on a DHCPv6 port");
@@ -48,8 +51,14 @@ fuzz_target!(|frame: &[u8]| {
         // Every option recorded lies inside the frame and its message.
         assert!(usize::from(loc.inner_at) + 4 <= frame.len());
         for at in loc.options.raw().into_iter().filter(|a| *a != 0) {
-            assert!(usize::from(at) + 4 <= frame.len(), "option header in the frame");
-            assert!(usize::from(at) < usize::from(loc.at.end), "option inside the datagram");
+            assert!(
+                usize::from(at) + 4 <= frame.len(),
+                "option header in the frame"
+            );
+            assert!(
+                usize::from(at) < usize::from(loc.at.end),
+                "option inside the datagram"
+            );
         }
     }
 });

@@ -10,15 +10,15 @@
 use std::{
     borrow::Cow,
     fs::File,
-    io::{BufReader, Read},
+    io::{self, Read},
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use pcap_file::{
     DataLink, Endianness, TsResolution,
-    pcap::PcapReader,
-    pcapng::{Block, PcapNgReader, blocks::interface_description::InterfaceDescriptionOption},
+    pcap::PcapParser,
+    pcapng::{Block, PcapNgParser, blocks::interface_description::InterfaceDescriptionOption},
 };
 use thiserror::Error;
 
@@ -187,28 +187,109 @@ impl TsUnits {
     }
 }
 
+/// The largest record read (a pcap packet record or a pcapng block, its
+/// headers included): 8 MiB, what pcap-file's own reader held, 32 times
+/// Wireshark's largest snap length. A length field claiming more is
+/// damage, not a reason to allocate.
+pub const MAX_RECORD: usize = 8 << 20;
+
+/// How much a file is read at a time.
+const FILE_CHUNK: usize = 1 << 20;
+
+/// The records of a capture, read in turn: the buffer holds the record at
+/// hand and what the last read brought after it; it grows only to hold a
+/// record larger than itself, to at most [`MAX_RECORD`], and only as the
+/// record's bytes arrive.
+struct Records<R> {
+    src: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl<R: Read> Records<R> {
+    fn new(src: R, chunk: usize) -> Self {
+        Records {
+            src,
+            buf: vec![0; chunk.clamp(64, MAX_RECORD)],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Whether the next `n` bytes (`n` <= [`MAX_RECORD`]) are buffered,
+    /// reading as needed; false when the input ends first. The buffer
+    /// doubles only when it is full of bytes read, so a length field
+    /// claiming more than the input holds costs no more than the input.
+    fn fill(&mut self, n: usize) -> io::Result<bool> {
+        debug_assert!(n <= MAX_RECORD);
+        while self.end - self.start < n {
+            if self.end == self.buf.len() {
+                if self.start > 0 {
+                    self.buf.copy_within(self.start..self.end, 0);
+                    self.end -= self.start;
+                    self.start = 0;
+                } else {
+                    let grown = (self.buf.len() * 2).min(n.max(self.buf.len()));
+                    self.buf.resize(grown, 0);
+                }
+                continue;
+            }
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// [`fill`](Self::fill), the input ending first an error.
+    fn need(&mut self, n: usize) -> io::Result<()> {
+        if self.fill(n)? {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::UnexpectedEof.into())
+        }
+    }
+
+    /// The buffered bytes from the current position.
+    fn peek(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// The next `n` bytes, buffered by [`fill`](Self::fill) before.
+    fn take(&mut self, n: usize) -> &[u8] {
+        let at = self.start;
+        self.start += n;
+        &self.buf[at..at + n]
+    }
+}
+
 /// Calls `f` for every frame of a pcap or pcapng file, in order, without
 /// keeping them (large captures); returns the number of frames.
-pub fn for_each(path: &Path, mut f: impl FnMut(PacketRef<'_>)) -> Result<usize, CaptureError> {
-    let open = |e| CaptureError::Open {
+pub fn for_each(path: &Path, f: impl FnMut(PacketRef<'_>)) -> Result<usize, CaptureError> {
+    let file = File::open(path).map_err(|e| CaptureError::Open {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    for_each_in(file, path, FILE_CHUNK, f)
+}
+
+/// [`for_each`] on any reader (`path` names it in errors), read `chunk`
+/// bytes at a time: the fuzz target feeds it bytes.
+pub fn for_each_in(
+    src: impl Read,
+    path: &Path,
+    chunk: usize,
+    mut f: impl FnMut(PacketRef<'_>),
+) -> Result<usize, CaptureError> {
+    let mut r = Records::new(src, chunk);
+    let io = |e: io::Error| CaptureError::Open {
         path: path.to_owned(),
         source: e,
     };
-    let mut file = BufReader::new(File::open(path).map_err(open)?);
-    let mut magic = [0u8; 4];
-    let mut got = 0;
-    while got < magic.len() {
-        match file.read(&mut magic[got..]).map_err(open)? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    if got == 0 {
-        return Err(CaptureError::Empty {
-            path: path.to_owned(),
-        });
-    }
-    let file = BufReader::with_capacity(1 << 20, File::open(path).map_err(open)?);
     let format = |e| CaptureError::Format {
         path: path.to_owned(),
         source: e,
@@ -218,20 +299,44 @@ pub fn for_each(path: &Path, mut f: impl FnMut(PacketRef<'_>)) -> Result<usize, 
         frames,
         source: e,
     };
+    let damaged_io = |frames, e| damaged(frames, pcap_file::PcapError::IoError(e));
+    if !r.fill(1).map_err(io)? {
+        return Err(CaptureError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    r.fill(PCAPNG_MAGIC.len()).map_err(io)?;
     let mut n = 0;
-    if magic == PCAPNG_MAGIC {
-        let mut r = PcapNgReader::new(file).map_err(format)?;
+    if r.peek().starts_with(&PCAPNG_MAGIC) {
+        // The first block is a section header; its own byte-order magic
+        // says how its length is written.
+        let short = |e| format(pcap_file::PcapError::IoError(e));
+        r.need(12).map_err(short)?;
+        let first = match block_len(r.peek(), None) {
+            Some(Ok(len)) => len,
+            Some(Err(e)) => return Err(format(e)),
+            None => return Err(short(io::ErrorKind::UnexpectedEof.into())),
+        };
+        r.need(first).map_err(short)?;
+        let (_, mut parser) = PcapNgParser::new(r.take(first)).map_err(format)?;
         // Each interface of the current section: its link type and units.
         let mut interfaces: Vec<(DataLink, TsUnits)> = Vec::new();
-        let mut endianness = r.section().endianness;
+        let mut endianness = parser.section().endianness;
         let interface = |interfaces: &[(DataLink, TsUnits)], id: usize| {
             interfaces
                 .get(id)
                 .copied()
                 .unwrap_or((DataLink::ETHERNET, TsUnits::default()))
         };
-        while let Some(block) = r.next_block() {
-            let block = block.map_err(|e| damaged(n, e))?;
+        while r.fill(1).map_err(|e| damaged_io(n, e))? {
+            r.need(12).map_err(|e| damaged_io(n, e))?;
+            let len = match block_len(r.peek(), Some(endianness)) {
+                Some(Ok(len)) => len,
+                Some(Err(e)) => return Err(damaged(n, e)),
+                None => return Err(damaged_io(n, io::ErrorKind::UnexpectedEof.into())),
+            };
+            r.need(len).map_err(|e| damaged_io(n, e))?;
+            let (_, block) = parser.next_block(r.take(len)).map_err(|e| damaged(n, e))?;
             let (timestamp, link, orig_len, data) = match &block {
                 Block::SectionHeader(s) => {
                     interfaces.clear();
@@ -275,17 +380,33 @@ pub fn for_each(path: &Path, mut f: impl FnMut(PacketRef<'_>)) -> Result<usize, 
             n += 1;
         }
     } else {
-        let mut r = PcapReader::new(file).map_err(format)?;
-        let header = r.header();
+        r.need(PCAP_HEADER_LEN)
+            .map_err(|e| format(pcap_file::PcapError::IoError(e)))?;
+        let (_, parser) = PcapParser::new(r.take(PCAP_HEADER_LEN)).map_err(format)?;
+        let header = parser.header();
         let frac_ns = match header.ts_resolution {
             TsResolution::MicroSecond => 1_000,
             TsResolution::NanoSecond => 1,
         };
-        // Raw packets: pcap-file's checked conversion refuses a frame whose
-        // original length exceeds the snap length, which is exactly what a
-        // capture with a small snaplen holds.
-        while let Some(p) = r.next_raw_packet() {
-            let p = p.map_err(|e| damaged(n, e))?;
+        while r.fill(1).map_err(|e| damaged_io(n, e))? {
+            r.need(PCAP_RECORD_HEADER_LEN)
+                .map_err(|e| damaged_io(n, e))?;
+            let h = &r.peek()[8..12];
+            let captured = match header.endianness {
+                Endianness::Big => u32::from_be_bytes([h[0], h[1], h[2], h[3]]),
+                Endianness::Little => u32::from_le_bytes([h[0], h[1], h[2], h[3]]),
+            } as usize;
+            let len = PCAP_RECORD_HEADER_LEN + captured;
+            if len > MAX_RECORD {
+                return Err(damaged(n, too_large()));
+            }
+            r.need(len).map_err(|e| damaged_io(n, e))?;
+            // Raw packets: pcap-file's checked conversion refuses a frame
+            // whose original length exceeds the snap length, which is
+            // exactly what a capture with a small snaplen holds.
+            let (_, p) = parser
+                .next_raw_packet(r.take(len))
+                .map_err(|e| damaged(n, e))?;
             let nanos = u64::from(p.ts_frac) * frac_ns;
             f(PacketRef {
                 timestamp: Duration::from_secs(u64::from(p.ts_sec)) + Duration::from_nanos(nanos),
@@ -297,6 +418,49 @@ pub fn for_each(path: &Path, mut f: impl FnMut(PacketRef<'_>)) -> Result<usize, 
         }
     }
     Ok(n)
+}
+
+const PCAP_HEADER_LEN: usize = 24;
+const PCAP_RECORD_HEADER_LEN: usize = 16;
+
+fn too_large() -> pcap_file::PcapError {
+    pcap_file::PcapError::InvalidField("a record longer than 8 MiB (MAX_RECORD)")
+}
+
+/// The length of the pcapng block at the start of `b`, read in the
+/// section's byte order (`None`: a section header, whose own byte-order
+/// magic says): `None` when fewer than 12 bytes are there, an error for a
+/// length no block can have (under 12, not a multiple of 4, or over
+/// [`MAX_RECORD`]).
+fn block_len(b: &[u8], section: Option<Endianness>) -> Option<Result<usize, pcap_file::PcapError>> {
+    let b = b.get(..12)?;
+    let field = |at: usize| [b[at], b[at + 1], b[at + 2], b[at + 3]];
+    let order = if b[..4] == PCAPNG_MAGIC || section.is_none() {
+        match field(8) {
+            [0x1a, 0x2b, 0x3c, 0x4d] => Endianness::Big,
+            [0x4d, 0x3c, 0x2b, 0x1a] => Endianness::Little,
+            _ => {
+                return Some(Err(pcap_file::PcapError::InvalidField(
+                    "SectionHeaderBlock: wrong magic number",
+                )));
+            }
+        }
+    } else {
+        section.unwrap_or(Endianness::Big)
+    };
+    let len = match order {
+        Endianness::Big => u32::from_be_bytes(field(4)),
+        Endianness::Little => u32::from_le_bytes(field(4)),
+    } as usize;
+    Some(if len < 12 || !len.is_multiple_of(4) {
+        Err(pcap_file::PcapError::InvalidField(
+            "a block length under 12 or not a multiple of 4",
+        ))
+    } else if len > MAX_RECORD {
+        Err(too_large())
+    } else {
+        Ok(len)
+    })
 }
 
 #[cfg(test)]

@@ -11,21 +11,37 @@
 //! - the drivers `live` and `replay` run the same tracker; `agent` wires the
 //!   live one up (and has `privilege` drop what it no longer needs once
 //!   attached); `cli` holds the flags.
+//!
+//! The `agent` feature (on by default) holds the live agent: `kernel`, the
+//! sinks that serve or send (`metrics`, `page`, `http`, `web`, `alert`),
+//! `live`, `agent`, `privilege`, `netns` and `cli`. Without it the library
+//! is what reads bytes from outside and judges boots, which is what the
+//! fuzz targets build.
 
+#[cfg(feature = "agent")]
 pub mod agent;
+#[cfg(feature = "agent")]
 pub mod alert;
 pub mod capture;
+#[cfg(feature = "agent")]
 pub mod cli;
 pub mod counters;
 pub mod diagnosis;
 pub mod event;
 pub mod host;
+#[cfg(feature = "agent")]
 pub mod http;
+#[cfg(feature = "agent")]
 pub mod kernel;
+#[cfg(feature = "agent")]
 pub mod live;
+#[cfg(feature = "agent")]
 pub mod metrics;
+#[cfg(feature = "agent")]
 pub mod netns;
+#[cfg(feature = "agent")]
 pub mod page;
+#[cfg(feature = "agent")]
 pub mod privilege;
 pub mod recent;
 pub mod replay;
@@ -33,4 +49,5 @@ pub mod report;
 pub mod session;
 pub mod testing;
 pub mod verdict;
+#[cfg(feature = "agent")]
 pub mod web;

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::{
-    alert::{AlertChange, SpikeConfig, SpikeDetector},
+    alert::{self, AlertChange, SpikeConfig, SpikeDetector},
     event::Stamped,
     kernel::{Probes, monotonic_ns},
     metrics::sessions::SessionMetrics,
@@ -132,7 +132,7 @@ pub async fn track(
             _ => {}
         }
         if let Some(change) = detector.check(monotonic_ns()) {
-            report::log_alert(&change);
+            alert::log(&change);
             if let Some(w) = &sinks.alertmanager {
                 // The delivery task retries on its own; nothing waits here.
                 let _ = w.send(change);

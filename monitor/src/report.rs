@@ -10,11 +10,10 @@ use std::{
 };
 
 use serde::Serialize;
-use tracing::{info, warn};
+use tracing::info;
 
 pub use crate::event::escape;
 use crate::{
-    alert::AlertChange,
     diagnosis::Fetcher,
     verdict::{Attempt, Outcome, TransferResult, Verdict},
 };
@@ -283,36 +282,6 @@ pub fn log_verdict(v: &Verdict) {
         other_attempts = %escape(&attempts.join("; ")),
         "PXE session"
     );
-}
-
-/// The structured-log sink of the failure-spike alert (always on).
-pub fn log_alert(change: &AlertChange) {
-    match change {
-        AlertChange::Firing {
-            failed,
-            decided,
-            code,
-            server,
-            cause,
-            fix,
-        } => warn!(
-            alertname = "PxeBootFailureSpike",
-            severity = "critical",
-            failed,
-            decided,
-            code = code.map_or("", |c| c.label()),
-            server = server.as_deref().unwrap_or(""),
-            cause = %escape(cause.as_deref().unwrap_or("")),
-            fix = %escape(fix.as_deref().unwrap_or("")),
-            "PXE boot failures spiking: {failed} of {decided} recent boots failed"
-        ),
-        AlertChange::Resolved { failed, decided } => info!(
-            alertname = "PxeBootFailureSpike",
-            failed,
-            decided,
-            "PXE boot failure spike resolved: {failed} of {decided} recent boots failed"
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@
 //! `package` (the Debian package) on `agent` and `sys`, and `unit` (a
 //! systemd unit's settings, applied without systemd) on `sys`; `container`
 //! (the static binary and the image) and `manifests` (the Kubernetes
-//! manifests and their schema validator) on `agent` and `sys`; `test` runs
-//! it all, and `main.rs` is the command line. Nothing below calls up.
+//! manifests and their schema validator) on `agent` and `sys`; `fuzz` (the
+//! cargo-fuzz targets, run and reported) on `agent` and `setup`; `test`
+//! runs it all, and `main.rs` is the command line. Nothing below calls up.
 
 pub mod agent;
 pub mod alertmanager;
@@ -19,6 +20,7 @@ pub mod bench;
 pub mod container;
 pub mod demo;
 pub mod e2e;
+pub mod fuzz;
 pub mod lab;
 pub mod manifests;
 pub mod package;

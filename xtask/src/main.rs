@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | lab up|down|scenario | demo | test | e2e | bench | package`.
+//! Project tasks: `cargo xtask setup | lab up|down|scenario | demo | test | e2e | fuzz | bench | package | container`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -77,6 +77,23 @@ enum Cmd {
         #[arg(long, conflicts_with = "save")]
         no_image: bool,
     },
+    /// Every fuzz target (fuzz/fuzz_targets: the classifier, the capture
+    /// reader, the record decoder, the payload parsers, the session
+    /// tracker, replay), each for a time; seeds from ../shared/fixtures.
+    Fuzz {
+        /// Seconds each target runs.
+        #[arg(long = "time", value_name = "S", default_value_t = 60)]
+        seconds: u32,
+        /// Executions each target runs, instead of a time.
+        #[arg(long, value_name = "N", conflicts_with = "seconds")]
+        runs: Option<u64>,
+        /// Only this target (repeatable).
+        #[arg(long = "target", value_name = "NAME")]
+        targets: Vec<String>,
+        /// Targets run at once.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
     /// Benchmarks (root; needs ../shared/fixtures).
     Bench {
         #[command(subcommand)]
@@ -148,6 +165,18 @@ fn main() -> Result<()> {
         }),
         Cmd::Demo { stay } => demo::run(stay),
         Cmd::Test => test::run(),
+        Cmd::Fuzz {
+            seconds,
+            runs,
+            targets,
+            jobs,
+        } => {
+            let budget = runs.map_or(
+                xtask::fuzz::Budget::Seconds(seconds),
+                xtask::fuzz::Budget::Runs,
+            );
+            xtask::fuzz::run(budget, &targets, jobs).map(|_| ())
+        }
         Cmd::Package { revision, boot } => xtask::package::run(revision.as_deref(), boot),
         Cmd::E2e { list: true, .. } => {
             for s in xtask::e2e::SCENARIOS {

@@ -13,7 +13,12 @@ pub mod tls;
 
 use std::collections::VecDeque;
 
-use crate::verdict::{FailureCode, Outcome, Verdict};
+use tracing::{info, warn};
+
+use crate::{
+    event::escape,
+    verdict::{FailureCode, Outcome, Verdict},
+};
 
 /// When to fire.
 #[derive(Clone, Copy, Debug)]
@@ -154,6 +159,36 @@ impl SpikeDetector {
             }
         }
         counts.into_iter().max_by_key(|(_, n)| *n).map(|(c, _)| c)
+    }
+}
+
+/// The structured-log sink of the failure-spike alert (always on).
+pub fn log(change: &AlertChange) {
+    match change {
+        AlertChange::Firing {
+            failed,
+            decided,
+            code,
+            server,
+            cause,
+            fix,
+        } => warn!(
+            alertname = "PxeBootFailureSpike",
+            severity = "critical",
+            failed,
+            decided,
+            code = code.map_or("", |c| c.label()),
+            server = server.as_deref().unwrap_or(""),
+            cause = %escape(cause.as_deref().unwrap_or("")),
+            fix = %escape(fix.as_deref().unwrap_or("")),
+            "PXE boot failures spiking: {failed} of {decided} recent boots failed"
+        ),
+        AlertChange::Resolved { failed, decided } => info!(
+            alertname = "PxeBootFailureSpike",
+            failed,
+            decided,
+            "PXE boot failure spike resolved: {failed} of {decided} recent boots failed"
+        ),
     }
 }
 

@@ -27,7 +27,8 @@
 //!   verdict carries;
 //! - `dedup`: the same message seen twice counts once;
 //! - `flood`: a DHCP flood told from a boot storm (new clients a second);
-//! - `timeline`: the per-client timeline of text output.
+//! - `timeline`: the per-client timeline of text output;
+//! - `tables`: how full each table is, and the bound each keeps to.
 
 mod attempt;
 mod decide;
@@ -38,8 +39,11 @@ mod flood;
 mod http;
 mod proxy;
 mod state;
+mod tables;
 mod tftp;
 mod timeline;
+
+pub use tables::Tables;
 
 use std::{
     collections::VecDeque,
@@ -329,6 +333,17 @@ impl Tracker {
         self.max_sessions
     }
 
+    /// How full each table is ([`Tables::over_bound`] says if too full).
+    pub fn tables(&self) -> Tables {
+        Tables {
+            sessions: self.sessions.len(),
+            by_ip: self.by_ip.len(),
+            by_xid6: self.by_xid6.len(),
+            order: self.order.len(),
+            cut_short: self.cut_short.len(),
+        }
+    }
+
     /// Whether a client without a PXE exchange gets a boot verdict.
     fn infers_boots(&self) -> bool {
         match self.tftp_only {
@@ -448,8 +463,13 @@ impl Tracker {
         };
         for addr in s.client_ip.into_iter().chain(tftp_client) {
             if self.by_ip.insert(addr, mac) != Some(mac) && !s.addresses.contains(&addr) {
+                // The oldest address goes, from the table too (else a
+                // client at ever new addresses grows it without bound).
                 if s.addresses.len() >= MAX_ADDRESSES {
-                    s.addresses.remove(0);
+                    let old = s.addresses.remove(0);
+                    if self.by_ip.get(&old) == Some(&mac) {
+                        self.by_ip.remove(&old);
+                    }
                 }
                 s.addresses.push(addr);
             }
@@ -639,16 +659,16 @@ impl Tracker {
     /// larger than what they hold (after a flood).
     fn compact(&mut self) {
         let open = self.sessions.len();
-        if self.order.len() > 2 * open + 1024 {
+        if self.order.len() > 2 * open + tables::SLACK {
             let sessions = &self.sessions;
             self.order
                 .retain(|(mac, seq)| sessions.get(mac).is_some_and(|s| s.seq == *seq));
         }
-        if self.by_ip.len() > MAX_ADDRESSES * open + 1024 {
+        if self.by_ip.len() > MAX_ADDRESSES * open + tables::SLACK {
             let sessions = &self.sessions;
             self.by_ip.retain(|_, mac| sessions.contains_key(mac));
         }
-        if self.by_xid6.len() > 2 * open + 1024 {
+        if self.by_xid6.len() > 2 * open + tables::SLACK {
             let sessions = &self.sessions;
             self.by_xid6.retain(|_, mac| sessions.contains_key(mac));
         }

@@ -4,7 +4,7 @@
 
 use super::*;
 
-/// Any sequence of events: no panic, at most `max_sessions` sessions.
+/// Any sequence of events: no panic, every table within its bound.
 #[test]
 fn random_sequences_stay_within_bounds() {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -56,6 +56,7 @@ fn random_sequences_stay_within_bounds() {
             }
             t.on_event(&ev, now);
             assert!(t.active() <= 8);
+            assert_eq!(t.tables().over_bound(8), None, "{:?}", t.tables());
             if r % 17 == 0 {
                 t.on_tick(now);
             }
@@ -256,4 +257,34 @@ fn a_flood_is_counted_as_such_and_real_boots_in_it_are_judged() {
     t.on_tick(120 * S);
     let v = t.take_finished();
     assert!(v.iter().all(|v| v.outcome != Outcome::Flood));
+}
+
+/// A client whose requests come from ever new addresses (a TFTP request
+/// names its client by its Ethernet source): the address table keeps the
+/// client's latest [`MAX_ADDRESSES`] and no more. It kept every one before:
+/// an entry left the table only with its session.
+#[test]
+fn a_client_at_ever_new_addresses_keeps_its_latest_few() {
+    let mut t = Tracker::new(8, Timeouts::default());
+    for i in 0..200u8 {
+        let mut ev = tftp(
+            TftpMoment::Request,
+            b"\x00\x01pxelinux.0\x00octet\x00",
+            false,
+        );
+        if let Event::Tftp(e) = &mut ev {
+            e.client_ip = v4_mapped([10, 0, 1, i]);
+            e.client_mac = [2, 0, 0, 0, 0, 1];
+        }
+        t.on_event(&ev, u64::from(i) * S);
+        assert_eq!(
+            t.tables().over_bound(8),
+            None,
+            "after {} requests: {:?}",
+            i + 1,
+            t.tables()
+        );
+    }
+    assert_eq!(t.active(), 1);
+    assert_eq!(t.tables().by_ip, MAX_ADDRESSES);
 }

@@ -1,0 +1,195 @@
+//! The session tracker fed arbitrary event sequences at arbitrary times
+//! (the clock may stand still, jump, or run backwards, as the timestamps
+//! of a merged capture do), its table bound small so eviction runs: after
+//! every step each table is within its bound and every session started is
+//! either open or has its verdict; every verdict stands on evidence (its
+//! client is a MAC an event named, a failure has its code and nothing
+//! else does, its first moment is not after its last); its text and JSON
+//! carry no raw control character; and the same input gives the same
+//! verdicts.
+//!
+//! Input: steps of `[op] [time step: 2 bytes] ...`. `op & 3`: 0 and 1 an
+//! event of kind `(op >> 2) % 5` whose bytes follow (a length byte, then
+//! that many bytes, the rest of the event zero); 2 a tick; 3 a client's
+//! DHCP seen cut short. `op & 0x40`: the time step counts seconds, not
+//! milliseconds; it is signed. `op & 0x80`: the event's client MAC and
+//! addresses are one of eight clients' at one of 32 addresses (so
+//! sessions meet again and addresses move between them).
+#![no_main]
+
+use std::collections::BTreeSet;
+
+use libfuzzer_sys::fuzz_target;
+use monitor::{
+    event::{self, Event, Record},
+    report,
+    session::{Timeouts, Tracker},
+    verdict::{Outcome, Verdict},
+};
+use monitor_common::event::{
+    Dhcp6Record, DhcpRecord, EventHeader, EventKind, HttpRecord, IcmpRecord, TftpRecord,
+};
+
+/// Sessions followed at once: small, so the table fills and evicts.
+const MAX_SESSIONS: usize = 4;
+
+/// One of eight clients (`k & 7`) at one of 32 addresses (`k >> 3`):
+/// clients meet again, and addresses move between them.
+fn client(k: u8) -> ([u8; 6], [u8; 4]) {
+    ([0x52, 0x54, 0, 0, 0, k & 7], [10, 0, 0, 10 + (k >> 3)])
+}
+
+/// The event of kind `kind` whose bytes start with `body`.
+fn event_of(kind: u8, body: &[u8], normalize: Option<u8>) -> Option<Event> {
+    let (kind, size) = match kind % 5 {
+        0 => (EventKind::Dhcp, size_of::<DhcpRecord>()),
+        1 => (EventKind::IcmpUnreachable, size_of::<IcmpRecord>()),
+        2 => (EventKind::Tftp, size_of::<TftpRecord>()),
+        3 => (EventKind::Http, size_of::<HttpRecord>()),
+        _ => (EventKind::Dhcp6, size_of::<Dhcp6Record>()),
+    };
+    let header = size_of::<EventHeader>();
+    let mut bytes = vec![0u8; size];
+    bytes[std::mem::offset_of!(EventHeader, kind)] = kind as u8;
+    let n = body.len().min(size - header);
+    bytes[header..header + n].copy_from_slice(&body[..n]);
+    let mut ev = event::decode(&bytes).map(|r: Record| r.event())?;
+    if let Some(k) = normalize {
+        let (mac, ip) = client(k);
+        let mapped = {
+            let mut a = [0u8; 16];
+            a[10] = 0xff;
+            a[11] = 0xff;
+            a[12..].copy_from_slice(&ip);
+            a
+        };
+        match &mut ev {
+            Event::Dhcp(e) => {
+                e.chaddr = mac;
+                e.yiaddr = ip;
+            }
+            Event::Tftp(e) => {
+                e.client_mac = mac;
+                e.client_ip = mapped;
+            }
+            Event::Http(e) => {
+                e.client_mac = mac;
+                e.client_ip = mapped;
+            }
+            Event::Icmp(e) => e.quoted_src = mapped,
+            Event::Dhcp6(e) => e.src_mac = mac,
+        }
+    }
+    Some(ev)
+}
+
+/// The MACs an event names (what may open a session).
+fn named(ev: &Event, into: &mut BTreeSet<[u8; 6]>) {
+    match ev {
+        Event::Dhcp(e) => {
+            into.insert(e.chaddr);
+        }
+        Event::Tftp(e) => {
+            into.insert(e.client_mac);
+        }
+        Event::Http(e) => {
+            into.insert(e.client_mac);
+        }
+        Event::Dhcp6(e) => {
+            into.insert(e.src_mac);
+            into.extend(event::dhcp6_client_mac(e));
+        }
+        Event::Icmp(_) => {}
+    }
+}
+
+/// Runs the steps; the verdicts, in order.
+fn run(mut input: &[u8]) -> Vec<Verdict> {
+    let mut t = Tracker::new(MAX_SESSIONS, Timeouts::default());
+    let mut now: u64 = 1_000_000_000_000;
+    let mut verdicts = Vec::new();
+    let mut macs = BTreeSet::new();
+    while let [op, t0, t1, rest @ ..] = input {
+        input = rest;
+        let step = i64::from(i16::from_le_bytes([*t0, *t1]));
+        let unit = if op & 0x40 != 0 {
+            1_000_000_000
+        } else {
+            1_000_000
+        };
+        now = now.saturating_add_signed(step * unit);
+        match op & 3 {
+            0 | 1 => {
+                let Some((len, rest)) = input.split_first() else {
+                    break;
+                };
+                let (body, rest) = rest.split_at(usize::from(*len).min(rest.len()));
+                input = rest;
+                let normalize = (op & 0x80 != 0).then(|| body.first().copied().unwrap_or(0));
+                if let Some(ev) = event_of(op >> 2, body, normalize) {
+                    named(&ev, &mut macs);
+                    t.on_event(&ev, now);
+                }
+            }
+            2 => t.on_tick(now),
+            _ => {
+                let (mac, _) = client(*t0);
+                macs.insert(mac);
+                t.dhcp_cut_short(mac);
+            }
+        }
+        verdicts.extend(t.take_finished());
+        let tables = t.tables();
+        if let Some((table, n, bound)) = tables.over_bound(MAX_SESSIONS) {
+            panic!("table {table} holds {n} entries, over its bound {bound}: {tables:?}");
+        }
+        assert_eq!(
+            t.started,
+            (verdicts.len() + t.active()) as u64,
+            "a session started is neither open nor judged"
+        );
+    }
+    verdicts.extend(t.finish());
+    assert_eq!(t.active(), 0);
+    assert_eq!(
+        t.started,
+        verdicts.len() as u64,
+        "a session ended without a verdict"
+    );
+    for v in &verdicts {
+        assert!(
+            macs.contains(&v.client_mac),
+            "a verdict on a client no event named: {v:?}"
+        );
+        assert_eq!(v.code.is_some(), v.outcome == Outcome::Failed, "{v:?}");
+        assert!(
+            v.first_seen_ns <= v.last_seen_ns,
+            "first seen after last: {v:?}"
+        );
+    }
+    verdicts
+}
+
+fuzz_target!(|input: &[u8]| {
+    let verdicts = run(input);
+    assert_eq!(
+        format!("{verdicts:?}"),
+        format!("{:?}", run(input)),
+        "the same events gave other verdicts"
+    );
+    let mut text = Vec::new();
+    report::write_text(&mut text, &verdicts).unwrap();
+    let text = String::from_utf8(text).expect("text output is UTF-8");
+    for line in text.lines() {
+        assert!(
+            !line.chars().any(|c| c.is_control() && c != '\t'),
+            "a raw control character in the text output: {line:?}"
+        );
+    }
+    let mut json = Vec::new();
+    report::write_json(&mut json, &verdicts).unwrap();
+    for line in json.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(line).expect("each JSON line parses");
+        assert!(v.is_object());
+    }
+});

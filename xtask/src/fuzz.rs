@@ -1,0 +1,348 @@
+//! `cargo xtask fuzz`: every cargo-fuzz target in `fuzz/fuzz_targets`,
+//! built once, then each run for a time (libFuzzer's `-max_total_time`)
+//! with its corpus in `fuzz/corpus/<target>` (kept between runs, not
+//! committed) and, for the targets that read captures, the captures of
+//! `../shared/fixtures` as seeds (read from there, never copied into the
+//! project). A crash fails the run and names the input libFuzzer saved
+//! in `fuzz/artifacts/<target>/`; `cargo xtask test` runs each target
+//! briefly.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Instant,
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{agent, setup};
+
+/// One fuzz target and what seeds it.
+pub struct Target {
+    pub name: &'static str,
+    /// What it reads.
+    pub about: &'static str,
+    /// Seeded with the fixture captures (the targets whose input is a
+    /// capture file).
+    pub capture_seeds: bool,
+    /// Inputs longer than this are cut (the seeds among them).
+    pub max_len: usize,
+}
+
+/// Every target, in the order they run.
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "classify",
+        about: "the shared classifier (kernel and host) on a frame",
+        capture_seeds: false,
+        max_len: 4096,
+    },
+    Target {
+        name: "capture",
+        about: "the pcap/pcapng reader on a capture file, in reads of any size",
+        capture_seeds: true,
+        max_len: 64 * 1024,
+    },
+    Target {
+        name: "records",
+        about: "the ring-buffer record decoder and the readers of its fields",
+        capture_seeds: false,
+        max_len: 4096,
+    },
+    Target {
+        name: "payloads",
+        about: "TFTP, HTTP and DHCPv6 payload parsers and the escaping of wire text",
+        capture_seeds: false,
+        max_len: 4096,
+    },
+    Target {
+        name: "tracker",
+        about: "the session tracker on event sequences at arbitrary times",
+        capture_seeds: false,
+        // Some 250 steps: ample for a table of 4 sessions to fill, evict
+        // and time out; longer inputs only slow each run.
+        max_len: 1024,
+    },
+    Target {
+        name: "replay",
+        about: "replay of a capture file: reader, host stages and tracker",
+        capture_seeds: true,
+        // A capture's first 16 KiB hold its headers and a few exchanges;
+        // longer inputs only slow each run.
+        max_len: 16 * 1024,
+    },
+];
+
+/// How long each target runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Budget {
+    /// Seconds (libFuzzer's `-max_total_time`).
+    Seconds(u32),
+    /// Executions (`-runs`).
+    Runs(u64),
+}
+
+/// What one run of a target did, from libFuzzer's last lines.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub target: &'static str,
+    pub seconds: f64,
+    pub runs: u64,
+    /// Coverage: edges (`cov:`) and features (`ft:`) reached.
+    pub edges: u64,
+    pub features: u64,
+    pub corpus: u64,
+    pub crash: Option<PathBuf>,
+    pub log: PathBuf,
+}
+
+fn fuzz_dir() -> PathBuf {
+    agent::workspace_root().join("fuzz")
+}
+
+fn nightly_cargo() -> Command {
+    let mut c = Command::new("rustup");
+    c.args(["run", setup::NIGHTLY, "cargo"])
+        .current_dir(fuzz_dir())
+        .env_remove("RUSTC")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER");
+    c
+}
+
+/// Builds every target (`cargo fuzz build`: release, debug assertions,
+/// AddressSanitizer, coverage instrumentation).
+pub fn build() -> Result<()> {
+    let status = nightly_cargo()
+        .args(["fuzz", "build"])
+        .status()
+        .context("running cargo fuzz build (run `cargo xtask setup`)")?;
+    if !status.success() {
+        bail!("cargo fuzz build: {status}");
+    }
+    Ok(())
+}
+
+fn binary(name: &str) -> PathBuf {
+    fuzz_dir()
+        .join("target/x86_64-unknown-linux-gnu/release")
+        .join(name)
+}
+
+/// The directories of fixture captures, when `../shared` is there.
+fn capture_seed_dirs() -> Vec<PathBuf> {
+    let shared = agent::workspace_root().join("../shared/fixtures");
+    ["lab-pcaps", "peer-pcaps"]
+        .iter()
+        .map(|d| shared.join(d))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// Runs one built target for its budget.
+pub fn run_target(t: &Target, budget: Budget, logs: &Path) -> Result<Outcome> {
+    let dir = fuzz_dir();
+    let corpus = dir.join("corpus").join(t.name);
+    let artifacts = dir.join("artifacts").join(t.name);
+    fs::create_dir_all(&corpus)?;
+    fs::create_dir_all(&artifacts)?;
+    fs::create_dir_all(logs)?;
+    let log = logs.join(format!("{}.log", t.name));
+    let mut c = Command::new(binary(t.name));
+    match budget {
+        Budget::Seconds(s) => c.arg(format!("-max_total_time={s}")),
+        Budget::Runs(n) => c.arg(format!("-runs={n}")),
+    };
+    c.arg(format!("-max_len={}", t.max_len))
+        .arg(format!("-artifact_prefix={}/", artifacts.display()))
+        // libFuzzer's default is 20 minutes; an input this slow is a
+        // defect too.
+        .arg("-timeout=10")
+        .arg("-rss_limit_mb=2048")
+        .arg("-print_final_stats=1")
+        .arg(&corpus);
+    if t.capture_seeds {
+        let seeds = capture_seed_dirs();
+        if seeds.is_empty() {
+            crate::testing::skip_or_fail(&format!(
+                "../shared/fixtures is not there: fuzz target {} runs without its seed captures",
+                t.name
+            ));
+        }
+        c.args(seeds);
+    }
+    c.stdout(Stdio::null())
+        .stderr(fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?);
+    let started = Instant::now();
+    let status = c.status().with_context(|| {
+        format!(
+            "running {} (built by `cargo fuzz build`)",
+            binary(t.name).display()
+        )
+    })?;
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    let mut out = parse_log(&text);
+    out.target = t.name;
+    out.seconds = started.elapsed().as_secs_f64();
+    out.log = log;
+    if !status.success() {
+        out.crash = text.lines().find_map(|l| {
+            l.split_once("Test unit written to ")
+                .map(|(_, p)| PathBuf::from(p.trim()))
+        });
+        if out.crash.is_none() {
+            bail!("{}: {status}; see {}", t.name, out.log.display());
+        }
+    }
+    Ok(out)
+}
+
+/// Runs, edges, features and corpus size from libFuzzer's output (its
+/// last status line and `-print_final_stats`).
+fn parse_log(text: &str) -> Outcome {
+    let mut o = Outcome::default();
+    let field = |line: &str, key: &str| -> Option<u64> {
+        let rest = line.split(key).nth(1)?;
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    for line in text.lines() {
+        if line.starts_with('#') {
+            if let Some(n) = line[1..]
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+            {
+                o.runs = o.runs.max(n);
+            }
+            o.edges = field(line, "cov: ").unwrap_or(o.edges);
+            o.features = field(line, "ft: ").unwrap_or(o.features);
+            o.corpus = field(line, "corp: ")
+                .or_else(|| {
+                    let rest = line.split("corp: ").nth(1)?;
+                    rest.split('/').next()?.parse().ok()
+                })
+                .unwrap_or(o.corpus);
+        }
+        if let Some(n) = line.strip_prefix("stat::number_of_executed_units:") {
+            o.runs = n.trim().parse().unwrap_or(o.runs);
+        }
+    }
+    o
+}
+
+/// `cargo xtask fuzz`: builds, runs each target (or those named) for its
+/// budget, `jobs` at a time, prints a table; fails if any crashed.
+pub fn run(budget: Budget, only: &[String], jobs: usize) -> Result<Vec<Outcome>> {
+    for name in only {
+        if !TARGETS.iter().any(|t| t.name == name) {
+            let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
+            bail!("no fuzz target {name:?}; there are: {}", names.join(", "));
+        }
+    }
+    build()?;
+    let logs = agent::workspace_root().join("target/fuzz-logs");
+    let queue: Vec<&Target> = TARGETS
+        .iter()
+        .filter(|t| only.is_empty() || only.iter().any(|n| n == t.name))
+        .collect();
+    let queue = std::sync::Mutex::new(queue.into_iter());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let Some(t) = queue.lock().unwrap().next() else {
+                        break;
+                    };
+                    let what = match budget {
+                        Budget::Seconds(s) => format!("{s} s"),
+                        Budget::Runs(n) => format!("{n} runs"),
+                    };
+                    println!("fuzz {}: {} ({what})", t.name, t.about);
+                    let r = run_target(t, budget, &logs);
+                    results.lock().unwrap().push((t.name, r));
+                }
+            });
+        }
+    });
+    let mut outcomes = Vec::new();
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(name, _)| TARGETS.iter().position(|t| t.name == *name));
+    for (_, r) in results {
+        outcomes.push(r?);
+    }
+    println!(
+        "\n{:<10} {:>8} {:>12} {:>9} {:>7} {:>8} {:>7}",
+        "target", "seconds", "executions", "exec/s", "edges", "features", "corpus"
+    );
+    for o in &outcomes {
+        println!(
+            "{:<10} {:>8.0} {:>12} {:>9.0} {:>7} {:>8} {:>7}{}",
+            o.target,
+            o.seconds,
+            o.runs,
+            o.runs as f64 / o.seconds.max(0.001),
+            o.edges,
+            o.features,
+            o.corpus,
+            o.crash
+                .as_ref()
+                .map_or(String::new(), |p| format!("  CRASH: {}", p.display()))
+        );
+    }
+    let crashed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| {
+            let p = o.crash.as_ref()?;
+            Some(format!(
+                "{} (input {}, log {}; reproduce: {} {})",
+                o.target,
+                p.display(),
+                o.log.display(),
+                binary(o.target).display(),
+                p.display()
+            ))
+        })
+        .collect();
+    if !crashed.is_empty() {
+        bail!("fuzz target(s) crashed: {}", crashed.join("; "));
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_libfuzzer_output() {
+        let text = "#2\tINITED cov: 12 ft: 13 corp: 1/1b exec/s: 0 rss: 30Mb\n\
+                    #524288\tpulse  cov: 310 ft: 900 corp: 120/4Kb lim: 4096 exec/s: 87381 rss: 60Mb\n\
+                    #901234\tDONE   cov: 311 ft: 905 corp: 121/4Kb lim: 4096 exec/s: 90123 rss: 61Mb\n\
+                    Done 901234 runs in 10 second(s)\n\
+                    stat::number_of_executed_units: 901234\n";
+        let o = parse_log(text);
+        assert_eq!(
+            (o.runs, o.edges, o.features, o.corpus),
+            (901_234, 311, 905, 121)
+        );
+    }
+
+    #[test]
+    fn every_target_has_its_source() {
+        for t in TARGETS {
+            let src = fuzz_dir()
+                .join("fuzz_targets")
+                .join(format!("{}.rs", t.name));
+            assert!(src.is_file(), "{} has no {}", t.name, src.display());
+        }
+        let listed = fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
+        for t in TARGETS {
+            assert!(
+                listed.contains(&format!("name = \"{}\"", t.name)),
+                "{} not in fuzz/Cargo.toml",
+                t.name
+            );
+        }
+    }
+}
