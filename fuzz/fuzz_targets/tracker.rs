@@ -172,9 +172,8 @@ fn run(mut input: &[u8]) -> Vec<Verdict> {
 
 fuzz_target!(|input: &[u8]| {
     let verdicts = run(input);
-    assert_eq!(
-        format!("{verdicts:?}"),
-        format!("{:?}", run(input)),
+    assert!(
+        run(input) == verdicts,
         "the same events gave other verdicts"
     );
     let mut text = Vec::new();
@@ -186,10 +185,16 @@ fuzz_target!(|input: &[u8]| {
             "a raw control character in the text output: {line:?}"
         );
     }
+    // One object a line, strings escaped: no raw control byte but the
+    // line ends (serde_json writes them so; a hand-built field would not).
     let mut json = Vec::new();
     report::write_json(&mut json, &verdicts).unwrap();
+    assert_eq!(json.iter().filter(|b| **b == b'\n').count(), verdicts.len());
     for line in json.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let v: serde_json::Value = serde_json::from_slice(line).expect("each JSON line parses");
-        assert!(v.is_object());
+        assert!(line.starts_with(b"{") && line.ends_with(b"}"));
+        assert!(
+            !line.iter().any(|b| *b < 0x20),
+            "a raw control byte in JSON"
+        );
     }
 });
