@@ -4,8 +4,9 @@
 //! committed) and, for the targets that read captures, the captures of
 //! `../shared/fixtures` as seeds (read from there, never copied into the
 //! project). A crash fails the run and names the input libFuzzer saved
-//! in `fuzz/artifacts/<target>/`; `cargo xtask test` runs each target
-//! briefly.
+//! in `fuzz/artifacts/<target>/`; such an input, once its defect is fixed,
+//! goes into `fuzz/regressions/<target>/` (committed), which every run
+//! replays first. `cargo xtask test` runs each target briefly.
 
 use std::{
     fs,
@@ -166,8 +167,46 @@ fn capture_seed_dirs() -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs one built target for its budget.
+/// Runs a target once on each input of `fuzz/regressions/<target>/`
+/// (inputs that once failed a check, committed); fails naming the first
+/// that fails now.
+pub fn run_regressions(t: &Target) -> Result<usize> {
+    let dir = fuzz_dir().join("regressions").join(t.name);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(0);
+    };
+    let mut inputs: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+    inputs.sort();
+    for input in &inputs {
+        let out = Command::new(binary(t))
+            .arg(input)
+            .output()
+            .with_context(|| format!("running {}", binary(t).display()))?;
+        if !out.status.success() {
+            let text = String::from_utf8_lossy(&out.stderr);
+            // The check that failed: the line after Rust's "panicked at",
+            // or libFuzzer's (or ASan's) ERROR line.
+            let lines: Vec<&str> = text.lines().collect();
+            let why = lines
+                .iter()
+                .position(|l| l.contains("panicked at"))
+                .and_then(|i| lines.get(i + 1))
+                .or_else(|| lines.iter().find(|l| l.contains("ERROR")))
+                .copied()
+                .unwrap_or("");
+            bail!(
+                "the regression input {} fails again ({}): {why}",
+                input.display(),
+                out.status
+            );
+        }
+    }
+    Ok(inputs.len())
+}
+
+/// Runs one built target for its budget (its regression inputs first).
 pub fn run_target(t: &Target, budget: Budget, logs: &Path) -> Result<Outcome> {
+    run_regressions(t)?;
     let dir = fuzz_dir();
     let corpus = dir.join("corpus").join(t.name);
     let artifacts = dir.join("artifacts").join(t.name);
