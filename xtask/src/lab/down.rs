@@ -1,6 +1,7 @@
 //! `cargo xtask lab down`: stops what the state file lists and anything else
 //! running in a lab namespace, then deletes the namespaces of every lab
-//! instance (leftovers of crashed e2e runs included).
+//! instance (leftovers of crashed e2e runs included); and the sweep the
+//! test runs start with, of the empty namespaces a killed run left.
 
 use std::time::Duration;
 
