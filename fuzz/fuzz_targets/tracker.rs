@@ -8,13 +8,9 @@
 //! carry no raw control character; and the same input gives the same
 //! verdicts.
 //!
-//! Input: steps of `[op] [time step: 2 bytes] ...`. `op & 3`: 0 and 1 an
-//! event of kind `(op >> 2) % 5` whose bytes follow (a length byte, then
-//! that many bytes, the rest of the event zero); 2 a tick; 3 a client's
-//! DHCP seen cut short. `op & 0x40`: the time step counts seconds, not
-//! milliseconds; it is signed. `op & 0x80`: the event's client MAC and
-//! addresses are one of eight clients' at one of 32 addresses (so
-//! sessions meet again and addresses move between them).
+//! Input: `monitor::testing::steps` (events, ticks and clients cut short,
+//! each moving the clock by a signed step). Seeded with the fixture
+//! captures' events in that format (`cargo xtask fuzz`).
 #![no_main]
 
 use std::collections::BTreeSet;
@@ -24,6 +20,7 @@ use monitor::{
     event::{self, Event, Record},
     report,
     session::{Timeouts, Tracker},
+    testing::steps::{Step, steps},
     verdict::{Outcome, Verdict},
 };
 use monitor_common::event::{
@@ -40,13 +37,13 @@ fn client(k: u8) -> ([u8; 6], [u8; 4]) {
 }
 
 /// The event of kind `kind` whose bytes start with `body`.
-fn event_of(kind: u8, body: &[u8], normalize: Option<u8>) -> Option<Event> {
-    let (kind, size) = match kind % 5 {
-        0 => (EventKind::Dhcp, size_of::<DhcpRecord>()),
-        1 => (EventKind::IcmpUnreachable, size_of::<IcmpRecord>()),
-        2 => (EventKind::Tftp, size_of::<TftpRecord>()),
-        3 => (EventKind::Http, size_of::<HttpRecord>()),
-        _ => (EventKind::Dhcp6, size_of::<Dhcp6Record>()),
+fn event_of(kind: EventKind, body: &[u8], normalize: Option<u8>) -> Option<Event> {
+    let size = match kind {
+        EventKind::Dhcp => size_of::<DhcpRecord>(),
+        EventKind::IcmpUnreachable => size_of::<IcmpRecord>(),
+        EventKind::Tftp => size_of::<TftpRecord>(),
+        EventKind::Http => size_of::<HttpRecord>(),
+        EventKind::Dhcp6 => size_of::<Dhcp6Record>(),
     };
     let header = size_of::<EventHeader>();
     let mut bytes = vec![0u8; size];
@@ -104,36 +101,28 @@ fn named(ev: &Event, into: &mut BTreeSet<[u8; 6]>) {
 }
 
 /// Runs the steps; the verdicts, in order.
-fn run(mut input: &[u8]) -> Vec<Verdict> {
+fn run(input: &[u8]) -> Vec<Verdict> {
     let mut t = Tracker::new(MAX_SESSIONS, Timeouts::default());
     let mut now: u64 = 1_000_000_000_000;
     let mut verdicts = Vec::new();
     let mut macs = BTreeSet::new();
-    while let [op, t0, t1, rest @ ..] = input {
-        input = rest;
-        let step = i64::from(i16::from_le_bytes([*t0, *t1]));
-        let unit = if op & 0x40 != 0 {
-            1_000_000_000
-        } else {
-            1_000_000
-        };
-        now = now.saturating_add_signed(step * unit);
-        match op & 3 {
-            0 | 1 => {
-                let Some((len, rest)) = input.split_first() else {
-                    break;
-                };
-                let (body, rest) = rest.split_at(usize::from(*len).min(rest.len()));
-                input = rest;
-                let normalize = (op & 0x80 != 0).then(|| body.first().copied().unwrap_or(0));
-                if let Some(ev) = event_of(op >> 2, body, normalize) {
+    for (step, s) in steps(input) {
+        now = now.saturating_add_signed(step);
+        match s {
+            Step::Event {
+                kind,
+                body,
+                normalize,
+            } => {
+                let normalize = normalize.then(|| body.first().copied().unwrap_or(0));
+                if let Some(ev) = event_of(kind, body, normalize) {
                     named(&ev, &mut macs);
                     t.on_event(&ev, now);
                 }
             }
-            2 => t.on_tick(now),
-            _ => {
-                let (mac, _) = client(*t0);
+            Step::Tick => t.on_tick(now),
+            Step::CutShort(k) => {
+                let (mac, _) = client(k);
                 macs.insert(mac);
                 t.dhcp_cut_short(mac);
             }

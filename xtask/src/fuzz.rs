@@ -1,9 +1,10 @@
 //! `cargo xtask fuzz`: every cargo-fuzz target in `fuzz/fuzz_targets`,
 //! built once, then each run for a time (libFuzzer's `-max_total_time`)
 //! with its corpus in `fuzz/corpus/<target>` (kept between runs, not
-//! committed) and, for the targets that read captures, the captures of
-//! `../shared/fixtures` as seeds (read from there, never copied into the
-//! project). A crash fails the run and names the input libFuzzer saved
+//! committed) and seeds from `../shared/fixtures` (read from there,
+//! never copied into the project): the captures themselves for the
+//! targets that read captures, what `examples/fuzz_seeds.rs` makes of
+//! them for the others). A crash fails the run and names the input libFuzzer saved
 //! in `fuzz/artifacts/<target>/`; such an input, once its defect is fixed,
 //! goes into `fuzz/regressions/<target>/` (committed), which every run
 //! replays first. `cargo xtask test` runs each target briefly.
@@ -24,9 +25,8 @@ pub struct Target {
     pub name: &'static str,
     /// What it reads.
     pub about: &'static str,
-    /// Seeded with the fixture captures (the targets whose input is a
-    /// capture file).
-    pub capture_seeds: bool,
+    /// What seeds it, from `../shared/fixtures`.
+    pub seeds: Seeds,
     /// Inputs longer than this are cut (the seeds among them).
     pub max_len: usize,
     /// Built with AddressSanitizer. The agent's unsafe code (the record
@@ -38,40 +38,52 @@ pub struct Target {
     pub asan: bool,
 }
 
+/// Where a target's seeds come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seeds {
+    /// The fixture captures themselves (targets that read a capture).
+    Captures,
+    /// What `monitor/examples/fuzz_seeds.rs` makes of them: the events'
+    /// records, their payloads, each capture's events as tracker steps
+    /// (in `target/fuzz-seeds/<target>/`).
+    FromCaptures,
+    None,
+}
+
 /// Every target, in the order they run.
 pub const TARGETS: &[Target] = &[
     Target {
         name: "classify",
         about: "the shared classifier (kernel and host) on a frame",
-        capture_seeds: false,
+        seeds: Seeds::None,
         max_len: 4096,
         asan: true,
     },
     Target {
         name: "capture",
         about: "the pcap/pcapng reader on a capture file, in reads of any size",
-        capture_seeds: true,
+        seeds: Seeds::Captures,
         max_len: 64 * 1024,
         asan: true,
     },
     Target {
         name: "records",
         about: "the ring-buffer record decoder and the readers of its fields",
-        capture_seeds: false,
+        seeds: Seeds::FromCaptures,
         max_len: 4096,
         asan: true,
     },
     Target {
         name: "payloads",
         about: "TFTP, HTTP and DHCPv6 payload parsers and the escaping of wire text",
-        capture_seeds: false,
+        seeds: Seeds::FromCaptures,
         max_len: 4096,
         asan: true,
     },
     Target {
         name: "tracker",
         about: "the session tracker on event sequences at arbitrary times",
-        capture_seeds: false,
+        seeds: Seeds::FromCaptures,
         // Some 250 steps: ample for a table of 4 sessions to fill, evict
         // and time out; longer inputs only slow each run.
         max_len: 1024,
@@ -80,7 +92,7 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "replay",
         about: "replay of a capture file: reader, host stages and tracker",
-        capture_seeds: true,
+        seeds: Seeds::Captures,
         // A capture's first 16 KiB hold its headers and a few exchanges;
         // longer inputs only slow each run.
         max_len: 16 * 1024,
@@ -157,14 +169,48 @@ fn binary(t: &Target) -> PathBuf {
         .join(t.name)
 }
 
+fn fixtures() -> PathBuf {
+    agent::workspace_root().join("../shared/fixtures")
+}
+
 /// The directories of fixture captures, when `../shared` is there.
 fn capture_seed_dirs() -> Vec<PathBuf> {
-    let shared = agent::workspace_root().join("../shared/fixtures");
     ["lab-pcaps", "peer-pcaps"]
         .iter()
-        .map(|d| shared.join(d))
+        .map(|d| fixtures().join(d))
         .filter(|d| d.is_dir())
         .collect()
+}
+
+fn made_seeds_dir() -> PathBuf {
+    agent::target_dir().join("fuzz-seeds")
+}
+
+/// Makes the seeds of the [`Seeds::FromCaptures`] targets
+/// (`examples/fuzz_seeds.rs`); false when `../shared` is not there.
+pub fn make_seeds() -> Result<bool> {
+    if capture_seed_dirs().is_empty() {
+        return Ok(false);
+    }
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "monitor",
+            "--example",
+            "fuzz_seeds",
+            "--",
+        ])
+        .arg(fixtures())
+        .arg(made_seeds_dir())
+        .current_dir(agent::workspace_root())
+        .status()
+        .context("running the fuzz_seeds example")?;
+    if !status.success() {
+        bail!("examples/fuzz_seeds: {status}");
+    }
+    Ok(true)
 }
 
 /// Runs a target once on each input of `fuzz/regressions/<target>/`
@@ -227,16 +273,19 @@ pub fn run_target(t: &Target, budget: Budget, logs: &Path) -> Result<Outcome> {
         .arg("-rss_limit_mb=2048")
         .arg("-print_final_stats=1")
         .arg(&corpus);
-    if t.capture_seeds {
-        let seeds = capture_seed_dirs();
-        if seeds.is_empty() {
-            crate::testing::skip_or_fail(&format!(
-                "../shared/fixtures is not there: fuzz target {} runs without its seed captures",
-                t.name
-            ));
-        }
-        c.args(seeds);
+    let seeds = match t.seeds {
+        Seeds::Captures => capture_seed_dirs(),
+        Seeds::FromCaptures => vec![made_seeds_dir().join(t.name)],
+        Seeds::None => Vec::new(),
+    };
+    let seeds: Vec<PathBuf> = seeds.into_iter().filter(|d| d.is_dir()).collect();
+    if t.seeds != Seeds::None && seeds.is_empty() {
+        crate::testing::skip_or_fail(&format!(
+            "../shared/fixtures is not there: fuzz target {} runs without its seeds",
+            t.name
+        ));
     }
+    c.args(seeds);
     c.stdout(Stdio::null())
         .stderr(fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?);
     let started = Instant::now();
@@ -311,6 +360,9 @@ pub fn run(budget: Budget, only: &[String], jobs: usize) -> Result<Vec<Outcome>>
         .filter(|t| only.is_empty() || only.iter().any(|n| n == t.name))
         .collect();
     build(&queue)?;
+    if queue.iter().any(|t| t.seeds == Seeds::FromCaptures) {
+        make_seeds()?;
+    }
     let logs = agent::workspace_root().join("target/fuzz-logs");
     let queue = std::sync::Mutex::new(queue.into_iter());
     let results = std::sync::Mutex::new(Vec::new());

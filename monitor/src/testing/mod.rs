@@ -1,7 +1,8 @@
 //! Support for the project's own tests and benchmarks: where the shared
 //! fixtures are, the skip-or-fail policy for tests that need them or need
 //! root, (`frames`, `planted`) hand-built frames and captures, and
-//! (`wire`) writing frames onto an interface.
+//! (`wire`) writing frames onto an interface; (`steps`) the input format
+//! of the tracker's fuzz target.
 //!
 //! Outside CI a test whose prerequisite is missing says so on stderr and
 //! passes as skipped; with `CI=true` the same situation fails the test.
@@ -9,6 +10,7 @@
 
 pub mod frames;
 pub mod planted;
+pub mod steps;
 pub mod wire;
 
 use std::path::PathBuf;
