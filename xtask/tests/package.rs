@@ -581,11 +581,23 @@ fn runs_as_its_unit_says(unit: &Unit, uid: u32) {
 
     // Every system call made is one the unit's filter allows.
     let summary = std::fs::read_to_string(&trace).unwrap();
+    // The rows of strace's table: a percentage first, a system call's
+    // name last. (With -f, strace may also write a line such as
+    // "1560  ???( <detached ...>" for a thread that left mid-call.)
     let made: BTreeSet<String> = summary
         .lines()
-        .filter(|l| l.starts_with(' ') || l.starts_with(char::is_numeric))
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|p| p.parse::<f64>().is_ok() && p.contains('.'))
+        })
         .filter_map(|l| l.split_whitespace().last())
-        .filter(|name| *name != "total" && *name != "syscall")
+        .filter(|name| {
+            *name != "total"
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
         .map(str::to_owned)
         .collect();
     assert!(made.contains("bpf"), "no bpf(2) in the trace:\n{summary}");
