@@ -208,6 +208,31 @@ pub fn build_sender(release: bool) -> Result<PathBuf> {
     Ok(target_dir().join(profile).join("examples/bench_traffic"))
 }
 
+/// Which cargo build a task takes: `Release` for what users install
+/// (`cargo xtask package`, `cargo xtask container`); `Dev` for what
+/// `cargo xtask test` packages and runs, the debug build it already made
+/// (a second, release build of everything cost about 2.5 minutes of a
+/// clean-clone run, measured 2026-12-06). What the package and image
+/// tests check (files, unit, scripts, user, privileges, system calls, the
+/// static link) does not depend on the optimisation level; cargo-deb 3.8
+/// takes `--profile dev` with a warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    Release,
+    Dev,
+}
+
+impl Profile {
+    /// The profile's directory under the target directory (or under
+    /// target/TRIPLE/).
+    pub fn dir(self) -> &'static str {
+        match self {
+            Profile::Release => "release",
+            Profile::Dev => "debug",
+        }
+    }
+}
+
 /// Where cargo puts what it builds.
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

@@ -18,7 +18,10 @@ use std::{
 use anyhow::{Context as _, Result, bail, ensure};
 use serde_json::{Value, json};
 
-use crate::{agent, sys};
+use crate::{
+    agent::{self, Profile},
+    sys,
+};
 
 /// The target of the static binary: musl links statically by default, and
 /// its resolver and user database read /etc/resolv.conf, /etc/hosts and
@@ -43,25 +46,6 @@ pub fn test_image_tag() -> String {
 /// `deploy/container/`: the Containerfile and the files it copies.
 pub fn source_dir() -> PathBuf {
     agent::workspace_root().join("deploy/container")
-}
-
-/// The cargo profile of the static binary: `release` for the image
-/// `cargo xtask container` builds; `dev` for the image `cargo xtask test`
-/// runs (the same code, linked the same way, in about half the build time).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Profile {
-    Release,
-    Dev,
-}
-
-impl Profile {
-    /// The directory under target/TRIPLE/ cargo builds it in.
-    fn dir(self) -> &'static str {
-        match self {
-            Profile::Release => "release",
-            Profile::Dev => "debug",
-        }
-    }
 }
 
 /// What `cargo xtask container` does.

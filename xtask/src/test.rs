@@ -103,12 +103,12 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
         bin.set(agent::build_monitor()?).ok();
         Ok(())
     })?;
-    // The Debian package of the debug build made above (`package::Profile::
+    // The Debian package of the debug build made above (`agent::Profile::
     // Dev` says why; the upgrade's package is the same build with a higher
     // revision), installed by xtask/tests/package.rs.
     let debs = std::cell::OnceCell::new();
     phase(phases, "package: .debs of the debug build", || {
-        let profile = package::Profile::Dev;
+        let profile = agent::Profile::Dev;
         package::build(profile)?;
         let dir = agent::target_dir().join("package-test");
         let first = package::deb_into(None, profile, &dir)?;
@@ -118,7 +118,7 @@ fn run_phases(phases: &mut Vec<Phase>) -> Result<()> {
     })?;
     let image = std::cell::OnceCell::new();
     phase(phases, "container image (static, podman)", || {
-        let bin = crate::container::build_static(crate::container::Profile::Dev)?;
+        let bin = crate::container::build_static(agent::Profile::Dev)?;
         let tag = crate::container::test_image_tag();
         crate::container::build_image(&bin, &tag)?;
         image.set(tag).ok();

@@ -1,7 +1,11 @@
 //! What the xtask tests share: whether a test can run here, and the shipped
 //! dashboard's queries.
 
-use std::path::PathBuf;
+use std::{
+    path::PathBuf,
+    thread,
+    time::{Duration, Instant},
+};
 
 use serde_json::Value;
 
@@ -14,6 +18,21 @@ pub fn skip_or_fail(why: &str) {
         panic!("{why}, and CI=true: the test must run in CI");
     }
     eprintln!("SKIPPED: {why}");
+}
+
+/// Polls `f` every 250 ms until it gives `Ok`, or panics after `timeout`
+/// with `what` and the last error.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("{what}: not within {timeout:?}; last: {last}")
+            }
+            Err(_) => thread::sleep(Duration::from_millis(250)),
+        }
+    }
 }
 
 /// The pxe-monitor binary for a test that runs the lab, when it can run:

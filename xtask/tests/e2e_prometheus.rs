@@ -27,10 +27,7 @@
 //! them). Without them the test says it is skipped; with CI=true it fails
 //! instead.
 
-use std::{
-    thread,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use xtask::{
@@ -40,25 +37,11 @@ use xtask::{
     pki::Pki,
     prom::Prometheus,
     scrape,
+    testing::wait_for,
 };
 
 const MAC_A: &str = "52:54:00:77:00:0a";
 const MAC_B: &str = "52:54:00:77:00:0b";
-
-/// Polls `f` every 250 ms until it gives `Some`, or panics after `timeout`
-/// with `what` and the last value seen.
-fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(last) if Instant::now() >= deadline => {
-                panic!("{what}: not within {timeout:?}; last: {last}")
-            }
-            Err(_) => thread::sleep(Duration::from_millis(250)),
-        }
-    }
-}
 
 /// The values of an instant query's samples.
 fn values(result: &[Value]) -> Vec<f64> {

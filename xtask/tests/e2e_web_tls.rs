@@ -21,7 +21,6 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::Command,
-    thread,
     time::{Duration, Instant},
 };
 
@@ -30,7 +29,7 @@ use xtask::{
     pki::{self, Pki},
     prom::Prometheus,
     sys,
-    testing::skip_or_fail,
+    testing::{skip_or_fail, wait_for},
 };
 
 const USER: &str = "prometheus";
@@ -107,21 +106,6 @@ fn curl(args: &[&str], url: &str) -> Curl {
         version,
         www_authenticate,
         body,
-    }
-}
-
-/// Polls `f` every 250 ms until it gives `Ok`, or panics after `timeout`
-/// with `what` and the last error.
-fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(last) if Instant::now() >= deadline => {
-                panic!("{what}: not within {timeout:?}; last: {last}")
-            }
-            Err(_) => thread::sleep(Duration::from_millis(250)),
-        }
     }
 }
 

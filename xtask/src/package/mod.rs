@@ -13,38 +13,16 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{agent, sys::run_cmd};
+use crate::{
+    agent::{self, Profile},
+    sys::run_cmd,
+};
 
 mod boot;
 
 /// The cargo-deb version `cargo xtask setup` installs and this module is
 /// tested with.
 pub const CARGO_DEB_VERSION: &str = "3.8.0";
-
-/// Which build goes into the package.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Profile {
-    /// `cargo xtask package`: what users install.
-    Release,
-    /// `cargo xtask test`'s package: the debug build the tests already
-    /// made, so CI does not compile everything a second time in release
-    /// mode (about 2.5 minutes on a clean clone here, measured 2026-12-06).
-    /// What the package test checks (files, unit, scripts, user, install,
-    /// upgrade, purge, the unit's privileges and system calls) does not
-    /// depend on the optimisation level; cargo-deb 3.8 takes `--profile
-    /// dev` with a warning.
-    Dev,
-}
-
-impl Profile {
-    /// The profile's directory under the target directory.
-    fn dir(self) -> &'static str {
-        match self {
-            Profile::Release => "release",
-            Profile::Dev => "debug",
-        }
-    }
-}
 
 /// Where the generated man pages and completions go, under the profile's
 /// directory, where cargo-deb's asset paths look (`target/release/` in
